@@ -1,0 +1,2 @@
+drop table public.workflow_executions;
+drop function private.set_execution_owner();

@@ -1,0 +1,1 @@
+drop function private.call_function(text, jsonb);

@@ -9,6 +9,8 @@ DB_HOST=127.0.0.1
 # The same URL `supabase start` prints, so every script and test works against either stack.
 DB_URL="postgresql://postgres:postgres@$DB_HOST:$DB_PORT/postgres"
 export SUPABASE_DB_URL="${SUPABASE_DB_URL:-$DB_URL}"
+# The local cluster speaks plain TCP on loopback; without this the CLI warns about TLS.
+export PGSSLMODE="${PGSSLMODE:-disable}"
 export PATH="$BEACON_ROOT/node_modules/.bin:$PATH"
 
 say() { printf '%s\n' "$*" >&2; }

@@ -13,11 +13,12 @@ create table public.workflows (
   updated_at timestamptz not null default now(),
   constraint workflows_name_check check (btrim(name) <> '' and length(name) <= 200),
   constraint workflows_description_check check (length(description) <= 5000),
+  -- coalesce: a missing key makes jsonb_typeof null, and a null check would pass.
   constraint workflows_trigger_config_check check (
-    jsonb_typeof(trigger_config) = 'object' and jsonb_typeof(trigger_config -> 'type') = 'string'
+    coalesce(jsonb_typeof(trigger_config -> 'type') = 'string', false)
   ),
   constraint workflows_action_config_check check (
-    jsonb_typeof(action_config) = 'object' and jsonb_typeof(action_config -> 'steps') = 'array'
+    coalesce(jsonb_typeof(action_config -> 'steps') = 'array', false)
   ),
   -- Target of workflow_executions' (workflow_id, user_id) key.
   constraint workflows_id_user_id_key unique (id, user_id)

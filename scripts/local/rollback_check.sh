@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# The rollback round trip, run by scripts/test right after `scripts/db reset` (every
+# migration applied, seed loaded):
+#   - every migration in supabase/migrations has a rollback of the same file name;
+#   - with rows in every table of ours, rolling back the newest migration keeps the rows of
+#     the other tables, and re-applying it restores the same schema and takes rows again;
+#   - rolling back every migration leaves nothing of ours behind: the schema dump, the roles
+#     and cron.job equal those of a freshly bootstrapped cluster (a throwaway one on a spare
+#     port, made by the same `scripts/db start`);
+#   - every migration re-applies and supabase/seed.sql loads, for the stages that follow.
+# Prints one line per assertion, "ok - ..." or "not ok - ..." followed by "#" details, and
+# exits non-zero when one failed. "Bail out!" means a step the rest depends on failed.
+# On its own: scripts/db reset && bash scripts/local/rollback_check.sh
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$BEACON_ROOT" || exit 1
+
+DB="$BEACON_ROOT/scripts/db"
+WORK=$(mktemp -d)
+PRISTINE_DIR=""
+PRISTINE_PORT=""
+# The auth user that owns the rows this check inserts.
+OWNER=00000000-0000-4000-8000-00000000b0b0
+
+failures=0
+pass() { echo "ok - $1"; }
+fail() {
+  echo "not ok - $1"
+  shift
+  [ $# -gt 0 ] && printf '%s\n' "$@" | head -60 | sed 's/^/#   /'
+  failures=$((failures + 1))
+}
+bail() { echo "Bail out! $*"; exit 1; }
+# Lines to one line of words.
+words() { paste -sd' ' - <<<"$1"; }
+
+cleanup() {
+  if [ -n "$PRISTINE_DIR" ]; then
+    BEACON_LOCAL_DIR="$PRISTINE_DIR" BEACON_DB_PORT="$PRISTINE_PORT" "$DB" stop >/dev/null 2>&1
+    rm -rf "$PRISTINE_DIR"
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Dumps of the cluster that common.sh points at (DB_PORT, LOCAL_DIR), as its superuser.
+# Lines that differ between any two dumps (pg_dump's random \restrict key, versions) go.
+normalize() { grep -v -E '^(\\restrict|\\unrestrict|-- Dumped (from|by) )'; }
+dump_schema() {
+  "$(pg_bindir)/pg_dump" -h "$(socket_dir)" -p "$DB_PORT" -U supabase_admin -d postgres \
+    --schema-only --create --exclude-schema=supabase_migrations | normalize
+}
+dump_roles() {
+  "$(pg_bindir)/pg_dumpall" -h "$(socket_dir)" -p "$DB_PORT" -U supabase_admin \
+    --roles-only --no-role-passwords | normalize
+}
+all_tables() {
+  admin_psql -d postgres -At -c "
+    select format('%I.%I', n.nspname, c.relname)
+    from pg_class as c
+    join pg_namespace as n on n.oid = c.relnamespace
+    where c.relkind in ('r', 'p')
+      and n.nspname not in ('pg_catalog', 'information_schema', 'supabase_migrations')
+      and n.nspname not like 'pg\_%'" | LC_ALL=C sort
+}
+
+# Tables of ours: those a freshly bootstrapped cluster does not have.
+our_tables() { all_tables | LC_ALL=C comm -23 - "$WORK/pristine.tables"; }
+
+# "<table> <row count>" for each table named on stdin.
+row_counts() {
+  local table sql=""
+  while read -r table; do
+    [ -n "$table" ] && sql+="${sql:+ union all }select '$table', count(*) from $table"
+  done
+  [ -n "$sql" ] || return 0
+  admin_psql -d postgres -At -F ' ' -c "$sql order by 1"
+}
+
+# The row counts of the tables that survived rolling back the newest migration must not
+# change (counts.kept: their counts before it).
+check_rows_kept() {
+  local when=$1 now
+  now=$(row_counts <"$WORK/tables.down" 2>&1)
+  if [ "$now" = "$(cat "$WORK/counts.kept")" ]; then
+    pass "the other tables keep their rows $when ($(grep -c . "$WORK/tables.down") tables)"
+  else
+    fail "the other tables keep their rows $when" \
+      "$(diff --label before --label now -u "$WORK/counts.kept" <(printf '%s\n' "$now"))"
+  fi
+}
+
+# A port nobody listens on, for the throwaway cluster.
+spare_port() {
+  local port
+  for port in $(seq $((DB_PORT + 100)) $((DB_PORT + 199))); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
+  done
+  return 1
+}
+
+# Representative rows for each table, in migration order. A table that a future migration
+# adds needs its rows here: the check fails while a table of ours stays empty.
+ROW_TABLES=(
+  public.campaigns public.leads public.content public.social_connections
+  public.email_campaigns public.analytics_events public.user_secrets public.workflows
+  public.workflow_executions private.oauth_states
+)
+rows_for() {
+  case "$1" in
+    public.campaigns) cat <<SQL ;;
+insert into public.campaigns (user_id, name, type, status, description, config)
+values ('$OWNER', 'Rollback check: spring launch', 'email', 'active', 'Survives rollbacks.',
+        '{"channel": "email"}'),
+       ('$OWNER', 'Rollback check: autumn', 'mixed', 'draft', null, '{}');
+SQL
+    public.leads) cat <<SQL ;;
+insert into public.leads (user_id, email, first_name, last_name, company, phone, status, source,
+                          tags, custom_fields)
+values ('$OWNER', 'ada@rollback.example', 'Ada', 'Lovelace', 'Analytical Engines', '+44 20 7946 0000',
+        'qualified', 'webinar', '{vip,engineering}', '{"plan": "pro"}'),
+       ('$OWNER', 'grace@rollback.example', 'Grace', null, null, null, 'new', null, '{}', '{}');
+SQL
+    public.content) cat <<SQL ;;
+insert into public.content (user_id, title, content_type, content, metadata, status, scheduled_at)
+values ('$OWNER', 'Rollback check: launch post', 'blog_post', 'Hello.', '{"words": 1}', 'draft', null),
+       ('$OWNER', 'Rollback check: teaser', 'social_post', 'Soon.', '{}', 'scheduled',
+        now() + interval '1 day');
+SQL
+    public.social_connections) cat <<SQL ;;
+insert into public.social_connections (user_id, platform, platform_user_id, username, access_token,
+                                       refresh_token, expires_at)
+values ('$OWNER', 'linkedin', 'li-rollback', 'rollback-check', 'v1:ciphertext', 'v1:refresh',
+        now() + interval '1 hour');
+SQL
+    public.email_campaigns) cat <<SQL ;;
+insert into public.email_campaigns (user_id, campaign_id, subject, content, template_id,
+                                    recipient_list, send_at, status)
+values ('$OWNER',
+        (select id from public.campaigns where user_id = '$OWNER' order by name limit 1),
+        'Rollback check: newsletter', '<p>Hello</p>',
+        (select id from public.content where user_id = '$OWNER' order by title limit 1),
+        '["ada@rollback.example"]', now() + interval '1 day', 'scheduled');
+SQL
+    public.analytics_events) cat <<SQL ;;
+insert into public.analytics_events (user_id, event_type, event_name, properties, session_id,
+                                     user_agent, ip_address)
+values ('$OWNER', 'email', 'open', '{"campaign": "newsletter"}', 's-1', 'RollbackCheck/1.0',
+        '192.0.2.1'),
+       ('$OWNER', 'page', 'view', '{}', null, null, null);
+SQL
+    public.user_secrets) cat <<SQL ;;
+insert into public.user_secrets (user_id, secret_name, encrypted_value)
+values ('$OWNER', 'RESEND_API_KEY', 'v1:ciphertext');
+SQL
+    public.workflows) cat <<SQL ;;
+insert into public.workflows (user_id, name, description, trigger_config, action_config, is_active)
+values ('$OWNER', 'Rollback check: welcome', 'Greets new leads.', '{"type": "lead_created"}',
+        '{"steps": [{"action": "send_email"}]}', true);
+SQL
+    public.workflow_executions) cat <<SQL ;;
+insert into public.workflow_executions (workflow_id, trigger_data, status, completed_at)
+values ((select id from public.workflows where user_id = '$OWNER' order by name limit 1),
+        '{"lead": "ada@rollback.example"}', 'completed', now() + interval '1 second');
+SQL
+    private.oauth_states) cat <<SQL ;;
+insert into private.oauth_states (state_hash, user_id, platform, code_verifier, nonce, redirect_to)
+values (sha256('rollback-check-state'), '$OWNER', 'linkedin',
+        'rollback-check-code-verifier-0123456789abcdefghijklmnop', 'rollback-check-nonce',
+        'https://app.example/connected');
+SQL
+    *) return 1 ;;
+  esac
+}
+
+# Inserts the representative rows of each listed table that exists; prints errors.
+insert_rows() {
+  local table wanted sql=""
+  for table in "${ROW_TABLES[@]}"; do
+    for wanted in "$@"; do
+      [ "$table" = "$wanted" ] && sql+=$(rows_for "$table")$'\n'
+    done
+  done
+  [ -n "$sql" ] || return 0
+  db_psql -1 <<<"$sql" 2>&1 >/dev/null
+}
+
+# --- every migration has a rollback -------------------------------------------------------
+
+migrations=$(cd supabase/migrations 2>/dev/null && ls -1 -- *.sql 2>/dev/null | LC_ALL=C sort)
+rollbacks=$(cd supabase/rollbacks 2>/dev/null && ls -1 -- *.sql 2>/dev/null | LC_ALL=C sort)
+missing=$(LC_ALL=C comm -23 <(printf '%s\n' "$migrations") <(printf '%s\n' "$rollbacks") | grep . )
+orphans=$(LC_ALL=C comm -13 <(printf '%s\n' "$migrations") <(printf '%s\n' "$rollbacks") | grep . )
+if [ -z "$missing$orphans" ]; then
+  pass "every migration has a rollback of the same name in supabase/rollbacks"
+else
+  fail "every migration has a rollback of the same name in supabase/rollbacks" \
+    ${missing:+"no rollback for: $(words "$missing")"} \
+    ${orphans:+"rollback without a migration: $(words "$orphans")"}
+fi
+count=$(printf '%s' "$migrations" | grep -c .)
+
+# --- a freshly bootstrapped cluster to compare with ---------------------------------------
+
+PRISTINE_PORT=$(spare_port) || bail "no free port near $DB_PORT for a scratch cluster"
+PRISTINE_DIR=$(mktemp -d /tmp/beacon-pristine.XXXXXX)
+chmod 755 "$PRISTINE_DIR" # the postgres OS user must reach it when we run as root
+if ! (
+  export BEACON_LOCAL_DIR="$PRISTINE_DIR" BEACON_DB_PORT="$PRISTINE_PORT"
+  "$DB" start 2>&1 || exit 1
+  source "$BEACON_ROOT/scripts/local/common.sh"
+  dump_schema >"$WORK/pristine.schema.sql" && dump_roles >"$WORK/pristine.roles.sql" \
+    && all_tables >"$WORK/pristine.tables"
+) >"$WORK/pristine.log" 2>&1; then
+  sed 's/^/# /' "$WORK/pristine.log"
+  bail "could not bootstrap and dump a scratch cluster on port $PRISTINE_PORT"
+fi
+BEACON_LOCAL_DIR="$PRISTINE_DIR" BEACON_DB_PORT="$PRISTINE_PORT" "$DB" stop >/dev/null 2>&1
+rm -rf "$PRISTINE_DIR"
+PRISTINE_DIR=""
+
+# --- the database scripts/db reset made ---------------------------------------------------
+
+db_psql -c 'select 1' >/dev/null 2>&1 || bail "the database at $DB_URL does not answer (scripts/db reset)"
+applied=$(db_psql -At -c 'select count(*) from supabase_migrations.schema_migrations' 2>&1)
+if [ "$applied" = "$count" ]; then
+  pass "all $count migrations are applied"
+else
+  fail "all $count migrations are applied" "supabase_migrations.schema_migrations has: $applied"
+  bail "the round trip needs every migration applied"
+fi
+[ "$count" -gt 0 ] || { echo "# no migrations: nothing to roll back"; exit $((failures > 0)); }
+
+db_psql -c "insert into auth.users (id, email, raw_user_meta_data)
+            values ('$OWNER', 'rollback-check@beacon.example', '{\"name\": \"Rollback Check\"}')" \
+  >/dev/null || bail "could not create the auth user that owns the test rows"
+our_tables >"$WORK/tables.before"
+mapfile -t tables_before <"$WORK/tables.before"
+if err=$(insert_rows "${tables_before[@]}"); then
+  row_counts <"$WORK/tables.before" >"$WORK/counts.before"
+  empty=$(awk '$2 == 0 { print $1 }' "$WORK/counts.before")
+  if [ -z "$empty" ]; then
+    pass "representative rows are in every table of ours ($(grep -c . "$WORK/tables.before") tables)"
+  else
+    fail "representative rows are in every table of ours" \
+      "no rows in: $(words "$empty")" "add an insert for it to rows_for() in scripts/local/rollback_check.sh"
+  fi
+else
+  fail "representative rows are in every table of ours" "$err"
+  row_counts <"$WORK/tables.before" >"$WORK/counts.before"
+fi
+
+# --- roll back the newest migration, then re-apply it -------------------------------------
+
+newest=$(printf '%s\n' "$migrations" | tail -1)
+dump_schema >"$WORK/schema.before.sql"
+if out=$("$DB" down 1 2>&1); then
+  pass "scripts/db down 1 rolls back $newest"
+else
+  fail "scripts/db down 1 rolls back $newest" "$out"
+  bail "the newest migration did not roll back"
+fi
+
+our_tables >"$WORK/tables.down"
+LC_ALL=C comm -23 "$WORK/tables.before" "$WORK/tables.down" >"$WORK/tables.newest"
+# Rows of tables that the newest migration dropped are gone with them; compare the rest.
+awk 'FILENAME == ARGV[1] { newest[$1] = 1; next } !($1 in newest)' \
+  "$WORK/tables.newest" "$WORK/counts.before" >"$WORK/counts.kept"
+check_rows_kept "after rolling back $newest"
+
+if out=$("$DB" migrate 2>&1); then
+  pass "scripts/db migrate re-applies $newest"
+else
+  fail "scripts/db migrate re-applies $newest" "$out"
+  bail "the newest migration did not re-apply"
+fi
+check_rows_kept "after re-applying $newest"
+
+dump_schema >"$WORK/schema.after.sql"
+if diff -u --label before --label "after down and up" "$WORK/schema.before.sql" \
+  "$WORK/schema.after.sql" >"$WORK/schema.diff"; then
+  pass "the schema after down and up equals the schema before"
+else
+  fail "the schema after down and up equals the schema before" "$(cat "$WORK/schema.diff")"
+fi
+
+mapfile -t newest_tables <"$WORK/tables.newest"
+if [ ${#newest_tables[@]} -eq 0 ]; then
+  echo "# $newest creates no table: nothing to refill"
+elif err=$(insert_rows "${newest_tables[@]}"); then
+  refilled=$(row_counts <"$WORK/tables.newest" | awk '$2 == 0 { print $1 }')
+  if [ -z "$refilled" ]; then
+    pass "the tables of $newest take rows again: ${newest_tables[*]}"
+  else
+    fail "the tables of $newest take rows again" "still empty: $(words "$refilled")"
+  fi
+else
+  fail "the tables of $newest take rows again" "$err"
+fi
+
+# --- roll back everything: nothing of ours may remain -------------------------------------
+
+if out=$("$DB" down "$count" 2>&1); then
+  pass "scripts/db down $count rolls back every migration"
+else
+  fail "scripts/db down $count rolls back every migration" "$out"
+  bail "the migrations did not all roll back"
+fi
+
+left=$(db_psql -At -c 'select count(*) from supabase_migrations.schema_migrations' 2>&1)
+if [ "$left" = 0 ]; then
+  pass "the migration history is empty"
+else
+  fail "the migration history is empty" "supabase_migrations.schema_migrations: $left rows"
+fi
+
+if diff -u --label "fresh database" --label "after rolling back all" "$WORK/pristine.schema.sql" \
+  <(dump_schema) >"$WORK/pristine.diff"; then
+  pass "the schema equals a freshly bootstrapped database's (pg_dump --schema-only)"
+else
+  fail "the schema equals a freshly bootstrapped database's (pg_dump --schema-only)" \
+    "left behind (+) or missing (-):" "$(cat "$WORK/pristine.diff")"
+fi
+
+if diff -u --label "fresh cluster" --label "after rolling back all" "$WORK/pristine.roles.sql" \
+  <(dump_roles) >"$WORK/roles.diff"; then
+  pass "the roles equal a freshly bootstrapped cluster's"
+else
+  fail "the roles equal a freshly bootstrapped cluster's" "$(cat "$WORK/roles.diff")"
+fi
+
+jobs=$(admin_psql -d postgres -At -c 'select jobname from cron.job order by 1' 2>&1)
+if [ -z "$jobs" ]; then
+  pass "no pg_cron job is left"
+else
+  fail "no pg_cron job is left" "$jobs"
+fi
+
+# --- back to what scripts/db reset makes, for the stages that follow ----------------------
+
+# Users are the platform's, not a migration's: clear them as a fresh database has none.
+admin_psql -d postgres -c 'delete from auth.users' >/dev/null
+if out=$("$DB" migrate 2>&1); then
+  pass "every migration re-applies after a full rollback"
+else
+  fail "every migration re-applies after a full rollback" "$out"
+fi
+if out=$(db_psql -f supabase/seed.sql 2>&1 >/dev/null); then
+  pass "supabase/seed.sql loads after the round trip"
+else
+  fail "supabase/seed.sql loads after the round trip" "$out"
+fi
+
+exit $((failures > 0))

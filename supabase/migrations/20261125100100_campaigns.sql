@@ -10,7 +10,7 @@ create table public.campaigns (
   config jsonb not null default '{}',
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint campaigns_name_check check (btrim(name) <> '' and length(name) <= 200),
+  constraint campaigns_name_check check (name ~ '\S' and length(name) <= 200),
   constraint campaigns_type_check check (type in ('email', 'social', 'content', 'mixed')),
   constraint campaigns_status_check check (status in ('draft', 'active', 'paused', 'completed')),
   constraint campaigns_description_check check (length(description) <= 5000),

@@ -11,7 +11,7 @@ create table public.content (
   scheduled_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint content_title_check check (btrim(title) <> '' and length(title) <= 300),
+  constraint content_title_check check (title ~ '\S' and length(title) <= 300),
   constraint content_content_type_check check (content_type in ('blog_post', 'social_post', 'email', 'ad_copy')),
   constraint content_content_check check (length(content) <= 1000000),
   constraint content_metadata_check check (jsonb_typeof(metadata) = 'object'),

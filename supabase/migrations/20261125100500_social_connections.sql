@@ -14,7 +14,7 @@ create table public.social_connections (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint social_connections_platform_check check (platform in ('twitter', 'facebook', 'instagram', 'linkedin')),
-  constraint social_connections_platform_user_id_check check (btrim(platform_user_id) <> '' and length(platform_user_id) <= 200),
+  constraint social_connections_platform_user_id_check check (platform_user_id ~ '\S' and length(platform_user_id) <= 200),
   constraint social_connections_username_check check (length(username) <= 200),
   constraint social_connections_user_id_platform_key unique (user_id, platform)
 );

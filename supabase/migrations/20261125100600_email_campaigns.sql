@@ -20,7 +20,7 @@ create table public.email_campaigns (
     references public.campaigns (id, user_id) on delete set null (campaign_id),
   constraint email_campaigns_template_fkey foreign key (template_id, user_id)
     references public.content (id, user_id) on delete set null (template_id),
-  constraint email_campaigns_subject_check check (btrim(subject) <> '' and length(subject) <= 998),
+  constraint email_campaigns_subject_check check (subject ~ '\S' and length(subject) <= 998),
   constraint email_campaigns_content_check check (length(content) <= 1000000),
   constraint email_campaigns_recipient_list_check check (jsonb_typeof(recipient_list) = 'array'),
   constraint email_campaigns_status_check check (status in ('draft', 'scheduled', 'sending', 'sent', 'failed')),

@@ -11,8 +11,8 @@ create table public.analytics_events (
   session_id text,
   user_agent text,
   ip_address inet,
-  constraint analytics_events_event_type_check check (btrim(event_type) <> '' and length(event_type) <= 100),
-  constraint analytics_events_event_name_check check (btrim(event_name) <> '' and length(event_name) <= 200),
+  constraint analytics_events_event_type_check check (event_type ~ '\S' and length(event_type) <= 100),
+  constraint analytics_events_event_name_check check (event_name ~ '\S' and length(event_name) <= 200),
   constraint analytics_events_properties_check check (jsonb_typeof(properties) = 'object'),
   constraint analytics_events_session_id_check check (length(session_id) <= 200),
   constraint analytics_events_user_agent_check check (length(user_agent) <= 1000)

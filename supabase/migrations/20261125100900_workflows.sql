@@ -11,7 +11,7 @@ create table public.workflows (
   is_active boolean not null default true,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint workflows_name_check check (btrim(name) <> '' and length(name) <= 200),
+  constraint workflows_name_check check (name ~ '\S' and length(name) <= 200),
   constraint workflows_description_check check (length(description) <= 5000),
   -- coalesce: a missing key makes jsonb_typeof null, and a null check would pass.
   constraint workflows_trigger_config_check check (

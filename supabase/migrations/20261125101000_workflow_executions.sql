@@ -5,7 +5,7 @@
 create table public.workflow_executions (
   id uuid primary key default gen_random_uuid(),
   workflow_id uuid not null,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
   trigger_data jsonb not null default '{}',
   status text not null default 'running',
   error_message text,

@@ -164,9 +164,9 @@ values ((select id from public.workflows where user_id = '$OWNER' order by name 
         '{"lead": "ada@rollback.example"}', 'completed', now() + interval '1 second');
 SQL
     private.oauth_states) cat <<SQL ;;
-insert into private.oauth_states (state_hash, user_id, platform, code_verifier, nonce, redirect_to)
+insert into private.oauth_states (state_hash, user_id, platform, code_verifier, redirect_to)
 values (sha256('rollback-check-state'), '$OWNER', 'linkedin',
-        'rollback-check-code-verifier-0123456789abcdefghijklmnop', 'rollback-check-nonce',
+        'rollback-check-code-verifier-0123456789abcdefghijklmnop',
         'https://app.example/connected');
 SQL
     *) return 1 ;;

@@ -344,7 +344,7 @@ export type Database = {
           "started_at"?: string;
           "status"?: string;
           "trigger_data"?: NonNullable<Json>;
-          "user_id": string;
+          "user_id"?: string;
           "workflow_id": string;
         };
         Update: {

@@ -4,7 +4,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(332);
+select plan(353);
 
 select tables_are(
   'public',
@@ -72,6 +72,13 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('social_connections', 'is_active', 'boolean', true, 'true'),
   ('social_connections', 'created_at', 'timestamp with time zone', true, 'now()'),
   ('social_connections', 'updated_at', 'timestamp with time zone', true, 'now()'),
+  ('social_connections', 'scopes', 'text[]', true, '''{}''::text[]'),
+  ('social_connections', 'status', 'text', true, '''active''::text'),
+  ('social_connections', 'last_error', 'text', false, null),
+  ('social_connections', 'last_refreshed_at', 'timestamp with time zone', false, null),
+  ('social_connections', 'refresh_failures', 'integer', true, '0'),
+  ('social_connections', 'next_refresh_at', 'timestamp with time zone', false, null),
+  ('social_connections', 'accounts', 'jsonb', true, '''[]''::jsonb'),
 
   ('email_campaigns', 'id', 'uuid', true, 'gen_random_uuid()'),
   ('email_campaigns', 'user_id', 'uuid', true, 'auth.uid()'),

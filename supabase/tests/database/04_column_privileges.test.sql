@@ -24,7 +24,7 @@ insert into tests.expected_grants (tbl, can_select, can_insert, can_update) valu
     '{email,first_name,last_name,company,phone,status,source,tags,custom_fields}'),
   ('content', '{*}', '{*}', '{*}'),
   ('social_connections',
-    '{id,user_id,platform,platform_user_id,username,expires_at,is_active,created_at,updated_at}',
+    '{id,user_id,platform,platform_user_id,username,expires_at,is_active,created_at,updated_at,scopes,status,last_error,last_refreshed_at,refresh_failures,next_refresh_at,accounts}',
     '{}',
     '{username,is_active}'),
   ('email_campaigns', '{*}',

@@ -1,0 +1,207 @@
+// A fake LinkedIn speaking its OAuth 2.0 + OpenID Connect the way www.linkedin.com and
+// api.linkedin.com do:
+//   GET  /oauth/v2/authorization → 302 with code and state (or error=user_cancelled_authorize)
+//   POST /oauth/v2/accessToken   client_id and client_secret in the form body;
+//        authorization_code → {"access_token", "expires_in", "scope" (comma-separated),
+//        "token_type", "id_token", ["refresh_token", "refresh_token_expires_in"]};
+//        refresh_token → {"access_token", "expires_in", "refresh_token",
+//        "refresh_token_expires_in"} (no token_type, as LinkedIn documents it)
+//   GET  /v2/userinfo            → {"sub", "name", "given_name", "family_name", ...}
+//   POST /oauth/v2/revoke        → 200, empty body
+// Errors: {"error", "error_description"} from the OAuth endpoints; {"serviceErrorCode",
+// "code", "message", "status"} from the API; throttling is a 429.
+import { generateKeyPair, SignJWT } from "jose";
+import type { Route } from "./server.ts";
+import {
+  bearer,
+  type Failure,
+  type FakeOptions,
+  FakeState,
+  formParams,
+  json,
+  redirectBack,
+} from "./state.ts";
+
+/** LinkedIn's real issuer: the ID token must name it. */
+export const LINKEDIN_ISSUER = "https://www.linkedin.com/oauth";
+
+function failed(failure: Failure): Response {
+  switch (failure) {
+    case "server_error":
+      return json({ message: "Internal Server Error", status: 500 }, 500);
+    case "rate_limited":
+      return json({
+        status: 429,
+        serviceErrorCode: 101,
+        code: "TOO_MANY_REQUESTS",
+        message:
+          "Resource level throttle APPLICATION DAY limit for calls to this resource is reached.",
+      }, 429);
+    case "invalid_grant":
+      return json({
+        error: "invalid_grant",
+        error_description: "The provided authorization grant or refresh token is invalid, " +
+          "expired or revoked.",
+      }, 400);
+  }
+}
+
+export async function linkedinFake(options?: FakeOptions) {
+  const state = new FakeState("linkedin", options, 60 * 24 * 3600);
+  const keys = await generateKeyPair("RS256");
+  const kid = "fake-linkedin-key";
+
+  const idToken = (nowSeconds: number) =>
+    new SignJWT({
+      name: state.account.name,
+      given_name: state.account.name.split(" ")[0],
+      family_name: state.account.name.split(" ").slice(1).join(" "),
+      email_verified: true,
+      locale: "en_US",
+    })
+      .setProtectedHeader({ alg: "RS256", kid, typ: "JWT" })
+      .setIssuer(LINKEDIN_ISSUER)
+      .setAudience(state.clientId)
+      .setSubject(state.account.id)
+      .setIssuedAt(nowSeconds)
+      .setExpirationTime(nowSeconds + 3600)
+      .sign(keys.privateKey);
+
+  const clientOk = (params: URLSearchParams) =>
+    params.get("client_id") === state.clientId &&
+    params.get("client_secret") === state.clientSecret;
+
+  const routes: Record<string, Route> = {
+    "GET /oauth/v2/authorization": async (request) => {
+      await state.enter("authorize");
+      const q = new URL(request.url).searchParams;
+      const redirectUri = q.get("redirect_uri");
+      if (q.get("client_id") !== state.clientId || !redirectUri) {
+        return new Response(
+          "The redirect_uri does not match the registered value",
+          {
+            status: 400,
+            headers: { "content-type": "text/html" },
+          },
+        );
+      }
+      const stateParam = q.get("state") ?? "";
+      if (state.deny) {
+        return redirectBack(redirectUri, {
+          error: "user_cancelled_authorize",
+          error_description: "The user cancelled the authorization",
+          state: stateParam,
+        });
+      }
+      const code = state.issueCode({
+        clientId: state.clientId,
+        redirectUri,
+        scopes: state.granted(
+          (q.get("scope") ?? "").split(" ").filter(Boolean),
+        ),
+      });
+      return redirectBack(redirectUri, { code, state: stateParam });
+    },
+
+    "POST /oauth/v2/accessToken": async (request) => {
+      const params = await formParams(request);
+      const refreshing = params.get("grant_type") === "refresh_token";
+      const failure = await state.enter(refreshing ? "refresh" : "token", true);
+      if (failure) return failed(failure);
+      if (!clientOk(params)) {
+        return json({
+          error: "invalid_client",
+          error_description: "Client authentication failed",
+        }, 401);
+      }
+      const now = Math.floor(Date.now() / 1000);
+      if (refreshing) {
+        const old = params.get("refresh_token") ?? "";
+        const grant = state.refreshTokens.get(old);
+        if (!grant) return failed("invalid_grant");
+        return json({
+          access_token: state.issueAccessToken(grant),
+          expires_in: state.accessTokenTtl,
+          ...(state.refreshOmitsRefreshToken ? {} : { refresh_token: old }),
+          refresh_token_expires_in: 31536000,
+        });
+      }
+      if (params.get("grant_type") !== "authorization_code") {
+        return json({
+          error: "unsupported_grant_type",
+          error_description: "Unsupported grant type",
+        }, 400);
+      }
+      const grant = state.takeCode(
+        params.get("code") ?? undefined,
+        state.clientId,
+        params.get("redirect_uri") ?? undefined,
+      );
+      if (!grant) {
+        return json({
+          error: "invalid_request",
+          error_description: "Unable to retrieve access token: appid/redirect uri/code verifier " +
+            "does not match authorization code. Or authorization code expired. Or external " +
+            "member binding exists",
+        }, 400);
+      }
+      const issued = { clientId: state.clientId, scopes: grant.scopes };
+      return json({
+        access_token: state.issueAccessToken(issued),
+        expires_in: state.accessTokenTtl,
+        scope: grant.scopes.join(","),
+        token_type: "Bearer",
+        ...(grant.scopes.includes("openid") ? { id_token: await idToken(now) } : {}),
+        ...(state.issueRefreshTokens
+          ? {
+            refresh_token: state.issueRefreshToken(issued),
+            refresh_token_expires_in: 31536000,
+          }
+          : {}),
+      });
+    },
+
+    "GET /v2/userinfo": async (request) => {
+      const failure = await state.enter("profile");
+      if (failure) return failed(failure);
+      if (
+        !state.accessGrant(
+          bearer(request.headers.get("authorization") ?? undefined),
+        )
+      ) {
+        return json({
+          serviceErrorCode: 65600,
+          message: "Invalid access token",
+          status: 401,
+        }, 401);
+      }
+      const [given, ...family] = state.account.name.split(" ");
+      return json({
+        sub: state.account.id,
+        email_verified: true,
+        name: state.account.name,
+        locale: { country: "US", language: "en" },
+        given_name: given,
+        family_name: family.join(" "),
+        email: `${state.account.username}@example.test`,
+      });
+    },
+
+    "POST /oauth/v2/revoke": async (request) => {
+      const failure = await state.enter("revoke");
+      if (failure) return failed(failure);
+      const params = await formParams(request);
+      if (!clientOk(params)) {
+        return json({
+          error: "invalid_client",
+          error_description: "Client authentication failed",
+        }, 401);
+      }
+      const value = params.get("token");
+      if (value) state.revoke(value);
+      return new Response(null, { status: 200 });
+    },
+  };
+
+  return { state, routes };
+}

@@ -1,0 +1,109 @@
+// Serves the four fake platforms over real HTTP on one port, each under its own prefix
+// (/twitter, /linkedin, /facebook, /instagram), and says which settings point the adapters
+// in `_shared/providers/` at them. Tests start it on a free port; the local stack can run it
+// for a demo that never leaves the machine:
+//
+//   deno run --allow-net --allow-env supabase/functions/_shared/fakes/server.ts
+//
+// Port: BEACON_FAKES_PORT (default 54329). The client ids and secrets are public and fake.
+import { facebookFake } from "./facebook.ts";
+import { instagramFake } from "./instagram.ts";
+import { linkedinFake } from "./linkedin.ts";
+import { type FakeOptions, json } from "./state.ts";
+import { twitterFake } from "./twitter.ts";
+
+export type Route = (request: Request) => Promise<Response>;
+
+export type Fakes = Awaited<ReturnType<typeof startFakes>>;
+
+/** The settings that point every platform at fakes served from `base`. */
+export function fakeEnv(base: string): Record<string, string> {
+  const platform = (name: string, paths: Record<string, string>) =>
+    Object.fromEntries([
+      [`BEACON_${name.toUpperCase()}_CLIENT_ID`, `fake-${name}-client`],
+      [`BEACON_${name.toUpperCase()}_CLIENT_SECRET`, `fake-${name}-secret`],
+      ...Object.entries(paths).map(([setting, path]) => [
+        `BEACON_${name.toUpperCase()}_${setting}`,
+        `${base}/${name}${path}`,
+      ]),
+    ]);
+  return {
+    ...platform("twitter", {
+      AUTHORIZE_URL: "/i/oauth2/authorize",
+      TOKEN_URL: "/2/oauth2/token",
+      API_URL: "",
+      REVOKE_URL: "/2/oauth2/revoke",
+    }),
+    ...platform("linkedin", {
+      AUTHORIZE_URL: "/oauth/v2/authorization",
+      TOKEN_URL: "/oauth/v2/accessToken",
+      API_URL: "",
+      REVOKE_URL: "/oauth/v2/revoke",
+    }),
+    ...platform("facebook", {
+      AUTHORIZE_URL: "/v21.0/dialog/oauth",
+      TOKEN_URL: "/v21.0/oauth/access_token",
+      API_URL: "/v21.0",
+    }),
+    ...platform("instagram", {
+      AUTHORIZE_URL: "/oauth/authorize",
+      TOKEN_URL: "/oauth/access_token",
+      API_URL: "",
+    }),
+  };
+}
+
+/** Starts the four fakes on 127.0.0.1:`port` (0: any free port). */
+export async function startFakes(port = 0, options: FakeOptions = {}) {
+  const twitter = twitterFake(options);
+  const linkedin = await linkedinFake(options);
+  const facebook = facebookFake(options);
+  const instagram = instagramFake(options);
+  const byPrefix: Record<string, Record<string, Route>> = {
+    twitter: twitter.routes,
+    linkedin: linkedin.routes,
+    facebook: facebook.routes,
+    instagram: instagram.routes,
+  };
+
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port, onListen() {} },
+    (request) => {
+      const url = new URL(request.url);
+      const [, prefix, ...rest] = url.pathname.split("/");
+      const route = byPrefix[prefix]?.[`${request.method} /${rest.join("/")}`];
+      if (!route) {
+        return json({
+          error: "not_found",
+          message: `${request.method} ${url.pathname}`,
+        }, 404);
+      }
+      return route(request);
+    },
+  );
+  const url = `http://127.0.0.1:${server.addr.port}`;
+
+  return {
+    url,
+    env: fakeEnv(url),
+    twitter: twitter.state,
+    linkedin: linkedin.state,
+    facebook: facebook.state,
+    instagram: instagram.state,
+    setFacebookPages: facebook.setPages,
+    close: () => server.shutdown(),
+    finished: server.finished,
+  };
+}
+
+if (import.meta.main) {
+  const port = Number(Deno.env.get("BEACON_FAKES_PORT") ?? "54329");
+  const fakes = await startFakes(port);
+  console.error(
+    `fakes: X, LinkedIn, Facebook and Instagram on ${fakes.url}/<platform>`,
+  );
+  const stop = () => fakes.close();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await fakes.finished;
+}

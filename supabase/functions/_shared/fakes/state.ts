@@ -1,0 +1,209 @@
+// What every fake provider keeps: the one account that "signs in", the codes and tokens it
+// issued, how often each endpoint was called, and failures a test asks for. The fakes speak
+// the real platforms' HTTP (paths, parameters, JSON shapes, statuses, headers); only the
+// consent screen is skipped: the authorize endpoint answers at once, as if the user agreed.
+import { Buffer } from "node:buffer";
+
+/** Failures a test can make an endpoint answer with, once or more. */
+export type Failure =
+  /** 5xx in the platform's own error shape. */
+  | "server_error"
+  /** Throttled: 429 (or Meta's throttling code) with the platform's rate-limit headers. */
+  | "rate_limited"
+  /** The grant is dead: invalid_grant / invalid token, as the platform says it. */
+  | "invalid_grant";
+
+export type FakeAccount = { id: string; username: string; name: string };
+
+export type Grant = { clientId: string; scopes: string[] };
+export type CodeGrant = Grant & {
+  redirectUri: string;
+  codeChallenge?: string;
+  expiresAt: number;
+};
+export type TokenGrant = Grant & { expiresAt: number };
+
+export type FakeOptions = {
+  account?: Partial<FakeAccount>;
+  /** Lifetime of the access tokens it issues, in seconds. */
+  accessTokenTtl?: number;
+};
+
+export class FakeState {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  account: FakeAccount;
+  /** The scopes the user grants; default: every scope asked for. */
+  grantScopes?: string[];
+  /** The user refuses consent. */
+  deny = false;
+  accessTokenTtl: number;
+  /** Whether grants come with a refresh token (LinkedIn: only for enabled apps). */
+  issueRefreshTokens = true;
+  /** A refresh answer without refresh_token (the stored one must then be kept). */
+  refreshOmitsRefreshToken = false;
+  /** Added before every token endpoint answer, to make overlapping runs overlap. */
+  latencyMs = 0;
+  /** Calls per endpoint name, e.g. hits.refresh. */
+  readonly hits: Record<string, number> = {};
+  readonly codes = new Map<string, CodeGrant>();
+  readonly accessTokens = new Map<string, TokenGrant>();
+  readonly refreshTokens = new Map<string, Grant>();
+  /** Tokens revoked through the platform's revocation endpoint, in order. */
+  readonly revoked: string[] = [];
+  readonly #failures = new Map<string, Failure[]>();
+
+  constructor(
+    readonly platform: string,
+    options: FakeOptions = {},
+    defaultTtl = 3600,
+  ) {
+    this.clientId = `fake-${platform}-client`;
+    this.clientSecret = `fake-${platform}-secret`;
+    this.account = {
+      id: `${platform}-user-1`,
+      username: `${platform}_tester`,
+      name: "Tess Tester",
+      ...options.account,
+    };
+    this.accessTokenTtl = options.accessTokenTtl ?? defaultTtl;
+  }
+
+  /** The next `times` calls to `endpoint` fail with `failure`. */
+  failNext(endpoint: string, failure: Failure, times = 1) {
+    const queue = this.#failures.get(endpoint) ?? [];
+    queue.push(...Array(times).fill(failure));
+    this.#failures.set(endpoint, queue);
+  }
+
+  /** Counts a call to `endpoint`, waits the latency, and returns the failure to answer with. */
+  async enter(endpoint: string, slow = false): Promise<Failure | undefined> {
+    this.hits[endpoint] = (this.hits[endpoint] ?? 0) + 1;
+    if (slow && this.latencyMs > 0) {
+      await new Promise((r) => setTimeout(r, this.latencyMs));
+    }
+    return this.#failures.get(endpoint)?.shift();
+  }
+
+  /** The scopes granted when `asked` were requested. */
+  granted(asked: string[]): string[] {
+    return this.grantScopes ?? asked;
+  }
+
+  issueCode(grant: Omit<CodeGrant, "expiresAt">): string {
+    const code = token(`${this.platform}-code`);
+    this.codes.set(code, { ...grant, expiresAt: Date.now() + 60_000 });
+    return code;
+  }
+
+  /** Takes a code once: a second use finds nothing, as with the real platforms. */
+  takeCode(
+    code: string | undefined,
+    clientId: string,
+    redirectUri: string | undefined,
+  ) {
+    const grant = code ? this.codes.get(code) : undefined;
+    if (code) this.codes.delete(code);
+    if (
+      !grant || grant.clientId !== clientId || grant.redirectUri !== redirectUri
+    ) return undefined;
+    return grant.expiresAt > Date.now() ? grant : undefined;
+  }
+
+  issueAccessToken(grant: Grant, ttl = this.accessTokenTtl): string {
+    const access = token(`${this.platform}-access`);
+    this.accessTokens.set(access, {
+      ...grant,
+      expiresAt: Date.now() + ttl * 1000,
+    });
+    return access;
+  }
+
+  issueRefreshToken(grant: Grant): string {
+    const refresh = token(`${this.platform}-refresh`);
+    this.refreshTokens.set(refresh, grant);
+    return refresh;
+  }
+
+  /** The grant behind a live access token. */
+  accessGrant(access: string | undefined): TokenGrant | undefined {
+    const grant = access ? this.accessTokens.get(access) : undefined;
+    return grant && grant.expiresAt > Date.now() ? grant : undefined;
+  }
+
+  revoke(value: string) {
+    this.revoked.push(value);
+    this.accessTokens.delete(value);
+    this.refreshTokens.delete(value);
+  }
+}
+
+export const token = (prefix: string) =>
+  `${prefix}-${
+    Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString(
+      "base64url",
+    )
+  }`;
+
+/** `Authorization: Basic` credentials, or undefined. */
+export function basicCredentials(
+  header: string | undefined,
+): [string, string] | undefined {
+  const match = /^Basic\s+(\S+)$/i.exec(header ?? "");
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1], "base64").toString();
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return undefined;
+  return [
+    decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " ")),
+    decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " ")),
+  ];
+}
+
+export const bearer = (header: string | undefined) => /^Bearer\s+(\S+)$/i.exec(header ?? "")?.[1];
+
+/** RFC 7636 S256: BASE64URL(SHA-256(verifier)). */
+export async function s256(verifier: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(verifier),
+  );
+  return Buffer.from(digest).toString("base64url");
+}
+
+/** The redirect the browser would follow back to the app's callback. */
+export function redirectBack(
+  redirectUri: string,
+  params: Record<string, string>,
+  hash = "",
+) {
+  const url = new URL(redirectUri);
+  for (const [name, value] of Object.entries(params)) {
+    url.searchParams.set(name, value);
+  }
+  return new Response(null, {
+    status: 302,
+    headers: { location: `${url.href}${hash}` },
+  });
+}
+
+/** Request parameters from the query string and, for a form POST, the body. */
+export async function formParams(request: Request): Promise<URLSearchParams> {
+  const params = new URL(request.url).searchParams;
+  if (request.method === "POST") {
+    for (const [name, value] of new URLSearchParams(await request.text())) {
+      params.set(name, value);
+    }
+  }
+  return params;
+}
+
+export const json = (
+  body: unknown,
+  status = 200,
+  headers: Record<string, string> = {},
+) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });

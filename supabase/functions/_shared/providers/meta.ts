@@ -1,0 +1,49 @@
+// What Facebook and Instagram share: Meta's Graph API conventions. Errors come as
+// {"error": {"message", "type", "code", "error_subcode", "is_transient", "fbtrace_id"}};
+// throttling and temporary trouble are codes, not statuses. Tokens go in the query string.
+import { Buffer } from "node:buffer";
+import { fetchJson, type TransientBody } from "./oauth.ts";
+
+/** Graph error codes worth retrying: unknown/service errors and every rate limit. */
+const TRANSIENT_CODES = new Set([1, 2, 4, 17, 32, 341, 613]);
+
+export const graphTransient: TransientBody = (_status, body) => {
+  const error = (body as { error?: { code?: unknown; is_transient?: unknown } })
+    ?.error;
+  return error?.is_transient === true ||
+    TRANSIENT_CODES.has(error?.code as number);
+};
+
+/** appsecret_proof: HMAC-SHA256 of the token keyed with the app secret, as hex. */
+export async function appSecretProof(
+  appSecret: string,
+  accessToken: string,
+): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(appSecret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = await crypto.subtle.sign(
+    "HMAC",
+    key,
+    new TextEncoder().encode(accessToken),
+  );
+  return Buffer.from(mac).toString("hex");
+}
+
+/** A Graph API call; `query` values are added to the URL. Throws ProviderError. */
+export function graph(
+  url: string,
+  query: Record<string, string>,
+  what: string,
+  method: "GET" | "DELETE" = "GET",
+): Promise<Record<string, unknown>> {
+  const target = new URL(url);
+  for (const [name, value] of Object.entries(query)) {
+    target.searchParams.set(name, value);
+  }
+  return fetchJson(target, { method, what, transientBody: graphTransient });
+}

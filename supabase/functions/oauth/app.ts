@@ -1,0 +1,231 @@
+// oauth: connects a user's X, LinkedIn, Facebook and Instagram accounts and keeps the tokens
+// alive. Tokens are stored encrypted (AES-GCM, bound to user, platform and kind) and never
+// leave this function.
+//
+//   POST   /functions/v1/oauth/{platform}/start     user   {"redirect_to"} → {"url"}
+//   GET    /functions/v1/oauth/{platform}/callback  public (the provider sends the browser)
+//          → 302 redirect_to?connected={platform} | redirect_to?error=<code>&platform=...
+//   DELETE /functions/v1/oauth/{platform}           user   revoke at the provider, forget
+//   POST   /functions/v1/oauth/refresh              service {"user_ids"?} → counts
+//
+// Callback error codes: access_denied, authorization_failed, invalid_state, expired_state,
+// token_exchange_failed, profile_failed, missing_scope (with missing_scopes=a,b),
+// platform_not_configured, server_error. An unknown state has no trusted place to send the
+// browser to: it answers 400 JSON instead.
+import type { Context } from "hono";
+import {
+  calculatePKCECodeChallenge,
+  generateRandomCodeVerifier,
+  generateRandomState,
+} from "oauth4webapi";
+import { z } from "zod";
+import { requireService, requireUser } from "../_shared/auth.ts";
+import { decrypt, keyRing, tokenContext } from "../_shared/crypto.ts";
+import { createApp, HttpError, readJson } from "../_shared/http.ts";
+import { isPlatform, type Platform, PLATFORMS } from "../_shared/providers/config.ts";
+import { ConnectError, type RevokeResult } from "../_shared/providers/oauth.ts";
+import type { ProviderSlot } from "../_shared/providers/registry.ts";
+import { allowedRedirect, withParams } from "./redirects.ts";
+import { refreshDueConnections } from "./refresh.ts";
+import { callbackUrl, type OAuthSettings, readOAuthSettings } from "./settings.ts";
+import { consumeState, insertState, removeConnection, saveConnection } from "./store.ts";
+
+const StartBody = z.object({
+  redirect_to: z.string().min(1).max(2048),
+});
+
+const RefreshBody = z.object({
+  user_ids: z.array(z.uuid()).min(1).max(1000).optional(),
+});
+
+/** The platform named in the path, or a 404 listing the known ones. */
+function platformOf(
+  c: Context,
+  settings: OAuthSettings,
+): { platform: Platform } & ProviderSlot {
+  const platform = c.req.param("platform") ?? "";
+  if (!isPlatform(platform)) {
+    throw new HttpError(
+      404,
+      "unknown_platform",
+      `There is no platform "${platform.slice(0, 40)}"; use one of ${PLATFORMS.join(", ")}.`,
+    );
+  }
+  return { platform, ...settings.providers[platform] };
+}
+
+export function createOAuthApp(settings: OAuthSettings) {
+  const app = createApp("oauth");
+
+  app.post("/refresh", requireService, async (c) => {
+    // pg_net posts {}; the local stack's loop may post nothing at all.
+    const empty = !(await c.req.text()).trim();
+    const { user_ids } = empty ? {} : await readJson(c, RefreshBody);
+    return c.json(await refreshDueConnections(settings, { userIds: user_ids }));
+  });
+
+  app.post("/:platform/start", requireUser, async (c) => {
+    const { platform, provider, config } = platformOf(c, settings);
+    if (!provider) {
+      throw new HttpError(
+        503,
+        "platform_not_configured",
+        `${platform} is not configured on this server: set ${config.missing.join(" and ")}.`,
+      );
+    }
+    if (!settings.allowlist) {
+      throw new HttpError(
+        503,
+        "redirects_not_configured",
+        "No redirect target is allowed yet: set BEACON_OAUTH_REDIRECT_ALLOWLIST to your app's " +
+          "origins (comma-separated).",
+      );
+    }
+    if (!settings.callbackBase) {
+      throw new HttpError(
+        503,
+        "callback_not_configured",
+        "The callback URL is unknown: set SUPABASE_URL or BEACON_OAUTH_CALLBACK_BASE_URL.",
+      );
+    }
+    const { redirect_to } = await readJson(c, StartBody);
+    const target = allowedRedirect(settings.allowlist, redirect_to);
+    if (!target) {
+      const allowed = settings.allowlist.map((rule) => `${rule.origin}${rule.path}`).join(", ");
+      throw new HttpError(
+        400,
+        "redirect_not_allowed",
+        `redirect_to must be a URL under one of: ${allowed}.`,
+      );
+    }
+
+    const state = generateRandomState();
+    const codeVerifier = provider.pkce ? generateRandomCodeVerifier() : undefined;
+    try {
+      await insertState({
+        state,
+        userId: c.get("user").sub,
+        platform,
+        codeVerifier,
+        redirectTo: target.href,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === "23503") {
+        throw new HttpError(
+          401,
+          "unauthorized",
+          "The signed-in user no longer exists.",
+        );
+      }
+      throw err;
+    }
+    const url = provider.authorizationUrl({
+      redirectUri: callbackUrl(settings, platform),
+      state,
+      codeChallenge: codeVerifier &&
+        await calculatePKCECodeChallenge(codeVerifier),
+    });
+    return c.json({ url: url.href });
+  });
+
+  app.get("/:platform/callback", async (c) => {
+    const { platform, provider } = platformOf(c, settings);
+    // The URL carries a one-time code: keep it out of caches and Referer headers.
+    c.header("Cache-Control", "no-store");
+    c.header("Referrer-Policy", "no-referrer");
+    const params = new URL(c.req.url).searchParams;
+    const state = params.get("state");
+    const stored = state && state.length <= 512 ? await consumeState(state) : undefined;
+    if (!state || !stored) {
+      throw new HttpError(
+        400,
+        "invalid_state",
+        "This sign-in link is unknown, expired or was already used. Start connecting again " +
+          "from the app.",
+      );
+    }
+    const back = (outcome: Record<string, string>) =>
+      c.redirect(withParams(stored.redirect_to, outcome), 302);
+    const fail = (error: string, extra: Record<string, string> = {}) =>
+      back({ error, platform, ...extra });
+
+    if (stored.platform !== platform) return fail("invalid_state");
+    if (stored.expired) return fail("expired_state");
+    if (!provider) return fail("platform_not_configured");
+    try {
+      const connection = await provider.connect({
+        redirectUri: callbackUrl(settings, platform),
+        params,
+        state,
+        codeVerifier: stored.code_verifier ?? undefined,
+      });
+      await saveConnection(
+        await keyRing(),
+        stored.user_id,
+        platform,
+        connection,
+      );
+    } catch (err) {
+      if (err instanceof ConnectError) {
+        console.warn(
+          `[oauth] ${platform} connection refused (${err.code}): ${err.message}`,
+        );
+        return fail(
+          err.code,
+          err.missingScopes.length ? { missing_scopes: err.missingScopes.join(",") } : {},
+        );
+      }
+      console.error(`[oauth] ${platform} callback failed:`, err);
+      return fail("server_error");
+    }
+    return back({ connected: platform });
+  });
+
+  app.delete("/:platform", requireUser, async (c) => {
+    const { platform, provider, config } = platformOf(c, settings);
+    const user = c.get("user");
+    const removed = await removeConnection(user.sub, platform);
+    if (!removed) {
+      throw new HttpError(
+        404,
+        "not_connected",
+        `You have no ${platform} connection.`,
+      );
+    }
+    let revocation: RevokeResult;
+    if (!provider) {
+      revocation = {
+        revoked: false,
+        reason: `not revoked: ${platform} is not configured (${config.missing.join(", ")})`,
+      };
+    } else {
+      try {
+        const ring = await keyRing();
+        revocation = await provider.revoke({
+          accessToken: await decrypt(
+            ring,
+            removed.access_token,
+            tokenContext(user.sub, platform, "access_token"),
+          ),
+          refreshToken: removed.refresh_token
+            ? await decrypt(
+              ring,
+              removed.refresh_token,
+              tokenContext(user.sub, platform, "refresh_token"),
+            )
+            : undefined,
+        });
+      } catch (err) {
+        console.warn(
+          `[oauth] ${platform} revocation failed: ${(err as Error).message}`,
+        );
+        revocation = { revoked: false, reason: (err as Error).message };
+      }
+    }
+    return c.json({ platform, disconnected: true, ...revocation });
+  });
+
+  return app;
+}
+
+export const app = createOAuthApp(readOAuthSettings());

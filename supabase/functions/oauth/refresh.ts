@@ -1,0 +1,174 @@
+// The token refresh job (POST /oauth/refresh, run by pg_cron every 15 minutes): claims the
+// connections that are due, asks each platform for a fresh token with its own grant, and
+// records every outcome of a batch in one statement.
+//   refreshed    new tokens stored (a missing refresh token keeps the stored one)
+//   transient    5xx, 429, network, our own configuration: retried later, never switched off
+//   permanent    the provider refuses the grant (invalid_grant, revoked, expired): switched
+//                off with status needs_reauth and the reason in last_error
+//   expiring     the platform has no refresh grant (Facebook; LinkedIn without programmatic
+//                refresh): needs_reauth with the reason, switched off once it has expired
+import { decrypt, encrypt, type KeyRing, keyRing, tokenContext } from "../_shared/crypto.ts";
+import type { Platform } from "../_shared/providers/config.ts";
+import { ProviderError, type StoredTokens } from "../_shared/providers/oauth.ts";
+import type { OAuthSettings } from "./settings.ts";
+import {
+  claimDueConnections,
+  type Outcome,
+  recordOutcomes,
+  type StoredConnection,
+} from "./store.ts";
+
+const BATCH = 50;
+/** Provider calls in flight at once. */
+const CONCURRENCY = 8;
+/** A run stops claiming new batches after this long (edge functions have a wall clock). */
+const BUDGET_MS = 60_000;
+
+export type RefreshCounts = {
+  refreshed: number;
+  failed: number;
+  deactivated: number;
+};
+
+export async function refreshDueConnections(
+  settings: OAuthSettings,
+  options: { userIds?: string[] } = {},
+): Promise<RefreshCounts> {
+  const ring = await keyRing();
+  const counts: RefreshCounts = { refreshed: 0, failed: 0, deactivated: 0 };
+  const deadline = Date.now() + BUDGET_MS;
+  while (Date.now() < deadline) {
+    const due = await claimDueConnections(BATCH, options.userIds);
+    const outcomes = await inParallel(
+      due,
+      (row) => refreshOne(settings, ring, row),
+    );
+    await recordOutcomes(outcomes);
+    for (const outcome of outcomes) {
+      if (outcome.kind === "refreshed") counts.refreshed++;
+      else if (outcome.kind === "permanent") counts.deactivated++;
+      else counts.failed++;
+    }
+    if (due.length < BATCH) break;
+  }
+  return counts;
+}
+
+async function refreshOne(
+  settings: OAuthSettings,
+  ring: KeyRing,
+  row: StoredConnection,
+): Promise<Outcome> {
+  const platform = row.platform as Platform;
+  const { provider, config } = settings.providers[platform];
+  if (!provider) {
+    return transient(row, `not refreshed: set ${config.missing.join(" and ")}`);
+  }
+  let tokens: StoredTokens;
+  try {
+    tokens = {
+      accessToken: await decrypt(
+        ring,
+        row.access_token,
+        tokenContext(row.user_id, platform, "access_token"),
+      ),
+      refreshToken: row.refresh_token
+        ? await decrypt(
+          ring,
+          row.refresh_token,
+          tokenContext(row.user_id, platform, "refresh_token"),
+        )
+        : undefined,
+    };
+  } catch (err) {
+    return transient(
+      row,
+      `the stored token does not decrypt: ${(err as Error).message}`,
+    );
+  }
+  try {
+    const result = await provider.refresh(tokens);
+    if ("unsupported" in result) {
+      const expired = row.expires_at !== null &&
+        row.expires_at.getTime() <= Date.now();
+      const when = row.expires_at?.toISOString() ?? "its expiry";
+      return expired
+        ? {
+          id: row.id,
+          kind: "permanent",
+          error: `${result.unsupported}; the token expired at ${when}`,
+        }
+        : {
+          id: row.id,
+          kind: "expiring",
+          error: `${result.unsupported} before ${when}`,
+        };
+    }
+    const fresh = result.refreshed;
+    return {
+      id: row.id,
+      kind: "refreshed",
+      access_token: await encrypt(
+        ring,
+        fresh.accessToken,
+        tokenContext(row.user_id, platform, "access_token"),
+      ),
+      refresh_token: fresh.refreshToken
+        ? await encrypt(
+          ring,
+          fresh.refreshToken,
+          tokenContext(row.user_id, platform, "refresh_token"),
+        )
+        : null,
+      expires_at: fresh.expiresAt?.toISOString() ?? null,
+      scopes: fresh.scopes ?? null,
+    };
+  } catch (err) {
+    if (err instanceof ProviderError && !err.transient) {
+      return {
+        id: row.id,
+        kind: "permanent",
+        error: `${platform}: ${err.message}`,
+      };
+    }
+    const failure = err instanceof ProviderError ? err : undefined;
+    if (!failure) {
+      console.error(`[oauth] refreshing connection ${row.id} failed:`, err);
+    }
+    return transient(
+      row,
+      `${platform}: ${failure?.message ?? "unexpected error"}`,
+      failure?.retryAt,
+    );
+  }
+}
+
+const transient = (
+  row: StoredConnection,
+  error: string,
+  retryAt?: Date,
+): Outcome => ({
+  id: row.id,
+  kind: "transient",
+  error,
+  retry_at: retryAt?.toISOString() ?? null,
+});
+
+/** Maps with at most CONCURRENCY calls in flight, keeping order. */
+async function inParallel<T, R>(
+  items: T[],
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker),
+  );
+  return results;
+}

@@ -1,0 +1,239 @@
+// Every statement the oauth function runs, in one place. All run as the service (the
+// connection's own role): private.oauth_states is closed to clients, and the token columns
+// of social_connections are neither readable nor writable by them.
+import { Buffer } from "node:buffer";
+import { encrypt, type KeyRing, tokenContext } from "../_shared/crypto.ts";
+import { asService } from "../_shared/db.ts";
+import type { Platform } from "../_shared/providers/config.ts";
+import type { Connection } from "../_shared/providers/oauth.ts";
+
+/** SHA-256 of the state, hex: what private.oauth_states keys on. */
+export async function stateHash(state: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(state),
+  );
+  return Buffer.from(digest).toString("hex");
+}
+
+// --- OAuth states -----------------------------------------------------------------------------
+
+export async function insertState(row: {
+  state: string;
+  userId: string;
+  platform: Platform;
+  codeVerifier?: string;
+  redirectTo: string;
+}): Promise<void> {
+  const hash = await stateHash(row.state);
+  await asService((tx) =>
+    tx`insert into private.oauth_states (state_hash, user_id, platform, code_verifier, redirect_to)
+       values (decode(${hash}, 'hex'), ${row.userId}, ${row.platform},
+               ${row.codeVerifier ?? null}, ${row.redirectTo})`
+  );
+}
+
+export type ConsumedState = {
+  user_id: string;
+  platform: Platform;
+  code_verifier: string | null;
+  redirect_to: string;
+  expired: boolean;
+};
+
+/** Takes the state once: whoever comes second (a replay) finds nothing. */
+export async function consumeState(
+  state: string,
+): Promise<ConsumedState | undefined> {
+  const hash = await stateHash(state);
+  const rows = await asService((tx) =>
+    tx<ConsumedState[]>`
+      delete from private.oauth_states
+      where state_hash = decode(${hash}, 'hex')
+      returning user_id, platform, code_verifier, redirect_to, expires_at <= now() as expired`
+  );
+  return rows[0];
+}
+
+// --- connections ------------------------------------------------------------------------------
+
+const encryptToken = (
+  ring: KeyRing,
+  userId: string,
+  platform: Platform,
+  kind: "access_token" | "refresh_token",
+  value: string | undefined,
+) => value ? encrypt(ring, value, tokenContext(userId, platform, kind)) : null;
+
+/**
+ * Stores a connection (one per user and platform), active and with fresh tokens. A refresh
+ * token is never replaced by none; it is dropped only when another account was connected.
+ * The next refresh is due halfway through the access token's life.
+ */
+export async function saveConnection(
+  ring: KeyRing,
+  userId: string,
+  platform: Platform,
+  connection: Connection,
+): Promise<void> {
+  const { tokens } = connection;
+  const access = await encryptToken(
+    ring,
+    userId,
+    platform,
+    "access_token",
+    tokens.accessToken,
+  );
+  const refresh = await encryptToken(
+    ring,
+    userId,
+    platform,
+    "refresh_token",
+    tokens.refreshToken,
+  );
+  const expiresAt = tokens.expiresAt?.toISOString() ?? null;
+  const username = connection.username ?? null;
+  const accounts = connection.accounts;
+  await asService((tx) =>
+    tx`
+      insert into public.social_connections as c (
+        user_id, platform, platform_user_id, username, access_token, refresh_token, expires_at,
+        scopes, accounts, status, is_active, last_error, last_refreshed_at, refresh_failures,
+        next_refresh_at
+      )
+      values (
+        ${userId}, ${platform}, ${connection.platformUserId}, ${username},
+        ${access}, ${refresh}, ${expiresAt}::timestamptz, ${tokens.scopes}::text[],
+        ${tx.json(accounts)}::jsonb, 'active', true, null, now(), 0,
+        now() + (${expiresAt}::timestamptz - now()) / 2
+      )
+      on conflict (user_id, platform) do update set
+        platform_user_id = excluded.platform_user_id,
+        username = excluded.username,
+        access_token = excluded.access_token,
+        refresh_token = case
+          when excluded.refresh_token is not null then excluded.refresh_token
+          when c.platform_user_id = excluded.platform_user_id then c.refresh_token
+        end,
+        expires_at = excluded.expires_at,
+        scopes = excluded.scopes,
+        accounts = excluded.accounts,
+        status = 'active',
+        is_active = true,
+        last_error = null,
+        last_refreshed_at = now(),
+        refresh_failures = 0,
+        next_refresh_at = excluded.next_refresh_at`
+  );
+}
+
+export type StoredConnection = {
+  id: string;
+  user_id: string;
+  platform: Platform;
+  access_token: string;
+  refresh_token: string | null;
+  expires_at: Date | null;
+};
+
+/** Deletes the user's connection and hands back its (encrypted) tokens for revocation. */
+export async function removeConnection(
+  userId: string,
+  platform: Platform,
+): Promise<StoredConnection | undefined> {
+  const rows = await asService((tx) =>
+    tx<StoredConnection[]>`
+      delete from public.social_connections
+      where user_id = ${userId} and platform = ${platform}
+      returning id, user_id, platform, access_token, refresh_token, expires_at`
+  );
+  return rows[0];
+}
+
+// --- the refresh job --------------------------------------------------------------------------
+
+/** How long a claimed connection stays out of other runs' reach while it is refreshed. */
+const LEASE = "5 minutes";
+
+/**
+ * Claims up to `limit` connections whose token expires within 24 hours and whose next
+ * refresh is due. `skip locked` passes over rows another run is claiming right now, and the
+ * lease (next_refresh_at moved ahead) keeps them from every other run until the outcome is
+ * recorded, so no connection is refreshed twice at once. Connections needing
+ * re-authorisation are left alone, unless still active past their due time (see
+ * recordOutcomes: an unrenewable token is switched off when it expires).
+ */
+export function claimDueConnections(
+  limit: number,
+  userIds?: string[],
+): Promise<StoredConnection[]> {
+  return asService((tx) =>
+    tx<StoredConnection[]>`
+      update public.social_connections as c
+      set next_refresh_at = now() + ${LEASE}::interval
+      from (
+        select id
+        from public.social_connections
+        where expires_at < now() + interval '24 hours'
+          and (next_refresh_at is null or next_refresh_at <= now())
+          and (is_active or status = 'disconnected')
+          and (${userIds ?? null}::uuid[] is null or user_id = any(${userIds ?? null}::uuid[]))
+        order by expires_at
+        limit ${limit}
+        for update skip locked
+      ) as due
+      where c.id = due.id
+      returning c.id, c.user_id, c.platform, c.access_token, c.refresh_token, c.expires_at`
+  );
+}
+
+export type Outcome =
+  | {
+    id: string;
+    kind: "refreshed";
+    access_token: string;
+    refresh_token: string | null;
+    expires_at: string | null;
+    scopes: string[] | null;
+  }
+  /** Retry later: at retry_at if the provider said, else with exponential backoff. */
+  | { id: string; kind: "transient"; error: string; retry_at: string | null }
+  /** The grant is dead: switched off, needs re-authorisation. */
+  | { id: string; kind: "permanent"; error: string }
+  /** No refresh grant exists: needs re-authorisation, usable until it expires. */
+  | { id: string; kind: "expiring"; error: string };
+
+/** Writes every outcome of a batch in one statement. */
+export async function recordOutcomes(outcomes: Outcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
+  await asService((tx) =>
+    tx`
+      update public.social_connections as c
+      set access_token = coalesce(o.access_token, c.access_token),
+          refresh_token = coalesce(o.refresh_token, c.refresh_token),
+          expires_at = case when o.kind = 'refreshed' then o.expires_at else c.expires_at end,
+          scopes = coalesce(o.scopes, c.scopes),
+          status = case when o.kind in ('permanent', 'expiring') then 'needs_reauth' else c.status end,
+          is_active = case when o.kind = 'permanent' then false else c.is_active end,
+          last_error = case when o.kind = 'refreshed' then null else left(o.error, 1000) end,
+          last_refreshed_at = case when o.kind = 'refreshed' then now() else c.last_refreshed_at end,
+          refresh_failures = case
+            when o.kind = 'refreshed' then 0
+            when o.kind in ('transient', 'permanent') then c.refresh_failures + 1
+            else c.refresh_failures
+          end,
+          next_refresh_at = case o.kind
+            when 'refreshed' then now() + (o.expires_at - now()) / 2
+            when 'transient' then greatest(
+              o.retry_at,
+              now() + least(interval '5 minutes' * power(2, least(c.refresh_failures, 10)), interval '6 hours')
+            )
+            when 'expiring' then c.expires_at
+          end
+      from jsonb_to_recordset(${tx.json(outcomes)}::jsonb) as o(
+        id uuid, kind text, access_token text, refresh_token text, expires_at timestamptz,
+        scopes text[], error text, retry_at timestamptz
+      )
+      where c.id = o.id`
+  );
+}

@@ -1,0 +1,172 @@
+// Shared by the oauth function's tests: the four fake platforms on a free port, an app wired
+// to them, and the browser's part of the dance (follow the provider's redirect back).
+import assert from "node:assert/strict";
+import { decrypt, keyRing, tokenContext } from "../_shared/crypto.ts";
+import { asService, type UserClaims } from "../_shared/db.ts";
+import { type Fakes, startFakes } from "../_shared/fakes/server.ts";
+import type { Platform } from "../_shared/providers/config.ts";
+import { bearerFor, serviceBearer } from "../_shared/testing.ts";
+import { createOAuthApp } from "./app.ts";
+import { readOAuthSettings } from "./settings.ts";
+
+export const APP_ORIGIN = "https://app.beacon.test";
+export const CALLBACK_BASE = "https://project.functions.test/functions/v1/oauth";
+
+export type TestApp = ReturnType<typeof createOAuthApp>;
+
+/** Settings pointing every platform at `fakes`, with `overrides` on top. */
+export function testEnv(fakes: Fakes, overrides: Record<string, string> = {}) {
+  return {
+    ...fakes.env,
+    BEACON_OAUTH_REDIRECT_ALLOWLIST: `${APP_ORIGIN},http://localhost:3000/beacon/`,
+    BEACON_OAUTH_CALLBACK_BASE_URL: CALLBACK_BASE,
+    ...overrides,
+  };
+}
+
+export const appFor = (fakes: Fakes, overrides: Record<string, string> = {}) =>
+  createOAuthApp(readOAuthSettings(testEnv(fakes, overrides)));
+
+export type Answer = {
+  status: number;
+  body: Record<string, unknown>;
+  location: string | null;
+};
+
+/** Calls the app as Supabase's gateway would (path under /oauth), as a user or the service. */
+export async function call(
+  app: TestApp,
+  method: string,
+  path: string,
+  as?: UserClaims | "service",
+  body?: unknown,
+): Promise<Answer> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+  };
+  if (as) {
+    headers.authorization = as === "service" ? await serviceBearer() : await bearerFor(as);
+  }
+  const res = await app.request(`http://functions.local/oauth${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: text ? JSON.parse(text) : {},
+    location: res.headers.get("location"),
+  };
+}
+
+/** POST /{platform}/start; returns the authorize URL. */
+export async function start(
+  app: TestApp,
+  user: UserClaims,
+  platform: Platform,
+  redirectTo = `${APP_ORIGIN}/settings/connections`,
+): Promise<URL> {
+  const started = await call(app, "POST", `/${platform}/start`, user, {
+    redirect_to: redirectTo,
+  });
+  assert.equal(started.status, 200, JSON.stringify(started.body));
+  return new URL(started.body.url as string);
+}
+
+/** What the browser does at the provider: open the authorize URL, get sent back. */
+export async function authorize(url: URL): Promise<URL> {
+  const res = await fetch(url, { redirect: "manual" });
+  await res.body?.cancel();
+  assert.equal(
+    res.status,
+    302,
+    `the authorize endpoint answered ${res.status}`,
+  );
+  return new URL(res.headers.get("location")!);
+}
+
+/** The browser arriving at our callback: the app's answer (a redirect, or 400). */
+export function callback(app: TestApp, back: URL): Promise<Answer> {
+  assert.ok(back.href.startsWith(CALLBACK_BASE), `sent back to ${back.href}`);
+  return call(
+    app,
+    "GET",
+    `${back.pathname.replace("/functions/v1/oauth", "")}${back.search}`,
+  );
+}
+
+/** start → authorize → callback; returns where the browser ends up. */
+export async function connect(
+  app: TestApp,
+  user: UserClaims,
+  platform: Platform,
+): Promise<URL> {
+  const answer = await callback(
+    app,
+    await authorize(await start(app, user, platform)),
+  );
+  assert.equal(answer.status, 302, JSON.stringify(answer.body));
+  return new URL(answer.location!);
+}
+
+export type Row = {
+  id: string;
+  platform: string;
+  platform_user_id: string;
+  username: string | null;
+  access_token: string;
+  refresh_token: string | null;
+  expires_at: Date | null;
+  is_active: boolean;
+  status: string;
+  scopes: string[];
+  accounts: { id: string; name: string }[];
+  last_error: string | null;
+  last_refreshed_at: Date | null;
+  refresh_failures: number;
+  next_refresh_at: Date | null;
+};
+
+export async function connectionOf(
+  user: UserClaims,
+  platform: Platform,
+): Promise<Row | undefined> {
+  const rows = await asService((tx) =>
+    tx<Row[]>`select * from public.social_connections
+              where user_id = ${user.sub} and platform = ${platform}`
+  );
+  return rows[0];
+}
+
+/** The plaintext of a stored token, decrypted with its own context. */
+export async function plaintext(
+  user: UserClaims,
+  platform: Platform,
+  kind: "access_token" | "refresh_token",
+  stored: string,
+) {
+  return decrypt(
+    await keyRing(),
+    stored,
+    tokenContext(user.sub, platform, kind),
+  );
+}
+
+/** Makes the user's connections due for a refresh now (as if time had passed). */
+export async function makeDue(user: UserClaims, expiresIn = "1 hour") {
+  await asService((tx) =>
+    tx`update public.social_connections
+       set expires_at = now() + ${expiresIn}::interval, next_refresh_at = null
+       where user_id = ${user.sub}`
+  );
+}
+
+export async function withFakes(work: (fakes: Fakes) => Promise<void>) {
+  const fakes = await startFakes();
+  try {
+    await work(fakes);
+  } finally {
+    await fakes.close();
+  }
+}

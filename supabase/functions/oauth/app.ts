@@ -20,7 +20,7 @@ import {
 } from "oauth4webapi";
 import { z } from "zod";
 import { requireService, requireUser } from "../_shared/auth.ts";
-import { decrypt, keyRing, tokenContext } from "../_shared/crypto.ts";
+import { keyRing } from "../_shared/crypto.ts";
 import { createApp, HttpError, readJson } from "../_shared/http.ts";
 import { isPlatform, type Platform, PLATFORMS } from "../_shared/providers/config.ts";
 import { ConnectError, type RevokeResult } from "../_shared/providers/oauth.ts";
@@ -29,6 +29,7 @@ import { allowedRedirect, withParams } from "./redirects.ts";
 import { refreshDueConnections } from "./refresh.ts";
 import { callbackUrl, type OAuthSettings, readOAuthSettings } from "./settings.ts";
 import { consumeState, insertState, removeConnection, saveConnection } from "./store.ts";
+import { openTokens } from "./tokens.ts";
 
 const StartBody = z.object({
   redirect_to: z.string().min(1).max(2048),
@@ -200,21 +201,7 @@ export function createOAuthApp(settings: OAuthSettings) {
       };
     } else {
       try {
-        const ring = await keyRing();
-        revocation = await provider.revoke({
-          accessToken: await decrypt(
-            ring,
-            removed.access_token,
-            tokenContext(user.sub, platform, "access_token"),
-          ),
-          refreshToken: removed.refresh_token
-            ? await decrypt(
-              ring,
-              removed.refresh_token,
-              tokenContext(user.sub, platform, "refresh_token"),
-            )
-            : undefined,
-        });
+        revocation = await provider.revoke(await openTokens(await keyRing(), removed));
       } catch (err) {
         console.warn(
           `[oauth] ${platform} revocation failed: ${(err as Error).message}`,

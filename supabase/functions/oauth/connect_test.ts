@@ -4,10 +4,9 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { DecryptError } from "../_shared/crypto.ts";
 import { asService, type UserClaims } from "../_shared/db.ts";
-import type { Fakes } from "../_shared/fakes/server.ts";
 import { s256 } from "../_shared/fakes/state.ts";
 import { PLATFORMS } from "../_shared/providers/config.ts";
-import { createUser, dbTest, deleteUsers } from "../_shared/testing.ts";
+import { createUser, deleteUsers } from "../_shared/testing.ts";
 import {
   APP_ORIGIN,
   appFor,
@@ -18,9 +17,8 @@ import {
   connect,
   connectionOf,
   plaintext,
+  scenarios,
   start,
-  type TestApp,
-  withFakes,
 } from "./test_support.ts";
 
 const RETURN_TO = `${APP_ORIGIN}/settings/connections`;
@@ -42,23 +40,7 @@ async function assertNothingStored(user: UserClaims) {
   assert.deepEqual([...rows], [], "no connection is stored");
 }
 
-/** Runs `work` with fresh fakes, an app wired to them and a user, and cleans up after. */
-function scenario(
-  name: string,
-  work: (
-    ctx: { fakes: Fakes; app: TestApp; user: UserClaims },
-  ) => Promise<void>,
-) {
-  dbTest(name, () =>
-    withFakes(async (fakes) => {
-      const user = await createUser("oauth");
-      try {
-        await work({ fakes, app: appFor(fakes), user });
-      } finally {
-        await deleteUsers(user);
-      }
-    }));
-}
+const scenario = scenarios("oauth");
 
 scenario(
   "each platform connects: encrypted tokens bound to their owner, scopes, expiry, profile",
@@ -448,8 +430,7 @@ scenario(
 
 scenario(
   "unknown platform, unconfigured platform, missing settings, no token",
-  async ({ fakes, user }) => {
-    const app = appFor(fakes);
+  async ({ fakes, app, user }) => {
     const body = { redirect_to: RETURN_TO };
     const unknown = await call(app, "POST", "/myspace/start", user, body);
     assert.equal(unknown.status, 404);

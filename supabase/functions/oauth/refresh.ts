@@ -7,7 +7,7 @@
 //                off with status needs_reauth and the reason in last_error
 //   expiring     the platform has no refresh grant (Facebook; LinkedIn without programmatic
 //                refresh): needs_reauth with the reason, switched off once it has expired
-import { decrypt, encrypt, type KeyRing, keyRing, tokenContext } from "../_shared/crypto.ts";
+import { type KeyRing, keyRing } from "../_shared/crypto.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import { ProviderError, type StoredTokens } from "../_shared/providers/oauth.ts";
 import type { OAuthSettings } from "./settings.ts";
@@ -17,6 +17,7 @@ import {
   recordOutcomes,
   type StoredConnection,
 } from "./store.ts";
+import { openTokens, sealTokens } from "./tokens.ts";
 
 const BATCH = 50;
 /** Provider calls in flight at once. */
@@ -66,20 +67,7 @@ async function refreshOne(
   }
   let tokens: StoredTokens;
   try {
-    tokens = {
-      accessToken: await decrypt(
-        ring,
-        row.access_token,
-        tokenContext(row.user_id, platform, "access_token"),
-      ),
-      refreshToken: row.refresh_token
-        ? await decrypt(
-          ring,
-          row.refresh_token,
-          tokenContext(row.user_id, platform, "refresh_token"),
-        )
-        : undefined,
-    };
+    tokens = await openTokens(ring, row);
   } catch (err) {
     return transient(
       row,
@@ -108,18 +96,7 @@ async function refreshOne(
     return {
       id: row.id,
       kind: "refreshed",
-      access_token: await encrypt(
-        ring,
-        fresh.accessToken,
-        tokenContext(row.user_id, platform, "access_token"),
-      ),
-      refresh_token: fresh.refreshToken
-        ? await encrypt(
-          ring,
-          fresh.refreshToken,
-          tokenContext(row.user_id, platform, "refresh_token"),
-        )
-        : null,
+      ...await sealTokens(ring, row.user_id, platform, fresh),
       expires_at: fresh.expiresAt?.toISOString() ?? null,
       scopes: fresh.scopes ?? null,
     };

@@ -2,7 +2,6 @@
 // permanent failures, and two runs at once.
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
-import type { Fakes } from "../_shared/fakes/server.ts";
 import { createUser, dbTest, deleteUsers, serviceBearer } from "../_shared/testing.ts";
 import {
   appFor,
@@ -11,6 +10,7 @@ import {
   connectionOf,
   makeDue,
   plaintext,
+  scenarios,
   type TestApp,
   withFakes,
 } from "./test_support.ts";
@@ -24,22 +24,7 @@ async function refresh(app: TestApp, ...users: UserClaims[]) {
   return answer.body;
 }
 
-function scenario(
-  name: string,
-  work: (
-    ctx: { fakes: Fakes; app: TestApp; user: UserClaims },
-  ) => Promise<void>,
-) {
-  dbTest(name, () =>
-    withFakes(async (fakes) => {
-      const user = await createUser("refresh");
-      try {
-        await work({ fakes, app: appFor(fakes), user });
-      } finally {
-        await deleteUsers(user);
-      }
-    }));
-}
+const scenario = scenarios("refresh");
 
 const secondsFromNow = (date: Date | null) => ((date?.getTime() ?? NaN) - Date.now()) / 1000;
 

@@ -2,10 +2,11 @@
 // connection's own role): private.oauth_states is closed to clients, and the token columns
 // of social_connections are neither readable nor writable by them.
 import { Buffer } from "node:buffer";
-import { encrypt, type KeyRing, tokenContext } from "../_shared/crypto.ts";
+import type { KeyRing } from "../_shared/crypto.ts";
 import { asService } from "../_shared/db.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import type { Connection } from "../_shared/providers/oauth.ts";
+import { sealTokens } from "./tokens.ts";
 
 /** SHA-256 of the state, hex: what private.oauth_states keys on. */
 export async function stateHash(state: string): Promise<string> {
@@ -57,14 +58,6 @@ export async function consumeState(
 
 // --- connections ------------------------------------------------------------------------------
 
-const encryptToken = (
-  ring: KeyRing,
-  userId: string,
-  platform: Platform,
-  kind: "access_token" | "refresh_token",
-  value: string | undefined,
-) => value ? encrypt(ring, value, tokenContext(userId, platform, kind)) : null;
-
 /**
  * Stores a connection (one per user and platform), active and with fresh tokens. A refresh
  * token is never replaced by none; it is dropped only when another account was connected.
@@ -77,19 +70,11 @@ export async function saveConnection(
   connection: Connection,
 ): Promise<void> {
   const { tokens } = connection;
-  const access = await encryptToken(
+  const { access_token: access, refresh_token: refresh } = await sealTokens(
     ring,
     userId,
     platform,
-    "access_token",
-    tokens.accessToken,
-  );
-  const refresh = await encryptToken(
-    ring,
-    userId,
-    platform,
-    "refresh_token",
-    tokens.refreshToken,
+    tokens,
   );
   const expiresAt = tokens.expiresAt?.toISOString() ?? null;
   const username = connection.username ?? null;

@@ -5,7 +5,7 @@ import { decrypt, keyRing, tokenContext } from "../_shared/crypto.ts";
 import { asService, type UserClaims } from "../_shared/db.ts";
 import { type Fakes, startFakes } from "../_shared/fakes/server.ts";
 import type { Platform } from "../_shared/providers/config.ts";
-import { bearerFor, serviceBearer } from "../_shared/testing.ts";
+import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "../_shared/testing.ts";
 import { createOAuthApp } from "./app.ts";
 import { readOAuthSettings } from "./settings.ts";
 
@@ -170,3 +170,23 @@ export async function withFakes(work: (fakes: Fakes) => Promise<void>) {
     await fakes.close();
   }
 }
+
+type Scenario = (
+  name: string,
+  work: (ctx: { fakes: Fakes; app: TestApp; user: UserClaims }) => Promise<void>,
+) => void;
+
+/**
+ * Tests that each run with fresh fakes, an app wired to them and a new user whose email
+ * starts with `label` (so a leftover row tells which suite left it), and clean up after.
+ */
+export const scenarios = (label: string): Scenario => (name, work) =>
+  dbTest(name, () =>
+    withFakes(async (fakes) => {
+      const user = await createUser(label);
+      try {
+        await work({ fakes, app: appFor(fakes), user });
+      } finally {
+        await deleteUsers(user);
+      }
+    }));

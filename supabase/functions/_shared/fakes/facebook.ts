@@ -8,7 +8,8 @@
 //   GET      /v21.0/me/accounts           → {"data": [{"id", "name", "access_token", "tasks"}], "paging"}
 //   DELETE   /v21.0/me/permissions        → {"success": true} (the app's grant is removed)
 // Tokens come in the query string; a wrong appsecret_proof is refused like Graph does.
-import { expectedProof, graphError, graphFailure, invalidToken } from "./graph.ts";
+import { authorizeRoute } from "./authorize.ts";
+import { expectedProof, graphError, graphFailure, invalidToken, tokenAnswer } from "./graph.ts";
 import type { Route } from "./server.ts";
 import { type FakeOptions, FakeState, formParams, json, redirectBack, token } from "./state.ts";
 
@@ -27,10 +28,7 @@ export function facebookFake(
     const grant = state.accessGrant(access);
     if (!grant) return { error: invalidToken() };
     const proof = params.get("appsecret_proof");
-    if (
-      proof !== null &&
-      proof !== await expectedProof(state.clientSecret, access!)
-    ) {
+    if (proof !== null && proof !== expectedProof(state.clientSecret, access!)) {
       return {
         error: graphError(
           400,
@@ -43,33 +41,20 @@ export function facebookFake(
   }
 
   const routes: Record<string, Route> = {
-    "GET /v21.0/dialog/oauth": async (request) => {
-      await state.enter("authorize");
-      const q = new URL(request.url).searchParams;
-      const redirectUri = q.get("redirect_uri");
-      if (q.get("client_id") !== state.clientId || !redirectUri) {
-        return new Response("Invalid App ID", {
-          status: 400,
-          headers: { "content-type": "text/html" },
-        });
-      }
-      const stateParam = q.get("state") ?? "";
-      if (state.deny) {
-        return redirectBack(redirectUri, {
-          error: "access_denied",
-          error_code: "200",
-          error_description: "Permissions error",
-          error_reason: "user_denied",
-          state: stateParam,
-        }, "#_=_");
-      }
-      const code = state.issueCode({
-        clientId: state.clientId,
-        redirectUri,
-        scopes: (q.get("scope") ?? "").split(",").filter(Boolean),
-      });
+    "GET /v21.0/dialog/oauth": authorizeRoute(state, {
+      scopeSeparator: ",",
+      unknownApp: "Invalid App ID",
+      denied: {
+        error: "access_denied",
+        error_code: "200",
+        error_description: "Permissions error",
+        error_reason: "user_denied",
+      },
+      deniedHash: "#_=_",
+    }, ({ redirectUri, stateParam, asked }) => {
+      const code = state.issueCode({ redirectUri, scopes: asked });
       return redirectBack(redirectUri, { code, state: stateParam }, "#_=_");
-    },
+    }),
 
     "GET /v21.0/oauth/access_token": (request) => accessToken(request),
     "POST /v21.0/oauth/access_token": (request) => accessToken(request),
@@ -151,19 +136,11 @@ export function facebookFake(
         params.get("fb_exchange_token") ?? undefined,
       );
       if (!short) return invalidToken();
-      return json({
-        access_token: state.issueAccessToken(short, LONG_LIVED),
-        token_type: "bearer",
-        expires_in: LONG_LIVED,
-      });
+      return tokenAnswer(state, short, LONG_LIVED);
     }
-    const code = params.get("code") ?? undefined;
+    const code = params.get("code");
     const known = code ? state.codes.get(code) : undefined;
-    const grant = state.takeCode(
-      code,
-      state.clientId,
-      params.get("redirect_uri") ?? undefined,
-    );
+    const grant = state.takeCode(params);
     if (!grant) {
       return known
         ? graphError(
@@ -177,11 +154,7 @@ export function facebookFake(
         )
         : graphError(400, 100, "Invalid verification code format.");
     }
-    return json({
-      access_token: state.issueAccessToken(grant),
-      token_type: "bearer",
-      expires_in: state.accessTokenTtl,
-    });
+    return tokenAnswer(state, grant);
   }
 
   return {

@@ -2,8 +2,8 @@
 // {"error": {"message", "type", "code", "error_subcode", "is_transient", "fbtrace_id"}} with
 // 400 for OAuth errors, throttling is error code 4 with the X-App-Usage header, and tokens
 // arrive in the query string (optionally with appsecret_proof).
-import { Buffer } from "node:buffer";
-import { type Failure, json, token } from "./state.ts";
+import { createHmac } from "node:crypto";
+import { type Failure, type FakeState, type Grant, json, token } from "./state.ts";
 
 export function graphError(
   status: number,
@@ -66,22 +66,22 @@ export function graphFailure(failure: Failure): Response {
   }
 }
 
-/** HMAC-SHA256(token, app secret) as hex, to check appsecret_proof. */
-export async function expectedProof(
-  appSecret: string,
-  accessToken: string,
-): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(appSecret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = await crypto.subtle.sign(
-    "HMAC",
-    key,
-    new TextEncoder().encode(accessToken),
-  );
-  return Buffer.from(mac).toString("hex");
-}
+/**
+ * HMAC-SHA256(token, app secret) as hex, to check appsecret_proof. Computed here, not taken
+ * from the adapter's appSecretProof, so that the fake checks the adapter instead of agreeing
+ * with it.
+ */
+export const expectedProof = (appSecret: string, accessToken: string): string =>
+  createHmac("sha256", appSecret).update(accessToken).digest("hex");
+
+/** Graph's token answer: a new bearer token for `grant` that lives `ttl` seconds. */
+export const tokenAnswer = (
+  state: FakeState,
+  grant: Grant,
+  ttl = state.accessTokenTtl,
+): Response =>
+  json({
+    access_token: state.issueAccessToken(grant, ttl),
+    token_type: "bearer",
+    expires_in: ttl,
+  });

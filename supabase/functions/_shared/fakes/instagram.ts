@@ -8,7 +8,8 @@
 //   GET  /refresh_access_token?grant_type=ig_refresh_token   → renewed long-lived token
 //   GET  /v21.0/me?fields=user_id,username                   → {"user_id", "username", "id"}
 // Graph errors elsewhere; there is no revocation endpoint.
-import { graphFailure, invalidToken } from "./graph.ts";
+import { authorizeRoute } from "./authorize.ts";
+import { graphFailure, invalidToken, tokenAnswer } from "./graph.ts";
 import type { Route } from "./server.ts";
 import { type FakeOptions, FakeState, formParams, json, redirectBack } from "./state.ts";
 
@@ -29,34 +30,18 @@ export function instagramFake(options?: FakeOptions) {
   }, 3600);
 
   const routes: Record<string, Route> = {
-    "GET /oauth/authorize": async (request) => {
-      await state.enter("authorize");
-      const q = new URL(request.url).searchParams;
-      const redirectUri = q.get("redirect_uri");
-      if (q.get("client_id") !== state.clientId || !redirectUri) {
-        return new Response("Invalid platform app", {
-          status: 400,
-          headers: { "content-type": "text/html" },
-        });
-      }
-      const stateParam = q.get("state") ?? "";
-      if (state.deny) {
-        return redirectBack(redirectUri, {
-          error: "access_denied",
-          error_reason: "user_denied",
-          error_description: "The user denied your request",
-          state: stateParam,
-        });
-      }
-      const code = state.issueCode({
-        clientId: state.clientId,
-        redirectUri,
-        scopes: state.granted(
-          (q.get("scope") ?? "").split(",").filter(Boolean),
-        ),
-      });
+    "GET /oauth/authorize": authorizeRoute(state, {
+      scopeSeparator: ",",
+      unknownApp: "Invalid platform app",
+      denied: {
+        error: "access_denied",
+        error_reason: "user_denied",
+        error_description: "The user denied your request",
+      },
+    }, ({ redirectUri, stateParam, asked }) => {
+      const code = state.issueCode({ redirectUri, scopes: state.granted(asked) });
       return redirectBack(redirectUri, { code, state: stateParam }, "#_");
-    },
+    }),
 
     "POST /oauth/access_token": async (request) => {
       const failure = await state.enter("token", true);
@@ -71,11 +56,7 @@ export function instagramFake(options?: FakeOptions) {
       if (params.get("grant_type") !== "authorization_code") {
         return instagramError("Invalid grant_type");
       }
-      const grant = state.takeCode(
-        params.get("code") ?? undefined,
-        state.clientId,
-        params.get("redirect_uri") ?? undefined,
-      );
+      const grant = state.takeCode(params);
       if (!grant) return instagramError("Invalid authorization code");
       const access = state.issueAccessToken(grant);
       // Written by hand: JSON.stringify cannot write an integer this large unquoted.
@@ -104,11 +85,7 @@ export function instagramFake(options?: FakeOptions) {
       }
       const short = state.accessGrant(q.get("access_token") ?? undefined);
       if (!short) return invalidToken();
-      return json({
-        access_token: state.issueAccessToken(short, LONG_LIVED),
-        token_type: "bearer",
-        expires_in: LONG_LIVED,
-      });
+      return tokenAnswer(state, short, LONG_LIVED);
     },
 
     "GET /refresh_access_token": async (request) => {
@@ -121,11 +98,7 @@ export function instagramFake(options?: FakeOptions) {
         : undefined;
       if (!grant) return invalidToken();
       state.accessTokens.delete(current);
-      return json({
-        access_token: state.issueAccessToken(grant, LONG_LIVED),
-        token_type: "bearer",
-        expires_in: LONG_LIVED,
-      });
+      return tokenAnswer(state, grant, LONG_LIVED);
     },
 
     "GET /v21.0/me": async (request) => {

@@ -11,6 +11,7 @@
 // Errors: {"error", "error_description"} from the OAuth endpoints; {"serviceErrorCode",
 // "code", "message", "status"} from the API; throttling is a 429.
 import { generateKeyPair, SignJWT } from "jose";
+import { authorizeRoute } from "./authorize.ts";
 import type { Route } from "./server.ts";
 import {
   bearer,
@@ -67,53 +68,38 @@ export async function linkedinFake(options?: FakeOptions) {
       .setExpirationTime(nowSeconds + 3600)
       .sign(keys.privateKey);
 
-  const clientOk = (params: URLSearchParams) =>
-    params.get("client_id") === state.clientId &&
-    params.get("client_secret") === state.clientSecret;
+  /** LinkedIn's answer to a form without the app's id and secret; undefined when they are right. */
+  const refuseClient = (params: URLSearchParams) => {
+    if (
+      params.get("client_id") === state.clientId &&
+      params.get("client_secret") === state.clientSecret
+    ) return undefined;
+    return json({
+      error: "invalid_client",
+      error_description: "Client authentication failed",
+    }, 401);
+  };
 
   const routes: Record<string, Route> = {
-    "GET /oauth/v2/authorization": async (request) => {
-      await state.enter("authorize");
-      const q = new URL(request.url).searchParams;
-      const redirectUri = q.get("redirect_uri");
-      if (q.get("client_id") !== state.clientId || !redirectUri) {
-        return new Response(
-          "The redirect_uri does not match the registered value",
-          {
-            status: 400,
-            headers: { "content-type": "text/html" },
-          },
-        );
-      }
-      const stateParam = q.get("state") ?? "";
-      if (state.deny) {
-        return redirectBack(redirectUri, {
-          error: "user_cancelled_authorize",
-          error_description: "The user cancelled the authorization",
-          state: stateParam,
-        });
-      }
-      const code = state.issueCode({
-        clientId: state.clientId,
-        redirectUri,
-        scopes: state.granted(
-          (q.get("scope") ?? "").split(" ").filter(Boolean),
-        ),
-      });
+    "GET /oauth/v2/authorization": authorizeRoute(state, {
+      scopeSeparator: " ",
+      unknownApp: "The redirect_uri does not match the registered value",
+      denied: {
+        error: "user_cancelled_authorize",
+        error_description: "The user cancelled the authorization",
+      },
+    }, ({ redirectUri, stateParam, asked }) => {
+      const code = state.issueCode({ redirectUri, scopes: state.granted(asked) });
       return redirectBack(redirectUri, { code, state: stateParam });
-    },
+    }),
 
     "POST /oauth/v2/accessToken": async (request) => {
       const params = await formParams(request);
       const refreshing = params.get("grant_type") === "refresh_token";
       const failure = await state.enter(refreshing ? "refresh" : "token", true);
       if (failure) return failed(failure);
-      if (!clientOk(params)) {
-        return json({
-          error: "invalid_client",
-          error_description: "Client authentication failed",
-        }, 401);
-      }
+      const refused = refuseClient(params);
+      if (refused) return refused;
       const now = Math.floor(Date.now() / 1000);
       if (refreshing) {
         const old = params.get("refresh_token") ?? "";
@@ -132,11 +118,7 @@ export async function linkedinFake(options?: FakeOptions) {
           error_description: "Unsupported grant type",
         }, 400);
       }
-      const grant = state.takeCode(
-        params.get("code") ?? undefined,
-        state.clientId,
-        params.get("redirect_uri") ?? undefined,
-      );
+      const grant = state.takeCode(params);
       if (!grant) {
         return json({
           error: "invalid_request",
@@ -164,11 +146,7 @@ export async function linkedinFake(options?: FakeOptions) {
     "GET /v2/userinfo": async (request) => {
       const failure = await state.enter("profile");
       if (failure) return failed(failure);
-      if (
-        !state.accessGrant(
-          bearer(request.headers.get("authorization") ?? undefined),
-        )
-      ) {
+      if (!state.accessGrant(bearer(request))) {
         return json({
           serviceErrorCode: 65600,
           message: "Invalid access token",
@@ -191,12 +169,8 @@ export async function linkedinFake(options?: FakeOptions) {
       const failure = await state.enter("revoke");
       if (failure) return failed(failure);
       const params = await formParams(request);
-      if (!clientOk(params)) {
-        return json({
-          error: "invalid_client",
-          error_description: "Client authentication failed",
-        }, 401);
-      }
+      const refused = refuseClient(params);
+      if (refused) return refused;
       const value = params.get("token");
       if (value) state.revoke(value);
       return new Response(null, { status: 200 });

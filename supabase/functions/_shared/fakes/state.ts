@@ -90,22 +90,24 @@ export class FakeState {
     return this.grantScopes ?? asked;
   }
 
-  issueCode(grant: Omit<CodeGrant, "expiresAt">): string {
+  issueCode(grant: Omit<CodeGrant, "clientId" | "expiresAt">): string {
     const code = token(`${this.platform}-code`);
-    this.codes.set(code, { ...grant, expiresAt: Date.now() + 60_000 });
+    this.codes.set(code, {
+      clientId: this.clientId,
+      ...grant,
+      expiresAt: Date.now() + 60_000,
+    });
     return code;
   }
 
-  /** Takes a code once: a second use finds nothing, as with the real platforms. */
-  takeCode(
-    code: string | undefined,
-    clientId: string,
-    redirectUri: string | undefined,
-  ) {
+  /** Takes a token request's code once: a second use finds nothing, as with the real platforms. */
+  takeCode(params: URLSearchParams) {
+    const code = params.get("code");
     const grant = code ? this.codes.get(code) : undefined;
     if (code) this.codes.delete(code);
     if (
-      !grant || grant.clientId !== clientId || grant.redirectUri !== redirectUri
+      !grant || grant.clientId !== this.clientId ||
+      grant.redirectUri !== params.get("redirect_uri")
     ) return undefined;
     return grant.expiresAt > Date.now() ? grant : undefined;
   }
@@ -145,11 +147,11 @@ export const token = (prefix: string) =>
     )
   }`;
 
-/** `Authorization: Basic` credentials, or undefined. */
+/** The request's `Authorization: Basic` credentials, or undefined. */
 export function basicCredentials(
-  header: string | undefined,
+  request: Request,
 ): [string, string] | undefined {
-  const match = /^Basic\s+(\S+)$/i.exec(header ?? "");
+  const match = /^Basic\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "");
   if (!match) return undefined;
   const decoded = Buffer.from(match[1], "base64").toString();
   const colon = decoded.indexOf(":");
@@ -160,7 +162,9 @@ export function basicCredentials(
   ];
 }
 
-export const bearer = (header: string | undefined) => /^Bearer\s+(\S+)$/i.exec(header ?? "")?.[1];
+/** The request's `Authorization: Bearer` token, or undefined. */
+export const bearer = (request: Request) =>
+  /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
 
 /** RFC 7636 S256: BASE64URL(SHA-256(verifier)). */
 export async function s256(verifier: string): Promise<string> {

@@ -7,6 +7,7 @@
 // Errors: {"error", "error_description"} from the token endpoint (X answers invalid_request
 // for a bad code or refresh token), problem JSON {"title", "detail", "type", "status"} from
 // the API, 429 with x-rate-limit-limit/remaining/reset.
+import { authorizeRoute } from "./authorize.ts";
 import type { Route } from "./server.ts";
 import {
   basicCredentials,
@@ -49,35 +50,25 @@ function failed(failure: Failure, grantError = "invalid_request"): Response {
 export function twitterFake(options?: FakeOptions) {
   const state = new FakeState("twitter", options, 7200);
 
-  const clientOk = (request: Request) => {
-    const [id, secret] = basicCredentials(request.headers.get("authorization") ?? undefined) ??
-      [];
-    return id === state.clientId && secret === state.clientSecret;
+  /** X's answer to a request without the app's Basic credentials; undefined when they are right. */
+  const refuseClient = (request: Request) => {
+    const [id, secret] = basicCredentials(request) ?? [];
+    if (id === state.clientId && secret === state.clientSecret) return undefined;
+    return json({
+      error: "unauthorized_client",
+      error_description: "Missing valid authorization header",
+    }, 401);
   };
 
   const routes: Record<string, Route> = {
-    "GET /i/oauth2/authorize": async (request) => {
-      await state.enter("authorize");
-      const q = new URL(request.url).searchParams;
-      const redirectUri = q.get("redirect_uri");
-      if (q.get("client_id") !== state.clientId || !redirectUri) {
-        return new Response(
-          "Something went wrong. You weren't able to give access to the App.",
-          {
-            status: 400,
-            headers: { "content-type": "text/html" },
-          },
-        );
-      }
-      const stateParam = q.get("state") ?? "";
-      if (state.deny) {
-        return redirectBack(redirectUri, {
-          error: "access_denied",
-          state: stateParam,
-        });
-      }
+    "GET /i/oauth2/authorize": authorizeRoute(state, {
+      scopeSeparator: " ",
+      unknownApp: "Something went wrong. You weren't able to give access to the App.",
+      denied: { error: "access_denied" },
+    }, ({ query, redirectUri, stateParam, asked }) => {
       if (
-        q.get("code_challenge_method") !== "S256" || !q.get("code_challenge")
+        query.get("code_challenge_method") !== "S256" ||
+        !query.get("code_challenge")
       ) {
         return redirectBack(redirectUri, {
           error: "invalid_request",
@@ -85,15 +76,12 @@ export function twitterFake(options?: FakeOptions) {
         });
       }
       const code = state.issueCode({
-        clientId: state.clientId,
         redirectUri,
-        scopes: state.granted(
-          (q.get("scope") ?? "").split(" ").filter(Boolean),
-        ),
-        codeChallenge: q.get("code_challenge")!,
+        scopes: state.granted(asked),
+        codeChallenge: query.get("code_challenge")!,
       });
       return redirectBack(redirectUri, { state: stateParam, code });
-    },
+    }),
 
     "POST /2/oauth2/token": async (request) => {
       const params = await formParams(request);
@@ -101,19 +89,11 @@ export function twitterFake(options?: FakeOptions) {
       const endpoint = grantType === "refresh_token" ? "refresh" : "token";
       const failure = await state.enter(endpoint, true);
       if (failure) return failed(failure);
-      if (!clientOk(request)) {
-        return json({
-          error: "unauthorized_client",
-          error_description: "Missing valid authorization header",
-        }, 401);
-      }
+      const refused = refuseClient(request);
+      if (refused) return refused;
       let scopes: string[];
       if (grantType === "authorization_code") {
-        const grant = state.takeCode(
-          params.get("code") ?? undefined,
-          state.clientId,
-          params.get("redirect_uri") ?? undefined,
-        );
+        const grant = state.takeCode(params);
         const verifier = params.get("code_verifier");
         if (
           !grant || !verifier || await s256(verifier) !== grant.codeChallenge
@@ -153,11 +133,7 @@ export function twitterFake(options?: FakeOptions) {
     "GET /2/users/me": async (request) => {
       const failure = await state.enter("profile");
       if (failure) return failed(failure);
-      if (
-        !state.accessGrant(
-          bearer(request.headers.get("authorization") ?? undefined),
-        )
-      ) {
+      if (!state.accessGrant(bearer(request))) {
         return problem(401, "Unauthorized");
       }
       const { id, name, username } = state.account;
@@ -167,12 +143,8 @@ export function twitterFake(options?: FakeOptions) {
     "POST /2/oauth2/revoke": async (request) => {
       const failure = await state.enter("revoke");
       if (failure) return failed(failure);
-      if (!clientOk(request)) {
-        return json({
-          error: "unauthorized_client",
-          error_description: "Missing valid authorization header",
-        }, 401);
-      }
+      const refused = refuseClient(request);
+      if (refused) return refused;
       const value = (await formParams(request)).get("token");
       if (value) state.revoke(value);
       return json({ revoked: true });

@@ -10,12 +10,11 @@
 // Long-lived user tokens cannot be refreshed by any grant: near expiry the connection is
 // marked as needing re-authorisation.
 import type { ConfiguredPlatform } from "./config.ts";
-import { appSecretProof, graph, graphTransient } from "./meta.ts";
+import { appSecretProof, graph, metaClient } from "./meta.ts";
 import {
   type Account,
   expiresAt,
   field,
-  OAuthClient,
   optionalString,
   type Provider,
   requireScopes,
@@ -38,10 +37,7 @@ const REQUIRED = [
 const LONG_LIVED_SECONDS = 60 * 24 * 3600;
 
 export function facebookProvider(config: ConfiguredPlatform): Provider {
-  const client = new OAuthClient(config, {
-    auth: "client_secret_post",
-    transientBody: graphTransient,
-  });
+  const client = metaClient(config);
   const api = config.endpoints.api;
   const { id: appId, secret: appSecret } = config.client;
 

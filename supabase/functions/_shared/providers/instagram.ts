@@ -13,13 +13,12 @@
 // Revocation: Instagram has no API to revoke a token. The user removes the app in
 // Instagram's settings (Apps and websites); Beacon can only forget the token.
 import type { ConfiguredPlatform } from "./config.ts";
-import { graph, graphTransient } from "./meta.ts";
+import { graph, graphTransient, metaClient } from "./meta.ts";
 import {
   ConnectError,
   expiresAt,
   fetchJson,
   field,
-  OAuthClient,
   optionalString,
   parseScopes,
   type Provider,
@@ -35,10 +34,7 @@ const SCOPES = [
 const GRAPH_VERSION = "v21.0";
 
 export function instagramProvider(config: ConfiguredPlatform): Provider {
-  const client = new OAuthClient(config, {
-    auth: "client_secret_post",
-    transientBody: graphTransient,
-  });
+  const client = metaClient(config);
   const api = config.endpoints.api;
   const { id: appId, secret: appSecret } = config.client;
 
@@ -54,7 +50,7 @@ export function instagramProvider(config: ConfiguredPlatform): Provider {
     platform: "instagram",
     pkce: false,
 
-    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(","), {}),
+    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(",")),
 
     async connect(callback) {
       const code = client.callbackParameters(callback).get("code");

@@ -37,7 +37,7 @@ export function linkedinProvider(config: ConfiguredPlatform): Provider {
     platform: "linkedin",
     pkce: false,
 
-    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(" "), {}),
+    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(" ")),
 
     async connect(callback) {
       const token = await client.exchangeCode(callback);
@@ -55,15 +55,11 @@ export function linkedinProvider(config: ConfiguredPlatform): Provider {
       };
     },
 
-    async refresh(tokens) {
-      if (!tokens.refreshToken) {
-        return {
-          unsupported: "LinkedIn issued no refresh token (programmatic refresh is not enabled " +
-            "for this app)",
-        };
-      }
-      return { refreshed: tokenSet(await client.refresh(tokens.refreshToken)) };
-    },
+    refresh: (tokens) =>
+      client.refresh(
+        tokens,
+        "LinkedIn issued no refresh token (programmatic refresh is not enabled for this app)",
+      ),
 
     async revoke(tokens) {
       await client.revoke(tokens.accessToken, "access_token");

@@ -2,7 +2,8 @@
 // {"error": {"message", "type", "code", "error_subcode", "is_transient", "fbtrace_id"}};
 // throttling and temporary trouble are codes, not statuses. Tokens go in the query string.
 import { Buffer } from "node:buffer";
-import { fetchJson, type TransientBody } from "./oauth.ts";
+import type { ConfiguredPlatform } from "./config.ts";
+import { fetchJson, OAuthClient, type TransientBody } from "./oauth.ts";
 
 /** Graph error codes worth retrying: unknown/service errors and every rate limit. */
 const TRANSIENT_CODES = new Set([1, 2, 4, 17, 32, 341, 613]);
@@ -13,6 +14,13 @@ export const graphTransient: TransientBody = (_status, body) => {
   return error?.is_transient === true ||
     TRANSIENT_CODES.has(error?.code as number);
 };
+
+/** Meta's token endpoints take the app secret in the form and throttle with Graph codes. */
+export const metaClient = (config: ConfiguredPlatform) =>
+  new OAuthClient(config, {
+    auth: "client_secret_post",
+    transientBody: graphTransient,
+  });
 
 /** appsecret_proof: HMAC-SHA256 of the token keyed with the app secret, as hex. */
 export async function appSecretProof(

@@ -391,7 +391,7 @@ export class OAuthClient {
   authorizationUrl(
     request: AuthorizationRequest,
     scopes: string,
-    extra: Record<string, string>,
+    extra: Record<string, string> = {},
   ) {
     const url = new URL(this.config.endpoints.authorize);
     const params = {
@@ -475,21 +475,32 @@ export class OAuthClient {
     }
   }
 
-  /** Refresh token grant; throws ProviderError. */
-  async refresh(refreshToken: string): Promise<oauth.TokenEndpointResponse> {
+  /**
+   * Refresh token grant; a connection the platform gave no refresh token is `unsupported`,
+   * with that reason. Throws ProviderError.
+   */
+  async refresh(
+    tokens: StoredTokens,
+    unsupported: string,
+  ): Promise<RefreshResult> {
+    if (!tokens.refreshToken) return { unsupported };
     try {
       const response = await oauth.refreshTokenGrantRequest(
         this.as,
         this.client,
         this.#auth,
-        refreshToken,
+        tokens.refreshToken,
         this.#http,
       );
-      return await oauth.processRefreshTokenResponse(
-        this.as,
-        this.client,
-        response,
-      );
+      return {
+        refreshed: tokenSet(
+          await oauth.processRefreshTokenResponse(
+            this.as,
+            this.client,
+            response,
+          ),
+        ),
+      };
     } catch (err) {
       throw await providerError(err, "the refresh grant", this.#transientBody);
     }

@@ -29,7 +29,7 @@ export function twitterProvider(config: ConfiguredPlatform): Provider {
     platform: "twitter",
     pkce: true,
 
-    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(" "), {}),
+    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(" ")),
 
     async connect(callback) {
       const token = await client.exchangeCode(callback);
@@ -54,14 +54,8 @@ export function twitterProvider(config: ConfiguredPlatform): Provider {
       };
     },
 
-    async refresh(tokens) {
-      if (!tokens.refreshToken) {
-        return {
-          unsupported: "X issued no refresh token (offline.access was not granted)",
-        };
-      }
-      return { refreshed: tokenSet(await client.refresh(tokens.refreshToken)) };
-    },
+    refresh: (tokens) =>
+      client.refresh(tokens, "X issued no refresh token (offline.access was not granted)"),
 
     async revoke(tokens) {
       await client.revoke(tokens.accessToken, "access_token");

@@ -104,7 +104,8 @@ spare_port() {
 ROW_TABLES=(
   public.campaigns public.leads public.content public.social_connections
   public.email_campaigns public.analytics_events public.user_secrets public.workflows
-  public.workflow_executions private.oauth_states
+  public.workflow_executions private.oauth_states public.email_suppressions public.email_deliveries
+  private.email_queue private.email_metrics_stale private.processed_webhooks
 )
 rows_for() {
   case "$1" in
@@ -168,6 +169,40 @@ insert into private.oauth_states (state_hash, user_id, platform, code_verifier, 
 values (sha256('rollback-check-state'), '$OWNER', 'linkedin',
         'rollback-check-code-verifier-0123456789abcdefghijklmnop',
         'https://app.example/connected');
+SQL
+    public.email_suppressions) cat <<SQL ;;
+insert into public.email_suppressions (user_id, email, reason, email_campaign_id)
+values ('$OWNER', 'bounced@rollback.example', 'hard_bounce',
+        (select id from public.email_campaigns where user_id = '$OWNER' order by subject limit 1)),
+       ('$OWNER', 'manual@rollback.example', 'manual', null);
+SQL
+    public.email_deliveries) cat <<SQL ;;
+insert into public.email_deliveries (id, user_id, email_campaign_id, lead_id, email, first_name,
+                                     merge_data, status, attempts, idempotency_key, sent_at,
+                                     provider_message_id)
+select d.id, '$OWNER', c.id, d.lead_id, d.email, d.first_name, d.merge_data, d.status, d.attempts,
+       d.id::text, d.sent_at, d.provider_message_id
+from (select id from public.email_campaigns where user_id = '$OWNER' order by subject limit 1) as c
+cross join (
+  values ('00000000-0000-4000-8000-0000000de001'::uuid,
+          (select id from public.leads where user_id = '$OWNER' and email = 'ada@rollback.example'),
+          'ada@rollback.example', 'Ada', '{"plan": "pro"}'::jsonb, 'delivered', 1, now(), 're_rollback_1'),
+         ('00000000-0000-4000-8000-0000000de002'::uuid, null, 'queued@rollback.example', null, '{}', 'queued', 0,
+          null, null)
+) as d (id, lead_id, email, first_name, merge_data, status, attempts, sent_at, provider_message_id);
+SQL
+    private.email_queue) cat <<SQL ;;
+insert into private.email_queue (delivery_id, email_campaign_id, user_id, chunk, run_after)
+select d.id, d.email_campaign_id, d.user_id, 0, now() + interval '1 day'
+from public.email_deliveries as d
+where d.user_id = '$OWNER' and d.status = 'queued';
+SQL
+    private.email_metrics_stale) cat <<SQL ;;
+insert into private.email_metrics_stale (email_campaign_id)
+select id from public.email_campaigns where user_id = '$OWNER' order by subject limit 1;
+SQL
+    private.processed_webhooks) cat <<SQL ;;
+insert into private.processed_webhooks (id) values ('msg_rollback_check');
 SQL
     *) return 1 ;;
   esac

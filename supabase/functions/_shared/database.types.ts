@@ -124,9 +124,12 @@ export type Database = {
           "campaign_id": string | null;
           "content": string;
           "created_at": string;
+          "from_email": string | null;
+          "from_name": string | null;
           "id": string;
           "metrics": NonNullable<Json>;
           "recipient_list": NonNullable<Json>;
+          "reply_to": string | null;
           "send_at": string | null;
           "status": string;
           "subject": string;
@@ -139,9 +142,12 @@ export type Database = {
           "campaign_id"?: string | null;
           "content": string;
           "created_at"?: string;
+          "from_email"?: string | null;
+          "from_name"?: string | null;
           "id"?: string;
           "metrics"?: NonNullable<Json>;
           "recipient_list": NonNullable<Json>;
+          "reply_to"?: string | null;
           "send_at"?: string | null;
           "status"?: string;
           "subject": string;
@@ -153,9 +159,12 @@ export type Database = {
           "campaign_id"?: string | null;
           "content"?: string;
           "created_at"?: string;
+          "from_email"?: string | null;
+          "from_name"?: string | null;
           "id"?: string;
           "metrics"?: NonNullable<Json>;
           "recipient_list"?: NonNullable<Json>;
+          "reply_to"?: string | null;
           "send_at"?: string | null;
           "status"?: string;
           "subject"?: string;
@@ -176,6 +185,139 @@ export type Database = {
             columns: ["template_id", "user_id"];
             isOneToOne: false;
             referencedRelation: "content";
+            referencedColumns: ["id", "user_id"];
+          },
+        ];
+      };
+      "email_deliveries": {
+        Row: {
+          "attempts": number;
+          "bounced_at": string | null;
+          "clicked_at": string | null;
+          "complained_at": string | null;
+          "created_at": string;
+          "delivered_at": string | null;
+          "email": string;
+          "email_campaign_id": string;
+          "first_name": string | null;
+          "human_clicked_at": string | null;
+          "human_opened_at": string | null;
+          "id": string;
+          "idempotency_key": string;
+          "last_error": string | null;
+          "last_name": string | null;
+          "lead_id": string | null;
+          "merge_data": NonNullable<Json>;
+          "opened_at": string | null;
+          "provider_message_id": string | null;
+          "sent_at": string | null;
+          "status": string;
+          "unsubscribed_at": string | null;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempts"?: number;
+          "bounced_at"?: string | null;
+          "clicked_at"?: string | null;
+          "complained_at"?: string | null;
+          "created_at"?: string;
+          "delivered_at"?: string | null;
+          "email": string;
+          "email_campaign_id": string;
+          "first_name"?: string | null;
+          "human_clicked_at"?: string | null;
+          "human_opened_at"?: string | null;
+          "id"?: string;
+          "idempotency_key": string;
+          "last_error"?: string | null;
+          "last_name"?: string | null;
+          "lead_id"?: string | null;
+          "merge_data"?: NonNullable<Json>;
+          "opened_at"?: string | null;
+          "provider_message_id"?: string | null;
+          "sent_at"?: string | null;
+          "status"?: string;
+          "unsubscribed_at"?: string | null;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Update: {
+          "attempts"?: number;
+          "bounced_at"?: string | null;
+          "clicked_at"?: string | null;
+          "complained_at"?: string | null;
+          "created_at"?: string;
+          "delivered_at"?: string | null;
+          "email"?: string;
+          "email_campaign_id"?: string;
+          "first_name"?: string | null;
+          "human_clicked_at"?: string | null;
+          "human_opened_at"?: string | null;
+          "id"?: string;
+          "idempotency_key"?: string;
+          "last_error"?: string | null;
+          "last_name"?: string | null;
+          "lead_id"?: string | null;
+          "merge_data"?: NonNullable<Json>;
+          "opened_at"?: string | null;
+          "provider_message_id"?: string | null;
+          "sent_at"?: string | null;
+          "status"?: string;
+          "unsubscribed_at"?: string | null;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "email_deliveries_email_campaign_fkey";
+            columns: ["email_campaign_id", "user_id"];
+            isOneToOne: false;
+            referencedRelation: "email_campaigns";
+            referencedColumns: ["id", "user_id"];
+          },
+          {
+            foreignKeyName: "email_deliveries_lead_fkey";
+            columns: ["lead_id", "user_id"];
+            isOneToOne: false;
+            referencedRelation: "leads";
+            referencedColumns: ["id", "user_id"];
+          },
+        ];
+      };
+      "email_suppressions": {
+        Row: {
+          "created_at": string;
+          "email": string;
+          "email_campaign_id": string | null;
+          "id": string;
+          "reason": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "email": string;
+          "email_campaign_id"?: string | null;
+          "id"?: string;
+          "reason"?: string;
+          "user_id"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "email"?: string;
+          "email_campaign_id"?: string | null;
+          "id"?: string;
+          "reason"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "email_suppressions_email_campaign_fkey";
+            columns: ["email_campaign_id", "user_id"];
+            isOneToOne: false;
+            referencedRelation: "email_campaigns";
             referencedColumns: ["id", "user_id"];
           },
         ];

@@ -4,15 +4,16 @@
 begin;
 \ir _helpers.psql
 
-select plan(353);
+select plan(362);
 
 select tables_are(
   'public',
   array[
     'campaigns', 'leads', 'content', 'social_connections', 'email_campaigns',
-    'analytics_events', 'user_secrets', 'workflows', 'workflow_executions'
+    'analytics_events', 'user_secrets', 'workflows', 'workflow_executions',
+    'email_suppressions', 'email_deliveries'
   ],
-  'public holds exactly the nine seed tables'
+  'public holds exactly the nine seed tables and the email pipeline''s two (30_email_* test those)'
 );
 
 -- Every column of every table, as the spec has it: type, not null, default (null: none).
@@ -92,6 +93,9 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('email_campaigns', 'metrics', 'jsonb', true, '''{}''::jsonb'),
   ('email_campaigns', 'created_at', 'timestamp with time zone', true, 'now()'),
   ('email_campaigns', 'updated_at', 'timestamp with time zone', true, 'now()'),
+  ('email_campaigns', 'from_email', 'text', false, null),
+  ('email_campaigns', 'from_name', 'text', false, null),
+  ('email_campaigns', 'reply_to', 'text', false, null),
 
   ('analytics_events', 'id', 'uuid', true, 'gen_random_uuid()'),
   ('analytics_events', 'user_id', 'uuid', true, 'auth.uid()'),

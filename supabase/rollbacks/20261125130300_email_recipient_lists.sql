@@ -1,0 +1,2 @@
+drop trigger check_recipient_list on public.email_campaigns;
+drop function private.check_recipient_list();

@@ -1,0 +1,1 @@
+drop table private.email_queue;

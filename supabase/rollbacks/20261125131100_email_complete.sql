@@ -1,0 +1,2 @@
+drop function private.complete_email_batch(text, jsonb);
+drop function private.email_backoff(integer);

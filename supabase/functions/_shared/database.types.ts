@@ -272,17 +272,17 @@ export type Database = {
         Relationships: [
           {
             foreignKeyName: "email_deliveries_email_campaign_fkey";
-            columns: ["email_campaign_id", "user_id"];
+            columns: ["email_campaign_id"];
             isOneToOne: false;
             referencedRelation: "email_campaigns";
-            referencedColumns: ["id", "user_id"];
+            referencedColumns: ["id"];
           },
           {
             foreignKeyName: "email_deliveries_lead_fkey";
-            columns: ["lead_id", "user_id"];
+            columns: ["lead_id"];
             isOneToOne: false;
             referencedRelation: "leads";
-            referencedColumns: ["id", "user_id"];
+            referencedColumns: ["id"];
           },
         ];
       };

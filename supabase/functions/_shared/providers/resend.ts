@@ -1,0 +1,210 @@
+// Resend's batch endpoint, and what its answers mean for each message of the batch.
+//
+//   POST {base}/emails/batch   Authorization: Bearer re_...   Idempotency-Key: <chunk key>
+//        x-batch-validation: permissive
+//        [{from, to, subject, html, text, reply_to, headers, tags}, ... up to 100]
+//   200  {"data": [{"id"}...], "errors": [{"index", "message"}...]}   valid ones sent,
+//        invalid ones listed by index (permissive mode); ids follow the valid ones in order
+//   400/422 {"statusCode", "name": "validation_error", "message"}     the batch was refused
+//   401/403 missing/invalid API key      409 idempotency conflicts
+//   429  rate_limit_exceeded, with retry-after and ratelimit-* headers
+//   5xx  application_error / internal_server_error
+//
+// The same Idempotency-Key with the same payload within 24 hours answers the original
+// response without sending again: a chunk that was sent but not recorded (a crash, a lost
+// answer) is replayed safely.
+
+const BATCH_LIMIT = 100;
+const TIMEOUT_MS = 15_000;
+
+export type ResendEmail = {
+  from: string;
+  to: string[];
+  subject: string;
+  html: string;
+  text: string;
+  reply_to?: string;
+  headers?: Record<string, string>;
+  tags?: { name: string; value: string }[];
+};
+
+/** Per message: sent with its Resend id, or refused with Resend's reason. */
+export type MessageResult = { id: string } | { error: string };
+
+export type BatchResult =
+  /** Resend answered 200: one result per message, in order. */
+  | { kind: "accepted"; results: MessageResult[] }
+  /** The whole batch was refused (validation): every message fails with `message`. */
+  | { kind: "rejected"; status: number; message: string }
+  /** 429: try again after `retryAfterSeconds`. */
+  | { kind: "rate_limited"; retryAfterSeconds: number; message: string }
+  /** 5xx, network, timeout, a key problem: try again later. */
+  | { kind: "unavailable"; status?: number; message: string };
+
+export type ResendClient = {
+  sendBatch(
+    emails: ResendEmail[],
+    idempotencyKey: string,
+  ): Promise<BatchResult>;
+};
+
+const KEY_ERRORS = new Set([
+  "missing_api_key",
+  "invalid_api_key",
+  "restricted_api_key",
+]);
+
+type ErrorBody = { statusCode?: number; name?: string; message?: string };
+
+async function errorBody(response: Response): Promise<ErrorBody> {
+  const text = await response.text().catch(() => "");
+  try {
+    const body = JSON.parse(text);
+    if (typeof body === "object" && body !== null) return body as ErrorBody;
+  } catch {
+    // not JSON: described below by status alone
+  }
+  return { message: text.slice(0, 300) || response.statusText };
+}
+
+/** Seconds to wait: retry-after (seconds or an HTTP date), else ratelimit-reset, else 1. */
+export function retryAfterSeconds(headers: Headers, now = Date.now()): number {
+  const retryAfter = headers.get("retry-after")?.trim();
+  if (retryAfter) {
+    if (/^\d+(\.\d+)?$/.test(retryAfter)) {
+      return Math.max(1, Math.ceil(Number(retryAfter)));
+    }
+    const at = Date.parse(retryAfter);
+    if (!Number.isNaN(at)) return Math.max(1, Math.ceil((at - now) / 1000));
+  }
+  const reset = headers.get("ratelimit-reset")?.trim();
+  if (reset && /^\d+$/.test(reset)) return Math.max(1, Number(reset));
+  return 1;
+}
+
+const describe = (status: number, body: ErrorBody) =>
+  `Resend answered ${status}${body.name ? ` ${body.name}` : ""}: ${body.message ?? "no message"}`;
+
+function parseAccepted(
+  body: unknown,
+  count: number,
+): MessageResult[] | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const { data, errors = [] } = body as { data?: unknown; errors?: unknown };
+  if (!Array.isArray(data) || !Array.isArray(errors)) return undefined;
+  const failed = new Map<number, string>();
+  for (const error of errors) {
+    const { index, message } = (error ?? {}) as {
+      index?: unknown;
+      message?: unknown;
+    };
+    if (
+      !Number.isInteger(index) || (index as number) < 0 ||
+      (index as number) >= count
+    ) {
+      return undefined;
+    }
+    failed.set(
+      index as number,
+      typeof message === "string" ? message : "rejected by Resend",
+    );
+  }
+  if (data.length + failed.size !== count) return undefined;
+  const ids = data.map((entry) => (entry as { id?: unknown })?.id);
+  if (!ids.every((id) => typeof id === "string" && id.length > 0)) {
+    return undefined;
+  }
+  let next = 0;
+  return Array.from({ length: count }, (_, index) => {
+    const error = failed.get(index);
+    return error === undefined ? { id: ids[next++] as string } : { error };
+  });
+}
+
+export function createResendClient(
+  options: { apiKey: string; baseUrl: string; timeoutMs?: number },
+): ResendClient {
+  const url = `${options.baseUrl.replace(/\/+$/, "")}/emails/batch`;
+  return {
+    async sendBatch(emails, idempotencyKey) {
+      if (emails.length === 0 || emails.length > BATCH_LIMIT) {
+        throw new Error(
+          `a Resend batch holds 1 to ${BATCH_LIMIT} emails, not ${emails.length}`,
+        );
+      }
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${options.apiKey}`,
+            "content-type": "application/json",
+            "idempotency-key": idempotencyKey,
+            "x-batch-validation": "permissive",
+            "user-agent": "beacon-dispatch",
+          },
+          body: JSON.stringify(emails),
+          signal: AbortSignal.timeout(options.timeoutMs ?? TIMEOUT_MS),
+        });
+      } catch (err) {
+        const timedOut = err instanceof DOMException &&
+          err.name === "TimeoutError";
+        return {
+          kind: "unavailable",
+          message: timedOut
+            ? `Resend did not answer within ${(options.timeoutMs ?? TIMEOUT_MS) / 1000}s`
+            : `Resend could not be reached: ${err instanceof Error ? err.message : err}`,
+        };
+      }
+
+      if (response.ok) {
+        let body: unknown;
+        try {
+          body = await response.json();
+        } catch (err) {
+          return {
+            kind: "unavailable",
+            status: response.status,
+            message: `Resend's answer could not be read: ${
+              err instanceof Error ? err.message : err
+            }`,
+          };
+        }
+        const results = parseAccepted(body, emails.length);
+        if (!results) {
+          return {
+            kind: "unavailable",
+            status: response.status,
+            message: `Resend answered ${response.status} with an unexpected body`,
+          };
+        }
+        return { kind: "accepted", results };
+      }
+
+      const status = response.status;
+      const body = await errorBody(response);
+      if (status === 429) {
+        return {
+          kind: "rate_limited",
+          retryAfterSeconds: retryAfterSeconds(response.headers),
+          message: describe(status, body),
+        };
+      }
+      // Validation, and a key reused with another payload: retrying cannot change the answer.
+      if (
+        status === 400 || status === 422 ||
+        body.name === "invalid_idempotent_request"
+      ) {
+        return { kind: "rejected", status, message: describe(status, body) };
+      }
+      // Anything else (5xx, a missing or invalid key, a concurrent request with the same
+      // key) may pass later: the queue retries with backoff and keeps this message.
+      const hint = KEY_ERRORS.has(body.name ?? "") ? " (check the RESEND_API_KEY in use)" : "";
+      return {
+        kind: "unavailable",
+        status,
+        message: `${describe(status, body)}${hint}`,
+      };
+    },
+  };
+}

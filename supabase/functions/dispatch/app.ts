@@ -1,0 +1,35 @@
+// dispatch: drains the email queue. Service-only: pg_cron calls it through pg_net
+// (private.call_function('/dispatch')) and the local stack's loop (scripts/local/cron_loop.ts)
+// calls it every few seconds.
+//
+//   POST /functions/v1/dispatch   {"max_chunks"?: 1-50, "budget_seconds"?: 1-55}  (body optional)
+//     → 200 {"worker", "stopped": "drained"|"budget", "chunks", "claimed", "sent", "failed",
+//            "retried", "provider_calls", "to_outbox", "elapsed_ms", "db_ms", "provider_ms",
+//            "render_ms"}
+import { z } from "zod";
+import { requireService } from "../_shared/auth.ts";
+import { createApp, readJson } from "../_shared/http.ts";
+import { createDispatcher, type Dispatcher } from "./dispatcher.ts";
+import { readDispatchSettings } from "./settings.ts";
+
+const Body = z.object({
+  max_chunks: z.int().min(1).max(50).optional(),
+  budget_seconds: z.number().min(1).max(55).optional(),
+}).strict();
+
+export function createDispatchApp(dispatcher: Dispatcher) {
+  const app = createApp("dispatch");
+  app.post("/", requireService, async (c) => {
+    const text = await c.req.text();
+    const body = text.trim() === "" ? {} : await readJson(c, Body);
+    return c.json(
+      await dispatcher.run({
+        maxChunks: body.max_chunks,
+        budgetMs: body.budget_seconds === undefined ? undefined : body.budget_seconds * 1000,
+      }),
+    );
+  });
+  return app;
+}
+
+export const app = createDispatchApp(createDispatcher(readDispatchSettings()));

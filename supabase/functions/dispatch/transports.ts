@@ -1,0 +1,146 @@
+// Where a user's messages go: Resend with the user's own RESEND_API_KEY (from user_secrets),
+// else Resend with the platform's key, else the local outbox (.eml files; never the network).
+// Each transport turns one chunk of rendered messages into one result per delivery.
+import { outboxMessageId, writeToOutbox } from "../_shared/email/outbox.ts";
+import type { RenderedMessage } from "../_shared/email/render.ts";
+import type { SenderSettings } from "../_shared/email/settings.ts";
+import { createResendClient, type ResendEmail } from "../_shared/providers/resend.ts";
+import { readUserSecret } from "../_shared/secrets.ts";
+import type { DeliveryResult } from "./queries.ts";
+
+export type Transport =
+  | { kind: "resend"; apiKey: string; baseUrl: string }
+  | { kind: "outbox"; dir: string };
+
+/** A chunk's outcome: a result per delivery, or Resend's 429 (the dispatcher decides). */
+export type ChunkOutcome =
+  | { results: DeliveryResult[] }
+  | { rateLimited: true; retryAfterSeconds: number; message: string };
+
+/** The user's transport, looked up once per run. */
+export function transportResolver(sender: SenderSettings) {
+  const cache = new Map<string, Promise<Transport>>();
+  return (userId: string): Promise<Transport> => {
+    let found = cache.get(userId);
+    if (!found) {
+      found = (async (): Promise<Transport> => {
+        const own = await readUserSecret(userId, "RESEND_API_KEY");
+        if (own) {
+          return {
+            kind: "resend",
+            apiKey: own,
+            baseUrl: sender.resendApiUrl,
+          };
+        }
+        if (sender.resendApiKey) {
+          return {
+            kind: "resend",
+            apiKey: sender.resendApiKey,
+            baseUrl: sender.resendApiUrl,
+          };
+        }
+        return { kind: "outbox", dir: sender.outboxDir };
+      })();
+      // A failed lookup (e.g. a secret that does not decrypt) is not cached: the next chunk asks again.
+      found.catch(() => cache.delete(userId));
+      cache.set(userId, found);
+    }
+    return found;
+  };
+}
+
+/** The Resend API's shape of a rendered message. */
+export function toResendEmail(message: RenderedMessage): ResendEmail {
+  return {
+    from: message.from,
+    to: [message.to],
+    subject: message.subject,
+    html: message.html,
+    text: message.text,
+    ...(message.replyTo ? { reply_to: message.replyTo } : {}),
+    headers: message.headers,
+    tags: [
+      { name: "beacon_delivery", value: message.deliveryId },
+      { name: "beacon_campaign", value: message.campaignId },
+    ],
+  };
+}
+
+const retryAll = (
+  messages: RenderedMessage[],
+  error: string,
+): ChunkOutcome => ({
+  results: messages.map((m) => ({
+    delivery_id: m.deliveryId,
+    outcome: "retry",
+    error,
+  })),
+});
+
+/** Sends one chunk (one Resend batch call under the chunk's key, or one file per message). */
+export async function deliverChunk(
+  transport: Transport,
+  messages: RenderedMessage[],
+  chunkKey: string,
+): Promise<ChunkOutcome> {
+  if (transport.kind === "outbox") {
+    try {
+      for (const message of messages) {
+        await writeToOutbox(transport.dir, message);
+      }
+    } catch (err) {
+      return retryAll(
+        messages,
+        `the outbox ${transport.dir} is not writable: ${(err as Error).message}`,
+      );
+    }
+    return {
+      results: messages.map((m) => ({
+        delivery_id: m.deliveryId,
+        outcome: "sent",
+        provider_message_id: outboxMessageId(m.deliveryId),
+      })),
+    };
+  }
+
+  const client = createResendClient({
+    apiKey: transport.apiKey,
+    baseUrl: transport.baseUrl,
+  });
+  const answer = await client.sendBatch(messages.map(toResendEmail), chunkKey);
+  switch (answer.kind) {
+    case "accepted":
+      return {
+        results: messages.map((m, index) => {
+          const result = answer.results[index];
+          return "id" in result
+            ? {
+              delivery_id: m.deliveryId,
+              outcome: "sent",
+              provider_message_id: result.id,
+            }
+            : {
+              delivery_id: m.deliveryId,
+              outcome: "failed",
+              error: `Resend refused it: ${result.error}`,
+            };
+        }),
+      };
+    case "rejected":
+      return {
+        results: messages.map((m) => ({
+          delivery_id: m.deliveryId,
+          outcome: "failed",
+          error: answer.message,
+        })),
+      };
+    case "rate_limited":
+      return {
+        rateLimited: true,
+        retryAfterSeconds: answer.retryAfterSeconds,
+        message: answer.message,
+      };
+    case "unavailable":
+      return retryAll(messages, answer.message);
+  }
+}

@@ -1,0 +1,155 @@
+// webhooks: events from Resend about the messages Beacon sent.
+//
+//   POST /functions/v1/webhooks/resend   svix-id, svix-timestamp, svix-signature
+//     → 200 {"recorded": kind, "delivery_id"} | {"ignored": why} | {"duplicate": true}
+//     → 401 unsigned, forged (another secret, altered body) or stale (timestamp more than
+//           5 minutes off); 400 a signed body that is not the event shape, naming the field
+//
+// Signatures are checked by the `standardwebhooks` package (the scheme Svix signs Resend's
+// webhooks with: HMAC-SHA256 over "<id>.<timestamp>.<body>" with the whsec_ secret,
+// constant-time comparison, 5-minute tolerance). Svix delivers at least once and retries
+// until it gets a 2xx: each svix-id is processed once (private.processed_webhooks, written
+// in the same transaction as the event, so a failure leaves the id free for the retry).
+import { Webhook, WebhookVerificationError } from "standardwebhooks";
+import { z } from "zod";
+import { asService, type Tx } from "../_shared/db.ts";
+import { deliveryTimes, recordEmailEvent } from "../_shared/email/events.ts";
+import { classify } from "../_shared/email/machine.ts";
+import { readEnv } from "../_shared/env.ts";
+import { createApp, HttpError } from "../_shared/http.ts";
+import { meaningOf, ResendEvent } from "./resend_events.ts";
+
+const UUID = z.uuid();
+
+const unauthorized = (message: string) => new HttpError(401, "unauthorized", message);
+
+/** Why standardwebhooks refused a signature, in words a sender's operator can act on. */
+function refusal(err: unknown): HttpError {
+  const message = err instanceof Error ? err.message : "";
+  if (/too old|too new/i.test(message)) {
+    return unauthorized(
+      "The signature's timestamp is more than 5 minutes from now: a stale or replayed delivery.",
+    );
+  }
+  if (err instanceof WebhookVerificationError) {
+    return unauthorized(
+      "The signature does not match this endpoint's RESEND_WEBHOOK_SECRET.",
+    );
+  }
+  return unauthorized("The signature could not be verified.");
+}
+
+/** The delivery an event is about: our tag on the message, else Resend's email id. */
+async function deliveryOf(
+  tx: Tx,
+  event: ResendEvent,
+): Promise<string | undefined> {
+  const tagged = event.data.tags?.beacon_delivery;
+  if (tagged && UUID.safeParse(tagged).success) {
+    const [row] = await tx`select id from public.email_deliveries where id = ${tagged}`;
+    if (row) return row.id;
+  }
+  if (!event.data.email_id) return undefined;
+  const [row] = await tx`
+    select private.find_delivery_by_provider_id(${event.data.email_id}) as id`;
+  return row?.id ?? undefined;
+}
+
+export function createWebhooksApp(secret: string) {
+  const verifier = new Webhook(secret);
+  const app = createApp("webhooks");
+
+  app.post("/resend", async (c) => {
+    const payload = await c.req.text();
+    // Svix's names; the Standard Webhooks names are accepted too.
+    const header = (name: string) =>
+      c.req.header(`svix-${name}`) ?? c.req.header(`webhook-${name}`);
+    const id = header("id");
+    const timestamp = header("timestamp");
+    const signature = header("signature");
+    if (!id || !timestamp || !signature) {
+      throw unauthorized(
+        "The request is not signed: send svix-id, svix-timestamp and svix-signature.",
+      );
+    }
+    try {
+      verifier.verify(payload, {
+        "webhook-id": id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": signature,
+      }, { jsonParse: false });
+    } catch (err) {
+      throw refusal(err);
+    }
+
+    if (id.length > 200) {
+      throw new HttpError(400, "invalid_request", "svix-id must be at most 200 characters.");
+    }
+
+    let json: unknown;
+    try {
+      json = JSON.parse(payload);
+    } catch {
+      throw new HttpError(
+        400,
+        "invalid_json",
+        "The request body must be valid JSON.",
+      );
+    }
+    // Parsed under `body` so a 400 names fields as `body.<path>`, like every other 400.
+    const { body: event } = z.object({ body: ResendEvent }).parse({
+      body: json,
+    });
+
+    const answer = await asService(async (tx) => {
+      const [fresh] = await tx`
+        insert into private.processed_webhooks (id) values (${id})
+        on conflict do nothing
+        returning id`;
+      if (!fresh) return { duplicate: true };
+      const meaning = meaningOf(event);
+      if (!meaning) return { ignored: `${event.type} is not tracked` };
+      const deliveryId = await deliveryOf(tx, event);
+      if (!deliveryId) return { ignored: "no delivery of ours has this email" };
+      let isMachine = false;
+      let reason: string | undefined;
+      if (meaning.kind === "opened" || meaning.kind === "clicked") {
+        const times = await deliveryTimes(tx, deliveryId);
+        const verdict = classify({
+          kind: meaning.kind === "opened" ? "open" : "click",
+          at: meaning.occurredAt,
+          userAgent: meaning.userAgent,
+          ip: meaning.ip,
+          sentAt: times?.sent_at,
+          deliveredAt: times?.delivered_at,
+        });
+        isMachine = verdict.machine;
+        reason = verdict.reason;
+      }
+      await recordEmailEvent(tx, {
+        kind: meaning.kind,
+        deliveryId,
+        occurredAt: meaning.occurredAt,
+        isMachine,
+        details: {
+          ...meaning.details,
+          machine_reason: reason,
+          resend_email_id: event.data.email_id,
+        },
+      });
+      return { recorded: meaning.kind, delivery_id: deliveryId };
+    });
+    return c.json(answer);
+  });
+
+  return app;
+}
+
+const env = readEnv({
+  RESEND_WEBHOOK_SECRET: z.string().regex(
+    /^whsec_[A-Za-z0-9+/]+={0,2}$/,
+    "must be the endpoint's signing secret from Resend (whsec_ followed by base64)",
+  ),
+});
+
+export const app = createWebhooksApp(env.RESEND_WEBHOOK_SECRET);

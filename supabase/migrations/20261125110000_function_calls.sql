@@ -8,6 +8,10 @@
 -- (scripts/start) makes the same HTTP calls on the same schedule. Both pg_net and Vault are
 -- reached through dynamic SQL so this migration applies with or without them.
 
+-- The schedules of later migrations need pg_cron. Hosted Supabase lets postgres enable it; the
+-- local stack has it already. Its rollback leaves it: the platform owns extensions.
+create extension if not exists pg_cron with schema pg_catalog;
+
 create function private.call_function(path text, body jsonb default '{}')
 returns bigint
 language plpgsql
@@ -34,7 +38,8 @@ begin
     raise warning 'beacon: % was not called: store beacon_functions_url and beacon_service_key in Vault', path;
     return null;
   end if;
-  execute format('select %I.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := 10000)', 'net')
+  -- 30 s: a dispatch run works for up to 25 s before it answers.
+  execute format('select %I.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := 30000)', 'net')
     into request_id
     using rtrim(base_url, '/') || path,
           body,

@@ -1,0 +1,1 @@
+drop table public.scoring_settings;

@@ -1,0 +1,1 @@
+drop function public.explain_lead_score(uuid);

@@ -148,4 +148,38 @@ values
    now() - interval '1 hour', now() - interval '1 hour' + interval '2 seconds')
 on conflict do nothing;
 
+-- Lead scoring and workflows: the demo user's own scoring rules on top of the default rule
+-- and a qualification threshold; then a lead arrives after "Qualify new leads" exists, so
+-- the workflow fires for it for real, and the lead views the pricing page. pg_cron applies
+-- rule changes and runs workflows within a minute; the demo does both at once.
+insert into public.scoring_settings (user_id, qualification_threshold, engagement_half_life_days)
+values ('de000000-0000-4000-8000-000000000001', 40, 14)
+on conflict do nothing;
+
+insert into public.scoring_rules (id, user_id, name, condition, points)
+values
+  ('5c000000-0000-4000-8000-000000000001', 'de000000-0000-4000-8000-000000000001',
+   'Business email', '{"type": "email_domain", "free_mail": false}', 10),
+  ('5c000000-0000-4000-8000-000000000002', 'de000000-0000-4000-8000-000000000001',
+   'Decision maker', '{"type": "custom_field", "key": "role", "op": "in", "value": ["CEO", "CTO", "VP"]}', 15),
+  ('5c000000-0000-4000-8000-000000000003', 'de000000-0000-4000-8000-000000000001',
+   'Pricing page views',
+   '{"type": "event", "event_type": "page_view", "properties": {"path": "/pricing"}, "cap": 15, "period": "week"}', 5)
+on conflict do nothing;
+select private.rescore_leads('de000000-0000-4000-8000-000000000001');
+
+insert into public.leads (id, user_id, email, first_name, last_name, company, status, source, custom_fields)
+values
+  ('1e000000-0000-4000-8000-000000000005', 'de000000-0000-4000-8000-000000000001',
+   'linus@kernel.example', 'Linus', 'Torvalds', 'Kernel Labs', 'new', 'landing_page', '{"role": "CTO"}')
+on conflict do nothing;
+select private.run_workflow_batch();
+
+insert into public.analytics_events (id, user_id, event_type, event_name, properties, "timestamp")
+values
+  ('ae000000-0000-4000-8000-000000000004', 'de000000-0000-4000-8000-000000000001',
+   'page_view', 'pricing', '{"path": "/pricing", "lead_id": "1e000000-0000-4000-8000-000000000005"}',
+   now() - interval '5 minutes')
+on conflict do nothing;
+
 commit;

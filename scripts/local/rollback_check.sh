@@ -106,6 +106,7 @@ ROW_TABLES=(
   public.email_campaigns public.analytics_events public.user_secrets public.workflows
   public.workflow_executions private.oauth_states public.email_suppressions public.email_deliveries
   private.email_queue private.email_metrics_stale private.processed_webhooks
+  public.scoring_settings public.scoring_rules public.lead_status_history public.workflow_run_requests
 )
 rows_for() {
   case "$1" in
@@ -157,7 +158,7 @@ SQL
     public.workflows) cat <<SQL ;;
 insert into public.workflows (user_id, name, description, trigger_config, action_config, is_active)
 values ('$OWNER', 'Rollback check: welcome', 'Greets new leads.', '{"type": "lead_created"}',
-        '{"steps": [{"action": "send_email"}]}', true);
+        '{"steps": [{"type": "send_email", "subject": "Welcome", "body": "Hello {{first_name|there}}"}]}', true);
 SQL
     public.workflow_executions) cat <<SQL ;;
 insert into public.workflow_executions (workflow_id, trigger_data, status, completed_at)
@@ -203,6 +204,38 @@ select id from public.email_campaigns where user_id = '$OWNER' order by subject 
 SQL
     private.processed_webhooks) cat <<SQL ;;
 insert into private.processed_webhooks (id) values ('msg_rollback_check');
+SQL
+    public.scoring_settings) cat <<SQL ;;
+insert into public.scoring_settings (user_id, qualification_threshold, engagement_half_life_days)
+values ('$OWNER', 40, 14);
+SQL
+    # Also fills the applied rules, the engagement points and a pending rescore request.
+    public.scoring_rules) cat <<SQL ;;
+insert into public.scoring_rules (user_id, name, condition, points)
+values ('$OWNER', 'Rollback check: business email', '{"type": "email_domain", "free_mail": false}', 10),
+       ('$OWNER', 'Rollback check: pricing', '{"type": "event", "event_type": "page", "properties": {"path": "/pricing"}}', 5);
+select private.rescore_leads('$OWNER');
+insert into public.analytics_events (user_id, event_type, event_name, properties)
+select '$OWNER', 'page', 'view', jsonb_build_object('path', '/pricing', 'lead_id', id)
+from public.leads where user_id = '$OWNER' and email = 'ada@rollback.example';
+update public.scoring_rules set points = 12 where user_id = '$OWNER' and name = 'Rollback check: business email';
+SQL
+    public.lead_status_history) cat <<SQL ;;
+update public.leads set status = 'contacted' where user_id = '$OWNER' and email = 'grace@rollback.example';
+SQL
+    # Also fills the workflow's run and a queued webhook of its execution.
+    public.workflow_run_requests) cat <<SQL ;;
+insert into public.workflow_run_requests (user_id, workflow_id, lead_id)
+select '$OWNER', w.id, l.id
+from public.workflows as w, public.leads as l
+where w.user_id = '$OWNER' and l.user_id = '$OWNER' and l.email = 'ada@rollback.example'
+order by w.name
+limit 1;
+insert into private.webhook_queue (user_id, execution_id, step, url, secret_name, body)
+select '$OWNER', r.execution_id, 0, 'https://hooks.rollback.example/in', 'WEBHOOK_SIGNING_SECRET',
+       '{"type": "workflow.webhook"}'
+from public.workflow_run_requests as r
+where r.user_id = '$OWNER';
 SQL
     *) return 1 ;;
   esac

@@ -322,6 +322,108 @@ export type Database = {
           },
         ];
       };
+      "lead_score_ledger": {
+        Row: {
+          "created_at": string;
+          "details": Json | null;
+          "event_id": string | null;
+          "execution_id": string | null;
+          "id": string;
+          "lead_id": string;
+          "points": number;
+          "reason": string;
+          "rule_id": string | null;
+          "source": string;
+          "user_id": string;
+          "workflow_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "details"?: Json | null;
+          "event_id"?: string | null;
+          "execution_id"?: string | null;
+          "id"?: string;
+          "lead_id": string;
+          "points": number;
+          "reason": string;
+          "rule_id"?: string | null;
+          "source": string;
+          "user_id"?: string;
+          "workflow_id"?: string | null;
+        };
+        Update: {
+          "created_at"?: string;
+          "details"?: Json | null;
+          "event_id"?: string | null;
+          "execution_id"?: string | null;
+          "id"?: string;
+          "lead_id"?: string;
+          "points"?: number;
+          "reason"?: string;
+          "rule_id"?: string | null;
+          "source"?: string;
+          "user_id"?: string;
+          "workflow_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "lead_score_ledger_lead_id_fkey";
+            columns: ["lead_id"];
+            isOneToOne: false;
+            referencedRelation: "leads";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "lead_status_history": {
+        Row: {
+          "changed_at": string;
+          "changed_by": string | null;
+          "execution_id": string | null;
+          "from_status": string;
+          "id": string;
+          "lead_id": string;
+          "reason": string;
+          "to_status": string;
+          "user_id": string;
+          "workflow_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "changed_at"?: string;
+          "changed_by"?: string | null;
+          "execution_id"?: string | null;
+          "from_status": string;
+          "id"?: string;
+          "lead_id": string;
+          "reason": string;
+          "to_status": string;
+          "user_id"?: string;
+          "workflow_id"?: string | null;
+        };
+        Update: {
+          "changed_at"?: string;
+          "changed_by"?: string | null;
+          "execution_id"?: string | null;
+          "from_status"?: string;
+          "id"?: string;
+          "lead_id"?: string;
+          "reason"?: string;
+          "to_status"?: string;
+          "user_id"?: string;
+          "workflow_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "lead_status_history_lead_id_fkey";
+            columns: ["lead_id"];
+            isOneToOne: false;
+            referencedRelation: "leads";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "leads": {
         Row: {
           "company": string | null;
@@ -370,6 +472,65 @@ export type Database = {
           "source"?: string | null;
           "status"?: string;
           "tags"?: (string)[];
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "scoring_rules": {
+        Row: {
+          "condition": NonNullable<Json>;
+          "created_at": string;
+          "id": string;
+          "is_active": boolean;
+          "name": string;
+          "points": number;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "condition": NonNullable<Json>;
+          "created_at"?: string;
+          "id"?: string;
+          "is_active"?: boolean;
+          "name": string;
+          "points": number;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Update: {
+          "condition"?: NonNullable<Json>;
+          "created_at"?: string;
+          "id"?: string;
+          "is_active"?: boolean;
+          "name"?: string;
+          "points"?: number;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "scoring_settings": {
+        Row: {
+          "created_at": string;
+          "engagement_half_life_days": number | null;
+          "qualification_threshold": number | null;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "engagement_half_life_days"?: number | null;
+          "qualification_threshold"?: number | null;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "engagement_half_life_days"?: number | null;
+          "qualification_threshold"?: number | null;
           "updated_at"?: string;
           "user_id"?: string;
         };
@@ -474,6 +635,7 @@ export type Database = {
           "id": string;
           "started_at": string;
           "status": string;
+          "step_results": NonNullable<Json>;
           "trigger_data": NonNullable<Json>;
           "user_id": string;
           "workflow_id": string;
@@ -485,6 +647,7 @@ export type Database = {
           "id"?: string;
           "started_at"?: string;
           "status"?: string;
+          "step_results"?: NonNullable<Json>;
           "trigger_data"?: NonNullable<Json>;
           "user_id"?: string;
           "workflow_id": string;
@@ -495,6 +658,7 @@ export type Database = {
           "id"?: string;
           "started_at"?: string;
           "status"?: string;
+          "step_results"?: NonNullable<Json>;
           "trigger_data"?: NonNullable<Json>;
           "user_id"?: string;
           "workflow_id"?: string;
@@ -502,6 +666,56 @@ export type Database = {
         Relationships: [
           {
             foreignKeyName: "workflow_executions_workflow_fkey";
+            columns: ["workflow_id", "user_id"];
+            isOneToOne: false;
+            referencedRelation: "workflows";
+            referencedColumns: ["id", "user_id"];
+          },
+        ];
+      };
+      "workflow_run_requests": {
+        Row: {
+          "created_at": string;
+          "execution_id": string | null;
+          "id": string;
+          "lead_id": string | null;
+          "user_id": string;
+          "workflow_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "execution_id"?: string | null;
+          "id"?: string;
+          "lead_id"?: string | null;
+          "user_id"?: string;
+          "workflow_id": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "execution_id"?: string | null;
+          "id"?: string;
+          "lead_id"?: string | null;
+          "user_id"?: string;
+          "workflow_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "workflow_run_requests_execution_fkey";
+            columns: ["execution_id"];
+            isOneToOne: false;
+            referencedRelation: "workflow_executions";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "workflow_run_requests_lead_fkey";
+            columns: ["lead_id", "user_id"];
+            isOneToOne: false;
+            referencedRelation: "leads";
+            referencedColumns: ["id", "user_id"];
+          },
+          {
+            foreignKeyName: "workflow_run_requests_workflow_fkey";
             columns: ["workflow_id", "user_id"];
             isOneToOne: false;
             referencedRelation: "workflows";
@@ -552,6 +766,14 @@ export type Database = {
     };
     Functions: {
       "calculate_lead_score": { Args: { "lead_id": string }; Returns: number };
+      "explain_lead_score": {
+        Args: { "lead_id": string };
+        Returns: {
+          "points": number;
+          "reason": string;
+          "source": string;
+        }[];
+      };
       "lead_profile_score": {
         Args: {
           "lead": Omit<
@@ -561,6 +783,7 @@ export type Database = {
         };
         Returns: number;
       };
+      "run_workflow": { Args: { "lead_id": string; "workflow_id": string }; Returns: string };
     };
     Enums: {
       [_ in never]: never;

@@ -4,16 +4,17 @@
 begin;
 \ir _helpers.psql
 
-select plan(362);
+select plan(365);
 
 select tables_are(
   'public',
   array[
     'campaigns', 'leads', 'content', 'social_connections', 'email_campaigns',
     'analytics_events', 'user_secrets', 'workflows', 'workflow_executions',
-    'email_suppressions', 'email_deliveries'
+    'email_suppressions', 'email_deliveries',
+    'scoring_rules', 'scoring_settings', 'lead_score_ledger', 'lead_status_history', 'workflow_run_requests'
   ],
-  'public holds exactly the nine seed tables and the email pipeline''s two (30_email_* test those)'
+  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those) and scoring''s and workflows'' five (40_scoring_*, 50_workflows_*)'
 );
 
 -- Every column of every table, as the spec has it: type, not null, default (null: none).
@@ -131,7 +132,8 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('workflow_executions', 'status', 'text', true, '''running''::text'),
   ('workflow_executions', 'error_message', 'text', false, null),
   ('workflow_executions', 'started_at', 'timestamp with time zone', true, 'now()'),
-  ('workflow_executions', 'completed_at', 'timestamp with time zone', false, null);
+  ('workflow_executions', 'completed_at', 'timestamp with time zone', false, null),
+  ('workflow_executions', 'step_results', 'jsonb', true, '''[]''::jsonb');
 
 select columns_are('public', tbl, cols, format('%s has exactly the spec''s columns', tbl))
 from (

@@ -274,7 +274,8 @@ select tests.rejects('workflows', '{"action_config": {"steps": {}}}', 'workflows
 select tests.requires('workflows', 'action_config');
 select tests.accepts('workflows',
   '{"name": "Nurture", "description": "Welcome series", "trigger_config": {"type": "lead_created"},
-    "action_config": {"steps": [{"send_email": "welcome"}]}, "is_active": false}',
+    "action_config": {"steps": [{"type": "send_email", "subject": "Welcome", "body": "Hi {{first_name|there}}"}]},
+    "is_active": false}',
   'a complete workflow is accepted');
 
 -- workflow_executions ------------------------------------------------------------------

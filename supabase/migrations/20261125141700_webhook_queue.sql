@@ -1,0 +1,296 @@
+-- private.webhook_queue: webhooks that workflow steps send, waiting for the dispatcher (the
+-- dispatch edge function, which pg_cron wakes through pg_net, or the local stack's loop),
+-- in the same style as the email queue:
+--
+--   private.claim_webhooks(worker, max_webhooks default 50, lease default '2 minutes')
+--     leases up to max_webhooks pending webhooks that are due (run_after passed, or a lease
+--     ran out) with `for update skip locked` and returns, for each: webhook_id,
+--     idempotency_key (stable across attempts), attempt (1, 2, ...), user_id, url,
+--     secret_name, headers (extra headers from the workflow) and body (the exact JSON text
+--     to POST). A webhook claimed for a sixth time (five leases ran out without a result)
+--     is dead-lettered instead of returned.
+--   private.complete_webhooks(worker, results) records
+--     [{"webhook_id", "outcome": "sent" | "retry" | "failed", "http_status"?, "error"?,
+--       "retry_after_seconds"?}] for the rows the worker still holds (others are ignored):
+--     sent: delivered; failed: dead-lettered at once (e.g. a 4xx, or no such secret);
+--     retry: back in the queue after max(retry_after_seconds, 30 s * 2^(attempt - 1)),
+--     at most an hour, with jitter; the fifth failed attempt dead-letters it.
+--     Returns counts. A delivered or dead-lettered webhook wakes the execution waiting for
+--     it; the worker records the outcome as the step's result (dead: the execution fails)
+--     and removes the row.
+--
+-- The dispatcher signs each request: X-Beacon-Signature: t=<unix seconds>,v1=<hex
+-- HMAC-SHA256 of "<t>.<body>" keyed with the owner's secret secret_name (user_secrets,
+-- decrypted by the function)>, and sends Content-Type: application/json,
+-- Idempotency-Key: <idempotency_key>, X-Beacon-Webhook-Id: <webhook_id> and the headers.
+
+create table private.webhook_queue (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  execution_id uuid not null references public.workflow_executions (id) on delete cascade,
+  step integer not null,
+  url text not null,
+  secret_name text not null,
+  headers jsonb not null default '{}',
+  body jsonb not null,
+  status text not null default 'pending',
+  attempts integer not null default 0,
+  run_after timestamptz not null default now(),
+  lease_until timestamptz,
+  leased_by text,
+  http_status integer,
+  last_error text,
+  created_at timestamptz not null default now(),
+  completed_at timestamptz,
+  -- One webhook per execution step: a step run again (after a crash) cannot send twice.
+  constraint webhook_queue_execution_id_step_key unique (execution_id, step),
+  constraint webhook_queue_status_check check (status in ('pending', 'sent', 'dead')),
+  constraint webhook_queue_attempts_check check (attempts >= 0),
+  constraint webhook_queue_lease_check check ((lease_until is null) = (leased_by is null)),
+  constraint webhook_queue_leased_by_check check (length(leased_by) between 1 and 200),
+  constraint webhook_queue_last_error_check check (length(last_error) <= 2000)
+);
+comment on table private.webhook_queue is
+  'Webhooks sent by workflow steps, waiting for the dispatcher: claimed under a lease, retried with backoff, dead-lettered after 5 attempts.';
+comment on column private.webhook_queue.status is 'pending (to send), sent or dead (dead-lettered); the worker removes sent and dead rows.';
+comment on column private.webhook_queue.body is 'The JSON to POST (the dispatcher sends body::text, signed).';
+
+-- The claim: pending rows by when they became ready.
+create index webhook_queue_ready_idx on private.webhook_queue ((coalesce(lease_until, run_after)))
+  where status = 'pending';
+create index webhook_queue_user_id_idx on private.webhook_queue (user_id);
+revoke all on table private.webhook_queue from public, anon, authenticated, service_role;
+
+create function private.webhook_max_attempts()
+returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  select 5
+$$;
+comment on function private.webhook_max_attempts() is 'How many attempts a webhook gets before it is dead-lettered.';
+
+create function private.webhook_backoff(attempt integer)
+returns interval
+language sql
+immutable
+set search_path = ''
+as $$
+  select least(interval '30 seconds' * power(2, least(greatest(attempt, 1), 20) - 1), interval '1 hour')
+$$;
+comment on function private.webhook_backoff(integer) is
+  'Delay before retrying a webhook after its attempt-th failure, before jitter: 30 s doubling, at most 1 hour.';
+
+create function private.claim_webhooks(worker text, max_webhooks integer default 50, lease interval default '2 minutes')
+returns table (
+  webhook_id uuid,
+  idempotency_key text,
+  attempt integer,
+  user_id uuid,
+  url text,
+  secret_name text,
+  headers jsonb,
+  body text
+)
+language plpgsql
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  if worker is null or btrim(worker) = '' or length(worker) > 200 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = 'claim_webhooks: worker must name the worker, in 1 to 200 characters',
+      hint = 'Use an id unique to this worker process, e.g. a random UUID.';
+  end if;
+  if max_webhooks is null or max_webhooks not between 1 and 1000 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('claim_webhooks: max_webhooks must be between 1 and 1000, not %s', coalesce(max_webhooks::text, 'null'));
+  end if;
+  if lease is null or lease < interval '1 second' or lease > interval '1 hour' then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('claim_webhooks: lease must be between 1 second and 1 hour, not %s', coalesce(lease::text, 'null'));
+  end if;
+
+  return query
+  with candidates as (
+    select q.id, q.attempts >= private.webhook_max_attempts() as exhausted
+    from private.webhook_queue as q
+    where q.status = 'pending'
+      and coalesce(q.lease_until, q.run_after) <= now()
+    order by coalesce(q.lease_until, q.run_after)
+    limit max_webhooks
+    for update skip locked
+  ),
+  dead as (
+    update private.webhook_queue as q
+    set status = 'dead',
+        lease_until = null,
+        leased_by = null,
+        completed_at = now(),
+        last_error = format('gave up after %s attempts: %s', q.attempts,
+          coalesce(q.last_error, 'no result came back before the lease ran out'))
+    from candidates as c
+    where q.id = c.id
+      and c.exhausted
+    returning q.id
+  ),
+  woken as (
+    update private.workflow_runs as r
+    set run_after = now()
+    from dead as d
+    where r.waiting_for = d.id
+  ),
+  leased as (
+    update private.webhook_queue as q
+    set lease_until = now() + lease,
+        leased_by = worker,
+        attempts = q.attempts + 1
+    from candidates as c
+    where q.id = c.id
+      and not c.exhausted
+    returning q.*
+  )
+  select l.id, l.id::text, l.attempts, l.user_id, l.url, l.secret_name, l.headers, l.body::text
+  from leased as l
+  order by l.created_at;
+end;
+$$;
+comment on function private.claim_webhooks(text, integer, interval) is
+  'Leases up to max_webhooks due webhooks to worker (for update skip locked) and returns what to send; dead-letters those out of attempts.';
+
+create function private.complete_webhooks(worker text, results jsonb)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  problem text;
+  counts jsonb;
+begin
+  if jsonb_typeof(results) is distinct from 'array' then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = 'complete_webhooks: results must be a JSON array',
+      hint = 'Pass [{"webhook_id": ..., "outcome": "sent" | "retry" | "failed", "http_status"?, "error"?, "retry_after_seconds"?}].';
+  end if;
+
+  select p.problem
+  into problem
+  from jsonb_array_elements(results) with ordinality as e (r, n)
+  cross join lateral (
+    select coalesce(
+      case when jsonb_typeof(e.r) <> 'object' then format('results[%s]: expected an object, not %s', e.n - 1, e.r) end,
+      case when jsonb_typeof(e.r -> 'webhook_id') is distinct from 'string'
+                or lower(e.r ->> 'webhook_id') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        format('results[%s].webhook_id: %s is not a webhook id', e.n - 1, coalesce((e.r -> 'webhook_id')::text, 'null'))
+      end,
+      case when (e.r ->> 'outcome') is null or (e.r ->> 'outcome') not in ('sent', 'retry', 'failed') then
+        format('results[%s].outcome: %s is not sent, retry or failed', e.n - 1, coalesce((e.r -> 'outcome')::text, 'null'))
+      end,
+      case when jsonb_typeof(e.r -> 'http_status') not in ('number', 'null')
+                or (e.r ->> 'http_status')::numeric not between 100 and 599 then
+        format('results[%s].http_status: expected an HTTP status code, not %s', e.n - 1, e.r -> 'http_status')
+      end,
+      case when jsonb_typeof(e.r -> 'error') not in ('string', 'null') then
+        format('results[%s].error: expected a string, not %s', e.n - 1, e.r -> 'error')
+      end,
+      case
+        when jsonb_typeof(e.r -> 'retry_after_seconds') not in ('number', 'null') then
+          format('results[%s].retry_after_seconds: expected a number of seconds, not %s', e.n - 1,
+                 e.r -> 'retry_after_seconds')
+        when (e.r ->> 'retry_after_seconds')::numeric not between 0 and 86400
+          or (e.r ->> 'retry_after_seconds')::numeric % 1 <> 0 then
+          format('results[%s].retry_after_seconds: expected a whole number from 0 to 86400, not %s', e.n - 1,
+                 e.r -> 'retry_after_seconds')
+      end
+    ) as problem
+  ) as p
+  where p.problem is not null
+  order by e.n
+  limit 1;
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'complete_webhooks: ' || problem;
+  end if;
+
+  with reported as (
+    -- A webhook reported twice counts once, as first reported.
+    select distinct on ((e.r ->> 'webhook_id')::uuid)
+      (e.r ->> 'webhook_id')::uuid as webhook_id,
+      e.r ->> 'outcome' as outcome,
+      (e.r ->> 'http_status')::integer as http_status,
+      left(e.r ->> 'error', 1000) as error,
+      (e.r ->> 'retry_after_seconds')::integer as retry_after_seconds
+    from jsonb_array_elements(results) with ordinality as e (r, n)
+    order by (e.r ->> 'webhook_id')::uuid, e.n
+  ),
+  mine as (
+    select
+      q.id,
+      q.attempts,
+      r.outcome,
+      r.http_status,
+      r.error,
+      r.retry_after_seconds,
+      case
+        when r.outcome = 'sent' then 'sent'
+        when r.outcome = 'failed' or q.attempts >= private.webhook_max_attempts() then 'dead'
+        else 'retry'
+      end as fate
+    from reported as r
+    join private.webhook_queue as q on q.id = r.webhook_id
+    where q.leased_by = worker
+      and q.status = 'pending'
+    for update of q
+  ),
+  recorded as (
+    update private.webhook_queue as q
+    set status = case when m.fate = 'retry' then 'pending' else m.fate end,
+        run_after = case when m.fate = 'retry' then now() + least(
+            greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.webhook_backoff(m.attempts))
+              * (1 + 0.25 * random()),
+            interval '1 hour') else q.run_after end,
+        lease_until = null,
+        leased_by = null,
+        http_status = coalesce(m.http_status, q.http_status),
+        last_error = case
+          when m.fate = 'sent' then q.last_error
+          when m.outcome = 'failed' then coalesce(m.error, 'the receiver refused the webhook')
+          when m.fate = 'dead' then format('gave up after %s attempts: %s', m.attempts, coalesce(m.error, 'no error given'))
+          else coalesce(m.error, q.last_error)
+        end,
+        completed_at = case when m.fate = 'retry' then null else now() end
+    from mine as m
+    where q.id = m.id
+    returning q.id, q.status
+  ),
+  woken as (
+    update private.workflow_runs as r
+    set run_after = now()
+    from recorded as d
+    where r.waiting_for = d.id
+      and d.status <> 'pending'
+  )
+  select jsonb_build_object(
+    'sent', count(*) filter (where m.fate = 'sent'),
+    'retried', count(*) filter (where m.fate = 'retry'),
+    'dead_lettered', count(*) filter (where m.fate = 'dead'),
+    'ignored', (select count(*) from reported) - count(*)
+  )
+  into counts
+  from mine as m;
+  return counts;
+end;
+$$;
+comment on function private.complete_webhooks(text, jsonb) is
+  'Records a worker''s results (sent, retry, failed) for the webhooks it holds; retries back off, the fifth failure dead-letters; wakes the waiting executions. Returns counts.';
+
+revoke all on function
+  private.webhook_max_attempts(),
+  private.webhook_backoff(integer),
+  private.claim_webhooks(text, integer, interval),
+  private.complete_webhooks(text, jsonb)
+from public, anon, authenticated, service_role;

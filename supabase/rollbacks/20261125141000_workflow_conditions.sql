@@ -1,0 +1,2 @@
+drop function private.lead_matches(public.leads, jsonb);
+drop function private.lead_conditions_problem(text, jsonb);

@@ -13,6 +13,7 @@
 // The same Idempotency-Key with the same payload within 24 hours answers the original
 // response without sending again: a chunk that was sent but not recorded (a crash, a lost
 // answer) is replayed safely.
+import { retryAfterSeconds } from "../retry_after.ts";
 
 const BATCH_LIMIT = 100;
 const TIMEOUT_MS = 15_000;
@@ -65,21 +66,6 @@ async function errorBody(response: Response): Promise<ErrorBody> {
     // not JSON: described below by status alone
   }
   return { message: text.slice(0, 300) || response.statusText };
-}
-
-/** Seconds to wait: retry-after (seconds or an HTTP date), else ratelimit-reset, else 1. */
-export function retryAfterSeconds(headers: Headers, now = Date.now()): number {
-  const retryAfter = headers.get("retry-after")?.trim();
-  if (retryAfter) {
-    if (/^\d+(\.\d+)?$/.test(retryAfter)) {
-      return Math.max(1, Math.ceil(Number(retryAfter)));
-    }
-    const at = Date.parse(retryAfter);
-    if (!Number.isNaN(at)) return Math.max(1, Math.ceil((at - now) / 1000));
-  }
-  const reset = headers.get("ratelimit-reset")?.trim();
-  if (reset && /^\d+$/.test(reset)) return Math.max(1, Number(reset));
-  return 1;
 }
 
 const describe = (status: number, body: ErrorBody) =>

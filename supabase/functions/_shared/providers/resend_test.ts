@@ -1,7 +1,7 @@
 // The Resend adapter against the fake Resend over real HTTP: each way an answer can go.
 import assert from "node:assert/strict";
 import { type ResendFake, startResendFake } from "../fakes/resend.ts";
-import { createResendClient, type ResendEmail, retryAfterSeconds } from "./resend.ts";
+import { createResendClient, type ResendEmail } from "./resend.ts";
 
 const email = (to: string, subject = "Hello"): ResendEmail => ({
   from: "Beacon <news@beacon.example>",
@@ -216,25 +216,4 @@ Deno.test("a batch holds 1 to 100 emails", async () => {
     ),
     /not 101/,
   );
-});
-
-Deno.test("retry-after: seconds, an HTTP date, else ratelimit-reset, else 1", () => {
-  const now = Date.parse("2026-11-25T10:00:00Z");
-  assert.equal(retryAfterSeconds(new Headers({ "retry-after": "3" }), now), 3);
-  assert.equal(
-    retryAfterSeconds(new Headers({ "retry-after": "0.2" }), now),
-    1,
-  );
-  assert.equal(
-    retryAfterSeconds(
-      new Headers({ "retry-after": "Wed, 25 Nov 2026 10:00:30 GMT" }),
-      now,
-    ),
-    30,
-  );
-  assert.equal(
-    retryAfterSeconds(new Headers({ "ratelimit-reset": "4" }), now),
-    4,
-  );
-  assert.equal(retryAfterSeconds(new Headers(), now), 1);
 });

@@ -1,11 +1,11 @@
-// dispatch: drains the email queue. Service-only: pg_cron calls it through pg_net
-// (private.call_function('/dispatch')) and the local stack's loop (scripts/local/cron_loop.ts)
-// calls it every few seconds.
+// dispatch: drains the email queue and the workflow webhook queue. Service-only: pg_cron
+// calls it through pg_net (private.call_function('/dispatch')) and the local stack's loop
+// (scripts/local/cron_loop.ts) calls it every few seconds.
 //
 //   POST /functions/v1/dispatch   {"max_chunks"?: 1-50, "budget_seconds"?: 1-55}  (body optional)
 //     → 200 {"worker", "stopped": "drained"|"budget", "chunks", "claimed", "sent", "failed",
 //            "retried", "provider_calls", "to_outbox", "elapsed_ms", "db_ms", "provider_ms",
-//            "render_ms"}
+//            "render_ms", "webhooks": {"claimed", "sent", "retried", "failed"}}
 import { z } from "zod";
 import { requireService } from "../_shared/auth.ts";
 import { createApp, readJson } from "../_shared/http.ts";

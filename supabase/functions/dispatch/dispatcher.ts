@@ -10,10 +10,21 @@
 // and reporting leaves its chunks leased: the lease runs out, another run claims the same
 // chunk (same members, same chunk key) and Resend answers the first send again instead of
 // sending twice.
+//
+// Beside the email lanes, one lane drains workflow webhooks (webhooks.ts) the same way:
+// claim under a lease, send, report; Postgres owns retries and dead-lettering.
 import { type RenderedMessage, renderMessage } from "../_shared/email/render.ts";
 import type { SenderSettings, TrackingSettings } from "../_shared/email/settings.ts";
-import { claimBatch, type ClaimedRow, completeBatch, type DeliveryResult } from "./queries.ts";
+import {
+  claimBatch,
+  type ClaimedRow,
+  claimWebhooks,
+  completeBatch,
+  completeWebhooks,
+  type DeliveryResult,
+} from "./queries.ts";
 import { deliverChunk, type Transport, transportResolver } from "./transports.ts";
+import { createWebhookSender, webhookClient, type WebhookSettings } from "./webhooks.ts";
 
 export type DispatchSettings = {
   tracking: TrackingSettings;
@@ -27,6 +38,7 @@ export type DispatchSettings = {
   leaseSeconds: number;
   /** Resend calls per second per API key (Resend's default team limit is 2). */
   resendRate: number;
+  webhooks: WebhookSettings;
 };
 
 export type RunOptions = { maxChunks?: number; budgetMs?: number };
@@ -49,7 +61,12 @@ export type RunReport = {
   /** Time spent waiting on the provider (or writing the outbox), summed over lanes. */
   provider_ms: number;
   render_ms: number;
+  /** Workflow webhooks: claimed, and what became of them. */
+  webhooks: { claimed: number; sent: number; retried: number; failed: number };
 };
+
+/** Webhooks claimed at a time by the webhook lane (sent side by side). */
+const WEBHOOKS_PER_CLAIM = 20;
 
 /** Longest retry-after waited out inside a run; longer ones go back to the queue. */
 const MAX_INLINE_WAIT_S = 5;
@@ -93,6 +110,7 @@ export function createDispatcher(settings: DispatchSettings) {
     postalAddress: settings.sender.postalAddress,
   };
   const pacer = new Pacer(settings.resendRate);
+  const client = webhookClient(settings.webhooks);
 
   /** Renders a chunk's messages; a message that cannot be rendered fails alone. */
   function render(rows: ClaimedRow[]) {
@@ -132,6 +150,7 @@ export function createDispatcher(settings: DispatchSettings) {
       db_ms: 0,
       provider_ms: 0,
       render_ms: 0,
+      webhooks: { claimed: 0, sent: 0, retried: 0, failed: 0 },
     };
     const timed = async <T>(
       bucket: "db_ms" | "provider_ms" | "render_ms",
@@ -226,7 +245,30 @@ export function createDispatcher(settings: DispatchSettings) {
       report.stopped = "budget";
     }
 
-    await Promise.all(Array.from({ length: settings.concurrency }, lane));
+    async function webhookLane() {
+      const sender = createWebhookSender(settings.webhooks, client);
+      while (remainingMs() > 0) {
+        const hooks = await timed(
+          "db_ms",
+          () => claimWebhooks(worker, WEBHOOKS_PER_CLAIM, settings.leaseSeconds),
+        );
+        if (hooks.length === 0) return;
+        report.webhooks.claimed += hooks.length;
+        const results = await timed("provider_ms", () => sender.send(hooks));
+        await timed("db_ms", () => completeWebhooks(worker, results));
+        for (const result of results) {
+          if (result.outcome === "sent") report.webhooks.sent++;
+          else if (result.outcome === "failed") report.webhooks.failed++;
+          else report.webhooks.retried++;
+        }
+      }
+      report.stopped = "budget";
+    }
+
+    await Promise.all([
+      ...Array.from({ length: settings.concurrency }, lane),
+      webhookLane(),
+    ]);
     report.elapsed_ms = Date.now() - started;
     for (const bucket of ["db_ms", "provider_ms", "render_ms"] as const) {
       report[bucket] = Math.round(report[bucket]);

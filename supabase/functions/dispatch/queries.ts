@@ -1,6 +1,7 @@
-// Every statement the dispatcher runs, together (as listmonk keeps its queries): the queue
-// lives in Postgres (private.claim_email_batch / private.complete_email_batch); this side
-// only claims, sends and reports.
+// Every statement the dispatcher runs, together (as listmonk keeps its queries): the queues
+// live in Postgres (private.claim_email_batch / private.complete_email_batch for email,
+// private.claim_webhooks / private.complete_webhooks for workflow webhooks); this side only
+// claims, sends and reports.
 import { asService } from "../_shared/db.ts";
 
 /** One delivery of a claimed chunk, with its campaign's content beside it. */
@@ -54,4 +55,47 @@ export async function completeBatch(
   results: DeliveryResult[],
 ): Promise<void> {
   await asService((tx) => tx`select private.complete_email_batch(${worker}, ${tx.json(results)})`);
+}
+
+/** A workflow webhook leased to this run (private.claim_webhooks). */
+export type ClaimedWebhook = {
+  webhook_id: string;
+  idempotency_key: string;
+  attempt: number;
+  user_id: string;
+  url: string;
+  secret_name: string;
+  headers: Record<string, string>;
+  /** The exact JSON text to POST (and to sign). */
+  body: string;
+};
+
+/** What became of one webhook, as private.complete_webhooks takes it. */
+export type WebhookResult = {
+  webhook_id: string;
+  outcome: "sent" | "retry" | "failed";
+  http_status?: number;
+  error?: string;
+  retry_after_seconds?: number;
+};
+
+/** Leases up to `max` due workflow webhooks to `worker`. */
+export function claimWebhooks(
+  worker: string,
+  max: number,
+  leaseSeconds: number,
+): Promise<ClaimedWebhook[]> {
+  return asService((tx) =>
+    tx<ClaimedWebhook[]>`
+      select webhook_id, idempotency_key, attempt, user_id, url, secret_name, headers, body
+      from private.claim_webhooks(${worker}, ${max}, make_interval(secs => ${leaseSeconds}))`
+  );
+}
+
+/** Records webhook results; only rows still leased by `worker` are affected. */
+export async function completeWebhooks(
+  worker: string,
+  results: WebhookResult[],
+): Promise<void> {
+  await asService((tx) => tx`select private.complete_webhooks(${worker}, ${tx.json(results)})`);
 }

@@ -4,9 +4,13 @@
 //   BEACON_DISPATCH_CONCURRENCY     lanes claiming and sending side by side (4)
 //   BEACON_DISPATCH_CHUNKS          chunks (<= 100 messages each) per claim (5)
 //   BEACON_RESEND_RATE              Resend calls per second per API key (2, Resend's default)
+//   BEACON_WEBHOOK_TIMEOUT_SECONDS  how long a workflow webhook's receiver may take (10)
+//   BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS  true: webhooks may go to loopback and private
+//                                   addresses (local stacks and tests only; default false)
+//   BEACON_WEBHOOK_CA_FILE          a PEM file of extra CAs trusted for receivers (optional)
 import { z } from "zod";
 import { readSenderSettings, readTrackingSettings } from "../_shared/email/settings.ts";
-import { readEnv } from "../_shared/env.ts";
+import { ConfigError, readEnv } from "../_shared/env.ts";
 import type { DispatchSettings } from "./dispatcher.ts";
 
 export function readDispatchSettings(
@@ -21,6 +25,13 @@ export function readDispatchSettings(
     ),
     BEACON_DISPATCH_CHUNKS: z.coerce.number().int().min(1).max(50).default(5),
     BEACON_RESEND_RATE: z.coerce.number().min(0.1).max(10_000).default(2),
+    BEACON_WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().min(1).max(30).default(
+      10,
+    ),
+    BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS: z.enum(["true", "false"]).default(
+      "false",
+    ),
+    BEACON_WEBHOOK_CA_FILE: z.string().optional(),
   }, source);
   return {
     tracking: readTrackingSettings(source),
@@ -30,5 +41,20 @@ export function readDispatchSettings(
     maxChunks: env.BEACON_DISPATCH_CHUNKS,
     leaseSeconds: 120,
     resendRate: env.BEACON_RESEND_RATE,
+    webhooks: {
+      timeoutMs: env.BEACON_WEBHOOK_TIMEOUT_SECONDS * 1000,
+      allowPrivateHosts: env.BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS === "true",
+      caCerts: env.BEACON_WEBHOOK_CA_FILE ? [readCaFile(env.BEACON_WEBHOOK_CA_FILE)] : [],
+    },
   };
+}
+
+function readCaFile(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (err) {
+    throw new ConfigError(
+      `configuration: BEACON_WEBHOOK_CA_FILE ${path} cannot be read: ${(err as Error).message}`,
+    );
+  }
 }

@@ -1,0 +1,163 @@
+// The workflows benchmark (scripts/bench workflows): lead inserts as an app makes them (one
+// lead per transaction, as the signed-in user, several clients at once), first with no
+// workflow and then with 20 active workflows that all match every new lead; then the worker
+// draining the executions those inserts started. Prints one table; every ratio in it comes
+// from this one run. Not a test: nothing here passes or fails on time.
+//
+//   deno run -A --env-file=scripts/local/functions.env scripts/local/bench/workflows.ts \
+//     [--leads 5000] [--clients 4] [--workers 1]
+//
+// The pg_cron worker (beacon-workflow-worker) is paused for the run, so that the inserts are
+// measured alone and the worker's rate is the benchmark's own workers'; it is resumed at the
+// end. Each of the 20 workflows has three steps (add_tag, set_field, adjust_score).
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    leads: { type: "string", default: "5000" },
+    clients: { type: "string", default: "4" },
+    workers: { type: "string", default: "1" },
+  },
+});
+const leads = Number(values.leads);
+const clients = Number(values.clients);
+const workers = Number(values.workers);
+if (![leads, clients, workers].every((n) => Number.isInteger(n) && n > 0)) {
+  console.error("usage: scripts/bench workflows [--leads N] [--clients N] [--workers N]");
+  Deno.exit(2);
+}
+
+// One connection per client and per worker (the pool size is read when db.ts loads).
+Deno.env.set("BEACON_DB_POOL_SIZE", String(Math.min(50, clients + workers)));
+const { asService, asUser, sql } = await import("../../../supabase/functions/_shared/db.ts");
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const number = (n: number) => Math.round(n).toLocaleString("en-US");
+const step = (text: string) => console.error(`bench: ${text}`);
+
+const userId = crypto.randomUUID();
+const claims = {
+  sub: userId,
+  role: "authenticated" as const,
+  email: `bench-${userId}@example.test`,
+};
+
+// `count` single-lead inserts by `clients` concurrent clients; returns the elapsed ms.
+async function insertLeads(prefix: string, count: number): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: clients }, async () => {
+    for (let n = next++; n < count; n = next++) {
+      await asUser(claims, (tx) =>
+        tx`insert into public.leads (email, first_name, company, source)
+           values (${`${prefix}${n}@bench.example`}, ${"Lead " + n}, 'Bench Inc', 'bench')`);
+    }
+  }));
+  return performance.now() - started;
+}
+
+let paused = false;
+try {
+  step("pausing the pg_cron worker and creating a bench user");
+  await asService(async (tx) => {
+    await tx`select cron.alter_job(jobid, active := false) from cron.job where jobname = 'beacon-workflow-worker'`;
+    await tx`insert into auth.users (id, email) values (${userId}, ${claims.email})`;
+  });
+  paused = true;
+  // A worker run that started before the pause finishes its own batches first.
+  for (let waited = 0; waited < 60; waited++) {
+    const [{ running }] = await asService((tx) =>
+      tx`select count(*)::int as running from pg_stat_activity
+         where pid <> pg_backend_pid() and query like '%run_workflow_batch%' and state = 'active'`
+    );
+    if (running === 0) break;
+    if (waited === 0) step("waiting for a running pg_cron worker to finish");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+
+  step(`${number(leads)} lead inserts, no workflow`);
+  const bareMs = await insertLeads("bare", leads);
+
+  step("20 workflows that match every new lead");
+  await asUser(claims, (tx) =>
+    tx`insert into public.workflows (name, trigger_config, action_config)
+       select 'bench ' || n, '{"type": "lead_created", "conditions": {"statuses": ["new"]}}',
+              jsonb_build_object('steps', jsonb_build_array(
+                jsonb_build_object('type', 'add_tag', 'tag', 'wf' || n),
+                jsonb_build_object('type', 'set_field', 'key', 'wf' || n, 'value', n),
+                '{"type": "adjust_score", "points": 1}'::jsonb))
+       from generate_series(1, 20) as n`);
+
+  step(`${number(leads)} lead inserts, 20 matching workflows`);
+  const busyMs = await insertLeads("busy", leads);
+  const [{ started }] = await asService((tx) =>
+    tx`select count(*)::int as started from public.workflow_executions where user_id = ${userId}`
+  );
+
+  step(`the worker runs ${number(started)} executions with ${workers} worker(s)`);
+  const workStarted = performance.now();
+  let batches = 0;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    for (;;) {
+      const [{ ran }] = await asService((tx) => tx`select private.run_workflow_batch(200) as ran`);
+      batches++;
+      if (ran === 0) return;
+    }
+  }));
+  const workMs = performance.now() - workStarted;
+  const [done] = await asService((tx) =>
+    tx`select
+         count(*) filter (where status = 'completed')::int as completed,
+         count(*) filter (where status <> 'completed')::int as other,
+         (select count(*)::int from public.leads where user_id = ${userId} and cardinality(tags) = 20) as tagged
+       from public.workflow_executions where user_id = ${userId}`
+  );
+
+  const bareRate = leads / (bareMs / 1000);
+  const busyRate = leads / (busyMs / 1000);
+  const rows: [string, string, string][] = [
+    ["lead inserts, 0 workflows", seconds(bareMs), `${number(bareRate)} inserts/s`],
+    ["lead inserts, 20 matching workflows", seconds(busyMs), `${number(busyRate)} inserts/s`],
+    [
+      "  ratio (0 / 20 workflows)",
+      "",
+      `${(bareRate / busyRate).toFixed(2)}×, ${number(started)} executions started`,
+    ],
+    [
+      `worker: executions completed (${workers} worker, batches of 200)`,
+      seconds(workMs),
+      `${number(done.completed / (workMs / 1000))} executions/s (${
+        number(3 * done.completed / (workMs / 1000))
+      } steps/s)`,
+    ],
+  ];
+  const header = ["step", "time", "rate"];
+  const width = [0, 1, 2].map((i) =>
+    Math.max(header[i].length, ...rows.map((row) => row[i].length))
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, i) => cell.padEnd(width[i])).join(" | ")} |`;
+  console.log(
+    `\nworkflows benchmark: ${number(leads)} single-lead inserts per phase by ${clients} clients ` +
+      `(one transaction each, as the signed-in user); 20 lead_created workflows of 3 steps`,
+  );
+  console.log(line(header));
+  console.log(`|${width.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const row of rows) console.log(line(row));
+  console.log(
+    `\n${number(done.completed)} executions completed, ${done.other} not; ${
+      number(done.tagged)
+    } leads carry all 20 tags; ` +
+      `${batches} worker batches`,
+  );
+} finally {
+  step("cleaning up");
+  await asService(async (tx) => {
+    await tx`delete from auth.users where id = ${userId}`;
+    if (paused) {
+      await tx`select cron.alter_job(jobid, active := true) from cron.job where jobname = 'beacon-workflow-worker'`;
+    }
+  });
+  await sql.end();
+}

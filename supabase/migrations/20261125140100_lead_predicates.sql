@@ -10,6 +10,8 @@
 --       value, case-insensitively, or an array contains it), exists, not_exists (no value).
 --   private.comparison_problem(path, comparison)   what is wrong with a comparison, or null
 --   private.unknown_key(object, allowed)   the first key of an object not in allowed
+--   private.event_filter_problem(path, filter, noun)   what is wrong with an analytics event
+--       filter {"event_type"?, "event_name"? (at least one), "properties"?: {...}}, or null
 --
 -- Problems are reported as '<path>: <what is wrong>', the path counting array entries
 -- from 0, e.g. 'trigger_config.conditions.custom_fields[1].op: ...'.
@@ -149,10 +151,41 @@ $$;
 comment on function private.comparison_problem(text, jsonb) is
   'What is wrong with a custom field comparison {"key", "op", "value"} found at path, or null if it is valid.';
 
+create function private.event_filter_problem(path text, filter jsonb, noun text)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if not (filter ? 'event_type' or filter ? 'event_name') then
+    return format('%s: %s needs event_type, event_name or both', path, noun);
+  end if;
+  if filter ? 'event_type' and (jsonb_typeof(filter -> 'event_type') <> 'string'
+     or length(filter ->> 'event_type') not between 1 and 100) then
+    return format('%s.event_type: expected an event type (1 to 100 characters), not %s',
+      path, left((filter -> 'event_type')::text, 100));
+  end if;
+  if filter ? 'event_name' and (jsonb_typeof(filter -> 'event_name') <> 'string'
+     or length(filter ->> 'event_name') not between 1 and 200) then
+    return format('%s.event_name: expected an event name (1 to 200 characters), not %s',
+      path, left((filter -> 'event_name')::text, 100));
+  end if;
+  if filter ? 'properties' and jsonb_typeof(filter -> 'properties') <> 'object' then
+    return format('%s.properties: expected an object the event''s properties must contain, such as '
+      '{"plan": "pro"}, not %s', path, left((filter -> 'properties')::text, 100));
+  end if;
+  return null;
+end;
+$$;
+comment on function private.event_filter_problem(text, jsonb, text) is
+  'What is wrong with an analytics event filter (event_type, event_name, properties) found at path, or null if it is valid; noun names its owner in the message.';
+
 revoke all on function
   private.free_mail_domains(),
   private.value_match_sql(text, text, text),
   private.value_matches(jsonb, text, jsonb),
   private.unknown_key(jsonb, text[]),
-  private.comparison_problem(text, jsonb)
+  private.comparison_problem(text, jsonb),
+  private.event_filter_problem(text, jsonb, text)
 from public, anon, authenticated, service_role;

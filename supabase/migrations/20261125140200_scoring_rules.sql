@@ -150,22 +150,9 @@ begin
   when 'custom_field' then
     return private.comparison_problem('condition', condition);
   when 'event' then
-    if not (condition ? 'event_type' or condition ? 'event_name') then
-      return 'condition: an event rule needs event_type, event_name or both';
-    end if;
-    if condition ? 'event_type' and (jsonb_typeof(condition -> 'event_type') <> 'string'
-       or length(condition ->> 'event_type') not between 1 and 100) then
-      return format('condition.event_type: expected an event type (1 to 100 characters), not %s',
-        left((condition -> 'event_type')::text, 100));
-    end if;
-    if condition ? 'event_name' and (jsonb_typeof(condition -> 'event_name') <> 'string'
-       or length(condition ->> 'event_name') not between 1 and 200) then
-      return format('condition.event_name: expected an event name (1 to 200 characters), not %s',
-        left((condition -> 'event_name')::text, 100));
-    end if;
-    if condition ? 'properties' and jsonb_typeof(condition -> 'properties') <> 'object' then
-      return format('condition.properties: expected an object the event''s properties must contain, such as '
-        '{"plan": "pro"}, not %s', left((condition -> 'properties')::text, 100));
+    problem := private.event_filter_problem('condition', condition, 'an event rule');
+    if problem is not null then
+      return problem;
     end if;
     if (condition ? 'cap') <> (condition ? 'period') then
       return 'condition: cap and period go together: at most cap points per lead per period';

@@ -152,23 +152,7 @@ begin
       return format('trigger_config.tag: expected a tag (1 to 100 characters), not %s', left((config -> 'tag')::text, 100));
     end if;
   when 'event' then
-    if not (config ? 'event_type' or config ? 'event_name') then
-      return 'trigger_config: an event trigger needs event_type, event_name or both';
-    end if;
-    if config ? 'event_type' and (jsonb_typeof(config -> 'event_type') <> 'string'
-       or length(config ->> 'event_type') not between 1 and 100) then
-      return format('trigger_config.event_type: expected an event type (1 to 100 characters), not %s',
-        left((config -> 'event_type')::text, 100));
-    end if;
-    if config ? 'event_name' and (jsonb_typeof(config -> 'event_name') <> 'string'
-       or length(config ->> 'event_name') not between 1 and 200) then
-      return format('trigger_config.event_name: expected an event name (1 to 200 characters), not %s',
-        left((config -> 'event_name')::text, 100));
-    end if;
-    if config ? 'properties' and jsonb_typeof(config -> 'properties') <> 'object' then
-      return format('trigger_config.properties: expected an object the event''s properties must contain, such as '
-        '{"plan": "pro"}, not %s', left((config -> 'properties')::text, 100));
-    end if;
+    problem := private.event_filter_problem('trigger_config', config, 'an event trigger');
   when 'email_event' then
     if jsonb_typeof(config -> 'event') is distinct from 'string'
        or config ->> 'event' not in ('opened', 'clicked', 'bounced', 'unsubscribed') then

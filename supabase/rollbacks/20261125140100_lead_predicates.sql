@@ -1,3 +1,4 @@
+drop function private.event_filter_problem(text, jsonb, text);
 drop function private.comparison_problem(text, jsonb);
 drop function private.unknown_key(jsonb, text[]);
 drop function private.value_matches(jsonb, text, jsonb);

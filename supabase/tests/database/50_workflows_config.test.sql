@@ -7,7 +7,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(50);
+select plan(51);
 
 do $$
 begin
@@ -76,6 +76,9 @@ select tests.bad_trigger('{"type": "event"}',
 select tests.bad_trigger('{"type": "event", "event_name": "signup", "properties": "plan=pro"}',
   'trigger_config.properties: expected an object the event''s properties must contain, such as {"plan": "pro"}, not "plan=pro"',
   'event: properties is an object');
+select tests.bad_trigger('{"type": "event", "event_type": "page_view", "conditions": {"min_score": "ten"}}',
+  'trigger_config.conditions.min_score: expected a whole number from -100000 to 100000, not "ten"',
+  'event: a valid filter still has its conditions checked');
 select tests.bad_trigger('{"type": "email_event", "event": "read"}',
   'trigger_config.event: expected opened, clicked, bounced or unsubscribed, not "read"',
   'email_event: the event is one of four');

@@ -14,8 +14,11 @@
 -- Backoff: 30 s, 1 min, 2 min, 4 min... (30 s * 2^(attempt - 1)), at most an hour, times a
 -- jitter factor in [1, 1.25) drawn once per chunk, so the rows of a chunk that failed
 -- together stay together (and keep their chunk key) and chunks do not retry in lockstep.
+--
+-- private.retry_backoff and private.queue_result_problem serve every outbound queue (the
+-- workflow webhook queue too), so their retries and their result format are one.
 
-create function private.email_backoff(attempt integer)
+create function private.retry_backoff(attempt integer)
 returns interval
 language sql
 immutable
@@ -23,9 +26,44 @@ set search_path = ''
 as $$
   select least(interval '30 seconds' * power(2, least(greatest(attempt, 1), 20) - 1), interval '1 hour')
 $$;
-comment on function private.email_backoff(integer) is
-  'Delay before retrying a delivery after its attempt-th failure, before jitter: 30 s doubling per attempt, at most 1 hour.';
-revoke all on function private.email_backoff(integer) from public, anon, authenticated, service_role;
+comment on function private.retry_backoff(integer) is
+  'Delay before retrying outbound work (an email, a webhook) after its attempt-th failure, before jitter: 30 s doubling per attempt, at most 1 hour.';
+revoke all on function private.retry_backoff(integer) from public, anon, authenticated, service_role;
+
+-- The fields every queue's results share; each queue checks its own extra fields after.
+create function private.queue_result_problem(result jsonb, i integer, id_key text, id_noun text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select coalesce(
+    case when jsonb_typeof(result) <> 'object' then format('results[%s]: expected an object, not %s', i, result) end,
+    case when jsonb_typeof(result -> id_key) is distinct from 'string'
+              or lower(result ->> id_key) !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+      format('results[%s].%s: %s is not a %s id', i, id_key, coalesce(result -> id_key, 'null'), id_noun)
+    end,
+    case when (result ->> 'outcome') is null or (result ->> 'outcome') not in ('sent', 'retry', 'failed') then
+      format('results[%s].outcome: %s is not sent, retry or failed', i, coalesce(result -> 'outcome', 'null'))
+    end,
+    case when jsonb_typeof(result -> 'error') not in ('string', 'null') then
+      format('results[%s].error: expected a string, not %s', i, result -> 'error')
+    end,
+    case
+      when jsonb_typeof(result -> 'retry_after_seconds') not in ('number', 'null') then
+        format('results[%s].retry_after_seconds: expected a number of seconds, not %s', i,
+               result -> 'retry_after_seconds')
+      when (result ->> 'retry_after_seconds')::numeric not between 0 and 86400
+        or (result ->> 'retry_after_seconds')::numeric % 1 <> 0 then
+        format('results[%s].retry_after_seconds: expected a whole number from 0 to 86400, not %s', i,
+               result -> 'retry_after_seconds')
+    end
+  )
+$$;
+comment on function private.queue_result_problem(jsonb, integer, text, text) is
+  'What is wrong with the i-th result reported to a queue (an object with id_key, outcome, error?, retry_after_seconds?), or null.';
+revoke all on function private.queue_result_problem(jsonb, integer, text, text)
+  from public, anon, authenticated, service_role;
 
 create function private.complete_email_batch(worker text, results jsonb)
 returns jsonb
@@ -48,28 +86,9 @@ begin
   from jsonb_array_elements(results) with ordinality as e (r, n)
   cross join lateral (
     select coalesce(
-      case when jsonb_typeof(e.r) <> 'object' then format('results[%s]: expected an object, not %s', e.n - 1, e.r) end,
-      case when jsonb_typeof(e.r -> 'delivery_id') is distinct from 'string'
-                or lower(e.r ->> 'delivery_id') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
-        format('results[%s].delivery_id: %s is not a delivery id', e.n - 1, coalesce(e.r -> 'delivery_id', 'null'))
-      end,
-      case when (e.r ->> 'outcome') is null or (e.r ->> 'outcome') not in ('sent', 'retry', 'failed') then
-        format('results[%s].outcome: %s is not sent, retry or failed', e.n - 1, coalesce(e.r -> 'outcome', 'null'))
-      end,
+      private.queue_result_problem(e.r, (e.n - 1)::integer, 'delivery_id', 'delivery'),
       case when jsonb_typeof(e.r -> 'provider_message_id') not in ('string', 'null') then
         format('results[%s].provider_message_id: expected a string, not %s', e.n - 1, e.r -> 'provider_message_id')
-      end,
-      case when jsonb_typeof(e.r -> 'error') not in ('string', 'null') then
-        format('results[%s].error: expected a string, not %s', e.n - 1, e.r -> 'error')
-      end,
-      case
-        when jsonb_typeof(e.r -> 'retry_after_seconds') not in ('number', 'null') then
-          format('results[%s].retry_after_seconds: expected a number of seconds, not %s', e.n - 1,
-                 e.r -> 'retry_after_seconds')
-        when (e.r ->> 'retry_after_seconds')::numeric not between 0 and 86400
-          or (e.r ->> 'retry_after_seconds')::numeric % 1 <> 0 then
-          format('results[%s].retry_after_seconds: expected a whole number from 0 to 86400, not %s', e.n - 1,
-                 e.r -> 'retry_after_seconds')
       end
     ) as problem
   ) as p
@@ -122,7 +141,7 @@ begin
   retried as (
     update private.email_queue as q
     set run_after = now() + least(
-          greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.email_backoff(m.attempts))
+          greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.retry_backoff(m.attempts))
             * j.factor,
           interval '1 hour'),
         lease_until = null,

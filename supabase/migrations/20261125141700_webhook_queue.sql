@@ -71,17 +71,6 @@ as $$
 $$;
 comment on function private.webhook_max_attempts() is 'How many attempts a webhook gets before it is dead-lettered.';
 
-create function private.webhook_backoff(attempt integer)
-returns interval
-language sql
-immutable
-set search_path = ''
-as $$
-  select least(interval '30 seconds' * power(2, least(greatest(attempt, 1), 20) - 1), interval '1 hour')
-$$;
-comment on function private.webhook_backoff(integer) is
-  'Delay before retrying a webhook after its attempt-th failure, before jitter: 30 s doubling, at most 1 hour.';
-
 create function private.claim_webhooks(worker text, max_webhooks integer default 50, lease interval default '2 minutes')
 returns table (
   webhook_id uuid,
@@ -183,29 +172,10 @@ begin
   from jsonb_array_elements(results) with ordinality as e (r, n)
   cross join lateral (
     select coalesce(
-      case when jsonb_typeof(e.r) <> 'object' then format('results[%s]: expected an object, not %s', e.n - 1, e.r) end,
-      case when jsonb_typeof(e.r -> 'webhook_id') is distinct from 'string'
-                or lower(e.r ->> 'webhook_id') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
-        format('results[%s].webhook_id: %s is not a webhook id', e.n - 1, coalesce((e.r -> 'webhook_id')::text, 'null'))
-      end,
-      case when (e.r ->> 'outcome') is null or (e.r ->> 'outcome') not in ('sent', 'retry', 'failed') then
-        format('results[%s].outcome: %s is not sent, retry or failed', e.n - 1, coalesce((e.r -> 'outcome')::text, 'null'))
-      end,
+      private.queue_result_problem(e.r, (e.n - 1)::integer, 'webhook_id', 'webhook'),
       case when jsonb_typeof(e.r -> 'http_status') not in ('number', 'null')
                 or (e.r ->> 'http_status')::numeric not between 100 and 599 then
         format('results[%s].http_status: expected an HTTP status code, not %s', e.n - 1, e.r -> 'http_status')
-      end,
-      case when jsonb_typeof(e.r -> 'error') not in ('string', 'null') then
-        format('results[%s].error: expected a string, not %s', e.n - 1, e.r -> 'error')
-      end,
-      case
-        when jsonb_typeof(e.r -> 'retry_after_seconds') not in ('number', 'null') then
-          format('results[%s].retry_after_seconds: expected a number of seconds, not %s', e.n - 1,
-                 e.r -> 'retry_after_seconds')
-        when (e.r ->> 'retry_after_seconds')::numeric not between 0 and 86400
-          or (e.r ->> 'retry_after_seconds')::numeric % 1 <> 0 then
-          format('results[%s].retry_after_seconds: expected a whole number from 0 to 86400, not %s', e.n - 1,
-                 e.r -> 'retry_after_seconds')
       end
     ) as problem
   ) as p
@@ -250,7 +220,7 @@ begin
     update private.webhook_queue as q
     set status = case when m.fate = 'retry' then 'pending' else m.fate end,
         run_after = case when m.fate = 'retry' then now() + least(
-            greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.webhook_backoff(m.attempts))
+            greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.retry_backoff(m.attempts))
               * (1 + 0.25 * random()),
             interval '1 hour') else q.run_after end,
         lease_until = null,
@@ -290,7 +260,6 @@ comment on function private.complete_webhooks(text, jsonb) is
 
 revoke all on function
   private.webhook_max_attempts(),
-  private.webhook_backoff(integer),
   private.claim_webhooks(text, integer, interval),
   private.complete_webhooks(text, jsonb)
 from public, anon, authenticated, service_role;

@@ -6,7 +6,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(83);
+select plan(85);
 
 do $$
 begin
@@ -87,7 +87,8 @@ insert into tests.functions (sig, definer) values
   ('private.refresh_email_metrics()', false),
   ('private.email_max_attempts()', false),
   ('private.claim_email_batch(text, integer, interval)', false),
-  ('private.email_backoff(integer)', false),
+  ('private.retry_backoff(integer)', false),
+  ('private.queue_result_problem(jsonb, integer, text, text)', false),
   ('private.complete_email_batch(text, jsonb)', false),
   ('private.record_email_event(text, uuid, timestamp with time zone, boolean, jsonb)', false),
   ('private.find_delivery_by_provider_id(text)', false),

@@ -8,7 +8,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(67);
+select plan(68);
 
 do $$ begin perform tests.create_user('alice'); end; $$;
 
@@ -236,15 +236,19 @@ select throws_ok(
   $$select private.complete_email_batch('w', '[{"delivery_id": "0b9ae1f2-7d1a-4c53-9a43-2a6a3e0d3c11", "outcome": "retry", "retry_after_seconds": -1}]')$$,
   '22023', 'complete_email_batch: results[0].retry_after_seconds: expected a whole number from 0 to 86400, not -1',
   'a negative retry-after is refused');
+select throws_ok(
+  $$select private.complete_email_batch('w', '[{"delivery_id": "0b9ae1f2-7d1a-4c53-9a43-2a6a3e0d3c11", "outcome": "sent", "provider_message_id": 12}]')$$,
+  '22023', 'complete_email_batch: results[0].provider_message_id: expected a string, not 12',
+  'the provider''s message id is a string');
 
 -- Backoff ------------------------------------------------------------------------------------
 select is(
-  array(select private.email_backoff(n) from generate_series(1, 9) as n),
+  array(select private.retry_backoff(n) from generate_series(1, 9) as n),
   array['30 seconds', '1 minute', '2 minutes', '4 minutes', '8 minutes', '16 minutes', '32 minutes',
         '1 hour', '1 hour']::interval[],
   'backoff doubles from 30 seconds per attempt and is capped at an hour'
 );
-select is(private.email_backoff(1000), interval '1 hour', 'a huge attempt count stays at the cap');
+select is(private.retry_backoff(1000), interval '1 hour', 'a huge attempt count stays at the cap');
 
 -- a102 fails again and again; each retry waits twice as long, until the fifth failure.
 create table tests.waits (attempt integer, wait interval, result jsonb);
@@ -265,7 +269,7 @@ begin
 end;
 $$;
 select results_eq(
-  $$select attempt, wait >= private.email_backoff(attempt) and wait < private.email_backoff(attempt) * 1.25
+  $$select attempt, wait >= private.retry_backoff(attempt) and wait < private.retry_backoff(attempt) * 1.25
     from tests.waits where attempt < 5 order by attempt$$,
   $$values (2, true), (3, true), (4, true)$$,
   'retries wait 1, 2 and 4 minutes (plus jitter) after the second, third and fourth failure'

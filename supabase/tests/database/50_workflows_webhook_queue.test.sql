@@ -8,7 +8,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(27);
+select plan(28);
 
 do $$
 begin
@@ -109,6 +109,9 @@ select throws_ok($$select private.complete_webhooks('worker-a', '[{"webhook_id":
 select throws_ok(
   format($$select private.complete_webhooks('worker-a', '[{"webhook_id": "%s", "outcome": "maybe"}]')$$, gen_random_uuid()),
   '22023', 'complete_webhooks: results[0].outcome: "maybe" is not sent, retry or failed', 'a bad outcome is named');
+select throws_ok(
+  format($$select private.complete_webhooks('worker-a', '[{"webhook_id": "%s", "outcome": "sent", "http_status": 42}]')$$, gen_random_uuid()),
+  '22023', 'complete_webhooks: results[0].http_status: expected an HTTP status code, not 42', 'a bad HTTP status is named');
 select throws_ok($$select * from private.claim_webhooks('', 10)$$, '22023',
   'claim_webhooks: worker must name the worker, in 1 to 200 characters', 'a claim needs a worker name');
 

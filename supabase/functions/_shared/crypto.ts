@@ -126,3 +126,17 @@ export function keyRing(): Promise<KeyRing> {
   });
   return configured;
 }
+
+/** HMAC-SHA256 of `message` keyed with `secret`, as lowercase hex (signatures and proofs). */
+export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  return Buffer.from(await crypto.subtle.sign("HMAC", key, encoder.encode(message))).toString(
+    "hex",
+  );
+}

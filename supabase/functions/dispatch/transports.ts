@@ -5,6 +5,7 @@ import { outboxMessageId, writeToOutbox } from "../_shared/email/outbox.ts";
 import type { RenderedMessage } from "../_shared/email/render.ts";
 import type { SenderSettings } from "../_shared/email/settings.ts";
 import { createResendClient, type ResendEmail } from "../_shared/providers/resend.ts";
+import { cachedLookup } from "../_shared/memo.ts";
 import { readUserSecret } from "../_shared/secrets.ts";
 import type { DeliveryResult } from "./queries.ts";
 
@@ -17,36 +18,19 @@ export type ChunkOutcome =
   | { results: DeliveryResult[] }
   | { rateLimited: true; retryAfterSeconds: number; message: string };
 
-/** The user's transport, looked up once per run. */
+/**
+ * The user's transport, looked up once per run; a failed lookup (e.g. a secret that does not
+ * decrypt) is asked again by the next chunk.
+ */
 export function transportResolver(sender: SenderSettings) {
-  const cache = new Map<string, Promise<Transport>>();
-  return (userId: string): Promise<Transport> => {
-    let found = cache.get(userId);
-    if (!found) {
-      found = (async (): Promise<Transport> => {
-        const own = await readUserSecret(userId, "RESEND_API_KEY");
-        if (own) {
-          return {
-            kind: "resend",
-            apiKey: own,
-            baseUrl: sender.resendApiUrl,
-          };
-        }
-        if (sender.resendApiKey) {
-          return {
-            kind: "resend",
-            apiKey: sender.resendApiKey,
-            baseUrl: sender.resendApiUrl,
-          };
-        }
-        return { kind: "outbox", dir: sender.outboxDir };
-      })();
-      // A failed lookup (e.g. a secret that does not decrypt) is not cached: the next chunk asks again.
-      found.catch(() => cache.delete(userId));
-      cache.set(userId, found);
+  return cachedLookup(async (userId): Promise<Transport> => {
+    const own = await readUserSecret(userId, "RESEND_API_KEY");
+    if (own) return { kind: "resend", apiKey: own, baseUrl: sender.resendApiUrl };
+    if (sender.resendApiKey) {
+      return { kind: "resend", apiKey: sender.resendApiKey, baseUrl: sender.resendApiUrl };
     }
-    return found;
-  };
+    return { kind: "outbox", dir: sender.outboxDir };
+  });
 }
 
 /** The Resend API's shape of a rendered message. */

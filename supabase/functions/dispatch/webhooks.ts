@@ -11,6 +11,8 @@
 // Answers: 2xx sent; 429 retry after its Retry-After; 408, 425, 5xx, timeouts and network
 // errors retry; redirects are not followed (the signed body stays where the owner sent it)
 // and fail, as does any other 4xx, with the receiver's status and the start of its body.
+import { hmacSha256Hex } from "../_shared/crypto.ts";
+import { cachedLookup } from "../_shared/memo.ts";
 import { readUserSecret } from "../_shared/secrets.ts";
 import { retryAfterSeconds } from "../_shared/retry_after.ts";
 import type { ClaimedWebhook, WebhookResult } from "./queries.ts";
@@ -26,29 +28,9 @@ export type WebhookSettings = {
 const BODY_SNIPPET = 300;
 const RETRYABLE = new Set([408, 425, 429]);
 
-const hex = (bytes: ArrayBuffer) =>
-  Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-
 /** The X-Beacon-Signature value of `body` sent at `timestamp` (unix seconds). */
-export async function webhookSignature(
-  secret: string,
-  timestamp: number,
-  body: string,
-) {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = await crypto.subtle.sign(
-    "HMAC",
-    key,
-    new TextEncoder().encode(`${timestamp}.${body}`),
-  );
-  return `t=${timestamp},v1=${hex(mac)}`;
+export async function webhookSignature(secret: string, timestamp: number, body: string) {
+  return `t=${timestamp},v1=${await hmacSha256Hex(secret, `${timestamp}.${body}`)}`;
 }
 
 const IPV4_PRIVATE: [number, number][] = [
@@ -107,17 +89,11 @@ export function createWebhookSender(
   settings: WebhookSettings,
   client?: Deno.HttpClient,
 ) {
-  const secrets = new Map<string, Promise<string | null>>();
-  const secretOf = (userId: string, name: string) => {
-    const key = `${userId}/${name}`;
-    let found = secrets.get(key);
-    if (!found) {
-      found = readUserSecret(userId, name);
-      found.catch(() => secrets.delete(key));
-      secrets.set(key, found);
-    }
-    return found;
-  };
+  // Keyed "<user id>/<secret name>"; both are free of "/" (a uuid, [A-Z0-9_]).
+  const secretFor = cachedLookup((key) => {
+    const [userId, name] = key.split("/");
+    return readUserSecret(userId, name);
+  });
 
   async function post(
     hook: ClaimedWebhook,
@@ -200,7 +176,7 @@ export function createWebhookSender(
       }
       let secret: string | null;
       try {
-        secret = await secretOf(hook.user_id, hook.secret_name);
+        secret = await secretFor(`${hook.user_id}/${hook.secret_name}`);
       } catch (err) {
         return {
           webhook_id: id,

@@ -1,7 +1,7 @@
 // What Facebook and Instagram share: Meta's Graph API conventions. Errors come as
 // {"error": {"message", "type", "code", "error_subcode", "is_transient", "fbtrace_id"}};
 // throttling and temporary trouble are codes, not statuses. Tokens go in the query string.
-import { Buffer } from "node:buffer";
+import { hmacSha256Hex } from "../crypto.ts";
 import type { ConfiguredPlatform } from "./config.ts";
 import { fetchJson, OAuthClient, type TransientBody } from "./oauth.ts";
 
@@ -23,24 +23,8 @@ export const metaClient = (config: ConfiguredPlatform) =>
   });
 
 /** appsecret_proof: HMAC-SHA256 of the token keyed with the app secret, as hex. */
-export async function appSecretProof(
-  appSecret: string,
-  accessToken: string,
-): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(appSecret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = await crypto.subtle.sign(
-    "HMAC",
-    key,
-    new TextEncoder().encode(accessToken),
-  );
-  return Buffer.from(mac).toString("hex");
-}
+export const appSecretProof = (appSecret: string, accessToken: string): Promise<string> =>
+  hmacSha256Hex(appSecret, accessToken);
 
 /** A Graph API call; `query` values are added to the URL. Throws ProviderError. */
 export function graph(

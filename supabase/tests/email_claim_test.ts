@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { asService } from "../functions/_shared/db.ts";
-import { createUser, dbTest, deleteUsers } from "../functions/_shared/testing.ts";
+import { createUser, dbTest, deleteUsers } from "../functions/_testing/harness.ts";
 
 const RECIPIENTS = 5_000; // 50 chunks of 100
 const WORKERS = 4;

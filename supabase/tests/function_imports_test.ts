@@ -47,3 +47,45 @@ for (const name of functionNames.sort()) {
     assert.equal(code, 0, new TextDecoder().decode(stderr));
   });
 }
+
+// Production code never reaches test support: what a function deploys is its index.ts graph.
+const testingDir = new URL("_testing/", functionsDir).href;
+for (const name of functionNames) {
+  Deno.test(`function ${name}: its module graph holds nothing from _testing/`, async () => {
+    const { code, stdout, stderr } = await new Deno.Command(deno, {
+      args: ["info", "--json", fileURLToPath(new URL(`${name}/index.ts`, functionsDir))],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const graph = JSON.parse(new TextDecoder().decode(stdout)) as {
+      modules: { specifier: string }[];
+    };
+    const local = graph.modules.map((m) => m.specifier).filter((s) => s.startsWith("file:"));
+    assert.ok(local.length > 1, `${name}: the graph has no local modules`);
+    assert.deepEqual(local.filter((s) => s.startsWith(testingDir)), []);
+  });
+}
+
+// _shared is shared by every function, so it may not depend on any one of them (nor on tests).
+Deno.test("_shared: production modules import only _shared and packages", async () => {
+  const sharedDir = new URL("_shared/", functionsDir);
+  const offenders: string[] = [];
+  const walk = async (dir: URL) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
+      if (entry.isDirectory) await walk(url);
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
+        const text = await Deno.readTextFile(url);
+        for (
+          const [, spec] of text.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)
+        ) {
+          const target = new URL(spec, url).href;
+          if (!target.startsWith(sharedDir.href)) offenders.push(`${url.href} -> ${spec}`);
+        }
+      }
+    }
+  };
+  await walk(sharedDir);
+  assert.deepEqual(offenders, []);
+});

@@ -16,8 +16,8 @@
 //   finish       the tick that sees the queue empty, marks the campaign sent and counts metrics
 import { parseArgs } from "node:util";
 import { asService, sql } from "../../../supabase/functions/_shared/db.ts";
-import { startResendFake } from "../../../supabase/functions/_shared/fakes/resend.ts";
-import { serveFunctions, tick } from "../../../supabase/functions/_shared/email/testing.ts";
+import { startResendFake } from "../../../supabase/functions/_testing/fakes/resend.ts";
+import { serveFunctions, tick } from "../../../supabase/functions/_testing/email.ts";
 import { localApiKey } from "../keys.ts";
 
 const { values } = parseArgs({

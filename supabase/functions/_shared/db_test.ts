@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { asService, asUser } from "./db.ts";
-import { createUser, dbTest, deleteUsers } from "./testing.ts";
+import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 
 dbTest("asUser applies RLS: each user sees only their own rows", async () => {
   const alice = await createUser("alice");

@@ -2,7 +2,7 @@
 // created as their owner, fanned out by the cron tick, sent in chunks, every provider answer.
 // pg_cron runs the same tick every minute meanwhile; nothing here depends on it not running.
 import assert from "node:assert/strict";
-import { type ResendFake, startResendFake } from "../_shared/fakes/resend.ts";
+import { type ResendFake, startResendFake } from "../_testing/fakes/resend.ts";
 import {
   deliveries,
   dispatcherWith,
@@ -12,11 +12,11 @@ import {
   scheduleCampaign,
   startSending,
   tick,
-} from "../_shared/email/testing.ts";
+} from "../_testing/email.ts";
 import { asService, type UserClaims } from "../_shared/db.ts";
 import { renderMessage } from "../_shared/email/render.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
-import { createUser, dbTest, deleteUsers } from "../_shared/testing.ts";
+import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { claimBatch } from "./queries.ts";
 import { readDispatchSettings } from "./settings.ts";
 import { deliverChunk } from "./transports.ts";

@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
-import { dispatcherWith } from "../_shared/email/testing.ts";
+import { dispatcherWith } from "../_testing/email.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
-import { createUser, dbTest, deleteUsers } from "../_shared/testing.ts";
-import { startWebhookReceiver, type WebhookReceiver } from "./webhook_receiver.ts";
+import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "../_testing/webhook_receiver.ts";
 import { privateHostProblem } from "./webhooks.ts";
 
 const SECRET = "whk_test_signing_secret";

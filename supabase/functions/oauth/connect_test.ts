@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { DecryptError } from "../_shared/crypto.ts";
 import { asService, type UserClaims } from "../_shared/db.ts";
-import { s256 } from "../_shared/fakes/state.ts";
+import { s256 } from "../_testing/fakes/state.ts";
 import { PLATFORMS } from "../_shared/providers/config.ts";
-import { createUser, deleteUsers } from "../_shared/testing.ts";
+import { createUser, deleteUsers } from "../_testing/harness.ts";
 import {
   APP_ORIGIN,
   appFor,
@@ -19,7 +19,7 @@ import {
   plaintext,
   scenarios,
   start,
-} from "./test_support.ts";
+} from "../_testing/oauth.ts";
 
 const RETURN_TO = `${APP_ORIGIN}/settings/connections`;
 

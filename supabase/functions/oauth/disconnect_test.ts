@@ -1,6 +1,6 @@
 // DELETE /oauth/{platform}: revocation at the provider where it exists, then forgetting.
 import assert from "node:assert/strict";
-import { createUser, dbTest, deleteUsers } from "../_shared/testing.ts";
+import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import {
   appFor,
   call,
@@ -9,7 +9,7 @@ import {
   plaintext,
   scenarios,
   withFakes,
-} from "./test_support.ts";
+} from "../_testing/oauth.ts";
 
 const scenario = scenarios("disconnect");
 

@@ -3,9 +3,9 @@
 // free port, the fake platforms on another, and this test as the browser following redirects.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { startFakes } from "../_shared/fakes/server.ts";
-import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "../_shared/testing.ts";
-import { connectionOf, makeDue, plaintext } from "./test_support.ts";
+import { startFakes } from "../_testing/fakes/server.ts";
+import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "../_testing/harness.ts";
+import { connectionOf, makeDue, plaintext } from "../_testing/oauth.ts";
 
 const ENTRY = fileURLToPath(new URL("./index.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("./deno.json", import.meta.url));

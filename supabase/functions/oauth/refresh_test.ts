@@ -2,7 +2,7 @@
 // permanent failures, and two runs at once.
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
-import { createUser, dbTest, deleteUsers, serviceBearer } from "../_shared/testing.ts";
+import { createUser, dbTest, deleteUsers, serviceBearer } from "../_testing/harness.ts";
 import {
   appFor,
   call,
@@ -13,7 +13,7 @@ import {
   scenarios,
   type TestApp,
   withFakes,
-} from "./test_support.ts";
+} from "../_testing/oauth.ts";
 
 /** One refresh run limited to these users (other tests' rows are not ours to touch). */
 async function refresh(app: TestApp, ...users: UserClaims[]) {

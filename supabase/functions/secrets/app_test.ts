@@ -11,7 +11,7 @@ import {
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { rotateKeys } from "../_shared/rotation.ts";
 import { readUserSecret } from "../_shared/secrets.ts";
-import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "../_shared/testing.ts";
+import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "../_testing/harness.ts";
 import { app } from "./app.ts";
 
 async function call(method: string, path: string, user?: UserClaims | "service", body?: unknown) {

@@ -2,7 +2,7 @@
 // followed as a mail client, a person, a privacy proxy or a scanner would.
 import assert from "node:assert/strict";
 import { asService, type UserClaims } from "../_shared/db.ts";
-import { type ResendFake, type SentEmail, startResendFake } from "../_shared/fakes/resend.ts";
+import { type ResendFake, type SentEmail, startResendFake } from "../_testing/fakes/resend.ts";
 import { readTrackingSettings } from "../_shared/email/settings.ts";
 import {
   deliveries,
@@ -13,8 +13,8 @@ import {
   startSending,
   trackingUrls,
   trackPath,
-} from "../_shared/email/testing.ts";
-import { createUser, dbTest, deleteUsers } from "../_shared/testing.ts";
+} from "../_testing/email.ts";
+import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { createTrackApp } from "./app.ts";
 
 const app = createTrackApp(readTrackingSettings());

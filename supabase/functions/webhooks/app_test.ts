@@ -3,7 +3,7 @@
 // the way Svix signs them, about messages it really received from the dispatcher.
 import assert from "node:assert/strict";
 import { asService, type UserClaims } from "../_shared/db.ts";
-import { type ResendFake, type SentEmail, startResendFake } from "../_shared/fakes/resend.ts";
+import { type ResendFake, type SentEmail, startResendFake } from "../_testing/fakes/resend.ts";
 import {
   deliveries,
   dispatcherWith,
@@ -11,8 +11,8 @@ import {
   scheduleCampaign,
   sentAgo,
   startSending,
-} from "../_shared/email/testing.ts";
-import { createUser, dbTest, deleteUsers } from "../_shared/testing.ts";
+} from "../_testing/email.ts";
+import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { createWebhooksApp } from "./app.ts";
 
 type Setup = {

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { localApiKey } from "../../../../scripts/local/keys.ts";
 import { asService, asUser } from "../db.ts";
-import { startResendFake } from "../fakes/resend.ts";
-import { createUser, dbTest, deleteUsers } from "../testing.ts";
+import { startResendFake } from "../../_testing/fakes/resend.ts";
+import { createUser, dbTest, deleteUsers } from "../../_testing/harness.ts";
 import {
   deliveries,
   scheduleCampaign,
@@ -15,7 +15,7 @@ import {
   serveFunctions,
   tick,
   trackingUrls,
-} from "./testing.ts";
+} from "../../_testing/email.ts";
 
 const SAFARI =
   "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15";

@@ -1,6 +1,6 @@
 // Where each social platform lives and who we are to it. Every endpoint defaults to the
 // platform's real URL and can be pointed elsewhere (tests point them at the fakes in
-// `_shared/fakes/`). Client ids and secrets have no default: a platform without them is
+// `_testing/fakes/`). Client ids and secrets have no default: a platform without them is
 // "not configured" and says which settings are missing instead of failing the function.
 import { z } from "zod";
 import { readEnv } from "../env.ts";

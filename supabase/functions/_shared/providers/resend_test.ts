@@ -1,6 +1,6 @@
 // The Resend adapter against the fake Resend over real HTTP: each way an answer can go.
 import assert from "node:assert/strict";
-import { type ResendFake, startResendFake } from "../fakes/resend.ts";
+import { type ResendFake, startResendFake } from "../../_testing/fakes/resend.ts";
 import { createResendClient, type ResendEmail } from "./resend.ts";
 
 const email = (to: string, subject = "Hello"): ResendEmail => ({

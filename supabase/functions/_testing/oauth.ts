@@ -3,11 +3,11 @@
 import assert from "node:assert/strict";
 import { decrypt, keyRing, tokenContext } from "../_shared/crypto.ts";
 import { asService, type UserClaims } from "../_shared/db.ts";
-import { type Fakes, startFakes } from "../_shared/fakes/server.ts";
+import { type Fakes, startFakes } from "./fakes/server.ts";
 import type { Platform } from "../_shared/providers/config.ts";
-import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "../_shared/testing.ts";
-import { createOAuthApp } from "./app.ts";
-import { readOAuthSettings } from "./settings.ts";
+import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "./harness.ts";
+import { createOAuthApp } from "../oauth/app.ts";
+import { readOAuthSettings } from "../oauth/settings.ts";
 
 export const APP_ORIGIN = "https://app.beacon.test";
 export const CALLBACK_BASE = "https://project.functions.test/functions/v1/oauth";

@@ -16,7 +16,7 @@
 // never two for a replay), and make Resend's webhooks: events signed the way Svix signs them
 // (svix-id, svix-timestamp, svix-signature: v1,<base64 HMAC-SHA256> with a whsec_ secret).
 //
-//   deno run --allow-net supabase/functions/_shared/fakes/resend.ts   (port BEACON_RESEND_FAKE_PORT)
+//   deno run --allow-net supabase/functions/_testing/fakes/resend.ts   (port BEACON_RESEND_FAKE_PORT)
 import { Buffer } from "node:buffer";
 import { Webhook } from "standardwebhooks";
 import { json } from "./state.ts";

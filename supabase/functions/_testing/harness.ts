@@ -1,6 +1,6 @@
 // Helpers for Deno tests that use the real local database (scripts/db start).
 import { SignJWT } from "jose";
-import { asService, type UserClaims } from "./db.ts";
+import { asService, type UserClaims } from "../_shared/db.ts";
 
 /**
  * A test that talks to Postgres. The pool is shared by every test file in the run and stays

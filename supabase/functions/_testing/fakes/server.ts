@@ -3,7 +3,7 @@
 // in `_shared/providers/` at them. Tests start it on a free port; the local stack can run it
 // for a demo that never leaves the machine:
 //
-//   deno run --allow-net --allow-env supabase/functions/_shared/fakes/server.ts
+//   deno run --allow-net --allow-env supabase/functions/_testing/fakes/server.ts
 //
 // Port: BEACON_FAKES_PORT (default 54329). The client ids and secrets are public and fake.
 import { facebookFake } from "./facebook.ts";

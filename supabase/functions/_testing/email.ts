@@ -1,9 +1,9 @@
 // Helpers for the email tests (dispatch, track, webhooks) and the email benchmark: campaigns
 // made the way an app makes them (as the user, through RLS), the cron tick, a dispatcher
 // pointed at a fake Resend, and every function served over real HTTP by the local gateway.
-import { readDispatchSettings } from "../../dispatch/settings.ts";
-import { createDispatcher } from "../../dispatch/dispatcher.ts";
-import { asService, asUser, type UserClaims } from "../db.ts";
+import { readDispatchSettings } from "../dispatch/settings.ts";
+import { createDispatcher } from "../dispatch/dispatcher.ts";
+import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 
 export type CampaignFields = {
   recipient_list: unknown[];
@@ -121,11 +121,11 @@ function freePort(): number {
 }
 
 const GATEWAY = new URL(
-  "../../../../scripts/local/serve_functions.ts",
+  "../../../scripts/local/serve_functions.ts",
   import.meta.url,
 );
 const FUNCTIONS_ENV = new URL(
-  "../../../../scripts/local/functions.env",
+  "../../../scripts/local/functions.env",
   import.meta.url,
 );
 

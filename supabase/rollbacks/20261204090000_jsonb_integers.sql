@@ -1,0 +1,2 @@
+drop function private.jsonb_integer_problem(jsonb, text, integer, integer);
+drop function private.jsonb_integer(jsonb);

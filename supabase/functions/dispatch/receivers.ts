@@ -40,12 +40,14 @@ export const bareHost = (url: URL) =>
 /**
  * The addresses to send `url`'s webhook to: a literal address as it is, a name resolved once.
  * Unless `allowPrivate`, a localhost name or any reserved address among them refuses the
- * whole URL (one private address among public ones is enough to refuse it).
+ * whole URL (one private address among public ones is enough to refuse it). A name that does
+ * not resolve within `timeoutMs` counts as one that does not resolve.
  */
 export async function resolveReceiver(
   url: URL,
   resolve: Resolver,
   allowPrivate: boolean,
+  timeoutMs = 10_000,
 ): Promise<Destination> {
   const host = bareHost(url);
   if (!allowPrivate && (host === "localhost" || host.endsWith(".localhost"))) {
@@ -64,10 +66,18 @@ export async function resolveReceiver(
       : { addresses: [{ address: host, family: host.includes(":") ? 6 : 4 }] };
   }
   let addresses: ResolvedAddress[];
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    addresses = await resolve(host);
+    addresses = await Promise.race([
+      resolve(host),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ReceiverTimeout(timeoutMs)), timeoutMs);
+      }),
+    ]);
   } catch {
     addresses = [];
+  } finally {
+    clearTimeout(timer);
   }
   if (addresses.length === 0) {
     return {

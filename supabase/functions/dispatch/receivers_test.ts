@@ -132,6 +132,11 @@ Deno.test("resolveReceiver: localhost names, unresolvable names, and the escape 
       retry: true,
     },
   );
+  const hanging: Resolver = () => new Promise(() => {});
+  assert.deepEqual(await resolveReceiver(new URL("https://slow.example/"), hanging, false, 50), {
+    problem: "slow.example could not be resolved to an address",
+    retry: true,
+  });
   const local = resolver(["127.0.0.1", "::1"]);
   assert.deepEqual(
     await resolveReceiver(

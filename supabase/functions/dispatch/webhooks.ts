@@ -119,6 +119,7 @@ export function createWebhookSender(settings: WebhookSettings) {
       url,
       settings.resolve,
       settings.allowPrivateHosts,
+      settings.timeoutMs,
     );
     if ("problem" in destination) {
       return {

@@ -1,7 +1,11 @@
 // A webhook receiver for tests: an HTTPS server on 127.0.0.1 (workflow webhook URLs must be
 // https://) with a throwaway CA made by openssl, recording every request and answering what
 // the test scripts per path. The dispatcher trusts the CA through BEACON_WEBHOOK_CA_FILE,
-// as a self-hosted receiver behind an internal CA would be trusted.
+// as a self-hosted receiver behind an internal CA would be trusted. Its certificate also names
+// RECEIVER_HOST, a name no DNS knows: tests resolve it to 127.0.0.1 with their own resolver.
+
+/** A host name on the receiver's certificate that only a test's resolver resolves. */
+export const RECEIVER_HOST = "receiver.beacon.test";
 
 export type ReceivedWebhook = {
   path: string;
@@ -40,7 +44,7 @@ async function openssl(...args: string[]) {
   }
 }
 
-/** A CA and a certificate for localhost and 127.0.0.1 signed by it, valid for a day. */
+/** A CA and a certificate for localhost, RECEIVER_HOST and 127.0.0.1 signed by it, for a day. */
 async function makeCertificates(dir: string) {
   const curve = [
     "-newkey",
@@ -74,7 +78,7 @@ async function makeCertificates(dir: string) {
   );
   await Deno.writeTextFile(
     `${dir}/leaf.ext`,
-    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    `subjectAltName=DNS:localhost,DNS:${RECEIVER_HOST},IP:127.0.0.1\nbasicConstraints=CA:FALSE\n`,
   );
   await openssl(
     "x509",

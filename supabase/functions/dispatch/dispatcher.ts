@@ -24,7 +24,7 @@ import {
   type DeliveryResult,
 } from "./queries.ts";
 import { deliverChunk, type Transport, transportResolver } from "./transports.ts";
-import { createWebhookSender, webhookClient, type WebhookSettings } from "./webhooks.ts";
+import { createWebhookSender, type WebhookSettings } from "./webhooks.ts";
 
 export type DispatchSettings = {
   tracking: TrackingSettings;
@@ -110,7 +110,6 @@ export function createDispatcher(settings: DispatchSettings) {
     postalAddress: settings.sender.postalAddress,
   };
   const pacer = new Pacer(settings.resendRate);
-  const client = webhookClient(settings.webhooks);
 
   /** Renders a chunk's messages; a message that cannot be rendered fails alone. */
   function render(rows: ClaimedRow[]) {
@@ -246,7 +245,7 @@ export function createDispatcher(settings: DispatchSettings) {
     }
 
     async function webhookLane() {
-      const sender = createWebhookSender(settings.webhooks, client);
+      const sender = createWebhookSender(settings.webhooks);
       while (remainingMs() > 0) {
         const hooks = await timed(
           "db_ms",

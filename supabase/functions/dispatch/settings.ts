@@ -5,13 +5,15 @@
 //   BEACON_DISPATCH_CHUNKS          chunks (<= 100 messages each) per claim (5)
 //   BEACON_RESEND_RATE              Resend calls per second per API key (2, Resend's default)
 //   BEACON_WEBHOOK_TIMEOUT_SECONDS  how long a workflow webhook's receiver may take (10)
-//   BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS  true: webhooks may go to loopback and private
-//                                   addresses (local stacks and tests only; default false)
+//   BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS  true: webhooks may go to loopback, private and other
+//                                   reserved addresses (local stacks and tests only; default
+//                                   false: every address a host resolves to must be public)
 //   BEACON_WEBHOOK_CA_FILE          a PEM file of extra CAs trusted for receivers (optional)
 import { z } from "zod";
 import { readSenderSettings, readTrackingSettings } from "../_shared/email/settings.ts";
 import { ConfigError, readEnv } from "../_shared/env.ts";
 import type { DispatchSettings } from "./dispatcher.ts";
+import { systemResolver } from "./receivers.ts";
 
 export function readDispatchSettings(
   source: Record<string, string> = Deno.env.toObject(),
@@ -45,6 +47,7 @@ export function readDispatchSettings(
       timeoutMs: env.BEACON_WEBHOOK_TIMEOUT_SECONDS * 1000,
       allowPrivateHosts: env.BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS === "true",
       caCerts: env.BEACON_WEBHOOK_CA_FILE ? [readCaFile(env.BEACON_WEBHOOK_CA_FILE)] : [],
+      resolve: systemResolver,
     },
   };
 }

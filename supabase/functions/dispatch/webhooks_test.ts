@@ -7,8 +7,14 @@ import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { dispatcherWith } from "../_testing/email.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
-import { startWebhookReceiver, type WebhookReceiver } from "../_testing/webhook_receiver.ts";
-import { privateHostProblem } from "./webhooks.ts";
+import {
+  RECEIVER_HOST,
+  startWebhookReceiver,
+  type WebhookReceiver,
+} from "../_testing/webhook_receiver.ts";
+import { createDispatcher } from "./dispatcher.ts";
+import type { Resolver } from "./receivers.ts";
+import { readDispatchSettings } from "./settings.ts";
 
 const SECRET = "whk_test_signing_secret";
 
@@ -195,7 +201,11 @@ dbTest(
       assert.equal(d.status, "pending");
       assert.equal(d.attempts, 1);
       assert.equal(d.http_status, 503);
-      assert.equal(d.last_error, "the receiver answered 503: maintenance");
+      assert.equal(
+        d.last_error,
+        "the receiver answered 503 Service Unavailable",
+        "the status and its standard name, not the receiver's body",
+      );
       assert.ok(
         d.wait_seconds >= 29 && d.wait_seconds <= 40,
         `first backoff ~30 s, not ${d.wait_seconds}`,
@@ -260,13 +270,19 @@ dbTest(
       assert.equal(g.status, "failed");
       assert.equal(
         g.error_message,
-        'steps[0] (webhook): the receiver answered 410: {"error":"endpoint removed"}',
+        "steps[0] (webhook): the receiver answered 410 Gone",
+      );
+      assert.doesNotMatch(
+        JSON.stringify(g),
+        /endpoint removed/,
+        "the body is nowhere in the row",
       );
       const m = await execution(moved.executionId);
       assert.equal(m.status, "failed");
-      assert.match(
+      assert.equal(
         m.error_message,
-        /^steps\[0\] \(webhook\): the receiver answered 301 \(a redirect, not followed\)/,
+        "steps[0] (webhook): the receiver answered 301 Moved Permanently (a redirect, not " +
+          "followed): point the step at the final URL",
       );
       const [lead] = await asService((tx) =>
         tx`select tags from public.leads where id = ${gone.leadId}`
@@ -348,36 +364,156 @@ dbTest(
       await runWorker();
       assert.match(
         (await execution(executionId)).error_message,
-        /localhost is a loopback, private or link-local address; webhooks go to public hosts only/,
+        /localhost is a loopback name: webhooks go to public hosts only/,
       );
     }),
 );
 
-Deno.test("privateHostProblem: literal private addresses and localhost names, not public hosts", () => {
-  for (
-    const url of [
-      "https://localhost/x",
-      "https://api.localhost/x",
-      "https://127.0.0.1:8443/",
-      "https://10.1.2.3/",
-      "https://172.20.0.1/",
-      "https://192.168.1.10/",
-      "https://169.254.169.254/latest",
-      "https://100.64.0.1/",
-      "https://0.0.0.0/",
-      "https://[::1]/",
-      "https://[fd00::1]/",
-      "https://[fe80::1]/",
-      "https://[::ffff:10.0.0.1]/",
-    ]
-  ) assert.ok(privateHostProblem(url), url);
-  for (
-    const url of [
-      "https://hooks.example.com/in",
-      "https://8.8.8.8/",
-      "https://172.32.0.1/",
-      "https://192.169.0.1/",
-      "https://[2001:db8::1]/",
-    ]
-  ) assert.equal(privateHostProblem(url), null, url);
-});
+/** A resolver answering `table`'s addresses (other names do not resolve); records each ask. */
+function resolverOf(table: Record<string, string[]>) {
+  const asked: string[] = [];
+  const resolve: Resolver = (hostname) => {
+    asked.push(hostname);
+    const addresses = table[hostname];
+    if (!addresses) {
+      return Promise.reject(
+        Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
+          code: "ENOTFOUND",
+        }),
+      );
+    }
+    return Promise.resolve(
+      addresses.map((
+        address,
+      ) => ({ address, family: address.includes(":") ? 6 : 4 } as const)),
+    );
+  };
+  return { asked, resolve };
+}
+
+/** A dispatcher as the function builds it, resolving host names with `resolve`. */
+function dispatcherResolving(env: Record<string, string>, resolve: Resolver) {
+  const settings = readDispatchSettings({ ...Deno.env.toObject(), ...env });
+  return createDispatcher({
+    ...settings,
+    webhooks: { ...settings.webhooks, resolve },
+  });
+}
+
+dbTest(
+  "a host name that resolves to a private address is refused and no request leaves",
+  () =>
+    withReceiver("hook-dns-private", async ({ user, receiver, env }) => {
+      await storeUserSecret(user.sub, "WEBHOOK_SIGNING_SECRET", SECRET);
+      const port = new URL(receiver.url).port;
+      const { asked, resolve } = resolverOf({
+        [RECEIVER_HOST]: ["127.0.0.1"],
+        "mixed.beacon.test": ["93.184.215.14", "::ffff:10.0.0.7"],
+      });
+      const loopback = await runHookWorkflow(
+        user,
+        `https://${RECEIVER_HOST}:${port}/crm`,
+      );
+      const mixed = await runHookWorkflow(
+        user,
+        `https://mixed.beacon.test:${port}/crm`,
+      );
+      await runWorker();
+      const report = await dispatcherResolving(
+        { ...env, BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS: "false" },
+        resolve,
+      ).run();
+      assert.deepEqual(report.webhooks, {
+        claimed: 2,
+        sent: 0,
+        retried: 0,
+        failed: 2,
+      });
+      assert.equal(receiver.received.length, 0, "nothing reached the receiver");
+      assert.deepEqual(asked.sort(), ["mixed.beacon.test", RECEIVER_HOST]);
+      await runWorker();
+      assert.equal(
+        (await execution(loopback.executionId)).error_message,
+        `steps[0] (webhook): ${RECEIVER_HOST} resolves to a reserved address ` +
+          "(127.0.0.0/8 (loopback)): webhooks go to public hosts only",
+      );
+      assert.equal(
+        (await execution(mixed.executionId)).error_message,
+        "steps[0] (webhook): mixed.beacon.test resolves to a reserved address " +
+          "(::ffff:0:0/96 (IPv4-mapped) of 10.0.0.0/8 (private network)): " +
+          "webhooks go to public hosts only",
+        "one private address among public ones refuses the host",
+      );
+    }),
+);
+
+dbTest(
+  "the name is resolved once, the checked address is the one connected to, TLS checks the name",
+  () =>
+    withReceiver("hook-dns-pinned", async ({ user, receiver, env }) => {
+      await storeUserSecret(user.sub, "WEBHOOK_SIGNING_SECRET", SECRET);
+      const port = new URL(receiver.url).port;
+      // No DNS knows these names: only the injected resolver, asked once, can lead anywhere.
+      const { asked, resolve } = resolverOf({
+        [RECEIVER_HOST]: ["127.0.0.1"],
+        "impostor.beacon.test": ["127.0.0.1"],
+      });
+      const pinned = await runHookWorkflow(
+        user,
+        `https://${RECEIVER_HOST}:${port}/crm?x=1`,
+      );
+      const impostor = await runHookWorkflow(
+        user,
+        `https://impostor.beacon.test:${port}/crm`,
+      );
+      const nowhere = await runHookWorkflow(
+        user,
+        `https://nowhere.beacon.test:${port}/crm`,
+      );
+      await runWorker();
+      const report = await dispatcherResolving(env, resolve).run();
+      assert.deepEqual(report.webhooks, {
+        claimed: 3,
+        sent: 1,
+        retried: 2,
+        failed: 0,
+      });
+      assert.equal(
+        asked.filter((name) => name === RECEIVER_HOST).length,
+        1,
+        "resolved once",
+      );
+
+      assert.equal(
+        receiver.received.length,
+        1,
+        "only the name on the certificate got through",
+      );
+      const [hook] = receiver.received;
+      assert.equal(hook.path, "/crm");
+      assert.equal(
+        hook.headers.get("host"),
+        `${RECEIVER_HOST}:${port}`,
+        "Host is the URL's",
+      );
+      assert.equal((await queued(pinned.executionId)).status, "sent");
+
+      const i = await queued(impostor.executionId);
+      assert.equal(i.status, "pending");
+      assert.equal(
+        i.last_error,
+        "impostor.beacon.test's TLS certificate is not trusted or not issued for impostor.beacon.test",
+        "the certificate is checked against the URL's name, not the address",
+      );
+      const n = await queued(nowhere.executionId);
+      assert.equal(
+        n.status,
+        "pending",
+        "a name that does not resolve may resolve later",
+      );
+      assert.equal(
+        n.last_error,
+        "nowhere.beacon.test could not be resolved to an address",
+      );
+    }),
+);

@@ -25,6 +25,7 @@ import { readTrackingSettings, type TrackingSettings } from "../_shared/email/se
 import { type TokenKind, verifyToken } from "../_shared/email/tokens.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readParams, readQuery } from "../_shared/http.ts";
+import { rateLimit, readRateLimitSettings } from "../_shared/rate_limit.ts";
 
 /** A transparent 1×1 GIF (42 bytes). */
 const PIXEL = Uint8Array.from(
@@ -94,6 +95,13 @@ export function createTrackApp(
   defaultSender = "the sender",
 ) {
   const app = createApp("track");
+  // Per client address and per token, before anything else: see _shared/rate_limit.ts.
+  app.use(
+    "/:kind/:token",
+    rateLimit(readRateLimitSettings("track", { perIp: 300, perToken: 60 }), {
+      token: (c) => c.req.param("token"),
+    }),
+  );
 
   function deliveryOf(c: Context, kind: TokenKind, url = ""): string | null {
     const { token } = readParams(c, Params);

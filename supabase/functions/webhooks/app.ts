@@ -17,6 +17,7 @@ import { deliveryTimes, recordEmailEvent } from "../_shared/email/events.ts";
 import { classify } from "../_shared/email/machine.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError } from "../_shared/http.ts";
+import { rateLimit, readRateLimitSettings } from "../_shared/rate_limit.ts";
 import { meaningOf, ResendEvent } from "./resend_events.ts";
 
 const UUID = z.uuid();
@@ -58,6 +59,14 @@ async function deliveryOf(
 export function createWebhooksApp(secret: string) {
   const verifier = new Webhook(secret);
   const app = createApp("webhooks");
+  // Per sending address and per delivery id (a replay), before anything else: Resend's
+  // sender sends many events from few addresses, hence the high default.
+  app.use(
+    "/resend",
+    rateLimit(readRateLimitSettings("webhooks", { perIp: 6000, perToken: 10 }), {
+      token: (c) => c.req.header("svix-id") ?? c.req.header("webhook-id"),
+    }),
+  );
 
   app.post("/resend", async (c) => {
     const payload = await c.req.text();

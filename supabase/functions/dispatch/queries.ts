@@ -25,7 +25,12 @@ export type ClaimedRow = {
 
 /** What became of one delivery, as private.complete_email_batch takes it. */
 export type DeliveryResult =
-  | { delivery_id: string; outcome: "sent"; provider_message_id: string }
+  | {
+    delivery_id: string;
+    outcome: "sent";
+    /** Resend's id; null when only the chunk's earlier attempt got one (see transports.ts). */
+    provider_message_id: string | null;
+  }
   | { delivery_id: string; outcome: "failed"; error: string }
   | {
     delivery_id: string;

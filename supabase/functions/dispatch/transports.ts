@@ -118,6 +118,16 @@ export async function deliverChunk(
           error: answer.message,
         })),
       };
+    case "already_sent":
+      // Sent by an earlier attempt under this chunk's key; Resend's ids for it are lost, and
+      // provider events find the delivery by its beacon_delivery tag.
+      return {
+        results: messages.map((m) => ({
+          delivery_id: m.deliveryId,
+          outcome: "sent",
+          provider_message_id: null,
+        })),
+      };
     case "rate_limited":
       return {
         rateLimited: true,

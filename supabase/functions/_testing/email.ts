@@ -86,6 +86,7 @@ export type QueueRow = {
   attempts: number;
   lease_until: Date | null;
   leased_by: string | null;
+  chunk_key: string | null;
 };
 
 export async function queueRows(campaignId: string): Promise<QueueRow[]> {

@@ -4,8 +4,9 @@
 //        any invalid email refuses the batch with 422) or, with `x-batch-validation:
 //        permissive`, {"data": [...valid ones], "errors": [{"index", "message"}]}
 //   Authorization: Bearer <key>   401 missing_api_key, 403 invalid_api_key
-//   Idempotency-Key (1-256 chars, kept 24 h): the same key with the same body answers the
-//        original response without sending again; with another body 409
+//   Idempotency-Key (1-256 chars, kept 24 h, per API key as Resend keeps them per team): the
+//        same key with the same body answers the original response without sending again;
+//        only a request that sent something is remembered; with another body 409
 //        invalid_idempotent_request; while the first is in flight 409
 //        concurrent_idempotent_requests
 //   Every answer carries ratelimit-limit / ratelimit-remaining / ratelimit-reset; over the
@@ -13,7 +14,7 @@
 //   Errors: {"statusCode", "name", "message"}.
 //
 // Tests script failures (`failNext`), read what was really sent (`sent`: one entry per email,
-// never two for a replay), and make Resend's webhooks: events signed the way Svix signs them
+// never two for a replay) and every send request's key and answer (`calls`), and make Resend's webhooks: events signed the way Svix signs them
 // (svix-id, svix-timestamp, svix-signature: v1,<base64 HMAC-SHA256> with a whsec_ secret).
 //
 //   deno run --allow-net supabase/functions/_testing/fakes/resend.ts   (port BEACON_RESEND_FAKE_PORT)
@@ -50,6 +51,15 @@ export type SentEmail = {
   headers: Record<string, string>;
   tags: Record<string, string>;
   created_at: string;
+};
+
+/** One send request as the fake answered it. */
+export type SendCall = {
+  endpoint: Endpoint;
+  idempotencyKey?: string;
+  status: number;
+  /** The error's name (e.g. invalid_idempotent_request) when it was refused. */
+  name?: string;
 };
 
 export type WebhookType =
@@ -173,6 +183,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
   const byId = new Map<string, SentEmail>();
   /** Requests per endpoint, replays and failures included. */
   const requests: Record<Endpoint, number> = { email: 0, batch: 0 };
+  const calls: SendCall[] = [];
   let latencyMs = options.latencyMs ?? 0;
 
   function rateHeaders(): {
@@ -298,6 +309,18 @@ export function startResendFake(options: ResendFakeOptions = {}) {
   }
 
   async function send(endpoint: Endpoint, request: Request): Promise<Response> {
+    const key = request.headers.get("idempotency-key") ?? undefined;
+    const response = await answer(endpoint, request, key);
+    const name = response.ok ? undefined : (await response.clone().json()).name;
+    calls.push({ endpoint, idempotencyKey: key, status: response.status, name });
+    return response;
+  }
+
+  async function answer(
+    endpoint: Endpoint,
+    request: Request,
+    key: string | undefined,
+  ): Promise<Response> {
     requests[endpoint]++;
     const rate = rateHeaders();
     const headers = rate.headers;
@@ -336,9 +359,8 @@ export function startResendFake(options: ResendFakeOptions = {}) {
         headers,
       );
     }
-    const key = request.headers.get("idempotency-key") ?? undefined;
     const permissive = request.headers.get("x-batch-validation") === "permissive";
-    const storeKey = key === undefined ? undefined : `${endpoint}:${key}`;
+    const storeKey = key === undefined ? undefined : `${apiKey}:${endpoint}:${key}`;
     const hash = await sha256(`${permissive}\n${text}`);
     if (storeKey !== undefined) {
       if (key!.length < 1 || key!.length > 256) {
@@ -567,6 +589,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
     webhookSecret,
     sent,
     requests,
+    calls,
     /** The next `times` requests to `endpoint` fail as `failure`. */
     failNext(endpoint: Endpoint, failure: ResendFailure, times = 1) {
       failures[endpoint].push(...Array.from({ length: times }, () => failure));

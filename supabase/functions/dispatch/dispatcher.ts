@@ -13,8 +13,14 @@
 //
 // Beside the email lanes, one lane drains workflow webhooks (webhooks.ts) the same way:
 // claim under a lease, send, report; Postgres owns retries and dead-lettering.
-import { type RenderedMessage, renderMessage } from "../_shared/email/render.ts";
-import type { SenderSettings, TrackingSettings } from "../_shared/email/settings.ts";
+import {
+  type RenderedMessage,
+  renderMessage,
+} from "../_shared/email/render.ts";
+import type {
+  SenderSettings,
+  TrackingSettings,
+} from "../_shared/email/settings.ts";
 import {
   claimBatch,
   type ClaimedRow,
@@ -23,8 +29,16 @@ import {
   completeWebhooks,
   type DeliveryResult,
 } from "./queries.ts";
-import { deliverChunk, type Transport, transportResolver } from "./transports.ts";
-import { createWebhookSender, webhookClient, type WebhookSettings } from "./webhooks.ts";
+import {
+  deliverChunk,
+  type Transport,
+  transportResolver,
+} from "./transports.ts";
+import {
+  createWebhookSender,
+  webhookClient,
+  type WebhookSettings,
+} from "./webhooks.ts";
 
 export type DispatchSettings = {
   tracking: TrackingSettings;
@@ -250,7 +264,8 @@ export function createDispatcher(settings: DispatchSettings) {
       while (remainingMs() > 0) {
         const hooks = await timed(
           "db_ms",
-          () => claimWebhooks(worker, WEBHOOKS_PER_CLAIM, settings.leaseSeconds),
+          () =>
+            claimWebhooks(worker, WEBHOOKS_PER_CLAIM, settings.leaseSeconds),
         );
         if (hooks.length === 0) return;
         report.webhooks.claimed += hooks.length;

@@ -59,7 +59,9 @@ export async function completeBatch(
   worker: string,
   results: DeliveryResult[],
 ): Promise<void> {
-  await asService((tx) => tx`select private.complete_email_batch(${worker}, ${tx.json(results)})`);
+  await asService((tx) =>
+    tx`select private.complete_email_batch(${worker}, ${tx.json(results)})`
+  );
 }
 
 /** A workflow webhook leased to this run (private.claim_webhooks). */
@@ -102,5 +104,7 @@ export async function completeWebhooks(
   worker: string,
   results: WebhookResult[],
 ): Promise<void> {
-  await asService((tx) => tx`select private.complete_webhooks(${worker}, ${tx.json(results)})`);
+  await asService((tx) =>
+    tx`select private.complete_webhooks(${worker}, ${tx.json(results)})`
+  );
 }

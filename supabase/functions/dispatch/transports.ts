@@ -4,7 +4,10 @@
 import { outboxMessageId, writeToOutbox } from "../_shared/email/outbox.ts";
 import type { RenderedMessage } from "../_shared/email/render.ts";
 import type { SenderSettings } from "../_shared/email/settings.ts";
-import { createResendClient, type ResendEmail } from "../_shared/providers/resend.ts";
+import {
+  createResendClient,
+  type ResendEmail,
+} from "../_shared/providers/resend.ts";
 import { cachedLookup } from "../_shared/memo.ts";
 import { readUserSecret } from "../_shared/secrets.ts";
 import type { DeliveryResult } from "./queries.ts";
@@ -25,9 +28,15 @@ export type ChunkOutcome =
 export function transportResolver(sender: SenderSettings) {
   return cachedLookup(async (userId): Promise<Transport> => {
     const own = await readUserSecret(userId, "RESEND_API_KEY");
-    if (own) return { kind: "resend", apiKey: own, baseUrl: sender.resendApiUrl };
+    if (own) {
+      return { kind: "resend", apiKey: own, baseUrl: sender.resendApiUrl };
+    }
     if (sender.resendApiKey) {
-      return { kind: "resend", apiKey: sender.resendApiKey, baseUrl: sender.resendApiUrl };
+      return {
+        kind: "resend",
+        apiKey: sender.resendApiKey,
+        baseUrl: sender.resendApiUrl,
+      };
     }
     return { kind: "outbox", dir: sender.outboxDir };
   });
@@ -75,7 +84,9 @@ export async function deliverChunk(
     } catch (err) {
       return retryAll(
         messages,
-        `the outbox ${transport.dir} is not writable: ${(err as Error).message}`,
+        `the outbox ${transport.dir} is not writable: ${
+          (err as Error).message
+        }`,
       );
     }
     return {

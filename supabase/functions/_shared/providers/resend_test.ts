@@ -1,6 +1,9 @@
 // The Resend adapter against the fake Resend over real HTTP: each way an answer can go.
 import assert from "node:assert/strict";
-import { type ResendFake, startResendFake } from "../../_testing/fakes/resend.ts";
+import {
+  type ResendFake,
+  startResendFake,
+} from "../../_testing/fakes/resend.ts";
 import { createResendClient, type ResendEmail } from "./resend.ts";
 
 const email = (to: string, subject = "Hello"): ResendEmail => ({
@@ -80,7 +83,10 @@ Deno.test("the same Idempotency-Key replays the original answer and sends nothin
     assert.equal(fake.requests.batch, 2);
 
     // Fewer members under the same key (one suppressed meanwhile): Resend already sent them.
-    const changed = await client(fake).sendBatch([email("a@x.example")], "chunk-7");
+    const changed = await client(fake).sendBatch(
+      [email("a@x.example")],
+      "chunk-7",
+    );
     assert.equal(changed.kind, "already_sent");
     assert.match(
       (changed as { message: string }).message,
@@ -102,7 +108,10 @@ Deno.test("a key whose first request is still running answers 409 concurrent: re
       /409 concurrent_idempotent_requests/,
     );
     assert.equal((await first).kind, "accepted");
-    assert.deepEqual(await client(fake).sendBatch(batch, "chunk-busy"), await first);
+    assert.deepEqual(
+      await client(fake).sendBatch(batch, "chunk-busy"),
+      await first,
+    );
     assert.equal(fake.sent.length, 1);
   }));
 
@@ -169,7 +178,8 @@ Deno.test("422 for the whole batch is rejected with the provider's message", () 
     assert.deepEqual(result, {
       kind: "rejected",
       status: 422,
-      message: "Resend answered 422 validation_error: The `from` domain is not verified.",
+      message:
+        "Resend answered 422 validation_error: The `from` domain is not verified.",
     });
   }));
 
@@ -180,7 +190,8 @@ Deno.test("5xx, a wrong key, no answer in time, and no server are unavailable (r
     assert.deepEqual(failed, {
       kind: "unavailable",
       status: 503,
-      message: "Resend answered 503 application_error: An unexpected error occurred.",
+      message:
+        "Resend answered 503 application_error: An unexpected error occurred.",
     });
 
     const wrongKey = await createResendClient({

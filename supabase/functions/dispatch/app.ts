@@ -25,9 +25,7 @@ export function createDispatchApp(dispatcher: Dispatcher) {
     return c.json(
       await dispatcher.run({
         maxChunks: body.max_chunks,
-        budgetMs: body.budget_seconds === undefined
-          ? undefined
-          : body.budget_seconds * 1000,
+        budgetMs: body.budget_seconds === undefined ? undefined : body.budget_seconds * 1000,
       }),
     );
   });

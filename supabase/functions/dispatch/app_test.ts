@@ -1,13 +1,7 @@
 // POST /functions/v1/dispatch: for the service role only, its body checked.
 import assert from "node:assert/strict";
 import { dispatcherWith } from "../_testing/email.ts";
-import {
-  bearerFor,
-  createUser,
-  dbTest,
-  deleteUsers,
-  serviceBearer,
-} from "../_testing/harness.ts";
+import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "../_testing/harness.ts";
 import { createDispatchApp } from "./app.ts";
 
 const outbox = await Deno.makeTempDir({ prefix: "beacon-dispatch-app-" });

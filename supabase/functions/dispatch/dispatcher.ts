@@ -13,14 +13,8 @@
 //
 // Beside the email lanes, one lane drains workflow webhooks (webhooks.ts) the same way:
 // claim under a lease, send, report; Postgres owns retries and dead-lettering.
-import {
-  type RenderedMessage,
-  renderMessage,
-} from "../_shared/email/render.ts";
-import type {
-  SenderSettings,
-  TrackingSettings,
-} from "../_shared/email/settings.ts";
+import { type RenderedMessage, renderMessage } from "../_shared/email/render.ts";
+import type { SenderSettings, TrackingSettings } from "../_shared/email/settings.ts";
 import {
   claimBatch,
   type ClaimedRow,
@@ -29,16 +23,8 @@ import {
   completeWebhooks,
   type DeliveryResult,
 } from "./queries.ts";
-import {
-  deliverChunk,
-  type Transport,
-  transportResolver,
-} from "./transports.ts";
-import {
-  createWebhookSender,
-  webhookClient,
-  type WebhookSettings,
-} from "./webhooks.ts";
+import { deliverChunk, senderRefusal, type Transport, transportResolver } from "./transports.ts";
+import { createWebhookSender, webhookClient, type WebhookSettings } from "./webhooks.ts";
 
 export type DispatchSettings = {
   tracking: TrackingSettings;
@@ -105,6 +91,13 @@ class Pacer {
     this.#next.set(key, Math.max(at, this.#next.get(key) ?? 0));
   }
 }
+
+/** A delivery the platform may not send as its campaign's sender (see senderRefusal). */
+const refuse = (row: ClaimedRow, error: string): DeliveryResult => ({
+  delivery_id: row.delivery_id,
+  outcome: "failed",
+  error,
+});
 
 /** Groups claimed rows by chunk, keeping the claim's order. */
 function chunksOf(rows: ClaimedRow[]): ClaimedRow[][] {
@@ -219,10 +212,10 @@ export function createDispatcher(settings: DispatchSettings) {
           "db_ms",
           () => transportFor(rows[0].user_id),
         );
-        const { messages, failed } = await timed(
-          "render_ms",
-          () => render(rows),
-        );
+        const refusal = senderRefusal(transport, rows[0]);
+        const { messages, failed } = refusal
+          ? { messages: [], failed: rows.map((row) => refuse(row, refusal)) }
+          : await timed("render_ms", () => render(rows));
         results = [
           ...failed,
           ...(messages.length ? await send(transport, messages, chunkKey) : []),
@@ -264,8 +257,7 @@ export function createDispatcher(settings: DispatchSettings) {
       while (remainingMs() > 0) {
         const hooks = await timed(
           "db_ms",
-          () =>
-            claimWebhooks(worker, WEBHOOKS_PER_CLAIM, settings.leaseSeconds),
+          () => claimWebhooks(worker, WEBHOOKS_PER_CLAIM, settings.leaseSeconds),
         );
         if (hooks.length === 0) return;
         report.webhooks.claimed += hooks.length;

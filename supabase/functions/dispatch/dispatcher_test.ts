@@ -13,7 +13,7 @@ import {
   startSending,
   tick,
 } from "../_testing/email.ts";
-import { asService, type UserClaims } from "../_shared/db.ts";
+import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { renderMessage } from "../_shared/email/render.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
@@ -26,9 +26,7 @@ const PLATFORM_KEY = "re_platform_key"; // as resendEnv sets it
 /** `count` recipients with addresses no other test uses. */
 const recipients = (label: string, count: number) =>
   Array.from({ length: count }, (_, i) => ({
-    email: `${label}-${String(i).padStart(3, "0")}@${
-      crypto.randomUUID().slice(0, 8)
-    }.example`,
+    email: `${label}-${String(i).padStart(3, "0")}@${crypto.randomUUID().slice(0, 8)}.example`,
     first_name: i % 2 ? `Reader${i}` : undefined,
   }));
 
@@ -68,9 +66,7 @@ dbTest(
       assert.equal(report.stopped, "drained");
       assert.equal(report.sent >= 150, true, JSON.stringify(report));
 
-      const mine = fake.sent.filter((email) =>
-        list.some((r) => r.email === email.to[0])
-      );
+      const mine = fake.sent.filter((email) => list.some((r) => r.email === email.to[0]));
       assert.equal(mine.length, 150, "every recipient once");
       const keys = new Set(mine.map((email) => email.idempotencyKey));
       assert.equal(
@@ -81,18 +77,12 @@ dbTest(
       for (const key of keys) assert.match(key!, /^[0-9a-f]{64}$/);
 
       const rows = await deliveries(id);
-      assert.ok(rows.every((row) =>
-        row.status === "sent" && row.sent_at && row.attempts === 1
-      ));
+      assert.ok(rows.every((row) => row.status === "sent" && row.sent_at && row.attempts === 1));
       const ids = new Map(mine.map((email) => [email.to[0], email.id]));
-      assert.ok(rows.every((row) =>
-        row.provider_message_id === ids.get(row.email)
-      ));
+      assert.ok(rows.every((row) => row.provider_message_id === ids.get(row.email)));
       assert.deepEqual(await queueRows(id), []);
 
-      const email = mine.find((e) =>
-        e.to[0] === list[1].email
-      )!;
+      const email = mine.find((e) => e.to[0] === list[1].email)!;
       assert.equal(email.apiKey, PLATFORM_KEY);
       assert.equal(
         email.from,
@@ -138,9 +128,7 @@ dbTest(
       const list = recipients("own", 2);
       await sendingCampaign(user, list);
       await dispatcherWith(env).run();
-      const mine = fake.sent.filter((email) =>
-        list.some((r) => r.email === email.to[0])
-      );
+      const mine = fake.sent.filter((email) => list.some((r) => r.email === email.to[0]));
       assert.deepEqual(mine.map((email) => email.apiKey), [
         "re_users_own_key",
         "re_users_own_key",
@@ -169,9 +157,7 @@ dbTest(
           rows.map((row) => row.provider_message_id),
           rows.map((r) => `outbox-${r.id}`),
         );
-        const files = [...Deno.readDirSync(`${dir}/${id}`)].map((entry) =>
-          entry.name
-        ).sort();
+        const files = [...Deno.readDirSync(`${dir}/${id}`)].map((entry) => entry.name).sort();
         assert.deepEqual(files, list.map((r) => `${r.email}.eml`).sort());
         const eml = await Deno.readTextFile(
           `${dir}/${id}/${list[1].email}.eml`,
@@ -287,9 +273,7 @@ dbTest(
       assert.ok((await deliveries(id)).every((row) => row.status === "queued"));
       await makeReady(id);
       await dispatcherWith(env).run();
-      const mine = fake.sent.filter((e) =>
-        list.some((r) => r.email === e.to[0])
-      );
+      const mine = fake.sent.filter((e) => list.some((r) => r.email === e.to[0]));
       assert.equal(mine.length, 4, "Resend sent each message once");
       const rows = await deliveries(id);
       assert.deepEqual(
@@ -379,9 +363,7 @@ dbTest(
       // Its lease runs out; the next run claims the same chunk, with the same key.
       await new Promise((resolve) => setTimeout(resolve, 1100));
       await dispatcherWith(env).run();
-      const mine = fake.sent.filter((e) =>
-        list.some((r) => r.email === e.to[0])
-      );
+      const mine = fake.sent.filter((e) => list.some((r) => r.email === e.to[0]));
       assert.equal(mine.length, 5, "Resend delivered each message once");
       assert.equal(fake.requests.batch, 2, "the chunk was posted twice");
       assert.ok(mine.every((e) => e.idempotencyKey === claimed[0].chunk_key));
@@ -421,5 +403,43 @@ dbTest(
       );
       assert.equal(campaign.status, "failed");
       assert.equal(campaign.metrics.failed, 1);
+    }),
+);
+
+dbTest(
+  "the platform's key sends as a verified domain, and never as one the owner no longer has",
+  () =>
+    withSetup("senders", async ({ fake, user, env }) => {
+      const kept = `${crypto.randomUUID().slice(0, 8)}.example`;
+      const dropped = `${crypto.randomUUID().slice(0, 8)}.example`;
+      await asService((tx) =>
+        tx`insert into public.sending_domains (user_id, domain, status, provider_domain_id)
+           values (${user.sub}, ${kept}, 'verified', ${"test-" + kept}),
+                  (${user.sub}, ${dropped}, 'verified', ${"test-" + dropped})`
+      );
+      const good = recipients("kept", 1);
+      const bad = recipients("dropped", 1);
+      const goodId = await sendingCampaign(user, good, {
+        from_email: `news@${kept}`,
+        from_name: "Kept",
+        reply_to: `team@${kept}`,
+      });
+      const badId = await sendingCampaign(user, bad, { from_email: `news@${dropped}` });
+      // Scheduled while verified; the owner removes the domain before it is sent.
+      await asUser(user, (tx) => tx`delete from public.sending_domains where domain = ${dropped}`);
+
+      await dispatcherWith(env).run();
+      const [sent] = fake.sentTo(good[0].email);
+      assert.equal(sent.from, `Kept <news@${kept}>`);
+      assert.equal(sent.reply_to, `team@${kept}`);
+      assert.equal((await deliveries(goodId))[0].status, "sent");
+
+      assert.deepEqual(fake.sentTo(bad[0].email), [], "nothing left as the removed domain");
+      const [refused] = await deliveries(badId);
+      assert.equal(refused.status, "failed");
+      assert.match(
+        refused.last_error!,
+        new RegExp(`^from_email news@${dropped} is not on a sending domain the owner has verified`),
+      );
     }),
 );

@@ -59,9 +59,16 @@ export async function completeBatch(
   worker: string,
   results: DeliveryResult[],
 ): Promise<void> {
-  await asService((tx) =>
-    tx`select private.complete_email_batch(${worker}, ${tx.json(results)})`
+  await asService((tx) => tx`select private.complete_email_batch(${worker}, ${tx.json(results)})`);
+}
+
+/** The owner's verified sending domains (what the platform's Resend key may send from). */
+export async function verifiedDomains(userId: string): Promise<Set<string>> {
+  const rows = await asService((tx) =>
+    tx<{ domain: string }[]>`
+      select domain from public.sending_domains where user_id = ${userId} and status = 'verified'`
   );
+  return new Set(rows.map((row) => row.domain));
 }
 
 /** A workflow webhook leased to this run (private.claim_webhooks). */
@@ -104,7 +111,5 @@ export async function completeWebhooks(
   worker: string,
   results: WebhookResult[],
 ): Promise<void> {
-  await asService((tx) =>
-    tx`select private.complete_webhooks(${worker}, ${tx.json(results)})`
-  );
+  await asService((tx) => tx`select private.complete_webhooks(${worker}, ${tx.json(results)})`);
 }

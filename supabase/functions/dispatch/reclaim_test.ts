@@ -90,10 +90,7 @@ for (const crash of ["after sending", "before sending"] as const) {
         // Meanwhile bob unsubscribes; then the first worker's lease runs out.
         await asUser(
           owner,
-          (tx) =>
-            tx`insert into public.email_suppressions (email) values (${
-              list[1]
-            })`,
+          (tx) => tx`insert into public.email_suppressions (email) values (${list[1]})`,
         );
         await expireLeases(campaignId);
         assert.deepEqual(
@@ -134,9 +131,7 @@ for (const crash of ["after sending", "before sending"] as const) {
         const calls = fake.calls.filter((call) => call.idempotencyKey === key);
         assert.deepEqual(
           calls.map((call) => `${call.status} ${call.name ?? ""}`.trim()),
-          crash === "after sending"
-            ? ["200", "409 invalid_idempotent_request"]
-            : ["200"],
+          crash === "after sending" ? ["200", "409 invalid_idempotent_request"] : ["200"],
         );
 
         const rows = await deliveries(campaignId);

@@ -9,10 +9,7 @@
 //                                   addresses (local stacks and tests only; default false)
 //   BEACON_WEBHOOK_CA_FILE          a PEM file of extra CAs trusted for receivers (optional)
 import { z } from "zod";
-import {
-  readSenderSettings,
-  readTrackingSettings,
-} from "../_shared/email/settings.ts";
+import { readSenderSettings, readTrackingSettings } from "../_shared/email/settings.ts";
 import { ConfigError, readEnv } from "../_shared/env.ts";
 import type { DispatchSettings } from "./dispatcher.ts";
 
@@ -47,9 +44,7 @@ export function readDispatchSettings(
     webhooks: {
       timeoutMs: env.BEACON_WEBHOOK_TIMEOUT_SECONDS * 1000,
       allowPrivateHosts: env.BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS === "true",
-      caCerts: env.BEACON_WEBHOOK_CA_FILE
-        ? [readCaFile(env.BEACON_WEBHOOK_CA_FILE)]
-        : [],
+      caCerts: env.BEACON_WEBHOOK_CA_FILE ? [readCaFile(env.BEACON_WEBHOOK_CA_FILE)] : [],
     },
   };
 }
@@ -59,9 +54,7 @@ function readCaFile(path: string): string {
     return Deno.readTextFileSync(path);
   } catch (err) {
     throw new ConfigError(
-      `configuration: BEACON_WEBHOOK_CA_FILE ${path} cannot be read: ${
-        (err as Error).message
-      }`,
+      `configuration: BEACON_WEBHOOK_CA_FILE ${path} cannot be read: ${(err as Error).message}`,
     );
   }
 }

@@ -4,16 +4,19 @@
 import { outboxMessageId, writeToOutbox } from "../_shared/email/outbox.ts";
 import type { RenderedMessage } from "../_shared/email/render.ts";
 import type { SenderSettings } from "../_shared/email/settings.ts";
-import {
-  createResendClient,
-  type ResendEmail,
-} from "../_shared/providers/resend.ts";
+import { createResendClient, type ResendEmail } from "../_shared/providers/resend.ts";
 import { cachedLookup } from "../_shared/memo.ts";
 import { readUserSecret } from "../_shared/secrets.ts";
-import type { DeliveryResult } from "./queries.ts";
+import { type ClaimedRow, type DeliveryResult, verifiedDomains } from "./queries.ts";
 
 export type Transport =
-  | { kind: "resend"; apiKey: string; baseUrl: string }
+  | {
+    kind: "resend";
+    apiKey: string;
+    baseUrl: string;
+    /** With the platform's key: the owner's verified sending domains (their own key: none). */
+    senderDomains?: ReadonlySet<string>;
+  }
   | { kind: "outbox"; dir: string };
 
 /** A chunk's outcome: a result per delivery, or Resend's 429 (the dispatcher decides). */
@@ -28,18 +31,34 @@ export type ChunkOutcome =
 export function transportResolver(sender: SenderSettings) {
   return cachedLookup(async (userId): Promise<Transport> => {
     const own = await readUserSecret(userId, "RESEND_API_KEY");
-    if (own) {
-      return { kind: "resend", apiKey: own, baseUrl: sender.resendApiUrl };
-    }
+    if (own) return { kind: "resend", apiKey: own, baseUrl: sender.resendApiUrl };
     if (sender.resendApiKey) {
       return {
         kind: "resend",
         apiKey: sender.resendApiKey,
         baseUrl: sender.resendApiUrl,
+        senderDomains: await verifiedDomains(userId),
       };
     }
     return { kind: "outbox", dir: sender.outboxDir };
   });
+}
+
+/**
+ * Why the platform's key may not send a chunk with this sender, or undefined. The sender was
+ * checked when the campaign was scheduled; this catches an owner who has since removed their
+ * own RESEND_API_KEY or the domain: the platform never sends as a domain nobody verified.
+ */
+export function senderRefusal(transport: Transport, row: ClaimedRow): string | undefined {
+  if (transport.kind !== "resend" || !transport.senderDomains) return undefined;
+  for (const [field, address] of [["from_email", row.from_email], ["reply_to", row.reply_to]]) {
+    const domain = address?.split("@")[1]?.toLowerCase();
+    if (domain !== undefined && !transport.senderDomains.has(domain)) {
+      return `${field} ${address} is not on a sending domain the owner has verified: verify ` +
+        "the domain or store your own RESEND_API_KEY, then send it in a new campaign";
+    }
+  }
+  return undefined;
 }
 
 /** The Resend API's shape of a rendered message. */
@@ -84,9 +103,7 @@ export async function deliverChunk(
     } catch (err) {
       return retryAll(
         messages,
-        `the outbox ${transport.dir} is not writable: ${
-          (err as Error).message
-        }`,
+        `the outbox ${transport.dir} is not writable: ${(err as Error).message}`,
       );
     }
     return {

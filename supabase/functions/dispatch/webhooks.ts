@@ -29,15 +29,8 @@ const BODY_SNIPPET = 300;
 const RETRYABLE = new Set([408, 425, 429]);
 
 /** The X-Beacon-Signature value of `body` sent at `timestamp` (unix seconds). */
-export async function webhookSignature(
-  secret: string,
-  timestamp: number,
-  body: string,
-) {
-  return `t=${timestamp},v1=${await hmacSha256Hex(
-    secret,
-    `${timestamp}.${body}`,
-  )}`;
+export async function webhookSignature(secret: string, timestamp: number, body: string) {
+  return `t=${timestamp},v1=${await hmacSha256Hex(secret, `${timestamp}.${body}`)}`;
 }
 
 const IPV4_PRIVATE: [number, number][] = [
@@ -53,8 +46,7 @@ const IPV4_PRIVATE: [number, number][] = [
 
 function isPrivateIpv4(host: string): boolean {
   const parts = host.split(".").map(Number);
-  const value =
-    ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
+  const value = ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
   return IPV4_PRIVATE.some(([network, prefix]) =>
     value >>> (32 - prefix) === network >>> (32 - prefix)
   );
@@ -87,9 +79,7 @@ export function privateHostProblem(url: string): string | null {
 
 /** The HTTP client for receivers: the system's trust store, plus `caCerts` when set. */
 export const webhookClient = (settings: WebhookSettings) =>
-  settings.caCerts.length
-    ? Deno.createHttpClient({ caCerts: settings.caCerts })
-    : undefined;
+  settings.caCerts.length ? Deno.createHttpClient({ caCerts: settings.caCerts }) : undefined;
 
 /**
  * Sends claimed webhooks, looking each owner's signing secret up once per sender: make one
@@ -145,9 +135,7 @@ export function createWebhookSender(
       0,
       BODY_SNIPPET,
     ).trim();
-    const error = `the receiver answered ${status}${
-      snippet ? `: ${snippet}` : ""
-    }`;
+    const error = `the receiver answered ${status}${snippet ? `: ${snippet}` : ""}`;
     if (status >= 300 && status < 400) {
       return {
         webhook_id: id,
@@ -193,17 +181,14 @@ export function createWebhookSender(
         return {
           webhook_id: id,
           outcome: "retry",
-          error: `the secret ${hook.secret_name} could not be read: ${
-            (err as Error).message
-          }`,
+          error: `the secret ${hook.secret_name} could not be read: ${(err as Error).message}`,
         };
       }
       if (secret === null) {
         return {
           webhook_id: id,
           outcome: "failed",
-          error:
-            `no secret named ${hook.secret_name} to sign with: store one with ` +
+          error: `no secret named ${hook.secret_name} to sign with: store one with ` +
             `PUT /functions/v1/secrets/${hook.secret_name}, then run the workflow again`,
         };
       }

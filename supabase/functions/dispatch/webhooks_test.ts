@@ -7,10 +7,7 @@ import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { dispatcherWith } from "../_testing/email.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
-import {
-  startWebhookReceiver,
-  type WebhookReceiver,
-} from "../_testing/webhook_receiver.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "../_testing/webhook_receiver.ts";
 import { privateHostProblem } from "./webhooks.ts";
 
 const SECRET = "whk_test_signing_secret";
@@ -68,8 +65,7 @@ async function runHookWorkflow(
     const email = `ada-${crypto.randomUUID().slice(0, 8)}@acme.example`;
     const [lead] = await tx`
       insert into public.leads (email, first_name) values (${email}, 'Ada') returning id`;
-    const [run] =
-      await tx`select public.run_workflow(${workflow.id}, ${lead.id}) as execution_id`;
+    const [run] = await tx`select public.run_workflow(${workflow.id}, ${lead.id}) as execution_id`;
     return {
       workflowId: workflow.id as string,
       leadId: lead.id as string,
@@ -79,8 +75,7 @@ async function runHookWorkflow(
 }
 
 /** What pg_cron's worker does every minute, now. */
-const runWorker = () =>
-  asService((tx) => tx`select private.run_workflow_batch(1000)`);
+const runWorker = () => asService((tx) => tx`select private.run_workflow_batch(1000)`);
 
 const execution = async (id: string) => {
   const [row] = await asService((tx) =>
@@ -153,9 +148,7 @@ dbTest(
       const done = await execution(executionId);
       assert.equal(done.status, "completed", JSON.stringify(done));
       assert.deepEqual(
-        done.step_results.map((r: { type: string; status: string }) =>
-          `${r.type} ${r.status}`
-        ),
+        done.step_results.map((r: { type: string; status: string }) => `${r.type} ${r.status}`),
         ["webhook waiting", "webhook done", "add_tag done"],
       );
       assert.equal(done.step_results[1].http_status, 200);

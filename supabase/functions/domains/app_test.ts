@@ -4,12 +4,7 @@ import assert from "node:assert/strict";
 import { asUser, type UserClaims } from "../_shared/db.ts";
 import { startResendFake } from "../_testing/fakes/resend.ts";
 import { scheduleCampaign } from "../_testing/email.ts";
-import {
-  bearerFor,
-  createUser,
-  dbTest,
-  deleteUsers,
-} from "../_testing/harness.ts";
+import { bearerFor, createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { createDomainsApp } from "./app.ts";
 
 type App = ReturnType<typeof createDomainsApp>;
@@ -54,9 +49,7 @@ dbTest(
         added.body.records.map((r: { record: string }) => r.record),
         ["SPF", "SPF", "DKIM"],
       );
-      const [registered] = [...fake.domains.values()].filter((d) =>
-        d.name === domain
-      );
+      const [registered] = [...fake.domains.values()].filter((d) => d.name === domain);
       assert.equal(
         registered.apiKey,
         "re_platform_key",
@@ -96,9 +89,7 @@ dbTest(
       const verified = await post(app, owner, `/${added.body.id}/verify`);
       assert.equal(verified.body.status, "verified");
       assert.ok(
-        verified.body.records.every((r: { status: string }) =>
-          r.status === "verified"
-        ),
+        verified.body.records.every((r: { status: string }) => r.status === "verified"),
       );
       assert.match(
         await schedule(),

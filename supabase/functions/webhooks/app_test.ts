@@ -3,11 +3,7 @@
 // the way Svix signs them, about messages it really received from the dispatcher.
 import assert from "node:assert/strict";
 import { asService, type UserClaims } from "../_shared/db.ts";
-import {
-  type ResendFake,
-  type SentEmail,
-  startResendFake,
-} from "../_testing/fakes/resend.ts";
+import { type ResendFake, type SentEmail, startResendFake } from "../_testing/fakes/resend.ts";
 import {
   deliveries,
   dispatcherWith,
@@ -56,9 +52,7 @@ async function withSent(
       payload: unknown,
       sign?: Parameters<ResendFake["signatureHeaders"]>[1],
     ) => {
-      const body = typeof payload === "string"
-        ? payload
-        : JSON.stringify(payload);
+      const body = typeof payload === "string" ? payload : JSON.stringify(payload);
       return await app.request("/webhooks/resend", {
         method: "POST",
         headers: {

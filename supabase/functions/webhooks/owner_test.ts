@@ -18,9 +18,7 @@ import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { createWebhooksApp } from "./app.ts";
 
 const newSecret = () =>
-  `whsec_${
-    Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64")
-  }`;
+  `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64")}`;
 
 dbTest(
   "an owner's own webhook secret: their bounce suppresses the address; forgeries are refused",

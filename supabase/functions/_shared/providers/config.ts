@@ -97,12 +97,8 @@ export function readPlatformConfig(
     [`${p}_AUTHORIZE_URL`]: endpoint.default(defaults.authorize),
     [`${p}_TOKEN_URL`]: endpoint.default(defaults.token),
     [`${p}_API_URL`]: endpoint.default(defaults.api),
-    ...(defaults.revoke
-      ? { [`${p}_REVOKE_URL`]: endpoint.default(defaults.revoke) }
-      : {}),
-    ...(defaults.issuer
-      ? { [`${p}_ISSUER`]: z.string().min(1).default(defaults.issuer) }
-      : {}),
+    ...(defaults.revoke ? { [`${p}_REVOKE_URL`]: endpoint.default(defaults.revoke) } : {}),
+    ...(defaults.issuer ? { [`${p}_ISSUER`]: z.string().min(1).default(defaults.issuer) } : {}),
   };
   const values = readEnv(shape, env) as Record<string, string | undefined>;
   const id = values[`${p}_CLIENT_ID`];

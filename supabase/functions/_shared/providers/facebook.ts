@@ -94,13 +94,10 @@ export function facebookProvider(config: ConfiguredPlatform): Provider {
         "profile_failed",
         () => asUser("/me/permissions", accessToken, "the permissions request"),
       );
-      const scopes =
-        ((permissions.data ?? []) as { permission?: string; status?: string }[])
-          .filter((p) =>
-            p.status === "granted" && typeof p.permission === "string"
-          )
-          .map((p) => p.permission as string)
-          .sort();
+      const scopes = ((permissions.data ?? []) as { permission?: string; status?: string }[])
+        .filter((p) => p.status === "granted" && typeof p.permission === "string")
+        .map((p) => p.permission as string)
+        .sort();
       requireScopes("facebook", scopes, REQUIRED);
 
       const profile = await step("profile_failed", async () => {
@@ -144,8 +141,7 @@ export function facebookProvider(config: ConfiguredPlatform): Provider {
 
     refresh: () =>
       Promise.resolve({
-        unsupported:
-          "Facebook long-lived tokens cannot be refreshed; connect Facebook again",
+        unsupported: "Facebook long-lived tokens cannot be refreshed; connect Facebook again",
       }),
 
     async revoke(tokens) {

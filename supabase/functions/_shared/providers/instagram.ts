@@ -50,8 +50,7 @@ export function instagramProvider(config: ConfiguredPlatform): Provider {
     platform: "instagram",
     pkce: false,
 
-    authorizationUrl: (request) =>
-      client.authorizationUrl(request, SCOPES.join(",")),
+    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(",")),
 
     async connect(callback) {
       const code = client.callbackParameters(callback).get("code");
@@ -124,8 +123,7 @@ export function instagramProvider(config: ConfiguredPlatform): Provider {
     revoke: () =>
       Promise.resolve({
         revoked: false,
-        reason:
-          "Instagram has no token revocation API; the user can remove the app in " +
+        reason: "Instagram has no token revocation API; the user can remove the app in " +
           "Instagram's settings (Apps and websites)",
       }),
   };

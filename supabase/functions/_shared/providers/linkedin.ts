@@ -37,8 +37,7 @@ export function linkedinProvider(config: ConfiguredPlatform): Provider {
     platform: "linkedin",
     pkce: false,
 
-    authorizationUrl: (request) =>
-      client.authorizationUrl(request, SCOPES.join(" ")),
+    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(" ")),
 
     async connect(callback) {
       const token = await client.exchangeCode(callback);

@@ -23,10 +23,8 @@ export const metaClient = (config: ConfiguredPlatform) =>
   });
 
 /** appsecret_proof: HMAC-SHA256 of the token keyed with the app secret, as hex. */
-export const appSecretProof = (
-  appSecret: string,
-  accessToken: string,
-): Promise<string> => hmacSha256Hex(appSecret, accessToken);
+export const appSecretProof = (appSecret: string, accessToken: string): Promise<string> =>
+  hmacSha256Hex(appSecret, accessToken);
 
 /** A Graph API call; `query` values are added to the URL. Throws ProviderError. */
 export function graph(

@@ -3,11 +3,7 @@
 // validation, code exchange, refresh grant, revocation) configured per platform, plus a JSON
 // fetch for the non-OAuth calls (profiles, Meta's long-lived token exchanges).
 import * as oauth from "oauth4webapi";
-import {
-  type ConfiguredPlatform,
-  isLoopbackHttp,
-  type Platform,
-} from "./config.ts";
+import { type ConfiguredPlatform, isLoopbackHttp, type Platform } from "./config.ts";
 
 /** Every outbound call gives up after this long; a refresh retries later, a callback fails. */
 const TIMEOUT_MS = 10_000;
@@ -114,9 +110,7 @@ export class ProviderError extends Error {
 export function parseScopes(
   value: string | readonly string[] | undefined,
 ): string[] {
-  const items = typeof value === "string"
-    ? value.split(/[\s,]+/)
-    : [...(value ?? [])];
+  const items = typeof value === "string" ? value.split(/[\s,]+/) : [...(value ?? [])];
   return [...new Set(items.map((s) => s.trim()).filter(Boolean))].sort();
 }
 
@@ -167,9 +161,7 @@ function retryAtFrom(headers: Headers): Date | undefined {
   const retryAfter = headers.get("retry-after");
   if (retryAfter) {
     const seconds = Number(retryAfter);
-    const at = Number.isFinite(seconds)
-      ? Date.now() + seconds * 1000
-      : Date.parse(retryAfter);
+    const at = Number.isFinite(seconds) ? Date.now() + seconds * 1000 : Date.parse(retryAfter);
     if (Number.isFinite(at)) return new Date(at);
   }
   const reset = Number(headers.get("x-rate-limit-reset"));
@@ -183,9 +175,7 @@ export function describeError(body: unknown): string | undefined {
   const nested = typeof b.error === "object" && b.error !== null
     ? b.error as Record<string, unknown>
     : undefined;
-  const errors = Array.isArray(b.errors)
-    ? b.errors[0] as Record<string, unknown>
-    : undefined;
+  const errors = Array.isArray(b.errors) ? b.errors[0] as Record<string, unknown> : undefined;
   const text = [
     typeof b.error === "string"
       ? [b.error, b.error_description].filter((v) => typeof v === "string")

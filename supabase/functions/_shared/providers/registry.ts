@@ -28,9 +28,7 @@ export function createProviders(
 ): Record<Platform, ProviderSlot> {
   return Object.fromEntries(PLATFORMS.map((platform) => {
     const config = readPlatformConfig(platform, env);
-    const provider = config.client
-      ? ADAPTERS[platform](config as ConfiguredPlatform)
-      : undefined;
+    const provider = config.client ? ADAPTERS[platform](config as ConfiguredPlatform) : undefined;
     return [platform, { config, provider }];
   })) as Record<Platform, ProviderSlot>;
 }

@@ -75,9 +75,7 @@ async function errorBody(response: Response): Promise<ErrorBody> {
 }
 
 const describe = (status: number, body: ErrorBody) =>
-  `Resend answered ${status}${body.name ? ` ${body.name}` : ""}: ${
-    body.message ?? "no message"
-  }`;
+  `Resend answered ${status}${body.name ? ` ${body.name}` : ""}: ${body.message ?? "no message"}`;
 
 function parseAccepted(
   body: unknown,
@@ -146,12 +144,8 @@ export function createResendClient(
         return {
           kind: "unavailable",
           message: timedOut
-            ? `Resend did not answer within ${
-              (options.timeoutMs ?? TIMEOUT_MS) / 1000
-            }s`
-            : `Resend could not be reached: ${
-              err instanceof Error ? err.message : err
-            }`,
+            ? `Resend did not answer within ${(options.timeoutMs ?? TIMEOUT_MS) / 1000}s`
+            : `Resend could not be reached: ${err instanceof Error ? err.message : err}`,
         };
       }
 
@@ -173,8 +167,7 @@ export function createResendClient(
           return {
             kind: "unavailable",
             status: response.status,
-            message:
-              `Resend answered ${response.status} with an unexpected body`,
+            message: `Resend answered ${response.status} with an unexpected body`,
           };
         }
         return { kind: "accepted", results };
@@ -198,9 +191,7 @@ export function createResendClient(
       }
       // Anything else (5xx, a missing or invalid key, a concurrent request with the same
       // key, which answers the original response once it is done) may pass later: the queue retries with backoff and keeps this message.
-      const hint = KEY_ERRORS.has(body.name ?? "")
-        ? " (check the RESEND_API_KEY in use)"
-        : "";
+      const hint = KEY_ERRORS.has(body.name ?? "") ? " (check the RESEND_API_KEY in use)" : "";
       return {
         kind: "unavailable",
         status,

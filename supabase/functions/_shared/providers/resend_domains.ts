@@ -73,9 +73,7 @@ export function createResendDomains(
     } catch (err) {
       throw new ResendDomainError(
         undefined,
-        `Resend could not be reached: ${
-          err instanceof Error ? err.message : err
-        }`,
+        `Resend could not be reached: ${err instanceof Error ? err.message : err}`,
       );
     }
     const text = await response.text();

@@ -1,9 +1,6 @@
 // The Resend adapter against the fake Resend over real HTTP: each way an answer can go.
 import assert from "node:assert/strict";
-import {
-  type ResendFake,
-  startResendFake,
-} from "../../_testing/fakes/resend.ts";
+import { type ResendFake, startResendFake } from "../../_testing/fakes/resend.ts";
 import { createResendClient, type ResendEmail } from "./resend.ts";
 
 const email = (to: string, subject = "Hello"): ResendEmail => ({
@@ -178,8 +175,7 @@ Deno.test("422 for the whole batch is rejected with the provider's message", () 
     assert.deepEqual(result, {
       kind: "rejected",
       status: 422,
-      message:
-        "Resend answered 422 validation_error: The `from` domain is not verified.",
+      message: "Resend answered 422 validation_error: The `from` domain is not verified.",
     });
   }));
 
@@ -190,8 +186,7 @@ Deno.test("5xx, a wrong key, no answer in time, and no server are unavailable (r
     assert.deepEqual(failed, {
       kind: "unavailable",
       status: 503,
-      message:
-        "Resend answered 503 application_error: An unexpected error occurred.",
+      message: "Resend answered 503 application_error: An unexpected error occurred.",
     });
 
     const wrongKey = await createResendClient({

@@ -29,8 +29,7 @@ export function twitterProvider(config: ConfiguredPlatform): Provider {
     platform: "twitter",
     pkce: true,
 
-    authorizationUrl: (request) =>
-      client.authorizationUrl(request, SCOPES.join(" ")),
+    authorizationUrl: (request) => client.authorizationUrl(request, SCOPES.join(" ")),
 
     async connect(callback) {
       const token = await client.exchangeCode(callback);
@@ -56,10 +55,7 @@ export function twitterProvider(config: ConfiguredPlatform): Provider {
     },
 
     refresh: (tokens) =>
-      client.refresh(
-        tokens,
-        "X issued no refresh token (offline.access was not granted)",
-      ),
+      client.refresh(tokens, "X issued no refresh token (offline.access was not granted)"),
 
     async revoke(tokens) {
       await client.revoke(tokens.accessToken, "access_token");

@@ -103,8 +103,7 @@ type Stored = { hash: string; status: number; body: unknown } | {
   pending: true;
 };
 
-const MAILBOX =
-  /^(?:[^<>\r\n]*<[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+>|[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+)$/;
+const MAILBOX = /^(?:[^<>\r\n]*<[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+>|[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+)$/;
 const TAG = /^[A-Za-z0-9_-]{1,256}$/;
 
 const resendError = (
@@ -186,9 +185,7 @@ async function sha256(text: string): Promise<string> {
 
 export function startResendFake(options: ResendFakeOptions = {}) {
   const webhookSecret = options.webhookSecret ??
-    `whsec_${
-      Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64")
-    }`;
+    `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64")}`;
   const signer = new Webhook(webhookSecret);
   const keepBodies = options.keepBodies ?? true;
   const failures: Record<Endpoint, ResendFailure[]> = { email: [], batch: [] };
@@ -357,9 +354,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
         headers,
       );
     }
-    const known = options.apiKeys
-      ? options.apiKeys.includes(apiKey)
-      : apiKey.startsWith("re_");
+    const known = options.apiKeys ? options.apiKeys.includes(apiKey) : apiKey.startsWith("re_");
     if (!known) {
       return resendError(403, "invalid_api_key", "API key is invalid", headers);
     }
@@ -384,11 +379,8 @@ export function startResendFake(options: ResendFakeOptions = {}) {
         headers,
       );
     }
-    const permissive =
-      request.headers.get("x-batch-validation") === "permissive";
-    const storeKey = key === undefined
-      ? undefined
-      : `${apiKey}:${endpoint}:${key}`;
+    const permissive = request.headers.get("x-batch-validation") === "permissive";
+    const storeKey = key === undefined ? undefined : `${apiKey}:${endpoint}:${key}`;
     const hash = await sha256(`${permissive}\n${text}`);
     if (storeKey !== undefined) {
       if (key!.length < 1 || key!.length > 256) {
@@ -495,12 +487,8 @@ export function startResendFake(options: ResendFakeOptions = {}) {
         "Missing API key in the authorization header.",
       );
     }
-    const known = options.apiKeys
-      ? options.apiKeys.includes(apiKey)
-      : apiKey.startsWith("re_");
-    return known
-      ? apiKey
-      : resendError(403, "invalid_api_key", "API key is invalid");
+    const known = options.apiKeys ? options.apiKeys.includes(apiKey) : apiKey.startsWith("re_");
+    return known ? apiKey : resendError(403, "invalid_api_key", "API key is invalid");
   }
 
   function domainBody(domain: FakeDomain) {
@@ -570,9 +558,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
         );
       }
       if (
-        [...domains.values()].some((d) =>
-          d.apiKey === apiKey && d.name === name.toLowerCase()
-        )
+        [...domains.values()].some((d) => d.apiKey === apiKey && d.name === name.toLowerCase())
       ) {
         return resendError(
           422,
@@ -592,9 +578,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
       return json(created, 200);
     }
     const match = /^\/domains\/([^/]+)(\/verify)?$/.exec(path);
-    const domain = match
-      ? domains.get(decodeURIComponent(match[1]))
-      : undefined;
+    const domain = match ? domains.get(decodeURIComponent(match[1])) : undefined;
     if (!match || !domain || domain.apiKey !== apiKey) {
       return resendError(404, "not_found", "Domain not found");
     }
@@ -764,9 +748,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
     },
     /** The emails sent to `address` (any case). */
     sentTo: (address: string) =>
-      sent.filter((email) =>
-        email.to.some((to) => to.toLowerCase() === address.toLowerCase())
-      ),
+      sent.filter((email) => email.to.some((to) => to.toLowerCase() === address.toLowerCase())),
     signatureHeaders,
     event,
     emit,

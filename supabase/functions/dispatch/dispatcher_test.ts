@@ -10,16 +10,14 @@ import {
   queueRows,
   resendEnv,
   scheduleCampaign,
+  sendUnreported,
   startSending,
   tick,
 } from "../_testing/email.ts";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
-import { renderMessage } from "../_shared/email/render.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { claimBatch } from "./queries.ts";
-import { readDispatchSettings } from "./settings.ts";
-import { deliverChunk } from "./transports.ts";
 
 const PLATFORM_KEY = "re_platform_key"; // as resendEnv sets it
 
@@ -329,29 +327,12 @@ dbTest(
     withSetup("crash", async ({ fake, user, env }) => {
       const list = recipients("crash", 5);
       const id = await sendingCampaign(user, list);
-      const settings = readDispatchSettings({ ...Deno.env.toObject(), ...env });
-
       // A worker claims the chunk, sends it, and dies before reporting.
       const claimed = (await claimBatch("doomed-worker", 50, 1)).filter((row) =>
         row.email_campaign_id === id
       );
       assert.equal(claimed.length, 5);
-      const messages = claimed.map((row) =>
-        renderMessage(row, {
-          tracking: settings.tracking,
-          defaultFrom: settings.sender.from,
-          postalAddress: settings.sender.postalAddress,
-        })
-      );
-      const sent = await deliverChunk(
-        {
-          kind: "resend",
-          apiKey: PLATFORM_KEY,
-          baseUrl: fake.url,
-        },
-        messages,
-        claimed[0].chunk_key,
-      );
+      const sent = await sendUnreported(claimed, env, fake.url);
       assert.ok(
         "results" in sent && sent.results.every((r) => r.outcome === "sent"),
       );

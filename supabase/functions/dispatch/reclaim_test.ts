@@ -11,14 +11,12 @@ import {
   queueRows,
   resendEnv,
   scheduleCampaign,
+  sendUnreported,
   startSending,
 } from "../_testing/email.ts";
 import { asService, asUser } from "../_shared/db.ts";
-import { renderMessage } from "../_shared/email/render.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { claimBatch, type ClaimedRow } from "./queries.ts";
-import { readDispatchSettings } from "./settings.ts";
-import { deliverChunk } from "./transports.ts";
 
 /** Claims until this campaign's chunk comes up (other tests' chunks go back untouched). */
 async function claimChunk(
@@ -65,22 +63,7 @@ for (const crash of ["after sending", "before sending"] as const) {
         const key = first[0].chunk_key;
         assert.ok(first.every((row) => row.chunk_key === key));
         if (crash === "after sending") {
-          const settings = readDispatchSettings({
-            ...Deno.env.toObject(),
-            ...env,
-          });
-          const messages = first.map((row) =>
-            renderMessage(row, {
-              tracking: settings.tracking,
-              defaultFrom: settings.sender.from,
-              postalAddress: settings.sender.postalAddress,
-            })
-          );
-          const outcome = await deliverChunk(
-            { kind: "resend", apiKey: env.RESEND_API_KEY, baseUrl: fake.url },
-            messages,
-            key,
-          );
+          const outcome = await sendUnreported(first, env, fake.url);
           assert.ok(
             "results" in outcome &&
               outcome.results.every((r) => r.outcome === "sent"),

@@ -336,14 +336,8 @@ export function startResendFake(options: ResendFakeOptions = {}) {
     return response;
   }
 
-  async function answer(
-    endpoint: Endpoint,
-    request: Request,
-    key: string | undefined,
-  ): Promise<Response> {
-    requests[endpoint]++;
-    const rate = rateHeaders();
-    const headers = rate.headers;
+  /** The API key of an authorized request, or the error answer (with `headers`). */
+  function authorize(request: Request, headers: Record<string, string> = {}): string | Response {
     const authorization = request.headers.get("authorization");
     const apiKey = /^Bearer\s+(\S+)$/i.exec(authorization ?? "")?.[1];
     if (!apiKey) {
@@ -355,9 +349,19 @@ export function startResendFake(options: ResendFakeOptions = {}) {
       );
     }
     const known = options.apiKeys ? options.apiKeys.includes(apiKey) : apiKey.startsWith("re_");
-    if (!known) {
-      return resendError(403, "invalid_api_key", "API key is invalid", headers);
-    }
+    return known ? apiKey : resendError(403, "invalid_api_key", "API key is invalid", headers);
+  }
+
+  async function answer(
+    endpoint: Endpoint,
+    request: Request,
+    key: string | undefined,
+  ): Promise<Response> {
+    requests[endpoint]++;
+    const rate = rateHeaders();
+    const headers = rate.headers;
+    const apiKey = authorize(request, headers);
+    if (apiKey instanceof Response) return apiKey;
     if (rate.limited) {
       return resendError(
         429,
@@ -474,21 +478,6 @@ export function startResendFake(options: ResendFakeOptions = {}) {
       );
     }
     return json(answer.body, answer.status, headers);
-  }
-
-  /** The API key of an authorized request, or the error answer. */
-  function authorize(request: Request): string | Response {
-    const authorization = request.headers.get("authorization");
-    const apiKey = /^Bearer\s+(\S+)$/i.exec(authorization ?? "")?.[1];
-    if (!apiKey) {
-      return resendError(
-        401,
-        "missing_api_key",
-        "Missing API key in the authorization header.",
-      );
-    }
-    const known = options.apiKeys ? options.apiKeys.includes(apiKey) : apiKey.startsWith("re_");
-    return known ? apiKey : resendError(403, "invalid_api_key", "API key is invalid");
   }
 
   function domainBody(domain: FakeDomain) {

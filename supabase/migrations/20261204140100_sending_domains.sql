@@ -2,8 +2,9 @@
 -- §6: a tenant sends only as itself). A domain is added and verified through the `domains`
 -- edge function, which registers it with Resend's domains API (POST /domains), hands back the
 -- DNS records to publish, and asks Resend to check them (POST /domains/{id}/verify, then
--- GET /domains/{id}). Clients read their rows and may delete them; everything else is the
--- system's: only the function, as the service, writes status, records and the Resend id.
+-- GET /domains/{id}), and removes it from Resend and from here (DELETE). Clients read their
+-- rows; everything else is the system's: only the function, as the service, writes status,
+-- records and the Resend id, so a row always matches what Resend holds.
 --
 -- One Resend account (the platform's) holds a domain once, so a domain belongs to one owner.
 
@@ -43,4 +44,4 @@ before update on public.sending_domains
 for each row execute function private.set_updated_at();
 
 select private.secure_tenant_table('public.sending_domains');
-grant select, delete on table public.sending_domains to authenticated;
+grant select on table public.sending_domains to authenticated;

@@ -14,7 +14,7 @@ import {
   startSending,
   tick,
 } from "../_testing/email.ts";
-import { asService, asUser, type UserClaims } from "../_shared/db.ts";
+import { asService, type UserClaims } from "../_shared/db.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { claimBatch } from "./queries.ts";
@@ -407,7 +407,7 @@ dbTest(
       });
       const badId = await sendingCampaign(user, bad, { from_email: `news@${dropped}` });
       // Scheduled while verified; the owner removes the domain before it is sent.
-      await asUser(user, (tx) => tx`delete from public.sending_domains where domain = ${dropped}`);
+      await asService((tx) => tx`delete from public.sending_domains where domain = ${dropped}`);
 
       await dispatcherWith(env).run();
       const [sent] = fake.sentTo(good[0].email);

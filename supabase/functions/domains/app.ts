@@ -10,13 +10,15 @@
 //        → 200 {"id", "domain", "status", "records"}: verified once Resend sees the records;
 //          pending while Resend is still looking (ask again later)
 //        → 404 not one of the caller's domains
+//   DELETE /functions/v1/domains/{id}   → 204: removed from Resend and from sending_domains
+//          (campaigns already scheduled from it fail at send time); 404 as above
 //   both → 502 Resend refused or could not be reached (its message); 503 no platform
 //          RESEND_API_KEY (an owner with their own key needs no domain here)
 //
-// Owners read their domains from the sending_domains table and delete them there.
+// Owners read their domains from the sending_domains table.
 import { z } from "zod";
 import { requireUser } from "../_shared/auth.ts";
-import { asService, asUser } from "../_shared/db.ts";
+import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readJson, readParams } from "../_shared/http.ts";
 import {
@@ -136,22 +138,30 @@ export function createDomainsApp(resend: { apiKey?: string; baseUrl: string }) {
     return c.json(view(row), 201);
   });
 
-  app.post("/:id/verify", requireUser, async (c) => {
-    const { id } = readParams(c, Params);
+  /** The caller's domain named in the path (RLS: another owner's is not there). */
+  async function ownDomain(user: UserClaims, id: string): Promise<Row> {
     const [row] = await asUser(
-      c.get("user"),
+      user,
       (tx) =>
         tx<Row[]>`
         select id, domain, status, records, provider_domain_id
         from public.sending_domains where id = ${id}`,
     );
     if (!row?.provider_domain_id) {
-      throw new HttpError(
-        404,
-        "not_found",
-        `You have no sending domain ${id}.`,
-      );
+      throw new HttpError(404, "not_found", `You have no sending domain ${id}.`);
     }
+    return row;
+  }
+
+  app.delete("/:id", requireUser, async (c) => {
+    const row = await ownDomain(c.get("user"), readParams(c, Params).id);
+    await ask(() => client().remove(row.provider_domain_id!));
+    await asService((tx) => tx`delete from public.sending_domains where id = ${row.id}`);
+    return c.body(null, 204);
+  });
+
+  app.post("/:id/verify", requireUser, async (c) => {
+    const row = await ownDomain(c.get("user"), readParams(c, Params).id);
     const checked = await ask(() => client().verify(row.provider_domain_id!));
     return c.json(view(await record(row.id, checked)));
   });

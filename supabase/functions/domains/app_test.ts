@@ -100,6 +100,16 @@ dbTest(
       const again = await post(app, owner, "", { domain });
       assert.equal(again.status, 409);
       assert.match(again.body.message, /You added .* already/);
+
+      const removed = await app.request(`/domains/${added.body.id}`, {
+        method: "DELETE",
+        headers: { authorization: await bearerFor(owner) },
+      });
+      assert.equal(removed.status, 204);
+      assert.equal(fake.domains.has(registered.id), false, "removed from Resend");
+      await assert.rejects(schedule, /is not on a sending domain you have verified/);
+      const readded = await post(app, owner, "", { domain });
+      assert.equal(readded.status, 201, "and it can be added again");
     } finally {
       await deleteUsers(owner);
       await fake.close();
@@ -147,6 +157,12 @@ dbTest(
         404,
         "another owner's domain is not there for them",
       );
+      const foreignDelete = await app.request(`/domains/${added.body.id}`, {
+        method: "DELETE",
+        headers: { authorization: await bearerFor(other) },
+      });
+      assert.equal(foreignDelete.status, 404);
+      await foreignDelete.body?.cancel();
       assert.equal((await post(app, owner, "/not-an-id/verify")).status, 400);
 
       const keyless = createDomainsApp({ baseUrl: fake.url });

@@ -5,6 +5,7 @@
 //        200 {"id", "name", "status": "not_started", "records": [...], "region", "created_at"}
 //   POST {base}/domains/{id}/verify  200 {"object": "domain", "id"}   (Resend checks DNS, async)
 //   GET  {base}/domains/{id}         200 {"object": "domain", "id", "name", "status", "records", ...}
+//   DELETE {base}/domains/{id}       200 {"object": "domain", "id", "deleted": true}
 //   errors: {"statusCode", "name", "message"} (401/403 key, 404 not_found, 422 validation_error)
 //
 // A record: {"record": "SPF" | "DKIM", "name", "type": "MX" | "TXT" | "CNAME", "ttl", "status",
@@ -116,6 +117,14 @@ export function createResendDomains(
   return {
     /** Registers `name`; Resend answers with the DNS records to publish. */
     create: (name: string) => domain("POST", "", { name }),
+    /** Removes the domain from Resend; one Resend no longer has counts as removed. */
+    async remove(id: string): Promise<void> {
+      try {
+        await call("DELETE", `/${encodeURIComponent(id)}`);
+      } catch (err) {
+        if (!(err instanceof ResendDomainError && err.status === 404)) throw err;
+      }
+    },
     /** Asks Resend to check the DNS records now, then reads the domain's status. */
     async verify(id: string): Promise<ResendDomain> {
       await call("POST", `/${encodeURIComponent(id)}/verify`);

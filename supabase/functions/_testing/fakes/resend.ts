@@ -7,7 +7,8 @@
 //        422 validation_error for a bad or already registered name
 //   POST /domains/{id}/verify → 200 {"object": "domain", "id"};  GET /domains/{id} → the
 //        domain: pending after a verify until a test says the DNS records are published
-//        (`publishDns`), then verified; 404 not_found for another account's or no domain
+//        (`publishDns`), then verified; DELETE /domains/{id} → {"object", "id", "deleted"};
+//        404 not_found for another account's or no domain
 //   Authorization: Bearer <key>   401 missing_api_key, 403 invalid_api_key
 //   Idempotency-Key (1-256 chars, kept 24 h, per API key as Resend keeps them per team): the
 //        same key with the same body answers the original response without sending again;
@@ -577,6 +578,10 @@ export function startResendFake(options: ResendFakeOptions = {}) {
     }
     if (request.method === "GET" && !match[2]) {
       return json(domainBody(domain), 200);
+    }
+    if (request.method === "DELETE" && !match[2]) {
+      domains.delete(domain.id);
+      return json({ object: "domain", id: domain.id, deleted: true }, 200);
     }
     return resendError(
       405,

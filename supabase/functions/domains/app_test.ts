@@ -26,6 +26,16 @@ const post = async (
   return { status: response.status, body: await response.json() };
 };
 
+/** DELETE /domains/{id} as `user`; its status. */
+const remove = async (app: App, user: UserClaims, id: string) => {
+  const response = await app.request(`/domains/${id}`, {
+    method: "DELETE",
+    headers: { authorization: await bearerFor(user) },
+  });
+  await response.body?.cancel();
+  return response.status;
+};
+
 const fresh = () => `news.${crypto.randomUUID().slice(0, 8)}.example`;
 
 dbTest(
@@ -101,11 +111,7 @@ dbTest(
       assert.equal(again.status, 409);
       assert.match(again.body.message, /You added .* already/);
 
-      const removed = await app.request(`/domains/${added.body.id}`, {
-        method: "DELETE",
-        headers: { authorization: await bearerFor(owner) },
-      });
-      assert.equal(removed.status, 204);
+      assert.equal(await remove(app, owner, added.body.id), 204);
       assert.equal(fake.domains.has(registered.id), false, "removed from Resend");
       await assert.rejects(schedule, /is not on a sending domain you have verified/);
       const readded = await post(app, owner, "", { domain });
@@ -157,12 +163,7 @@ dbTest(
         404,
         "another owner's domain is not there for them",
       );
-      const foreignDelete = await app.request(`/domains/${added.body.id}`, {
-        method: "DELETE",
-        headers: { authorization: await bearerFor(other) },
-      });
-      assert.equal(foreignDelete.status, 404);
-      await foreignDelete.body?.cancel();
+      assert.equal(await remove(app, other, added.body.id), 404);
       assert.equal((await post(app, owner, "/not-an-id/verify")).status, 400);
 
       const keyless = createDomainsApp({ baseUrl: fake.url });

@@ -103,15 +103,26 @@ values
    '{"platforms": ["linkedin", "twitter"]}', 'scheduled', now() + interval '1 day')
 on conflict do nothing;
 
+-- The demo's sending domain, already verified: with the platform's Resend key a campaign may
+-- only send from a verified domain (on a real project the domains function registers it with
+-- Resend and verifies its DNS records; locally mail goes to the outbox).
+insert into public.sending_domains (id, user_id, domain, status, provider_domain_id, verified_at, checked_at)
+values
+  ('d0000000-0000-4000-8000-000000000001', 'de000000-0000-4000-8000-000000000001',
+   'beacon.local', 'verified', 'demo-beacon-local', now(), now())
+on conflict do nothing;
+
 insert into public.email_campaigns (
-  id, user_id, campaign_id, subject, content, template_id, recipient_list, status, metrics
+  id, user_id, campaign_id, subject, content, template_id, recipient_list, status, metrics,
+  from_email, from_name
 )
 values
   ('e0000000-0000-4000-8000-000000000001', 'de000000-0000-4000-8000-000000000001',
    'ca000000-0000-4000-8000-000000000001', 'Spring is here',
    '<h1>Spring is here</h1><p>Everything new in Beacon this season.</p>',
    'c0000000-0000-4000-8000-000000000001',
-   '["ada@analytical.example", "grace@cobol.example"]', 'draft', '{}')
+   '["ada@analytical.example", "grace@cobol.example"]', 'draft', '{}',
+   'demo@beacon.local', 'Beacon Demo')
 on conflict do nothing;
 
 insert into public.analytics_events (

@@ -536,6 +536,46 @@ export type Database = {
         };
         Relationships: [];
       };
+      "sending_domains": {
+        Row: {
+          "checked_at": string | null;
+          "created_at": string;
+          "domain": string;
+          "id": string;
+          "provider_domain_id": string | null;
+          "records": NonNullable<Json>;
+          "status": string;
+          "updated_at": string;
+          "user_id": string;
+          "verified_at": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "checked_at"?: string | null;
+          "created_at"?: string;
+          "domain": string;
+          "id"?: string;
+          "provider_domain_id"?: string | null;
+          "records"?: NonNullable<Json>;
+          "status"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+          "verified_at"?: string | null;
+        };
+        Update: {
+          "checked_at"?: string | null;
+          "created_at"?: string;
+          "domain"?: string;
+          "id"?: string;
+          "provider_domain_id"?: string | null;
+          "records"?: NonNullable<Json>;
+          "status"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+          "verified_at"?: string | null;
+        };
+        Relationships: [];
+      };
       "social_connections": {
         Row: {
           "access_token": string;

@@ -3,6 +3,9 @@
 // pointed at a fake Resend, and every function served over real HTTP by the local gateway.
 import { readDispatchSettings } from "../dispatch/settings.ts";
 import { createDispatcher } from "../dispatch/dispatcher.ts";
+import type { ClaimedRow } from "../dispatch/queries.ts";
+import { type ChunkOutcome, deliverChunk } from "../dispatch/transports.ts";
+import { renderMessage } from "../_shared/email/render.ts";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 
 export type CampaignFields = {
@@ -86,6 +89,7 @@ export type QueueRow = {
   attempts: number;
   lease_until: Date | null;
   leased_by: string | null;
+  chunk_key: string | null;
 };
 
 export async function queueRows(campaignId: string): Promise<QueueRow[]> {
@@ -109,6 +113,31 @@ export async function makeReady(campaignId: string): Promise<void> {
 export function dispatcherWith(overrides: Record<string, string>) {
   return createDispatcher(
     readDispatchSettings({ ...Deno.env.toObject(), ...overrides }),
+  );
+}
+
+/**
+ * What a worker does with a chunk it claimed, up to the moment it would report: renders the
+ * rows and sends them to `resendUrl` with `env`'s RESEND_API_KEY under the chunk's key. Tests
+ * then let it "die" (never report) to see what the next claim does.
+ */
+export function sendUnreported(
+  rows: ClaimedRow[],
+  env: Record<string, string>,
+  resendUrl: string,
+): Promise<ChunkOutcome> {
+  const settings = readDispatchSettings({ ...Deno.env.toObject(), ...env });
+  const messages = rows.map((row) =>
+    renderMessage(row, {
+      tracking: settings.tracking,
+      defaultFrom: settings.sender.from,
+      postalAddress: settings.sender.postalAddress,
+    })
+  );
+  return deliverChunk(
+    { kind: "resend", apiKey: env.RESEND_API_KEY, baseUrl: resendUrl },
+    messages,
+    rows[0].chunk_key,
   );
 }
 

@@ -23,7 +23,7 @@ import {
   completeWebhooks,
   type DeliveryResult,
 } from "./queries.ts";
-import { deliverChunk, type Transport, transportResolver } from "./transports.ts";
+import { deliverChunk, senderRefusal, type Transport, transportResolver } from "./transports.ts";
 import { createWebhookSender, type WebhookSettings } from "./webhooks.ts";
 
 export type DispatchSettings = {
@@ -91,6 +91,13 @@ class Pacer {
     this.#next.set(key, Math.max(at, this.#next.get(key) ?? 0));
   }
 }
+
+/** A delivery the platform may not send as its campaign's sender (see senderRefusal). */
+const refuse = (row: ClaimedRow, error: string): DeliveryResult => ({
+  delivery_id: row.delivery_id,
+  outcome: "failed",
+  error,
+});
 
 /** Groups claimed rows by chunk, keeping the claim's order. */
 function chunksOf(rows: ClaimedRow[]): ClaimedRow[][] {
@@ -204,10 +211,10 @@ export function createDispatcher(settings: DispatchSettings) {
           "db_ms",
           () => transportFor(rows[0].user_id),
         );
-        const { messages, failed } = await timed(
-          "render_ms",
-          () => render(rows),
-        );
+        const refusal = senderRefusal(transport, rows[0]);
+        const { messages, failed } = refusal
+          ? { messages: [], failed: rows.map((row) => refuse(row, refusal)) }
+          : await timed("render_ms", () => render(rows));
         results = [
           ...failed,
           ...(messages.length ? await send(transport, messages, chunkKey) : []),

@@ -10,16 +10,14 @@ import {
   queueRows,
   resendEnv,
   scheduleCampaign,
+  sendUnreported,
   startSending,
   tick,
 } from "../_testing/email.ts";
 import { asService, type UserClaims } from "../_shared/db.ts";
-import { renderMessage } from "../_shared/email/render.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { claimBatch } from "./queries.ts";
-import { readDispatchSettings } from "./settings.ts";
-import { deliverChunk } from "./transports.ts";
 
 const PLATFORM_KEY = "re_platform_key"; // as resendEnv sets it
 
@@ -329,29 +327,12 @@ dbTest(
     withSetup("crash", async ({ fake, user, env }) => {
       const list = recipients("crash", 5);
       const id = await sendingCampaign(user, list);
-      const settings = readDispatchSettings({ ...Deno.env.toObject(), ...env });
-
       // A worker claims the chunk, sends it, and dies before reporting.
       const claimed = (await claimBatch("doomed-worker", 50, 1)).filter((row) =>
         row.email_campaign_id === id
       );
       assert.equal(claimed.length, 5);
-      const messages = claimed.map((row) =>
-        renderMessage(row, {
-          tracking: settings.tracking,
-          defaultFrom: settings.sender.from,
-          postalAddress: settings.sender.postalAddress,
-        })
-      );
-      const sent = await deliverChunk(
-        {
-          kind: "resend",
-          apiKey: PLATFORM_KEY,
-          baseUrl: fake.url,
-        },
-        messages,
-        claimed[0].chunk_key,
-      );
+      const sent = await sendUnreported(claimed, env, fake.url);
       assert.ok(
         "results" in sent && sent.results.every((r) => r.outcome === "sent"),
       );
@@ -403,5 +384,43 @@ dbTest(
       );
       assert.equal(campaign.status, "failed");
       assert.equal(campaign.metrics.failed, 1);
+    }),
+);
+
+dbTest(
+  "the platform's key sends as a verified domain, and never as one the owner no longer has",
+  () =>
+    withSetup("senders", async ({ fake, user, env }) => {
+      const kept = `${crypto.randomUUID().slice(0, 8)}.example`;
+      const dropped = `${crypto.randomUUID().slice(0, 8)}.example`;
+      await asService((tx) =>
+        tx`insert into public.sending_domains (user_id, domain, status, provider_domain_id)
+           values (${user.sub}, ${kept}, 'verified', ${"test-" + kept}),
+                  (${user.sub}, ${dropped}, 'verified', ${"test-" + dropped})`
+      );
+      const good = recipients("kept", 1);
+      const bad = recipients("dropped", 1);
+      const goodId = await sendingCampaign(user, good, {
+        from_email: `news@${kept}`,
+        from_name: "Kept",
+        reply_to: `team@${kept}`,
+      });
+      const badId = await sendingCampaign(user, bad, { from_email: `news@${dropped}` });
+      // Scheduled while verified; the owner removes the domain before it is sent.
+      await asService((tx) => tx`delete from public.sending_domains where domain = ${dropped}`);
+
+      await dispatcherWith(env).run();
+      const [sent] = fake.sentTo(good[0].email);
+      assert.equal(sent.from, `Kept <news@${kept}>`);
+      assert.equal(sent.reply_to, `team@${kept}`);
+      assert.equal((await deliveries(goodId))[0].status, "sent");
+
+      assert.deepEqual(fake.sentTo(bad[0].email), [], "nothing left as the removed domain");
+      const [refused] = await deliveries(badId);
+      assert.equal(refused.status, "failed");
+      assert.match(
+        refused.last_error!,
+        new RegExp(`^from_email news@${dropped} is not on a sending domain the owner has verified`),
+      );
     }),
 );

@@ -25,7 +25,12 @@ export type ClaimedRow = {
 
 /** What became of one delivery, as private.complete_email_batch takes it. */
 export type DeliveryResult =
-  | { delivery_id: string; outcome: "sent"; provider_message_id: string }
+  | {
+    delivery_id: string;
+    outcome: "sent";
+    /** Resend's id; null when only the chunk's earlier attempt got one (see transports.ts). */
+    provider_message_id: string | null;
+  }
   | { delivery_id: string; outcome: "failed"; error: string }
   | {
     delivery_id: string;
@@ -55,6 +60,15 @@ export async function completeBatch(
   results: DeliveryResult[],
 ): Promise<void> {
   await asService((tx) => tx`select private.complete_email_batch(${worker}, ${tx.json(results)})`);
+}
+
+/** The owner's verified sending domains (what the platform's Resend key may send from). */
+export async function verifiedDomains(userId: string): Promise<Set<string>> {
+  const rows = await asService((tx) =>
+    tx<{ domain: string }[]>`
+      select domain from public.sending_domains where user_id = ${userId} and status = 'verified'`
+  );
+  return new Set(rows.map((row) => row.domain));
 }
 
 /** A workflow webhook leased to this run (private.claim_webhooks). */

@@ -7,10 +7,16 @@ import type { SenderSettings } from "../_shared/email/settings.ts";
 import { createResendClient, type ResendEmail } from "../_shared/providers/resend.ts";
 import { cachedLookup } from "../_shared/memo.ts";
 import { readUserSecret } from "../_shared/secrets.ts";
-import type { DeliveryResult } from "./queries.ts";
+import { type ClaimedRow, type DeliveryResult, verifiedDomains } from "./queries.ts";
 
 export type Transport =
-  | { kind: "resend"; apiKey: string; baseUrl: string }
+  | {
+    kind: "resend";
+    apiKey: string;
+    baseUrl: string;
+    /** With the platform's key: the owner's verified sending domains (their own key: none). */
+    senderDomains?: ReadonlySet<string>;
+  }
   | { kind: "outbox"; dir: string };
 
 /** A chunk's outcome: a result per delivery, or Resend's 429 (the dispatcher decides). */
@@ -27,10 +33,32 @@ export function transportResolver(sender: SenderSettings) {
     const own = await readUserSecret(userId, "RESEND_API_KEY");
     if (own) return { kind: "resend", apiKey: own, baseUrl: sender.resendApiUrl };
     if (sender.resendApiKey) {
-      return { kind: "resend", apiKey: sender.resendApiKey, baseUrl: sender.resendApiUrl };
+      return {
+        kind: "resend",
+        apiKey: sender.resendApiKey,
+        baseUrl: sender.resendApiUrl,
+        senderDomains: await verifiedDomains(userId),
+      };
     }
     return { kind: "outbox", dir: sender.outboxDir };
   });
+}
+
+/**
+ * Why the platform's key may not send a chunk with this sender, or undefined. The sender was
+ * checked when the campaign was scheduled; this catches an owner who has since removed their
+ * own RESEND_API_KEY or the domain: the platform never sends as a domain nobody verified.
+ */
+export function senderRefusal(transport: Transport, row: ClaimedRow): string | undefined {
+  if (transport.kind !== "resend" || !transport.senderDomains) return undefined;
+  for (const [field, address] of [["from_email", row.from_email], ["reply_to", row.reply_to]]) {
+    const domain = address?.split("@")[1]?.toLowerCase();
+    if (domain !== undefined && !transport.senderDomains.has(domain)) {
+      return `${field} ${address} is not on a sending domain the owner has verified: verify ` +
+        "the domain or store your own RESEND_API_KEY, then send it in a new campaign";
+    }
+  }
+  return undefined;
 }
 
 /** The Resend API's shape of a rendered message. */
@@ -116,6 +144,16 @@ export async function deliverChunk(
           delivery_id: m.deliveryId,
           outcome: "failed",
           error: answer.message,
+        })),
+      };
+    case "already_sent":
+      // Sent by an earlier attempt under this chunk's key; Resend's ids for it are lost, and
+      // provider events find the delivery by its beacon_delivery tag.
+      return {
+        results: messages.map((m) => ({
+          delivery_id: m.deliveryId,
+          outcome: "sent",
+          provider_message_id: null,
         })),
       };
     case "rate_limited":

@@ -12,9 +12,10 @@ select tables_are(
     'campaigns', 'leads', 'content', 'social_connections', 'email_campaigns',
     'analytics_events', 'user_secrets', 'workflows', 'workflow_executions',
     'email_suppressions', 'email_deliveries',
-    'scoring_rules', 'scoring_settings', 'lead_score_ledger', 'lead_status_history', 'workflow_run_requests'
+    'scoring_rules', 'scoring_settings', 'lead_score_ledger', 'lead_status_history', 'workflow_run_requests',
+    'sending_domains'
   ],
-  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those) and scoring''s and workflows'' five (40_scoring_*, 50_workflows_*)'
+  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*) and sending_domains (30_email_senders)'
 );
 
 -- Every column of every table, as the spec has it: type, not null, default (null: none).

@@ -12,6 +12,8 @@ do $$
 begin
   perform tests.create_user('alice');
   perform tests.create_user('mallory');
+  -- Alice sends from her own verified domain (a scheduled campaign's sender is checked).
+  perform tests.verify_sending_domain('alice', 'example.test');
 end;
 $$;
 

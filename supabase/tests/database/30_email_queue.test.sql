@@ -11,6 +11,8 @@ begin;
 select plan(68);
 
 do $$ begin perform tests.create_user('alice'); end; $$;
+-- Alice's sender domain is verified: a campaign is scheduled only from one.
+do $$ begin perform tests.verify_sending_domain('alice', 'alice.example'); end; $$;
 
 -- Queue rows of other campaigns (on a developer's database) wait while this file runs, so
 -- that every claim below sees only this file's rows; the rollback at the end undoes it.

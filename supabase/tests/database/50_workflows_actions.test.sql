@@ -12,6 +12,8 @@ select plan(47);
 do $$
 begin
   perform tests.create_user('alice');
+  -- send_email steps may name senders on her verified domain.
+  perform tests.verify_sending_domain('alice', 'acme.com');
 end;
 $$;
 

@@ -13,6 +13,8 @@ do $$
 begin
   perform tests.create_user('alice');
   perform tests.create_user('mallory');
+  -- send_email steps may name senders on her verified domain.
+  perform tests.verify_sending_domain('alice', 'acme.com');
 end;
 $$;
 

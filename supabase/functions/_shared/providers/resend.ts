@@ -6,13 +6,17 @@
 //   200  {"data": [{"id"}...], "errors": [{"index", "message"}...]}   valid ones sent,
 //        invalid ones listed by index (permissive mode); ids follow the valid ones in order
 //   400/422 {"statusCode", "name": "validation_error", "message"}     the batch was refused
-//   401/403 missing/invalid API key      409 idempotency conflicts
+//   401/403 missing/invalid API key
+//   409  invalid_idempotent_request: the key was used (and its emails sent) with another
+//        payload; concurrent_idempotent_requests: the key's first request is still running
 //   429  rate_limit_exceeded, with retry-after and ratelimit-* headers
 //   5xx  application_error / internal_server_error
 //
 // The same Idempotency-Key with the same payload within 24 hours answers the original
 // response without sending again: a chunk that was sent but not recorded (a crash, a lost
-// answer) is replayed safely.
+// answer) is replayed safely. A chunk's key is fixed at its first claim while its members may
+// only shrink (one suppressed meanwhile), so another payload under a known key means Resend
+// already sent that key's first request, and with it every member of this one.
 import { retryAfterSeconds } from "../retry_after.ts";
 
 const BATCH_LIMIT = 100;
@@ -37,6 +41,8 @@ export type BatchResult =
   | { kind: "accepted"; results: MessageResult[] }
   /** The whole batch was refused (validation): every message fails with `message`. */
   | { kind: "rejected"; status: number; message: string }
+  /** 409 invalid_idempotent_request: this key's first request was sent; ids unknown. */
+  | { kind: "already_sent"; message: string }
   /** 429: try again after `retryAfterSeconds`. */
   | { kind: "rate_limited"; retryAfterSeconds: number; message: string }
   /** 5xx, network, timeout, a key problem: try again later. */
@@ -176,15 +182,15 @@ export function createResendClient(
           message: describe(status, body),
         };
       }
-      // Validation, and a key reused with another payload: retrying cannot change the answer.
-      if (
-        status === 400 || status === 422 ||
-        body.name === "invalid_idempotent_request"
-      ) {
+      if (status === 409 && body.name === "invalid_idempotent_request") {
+        return { kind: "already_sent", message: describe(status, body) };
+      }
+      // Validation: retrying cannot change the answer.
+      if (status === 400 || status === 422) {
         return { kind: "rejected", status, message: describe(status, body) };
       }
       // Anything else (5xx, a missing or invalid key, a concurrent request with the same
-      // key) may pass later: the queue retries with backoff and keeps this message.
+      // key, which answers the original response once it is done) may pass later: the queue retries with backoff and keeps this message.
       const hint = KEY_ERRORS.has(body.name ?? "") ? " (check the RESEND_API_KEY in use)" : "";
       return {
         kind: "unavailable",

@@ -79,14 +79,37 @@ Deno.test("the same Idempotency-Key replays the original answer and sends nothin
     assert.equal(fake.sent.length, 2, "one delivery per recipient");
     assert.equal(fake.requests.batch, 2);
 
-    const changed = await client(fake).sendBatch([
-      email("a@x.example", "Other"),
-    ], "chunk-7");
-    assert.equal(changed.kind, "rejected");
+    // Fewer members under the same key (one suppressed meanwhile): Resend already sent them.
+    const changed = await client(fake).sendBatch(
+      [email("a@x.example")],
+      "chunk-7",
+    );
+    assert.equal(changed.kind, "already_sent");
     assert.match(
       (changed as { message: string }).message,
       /409 invalid_idempotent_request/,
     );
+    assert.equal(fake.sent.length, 2, "nothing more was sent");
+  }));
+
+Deno.test("a key whose first request is still running answers 409 concurrent: retried later", () =>
+  withFake(async (fake) => {
+    fake.failNext("batch", { kind: "hang", ms: 300 });
+    const batch = [email("a@x.example")];
+    const first = client(fake).sendBatch(batch, "chunk-busy");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await client(fake).sendBatch(batch, "chunk-busy");
+    assert.equal(second.kind, "unavailable");
+    assert.match(
+      (second as { message: string }).message,
+      /409 concurrent_idempotent_requests/,
+    );
+    assert.equal((await first).kind, "accepted");
+    assert.deepEqual(
+      await client(fake).sendBatch(batch, "chunk-busy"),
+      await first,
+    );
+    assert.equal(fake.sent.length, 1);
   }));
 
 Deno.test("a lost answer (sent, then 500) is retried safely under the same key", () =>

@@ -3,9 +3,16 @@
 //   POST /emails/batch   up to 100 emails   → 200 {"data": [{"id"}...]} (strict, the default:
 //        any invalid email refuses the batch with 422) or, with `x-batch-validation:
 //        permissive`, {"data": [...valid ones], "errors": [{"index", "message"}]}
+//   POST /domains {"name"}  → 200 {"id", "name", "status": "not_started", "records", ...};
+//        422 validation_error for a bad or already registered name
+//   POST /domains/{id}/verify → 200 {"object": "domain", "id"};  GET /domains/{id} → the
+//        domain: pending after a verify until a test says the DNS records are published
+//        (`publishDns`), then verified; DELETE /domains/{id} → {"object", "id", "deleted"};
+//        404 not_found for another account's or no domain
 //   Authorization: Bearer <key>   401 missing_api_key, 403 invalid_api_key
-//   Idempotency-Key (1-256 chars, kept 24 h): the same key with the same body answers the
-//        original response without sending again; with another body 409
+//   Idempotency-Key (1-256 chars, kept 24 h, per API key as Resend keeps them per team): the
+//        same key with the same body answers the original response without sending again;
+//        only a request that sent something is remembered; with another body 409
 //        invalid_idempotent_request; while the first is in flight 409
 //        concurrent_idempotent_requests
 //   Every answer carries ratelimit-limit / ratelimit-remaining / ratelimit-reset; over the
@@ -13,7 +20,7 @@
 //   Errors: {"statusCode", "name", "message"}.
 //
 // Tests script failures (`failNext`), read what was really sent (`sent`: one entry per email,
-// never two for a replay), and make Resend's webhooks: events signed the way Svix signs them
+// never two for a replay) and every send request's key and answer (`calls`), and make Resend's webhooks: events signed the way Svix signs them
 // (svix-id, svix-timestamp, svix-signature: v1,<base64 HMAC-SHA256> with a whsec_ secret).
 //
 //   deno run --allow-net supabase/functions/_testing/fakes/resend.ts   (port BEACON_RESEND_FAKE_PORT)
@@ -52,6 +59,15 @@ export type SentEmail = {
   created_at: string;
 };
 
+/** One send request as the fake answered it. */
+export type SendCall = {
+  endpoint: Endpoint;
+  idempotencyKey?: string;
+  status: number;
+  /** The error's name (e.g. invalid_idempotent_request) when it was refused. */
+  name?: string;
+};
+
 export type WebhookType =
   | "email.sent"
   | "email.delivered"
@@ -73,6 +89,14 @@ export type ResendFakeOptions = {
   keepBodies?: boolean;
   /** Added before every send answer. */
   latencyMs?: number;
+};
+
+type FakeDomain = {
+  id: string;
+  apiKey: string;
+  name: string;
+  created_at: string;
+  verifyRequested: boolean;
 };
 
 type Stored = { hash: string; status: number; body: unknown } | {
@@ -173,6 +197,9 @@ export function startResendFake(options: ResendFakeOptions = {}) {
   const byId = new Map<string, SentEmail>();
   /** Requests per endpoint, replays and failures included. */
   const requests: Record<Endpoint, number> = { email: 0, batch: 0 };
+  const calls: SendCall[] = [];
+  const domains = new Map<string, FakeDomain>();
+  const published = new Set<string>();
   let latencyMs = options.latencyMs ?? 0;
 
   function rateHeaders(): {
@@ -298,9 +325,20 @@ export function startResendFake(options: ResendFakeOptions = {}) {
   }
 
   async function send(endpoint: Endpoint, request: Request): Promise<Response> {
-    requests[endpoint]++;
-    const rate = rateHeaders();
-    const headers = rate.headers;
+    const key = request.headers.get("idempotency-key") ?? undefined;
+    const response = await answer(endpoint, request, key);
+    const name = response.ok ? undefined : (await response.clone().json()).name;
+    calls.push({
+      endpoint,
+      idempotencyKey: key,
+      status: response.status,
+      name,
+    });
+    return response;
+  }
+
+  /** The API key of an authorized request, or the error answer (with `headers`). */
+  function authorize(request: Request, headers: Record<string, string> = {}): string | Response {
     const authorization = request.headers.get("authorization");
     const apiKey = /^Bearer\s+(\S+)$/i.exec(authorization ?? "")?.[1];
     if (!apiKey) {
@@ -312,9 +350,19 @@ export function startResendFake(options: ResendFakeOptions = {}) {
       );
     }
     const known = options.apiKeys ? options.apiKeys.includes(apiKey) : apiKey.startsWith("re_");
-    if (!known) {
-      return resendError(403, "invalid_api_key", "API key is invalid", headers);
-    }
+    return known ? apiKey : resendError(403, "invalid_api_key", "API key is invalid", headers);
+  }
+
+  async function answer(
+    endpoint: Endpoint,
+    request: Request,
+    key: string | undefined,
+  ): Promise<Response> {
+    requests[endpoint]++;
+    const rate = rateHeaders();
+    const headers = rate.headers;
+    const apiKey = authorize(request, headers);
+    if (apiKey instanceof Response) return apiKey;
     if (rate.limited) {
       return resendError(
         429,
@@ -336,9 +384,8 @@ export function startResendFake(options: ResendFakeOptions = {}) {
         headers,
       );
     }
-    const key = request.headers.get("idempotency-key") ?? undefined;
     const permissive = request.headers.get("x-batch-validation") === "permissive";
-    const storeKey = key === undefined ? undefined : `${endpoint}:${key}`;
+    const storeKey = key === undefined ? undefined : `${apiKey}:${endpoint}:${key}`;
     const hash = await sha256(`${permissive}\n${text}`);
     if (storeKey !== undefined) {
       if (key!.length < 1 || key!.length > 256) {
@@ -434,6 +481,115 @@ export function startResendFake(options: ResendFakeOptions = {}) {
     return json(answer.body, answer.status, headers);
   }
 
+  function domainBody(domain: FakeDomain) {
+    const status = !domain.verifyRequested
+      ? "not_started"
+      : published.has(domain.name)
+      ? "verified"
+      : "pending";
+    const record = (
+      record: string,
+      type: string,
+      name: string,
+      value: string,
+      priority?: number,
+    ) => ({
+      record,
+      name,
+      type,
+      ttl: "Auto",
+      status,
+      value,
+      ...(priority === undefined ? {} : { priority }),
+    });
+    return {
+      object: "domain",
+      id: domain.id,
+      name: domain.name,
+      status,
+      created_at: domain.created_at,
+      region: "us-east-1",
+      records: [
+        record(
+          "SPF",
+          "MX",
+          "send",
+          "feedback-smtp.us-east-1.amazonses.com",
+          10,
+        ),
+        record("SPF", "TXT", "send", '"v=spf1 include:amazonses.com ~all"'),
+        record(
+          "DKIM",
+          "TXT",
+          "resend._domainkey",
+          `p=MIGfMA0GCSqGSIb3DQEBAQUAA4GN${domain.id.slice(0, 8)}`,
+        ),
+      ],
+    };
+  }
+
+  async function domainRoute(
+    request: Request,
+    path: string,
+  ): Promise<Response> {
+    const apiKey = authorize(request);
+    if (apiKey instanceof Response) return apiKey;
+    if (request.method === "POST" && path === "/domains") {
+      const { name } = await request.json().catch(() => ({})) as {
+        name?: unknown;
+      };
+      if (
+        typeof name !== "string" || !/^([a-z0-9-]+\.)+[a-z]{2,}$/i.test(name)
+      ) {
+        return resendError(
+          422,
+          "validation_error",
+          "The `name` field must be a valid domain.",
+        );
+      }
+      if (
+        [...domains.values()].some((d) => d.apiKey === apiKey && d.name === name.toLowerCase())
+      ) {
+        return resendError(
+          422,
+          "validation_error",
+          `The domain ${name} has been registered already.`,
+        );
+      }
+      const domain: FakeDomain = {
+        id: crypto.randomUUID(),
+        apiKey,
+        name: name.toLowerCase(),
+        created_at: new Date().toISOString(),
+        verifyRequested: false,
+      };
+      domains.set(domain.id, domain);
+      const { object: _object, ...created } = domainBody(domain);
+      return json(created, 200);
+    }
+    const match = /^\/domains\/([^/]+)(\/verify)?$/.exec(path);
+    const domain = match ? domains.get(decodeURIComponent(match[1])) : undefined;
+    if (!match || !domain || domain.apiKey !== apiKey) {
+      return resendError(404, "not_found", "Domain not found");
+    }
+    if (request.method === "POST" && match[2]) {
+      domain.verifyRequested = true;
+      return json({ object: "domain", id: domain.id }, 200);
+    }
+    if (request.method === "GET" && !match[2]) {
+      return json(domainBody(domain), 200);
+    }
+    if (request.method === "DELETE" && !match[2]) {
+      domains.delete(domain.id);
+      return json({ object: "domain", id: domain.id, deleted: true }, 200);
+    }
+    return resendError(
+      405,
+      "method_not_allowed",
+      "Method is not allowed for the requested path.",
+    );
+  }
+
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: options.port ?? 0,
@@ -445,6 +601,9 @@ export function startResendFake(options: ResendFakeOptions = {}) {
     }
     if (request.method === "POST" && path === "/emails/batch") {
       return send("batch", request);
+    }
+    if (path === "/domains" || path.startsWith("/domains/")) {
+      return domainRoute(request, path);
     }
     return resendError(
       404,
@@ -567,10 +726,17 @@ export function startResendFake(options: ResendFakeOptions = {}) {
     webhookSecret,
     sent,
     requests,
+    calls,
     /** The next `times` requests to `endpoint` fail as `failure`. */
     failNext(endpoint: Endpoint, failure: ResendFailure, times = 1) {
       failures[endpoint].push(...Array.from({ length: times }, () => failure));
     },
+    /** The DNS records of `domain` are published: Resend's next check finds them. */
+    publishDns(domain: string) {
+      published.add(domain.toLowerCase());
+    },
+    /** Domains registered, by Resend id. */
+    domains,
     setLatency(ms: number) {
       latencyMs = ms;
     },

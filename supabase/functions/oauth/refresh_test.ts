@@ -2,7 +2,12 @@
 // permanent failures, and two runs at once.
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
-import { createUser, dbTest, deleteUsers, serviceBearer } from "../_testing/harness.ts";
+import {
+  createUser,
+  dbTest,
+  deleteUsers,
+  serviceBearer,
+} from "../_testing/harness.ts";
 import {
   appFor,
   call,
@@ -26,7 +31,8 @@ async function refresh(app: TestApp, ...users: UserClaims[]) {
 
 const scenario = scenarios("refresh");
 
-const secondsFromNow = (date: Date | null) => ((date?.getTime() ?? NaN) - Date.now()) / 1000;
+const secondsFromNow = (date: Date | null) =>
+  ((date?.getTime() ?? NaN) - Date.now()) / 1000;
 
 scenario(
   "X: the refresh grant renews the tokens and the rotated refresh token replaces the old",
@@ -44,6 +50,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     assert.equal(
       fakes.twitter.hits.refresh,
@@ -56,6 +63,7 @@ scenario(
       refreshed: 1,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     const after = (await connectionOf(user, "twitter"))!;
     const access = await plaintext(
@@ -95,6 +103,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     assert.equal(fakes.twitter.hits.refresh, 1);
   },
@@ -114,6 +123,7 @@ scenario(
       refreshed: 2,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     for (const platform of ["linkedin", "instagram"] as const) {
       const after = (await connectionOf(user, platform))!;
@@ -158,6 +168,7 @@ scenario(
       refreshed: 1,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     const after = (await connectionOf(user, "linkedin"))!;
     assert.notEqual(after.access_token, before.access_token);
@@ -185,6 +196,7 @@ scenario(
       refreshed: 0,
       failed: 1,
       deactivated: 0,
+      superseded: 0,
     });
     let row = (await connectionOf(user, "twitter"))!;
     assert.deepEqual([row.status, row.is_active, row.refresh_failures], [
@@ -203,6 +215,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
 
     // 429: X says when its window resets (x-rate-limit-reset, 15 minutes ahead).
@@ -212,6 +225,7 @@ scenario(
       refreshed: 0,
       failed: 1,
       deactivated: 0,
+      superseded: 0,
     });
     row = (await connectionOf(user, "twitter"))!;
     assert.equal(row.refresh_failures, 2);
@@ -230,6 +244,7 @@ scenario(
       refreshed: 0,
       failed: 1,
       deactivated: 0,
+      superseded: 0,
     });
     row = (await connectionOf(user, "twitter"))!;
     assert.equal(row.is_active, true);
@@ -241,6 +256,7 @@ scenario(
       refreshed: 1,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     row = (await connectionOf(user, "twitter"))!;
     assert.deepEqual([row.status, row.last_error, row.refresh_failures], [
@@ -266,9 +282,11 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 3,
+      superseded: 0,
     });
     const reasons = {
-      twitter: /\(400\): invalid_request: Value passed for the token was invalid/,
+      twitter:
+        /\(400\): invalid_request: Value passed for the token was invalid/,
       linkedin: /\(400\): invalid_grant/,
       instagram: /\(400\): Error validating access token/,
     };
@@ -286,6 +304,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
 
     // The app reads why; it cannot switch the connection back on without connecting again.
@@ -324,6 +343,7 @@ scenario(
       refreshed: 0,
       failed: 2,
       deactivated: 0,
+      superseded: 0,
     });
     for (const platform of ["facebook", "linkedin"] as const) {
       const row = (await connectionOf(user, platform))!;
@@ -347,6 +367,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     assert.equal(fakes.facebook.hits.refresh, undefined);
 
@@ -359,6 +380,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 2,
+      superseded: 0,
     });
     const row = (await connectionOf(user, "facebook"))!;
     assert.deepEqual([row.status, row.is_active], ["needs_reauth", false]);
@@ -390,7 +412,9 @@ dbTest(
         );
         assert.equal(refreshed, 6, JSON.stringify(runs));
         assert.equal(
-          runs.every((run) => run.failed === 0 && run.deactivated === 0),
+          runs.every((run) =>
+            run.failed === 0 && run.deactivated === 0 && run.superseded === 0
+          ),
           true,
         );
         assert.equal(
@@ -413,6 +437,212 @@ dbTest(
         }
       } finally {
         await deleteUsers(...users);
+      }
+    }),
+);
+
+scenario(
+  "a refresh that finishes after the user reconnected leaves the newer tokens in place",
+  async ({ fakes, app, user }) => {
+    const reconnectDuring = async (
+      running: Promise<Record<string, unknown>>,
+    ) => {
+      while (!fakes.twitter.hits.refresh) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      fakes.twitter.latencyMs = 0;
+      await connect(app, user, "twitter");
+      const newer = (await connectionOf(user, "twitter"))!;
+      assert.deepEqual(await running, {
+        refreshed: 0,
+        failed: 0,
+        deactivated: 0,
+        superseded: 1,
+      });
+      fakes.twitter.hits.refresh = 0;
+      return newer;
+    };
+
+    // A refresh that succeeds at X while the user connects again.
+    await connect(app, user, "twitter");
+    await makeDue(user);
+    fakes.twitter.latencyMs = 1500;
+    let newer = await reconnectDuring(refresh(app, user));
+    let row = (await connectionOf(user, "twitter"))!;
+    assert.equal(
+      row.access_token,
+      newer.access_token,
+      "the reconnect's access token stays",
+    );
+    assert.equal(
+      row.refresh_token,
+      newer.refresh_token,
+      "the reconnect's refresh token stays",
+    );
+    assert.equal(row.expires_at?.getTime(), newer.expires_at?.getTime());
+    assert.ok(
+      fakes.twitter.accessGrant(
+        await plaintext(user, "twitter", "access_token", row.access_token),
+      ),
+    );
+
+    // A refresh that X refuses while the user connects again: the new grant is not switched off.
+    await makeDue(user);
+    const stale = await plaintext(
+      user,
+      "twitter",
+      "refresh_token",
+      row.refresh_token!,
+    );
+    fakes.twitter.poisoned.set(stale, "invalid_grant");
+    fakes.twitter.latencyMs = 1500;
+    newer = await reconnectDuring(refresh(app, user));
+    row = (await connectionOf(user, "twitter"))!;
+    assert.deepEqual([
+      row.status,
+      row.is_active,
+      row.last_error,
+      row.refresh_failures,
+    ], [
+      "active",
+      true,
+      null,
+      0,
+    ]);
+    assert.equal(row.access_token, newer.access_token);
+  },
+);
+
+dbTest(
+  "one owner's broken connection never stops another's refresh: each fails alone, with its reason",
+  () =>
+    withFakes(async (fakes) => {
+      const app = appFor(fakes);
+      const alice = await createUser("poisoned");
+      const bob = await createUser("ordinary");
+      try {
+        const poisons: {
+          name: string;
+          poison: (
+            row: { access_token: string; refresh_token: string | null },
+          ) => Promise<void>;
+          expect: [string, boolean, RegExp];
+          counts: Record<string, number>;
+        }[] = [
+          {
+            name: "a ciphertext that does not decrypt",
+            poison: async () => {
+              const bobs = (await connectionOf(bob, "twitter"))!;
+              await asService((tx) =>
+                tx`update public.social_connections set access_token = ${bobs.access_token}
+                   where user_id = ${alice.sub}`
+              );
+            },
+            expect: ["active", true, /does not decrypt/],
+            counts: { refreshed: 1, failed: 1, deactivated: 0, superseded: 0 },
+          },
+          {
+            name: "X answering 500",
+            poison: async (row) => {
+              const token = await plaintext(
+                alice,
+                "twitter",
+                "refresh_token",
+                row.refresh_token!,
+              );
+              fakes.twitter.poisoned.set(token, "server_error");
+            },
+            expect: ["active", true, /twitter: .*503/],
+            counts: { refreshed: 1, failed: 1, deactivated: 0, superseded: 0 },
+          },
+          {
+            name: "X answering with a body that is not JSON",
+            poison: async (row) => {
+              const token = await plaintext(
+                alice,
+                "twitter",
+                "refresh_token",
+                row.refresh_token!,
+              );
+              fakes.twitter.poisoned.set(token, "malformed");
+            },
+            // Not an answer X gives: the grant's fate is unknown, so the user connects again.
+            expect: [
+              "needs_reauth",
+              false,
+              /^twitter: the refresh grant failed \(200\)/,
+            ],
+            counts: { refreshed: 1, failed: 0, deactivated: 1, superseded: 0 },
+          },
+          {
+            name: "an answer the database refuses to store (101 scopes)",
+            poison: async (row) => {
+              const token = await plaintext(
+                alice,
+                "twitter",
+                "refresh_token",
+                row.refresh_token!,
+              );
+              fakes.twitter.refreshTokens.get(token)!.scopes = Array.from(
+                { length: 101 },
+                (_, i) => `scope.${i}`,
+              );
+            },
+            expect: [
+              "needs_reauth",
+              false,
+              /refreshed tokens could not be stored .*connect again/,
+            ],
+            counts: { refreshed: 1, failed: 0, deactivated: 1, superseded: 0 },
+          },
+        ];
+        for (const { name, poison, expect, counts } of poisons) {
+          await connect(app, alice, "twitter");
+          await connect(app, bob, "twitter");
+          await makeDue(alice);
+          await makeDue(bob);
+          const bobBefore = (await connectionOf(bob, "twitter"))!;
+          await poison((await connectionOf(alice, "twitter"))!);
+
+          assert.deepEqual(await refresh(app, alice, bob), counts, name);
+
+          const bobAfter = (await connectionOf(bob, "twitter"))!;
+          assert.notEqual(
+            bobAfter.access_token,
+            bobBefore.access_token,
+            `${name}: bob refreshed`,
+          );
+          assert.deepEqual([bobAfter.status, bobAfter.last_error], [
+            "active",
+            null,
+          ], name);
+          assert.ok(
+            fakes.twitter.accessGrant(
+              await plaintext(
+                bob,
+                "twitter",
+                "access_token",
+                bobAfter.access_token,
+              ),
+            ),
+            `${name}: bob's new token is live`,
+          );
+          const aliceAfter = (await connectionOf(alice, "twitter"))!;
+          assert.deepEqual(
+            [aliceAfter.status, aliceAfter.is_active],
+            [expect[0], expect[1]],
+            name,
+          );
+          assert.match(
+            aliceAfter.last_error ?? "",
+            expect[2],
+            `${name}: ${aliceAfter.last_error}`,
+          );
+          assert.equal(aliceAfter.refresh_failures, 1, name);
+          fakes.twitter.poisoned.clear();
+        }
+      } finally {
+        await deleteUsers(alice, bob);
       }
     }),
 );

@@ -162,7 +162,9 @@ export function claimDueConnections(
         where expires_at < now() + interval '24 hours'
           and (next_refresh_at is null or next_refresh_at <= now())
           and (is_active or status = 'disconnected')
-          and (${userIds ?? null}::uuid[] is null or user_id = any(${userIds ?? null}::uuid[]))
+          and (${userIds ?? null}::uuid[] is null or user_id = any(${
+      userIds ?? null
+    }::uuid[]))
         order by expires_at
         limit ${limit}
         for update skip locked
@@ -188,11 +190,87 @@ export type Outcome =
   /** No refresh grant exists: needs re-authorisation, usable until it expires. */
   | { id: string; kind: "expiring"; error: string };
 
-/** Writes every outcome of a batch in one statement. */
-export async function recordOutcomes(outcomes: Outcome[]): Promise<void> {
-  if (outcomes.length === 0) return;
-  await asService((tx) =>
-    tx`
+/** An outcome together with the token ciphertext the refresh started from. */
+export type Claimed = Outcome & { claimed: string };
+
+export type Recorded = {
+  /** Written to their connections (an unwritable one as `permanent`, with the reason). */
+  written: Outcome[];
+  /** Not written: the connection's tokens changed while it was refreshed (a reconnect). */
+  superseded: Outcome[];
+};
+
+/**
+ * Writes the outcomes of a batch: in one statement, and when that fails, one by one, so one
+ * connection whose outcome cannot be stored (a provider answer that breaks a constraint) is
+ * switched off with the reason while the others are written.
+ *
+ * Compare-and-set: an outcome is written only while the connection still holds the access
+ * token ciphertext the refresh started from. Every token write encrypts with a fresh nonce,
+ * so an equal ciphertext means nobody stored tokens in between; a refresh that finishes after
+ * the user reconnected leaves the newer tokens alone.
+ */
+export async function recordOutcomes(outcomes: Claimed[]): Promise<Recorded> {
+  if (outcomes.length === 0) return { written: [], superseded: [] };
+  let ids: Set<string>;
+  try {
+    ids = await writeOutcomes(outcomes);
+  } catch (err) {
+    if (outcomes.length === 1) return await recordUnwritable(outcomes[0], err);
+    const recorded: Recorded = { written: [], superseded: [] };
+    for (const outcome of outcomes) {
+      const one = await recordOutcomes([outcome]);
+      recorded.written.push(...one.written);
+      recorded.superseded.push(...one.superseded);
+    }
+    return recorded;
+  }
+  return {
+    written: outcomes.filter((o) => ids.has(o.id)),
+    superseded: outcomes.filter((o) => !ids.has(o.id)),
+  };
+}
+
+/** The outcome could not be stored: the connection needs re-authorisation, and says why. */
+async function recordUnwritable(
+  outcome: Claimed,
+  err: unknown,
+): Promise<Recorded> {
+  console.error(
+    `[oauth] the refresh outcome of connection ${outcome.id} cannot be stored:`,
+    err,
+  );
+  const permanent: Claimed = {
+    id: outcome.id,
+    kind: "permanent",
+    claimed: outcome.claimed,
+    error: `the ${
+      outcome.kind === "refreshed" ? "refreshed tokens" : "refresh result"
+    } could not be stored (${(err as Error).message}); connect again`,
+  };
+  try {
+    const ids = await writeOutcomes([permanent]);
+    return ids.has(outcome.id)
+      ? { written: [permanent], superseded: [] }
+      : { written: [], superseded: [outcome] };
+  } catch (again) {
+    // Left leased: the next run after the lease tries again.
+    console.error(
+      `[oauth] connection ${outcome.id} cannot be marked either:`,
+      again,
+    );
+    return { written: [], superseded: [] };
+  }
+}
+
+/** One statement for many outcomes; the ids of the connections it wrote. */
+async function writeOutcomes(outcomes: Claimed[]): Promise<Set<string>> {
+  // Postgres text cannot hold NUL: a provider's message must not make the write fail.
+  const rows = outcomes.map((o) =>
+    "error" in o ? { ...o, error: o.error.replaceAll("\0", "") } : o
+  );
+  const written = await asService((tx) =>
+    tx<{ id: string }[]>`
       update public.social_connections as c
       set access_token = coalesce(o.access_token, c.access_token),
           refresh_token = coalesce(o.refresh_token, c.refresh_token),
@@ -215,10 +293,13 @@ export async function recordOutcomes(outcomes: Outcome[]): Promise<void> {
             )
             when 'expiring' then c.expires_at
           end
-      from jsonb_to_recordset(${tx.json(outcomes)}::jsonb) as o(
+      from jsonb_to_recordset(${tx.json(rows)}::jsonb) as o(
         id uuid, kind text, access_token text, refresh_token text, expires_at timestamptz,
-        scopes text[], error text, retry_at timestamptz
+        scopes text[], error text, retry_at timestamptz, claimed text
       )
-      where c.id = o.id`
+      where c.id = o.id
+        and c.access_token = o.claimed
+      returning c.id`
   );
+  return new Set(written.map((row) => row.id));
 }

@@ -52,6 +52,11 @@ export class FakeState {
   /** Tokens revoked through the platform's revocation endpoint, in order. */
   readonly revoked: string[] = [];
   readonly #failures = new Map<string, Failure[]>();
+  /**
+   * Refresh tokens whose every refresh request fails, so one connection can be broken while
+   * others on the same platform work: a Failure, or "malformed" (200 with an HTML body).
+   */
+  readonly poisoned = new Map<string, Failure | "malformed">();
 
   constructor(
     readonly platform: string,
@@ -151,7 +156,9 @@ export const token = (prefix: string) =>
 export function basicCredentials(
   request: Request,
 ): [string, string] | undefined {
-  const match = /^Basic\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "");
+  const match = /^Basic\s+(\S+)$/i.exec(
+    request.headers.get("authorization") ?? "",
+  );
   if (!match) return undefined;
   const decoded = Buffer.from(match[1], "base64").toString();
   const colon = decoded.indexOf(":");

@@ -39,14 +39,11 @@ export type Verifier = {
 
 const ASYMMETRIC = ["ES256", "RS256"];
 
-const unauthorized = (message: string) =>
-  new HttpError(401, "unauthorized", message);
+const unauthorized = (message: string) => new HttpError(401, "unauthorized", message);
 
 function bearer(authorization: string | undefined): string {
   const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? "");
-  if (!match) {
-    throw unauthorized("Send the token as 'Authorization: Bearer <jwt>'.");
-  }
+  if (!match) throw unauthorized("Send the token as 'Authorization: Bearer <jwt>'.");
   return match[1];
 }
 
@@ -57,9 +54,7 @@ const sameSecret = (a: string, b: string) => {
 };
 
 export function createVerifier(config: AuthConfig): Verifier {
-  const secret = config.jwtSecret
-    ? new TextEncoder().encode(config.jwtSecret)
-    : undefined;
+  const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : undefined;
   const keySet = config.jwks
     ? createLocalJWKSet(config.jwks)
     : config.jwksUrl
@@ -81,32 +76,21 @@ export function createVerifier(config: AuthConfig): Verifier {
     const options = { audience, clockTolerance: 5, requiredClaims: ["exp"] };
     try {
       if (alg === "HS256" && secret) {
-        return (await jwtVerify(token, secret, {
-          ...options,
-          algorithms: ["HS256"],
-        })).payload;
+        return (await jwtVerify(token, secret, { ...options, algorithms: ["HS256"] })).payload;
       }
       if (alg && ASYMMETRIC.includes(alg) && keySet) {
-        return (await jwtVerify(token, keySet, {
-          ...options,
-          algorithms: ASYMMETRIC,
-        })).payload;
+        return (await jwtVerify(token, keySet, { ...options, algorithms: ASYMMETRIC })).payload;
       }
     } catch (err) {
       throw unauthorized(`The token was refused: ${reason(err)}.`);
     }
-    throw unauthorized(
-      `Tokens signed with ${alg ?? "no algorithm"} are not accepted.`,
-    );
+    throw unauthorized(`Tokens signed with ${alg ?? "no algorithm"} are not accepted.`);
   }
 
   return {
     async user(authorization) {
       const payload = await verify(bearer(authorization), "authenticated");
-      if (
-        payload.role !== "authenticated" ||
-        !z.uuid().safeParse(payload.sub).success
-      ) {
+      if (payload.role !== "authenticated" || !z.uuid().safeParse(payload.sub).success) {
         throw unauthorized("The token is not a signed-in user's token.");
       }
       return payload as UserClaims;
@@ -144,40 +128,25 @@ function reason(err: unknown): string {
 
 function fromEnv(): AuthConfig {
   const env = readEnv({
-    SUPABASE_JWT_SECRET: z.string().min(32, "must be at least 32 characters")
-      .optional(),
+    SUPABASE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
     SUPABASE_JWKS: z.string().optional(),
     SUPABASE_JWKS_URL: z.url().optional(),
     SUPABASE_SECRET_KEYS: z.string().optional(),
   });
-  const json = <T>(
-    name: string,
-    text: string | undefined,
-    schema: z.ZodType<T>,
-  ) => {
+  const json = <T>(name: string, text: string | undefined, schema: z.ZodType<T>) => {
     if (text === undefined) return undefined;
     try {
       return schema.parse(JSON.parse(text));
     } catch {
-      throw new ConfigError(
-        `configuration: ${name} is not valid JSON of the expected shape`,
-      );
+      throw new ConfigError(`configuration: ${name} is not valid JSON of the expected shape`);
     }
   };
   return {
     jwtSecret: env.SUPABASE_JWT_SECRET,
-    jwks: json(
-      "SUPABASE_JWKS",
-      env.SUPABASE_JWKS,
-      z.object({ keys: z.array(z.any()) }),
-    ),
+    jwks: json("SUPABASE_JWKS", env.SUPABASE_JWKS, z.object({ keys: z.array(z.any()) })),
     jwksUrl: env.SUPABASE_JWKS_URL,
     serviceKeys: Object.values(
-      json(
-        "SUPABASE_SECRET_KEYS",
-        env.SUPABASE_SECRET_KEYS,
-        z.record(z.string(), z.string()),
-      ) ??
+      json("SUPABASE_SECRET_KEYS", env.SUPABASE_SECRET_KEYS, z.record(z.string(), z.string())) ??
         {},
     ),
   };
@@ -186,9 +155,7 @@ function fromEnv(): AuthConfig {
 export const verifier: Verifier = createVerifier(fromEnv());
 
 /** Middleware: the route needs a signed-in user; their claims are `c.get("user")`. */
-export const requireUser = createMiddleware<
-  { Variables: { user: UserClaims } }
->(
+export const requireUser = createMiddleware<{ Variables: { user: UserClaims } }>(
   async (c, next) => {
     c.set("user", await verifier.user(c.req.header("authorization")));
     await next();

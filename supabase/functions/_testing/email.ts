@@ -30,12 +30,8 @@ export async function scheduleCampaign(
     (tx) =>
       tx`insert into public.email_campaigns
          (subject, content, recipient_list, from_email, from_name, reply_to, status, send_at)
-       values (${row.subject}, ${row.content}, ${
-        tx.json(row.recipient_list as never)
-      },
-               ${row.from_email ?? null}, ${row.from_name ?? null}, ${
-        row.reply_to ?? null
-      },
+       values (${row.subject}, ${row.content}, ${tx.json(row.recipient_list as never)},
+               ${row.from_email ?? null}, ${row.from_name ?? null}, ${row.reply_to ?? null},
                'scheduled', now())
        returning id`,
   );
@@ -44,9 +40,7 @@ export async function scheduleCampaign(
 
 /** What pg_cron runs every minute (it may also run on its own meanwhile). */
 export async function tick(): Promise<Record<string, unknown>> {
-  const [row] = await asService((tx) =>
-    tx`select private.email_tick() as summary`
-  );
+  const [row] = await asService((tx) => tx`select private.email_tick() as summary`);
   return row.summary;
 }
 

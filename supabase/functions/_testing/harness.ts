@@ -14,36 +14,25 @@ export function dbTest(name: string, fn: () => Promise<void>) {
 export async function createUser(label: string): Promise<UserClaims> {
   const id = crypto.randomUUID();
   const email = `${label}-${id.slice(0, 8)}@example.test`;
-  await asService((tx) =>
-    tx`insert into auth.users (id, email) values (${id}, ${email})`
-  );
+  await asService((tx) => tx`insert into auth.users (id, email) values (${id}, ${email})`);
   return { sub: id, role: "authenticated", aud: "authenticated", email };
 }
 
 /** Deletes users; every row they own goes with them (on delete cascade). */
 export async function deleteUsers(...users: UserClaims[]) {
   const ids = users.map((user) => user.sub);
-  await asService((tx) =>
-    tx`delete from auth.users where id = any(${ids}::uuid[])`
-  );
+  await asService((tx) => tx`delete from auth.users where id = any(${ids}::uuid[])`);
 }
 
 function sign(claims: Record<string, unknown>) {
   const secret = Deno.env.get("SUPABASE_JWT_SECRET");
-  if (!secret) {
-    throw new Error(
-      "SUPABASE_JWT_SECRET is not set (see scripts/local/functions.env)",
-    );
-  }
-  return new SignJWT(claims).setProtectedHeader({ alg: "HS256" })
-    .setExpirationTime("10m")
+  if (!secret) throw new Error("SUPABASE_JWT_SECRET is not set (see scripts/local/functions.env)");
+  return new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setExpirationTime("10m")
     .sign(new TextEncoder().encode(secret));
 }
 
 /** `Authorization` header value for a user, as GoTrue would sign it. */
-export const bearerFor = async (user: UserClaims) =>
-  `Bearer ${await sign(user)}`;
+export const bearerFor = async (user: UserClaims) => `Bearer ${await sign(user)}`;
 
 /** `Authorization` header value for the service role. */
-export const serviceBearer = async () =>
-  `Bearer ${await sign({ role: "service_role" })}`;
+export const serviceBearer = async () => `Bearer ${await sign({ role: "service_role" })}`;

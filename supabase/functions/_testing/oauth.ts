@@ -5,19 +5,12 @@ import { decrypt, keyRing, tokenContext } from "../_shared/crypto.ts";
 import { asService, type UserClaims } from "../_shared/db.ts";
 import { type Fakes, startFakes } from "./fakes/server.ts";
 import type { Platform } from "../_shared/providers/config.ts";
-import {
-  bearerFor,
-  createUser,
-  dbTest,
-  deleteUsers,
-  serviceBearer,
-} from "./harness.ts";
+import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "./harness.ts";
 import { createOAuthApp } from "../oauth/app.ts";
 import { readOAuthSettings } from "../oauth/settings.ts";
 
 export const APP_ORIGIN = "https://app.beacon.test";
-export const CALLBACK_BASE =
-  "https://project.functions.test/functions/v1/oauth";
+export const CALLBACK_BASE = "https://project.functions.test/functions/v1/oauth";
 
 export type TestApp = ReturnType<typeof createOAuthApp>;
 
@@ -25,8 +18,7 @@ export type TestApp = ReturnType<typeof createOAuthApp>;
 export function testEnv(fakes: Fakes, overrides: Record<string, string> = {}) {
   return {
     ...fakes.env,
-    BEACON_OAUTH_REDIRECT_ALLOWLIST:
-      `${APP_ORIGIN},http://localhost:3000/beacon/`,
+    BEACON_OAUTH_REDIRECT_ALLOWLIST: `${APP_ORIGIN},http://localhost:3000/beacon/`,
     BEACON_OAUTH_CALLBACK_BASE_URL: CALLBACK_BASE,
     ...overrides,
   };
@@ -53,9 +45,7 @@ export async function call(
     "content-type": "application/json",
   };
   if (as) {
-    headers.authorization = as === "service"
-      ? await serviceBearer()
-      : await bearerFor(as);
+    headers.authorization = as === "service" ? await serviceBearer() : await bearerFor(as);
   }
   const res = await app.request(`http://functions.local/oauth${path}`, {
     method,
@@ -183,9 +173,7 @@ export async function withFakes(work: (fakes: Fakes) => Promise<void>) {
 
 type Scenario = (
   name: string,
-  work: (
-    ctx: { fakes: Fakes; app: TestApp; user: UserClaims },
-  ) => Promise<void>,
+  work: (ctx: { fakes: Fakes; app: TestApp; user: UserClaims }) => Promise<void>,
 ) => void;
 
 /**

@@ -114,9 +114,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       body: await request.text(),
     });
     const queue = scripted.get(path) ?? [];
-    const answer = queue.length > 1
-      ? queue.shift()!
-      : queue[0] ?? { status: 200, body: "ok" };
+    const answer = queue.length > 1 ? queue.shift()! : queue[0] ?? { status: 200, body: "ok" };
     if (answer.delayMs) {
       await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
     }

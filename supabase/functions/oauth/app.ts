@@ -22,26 +22,13 @@ import { z } from "zod";
 import { requireService, requireUser } from "../_shared/auth.ts";
 import { keyRing } from "../_shared/crypto.ts";
 import { createApp, HttpError, readJson } from "../_shared/http.ts";
-import {
-  isPlatform,
-  type Platform,
-  PLATFORMS,
-} from "../_shared/providers/config.ts";
+import { isPlatform, type Platform, PLATFORMS } from "../_shared/providers/config.ts";
 import { ConnectError, type RevokeResult } from "../_shared/providers/oauth.ts";
 import type { ProviderSlot } from "../_shared/providers/registry.ts";
 import { allowedRedirect, withParams } from "./redirects.ts";
 import { refreshDueConnections } from "./refresh.ts";
-import {
-  callbackUrl,
-  type OAuthSettings,
-  readOAuthSettings,
-} from "./settings.ts";
-import {
-  consumeState,
-  insertState,
-  removeConnection,
-  saveConnection,
-} from "./store.ts";
+import { callbackUrl, type OAuthSettings, readOAuthSettings } from "./settings.ts";
+import { consumeState, insertState, removeConnection, saveConnection } from "./store.ts";
 import { openTokens } from "./tokens.ts";
 
 const StartBody = z.object({
@@ -62,9 +49,7 @@ function platformOf(
     throw new HttpError(
       404,
       "unknown_platform",
-      `There is no platform "${platform.slice(0, 40)}"; use one of ${
-        PLATFORMS.join(", ")
-      }.`,
+      `There is no platform "${platform.slice(0, 40)}"; use one of ${PLATFORMS.join(", ")}.`,
     );
   }
   return { platform, ...settings.providers[platform] };
@@ -86,9 +71,7 @@ export function createOAuthApp(settings: OAuthSettings) {
       throw new HttpError(
         503,
         "platform_not_configured",
-        `${platform} is not configured on this server: set ${
-          config.missing.join(" and ")
-        }.`,
+        `${platform} is not configured on this server: set ${config.missing.join(" and ")}.`,
       );
     }
     if (!settings.allowlist) {
@@ -109,9 +92,7 @@ export function createOAuthApp(settings: OAuthSettings) {
     const { redirect_to } = await readJson(c, StartBody);
     const target = allowedRedirect(settings.allowlist, redirect_to);
     if (!target) {
-      const allowed = settings.allowlist.map((rule) =>
-        `${rule.origin}${rule.path}`
-      ).join(", ");
+      const allowed = settings.allowlist.map((rule) => `${rule.origin}${rule.path}`).join(", ");
       throw new HttpError(
         400,
         "redirect_not_allowed",
@@ -120,9 +101,7 @@ export function createOAuthApp(settings: OAuthSettings) {
     }
 
     const state = generateRandomState();
-    const codeVerifier = provider.pkce
-      ? generateRandomCodeVerifier()
-      : undefined;
+    const codeVerifier = provider.pkce ? generateRandomCodeVerifier() : undefined;
     try {
       await insertState({
         state,
@@ -157,9 +136,7 @@ export function createOAuthApp(settings: OAuthSettings) {
     c.header("Referrer-Policy", "no-referrer");
     const params = new URL(c.req.url).searchParams;
     const state = params.get("state");
-    const stored = state && state.length <= 512
-      ? await consumeState(state)
-      : undefined;
+    const stored = state && state.length <= 512 ? await consumeState(state) : undefined;
     if (!state || !stored) {
       throw new HttpError(
         400,
@@ -196,9 +173,7 @@ export function createOAuthApp(settings: OAuthSettings) {
         );
         return fail(
           err.code,
-          err.missingScopes.length
-            ? { missing_scopes: err.missingScopes.join(",") }
-            : {},
+          err.missingScopes.length ? { missing_scopes: err.missingScopes.join(",") } : {},
         );
       }
       console.error(`[oauth] ${platform} callback failed:`, err);
@@ -222,15 +197,11 @@ export function createOAuthApp(settings: OAuthSettings) {
     if (!provider) {
       revocation = {
         revoked: false,
-        reason: `not revoked: ${platform} is not configured (${
-          config.missing.join(", ")
-        })`,
+        reason: `not revoked: ${platform} is not configured (${config.missing.join(", ")})`,
       };
     } else {
       try {
-        revocation = await provider.revoke(
-          await openTokens(await keyRing(), removed),
-        );
+        revocation = await provider.revoke(await openTokens(await keyRing(), removed));
       } catch (err) {
         console.warn(
           `[oauth] ${platform} revocation failed: ${(err as Error).message}`,

@@ -315,9 +315,7 @@ scenario(
     for (const platform of PLATFORMS) {
       const url = await start(app, user, platform);
       const asked = url.searchParams.get("scope")!.split(/[ ,]/);
-      fakes[platform].grantScopes = asked.filter((scope) =>
-        scope !== withheld[platform]
-      );
+      fakes[platform].grantScopes = asked.filter((scope) => scope !== withheld[platform]);
       const answer = await callback(app, await authorize(url));
       assert.deepEqual(outcome(new URL(answer.location!)), {
         error: "missing_scope",
@@ -547,15 +545,10 @@ scenario(
   "Facebook: a user who manages no page yet still connects, with no accounts to post as",
   async ({ fakes, app, user }) => {
     fakes.setFacebookPages([]);
-    assert.deepEqual(outcome(await connect(app, user, "facebook")), {
-      connected: "facebook",
-    });
+    assert.deepEqual(outcome(await connect(app, user, "facebook")), { connected: "facebook" });
     assert.deepEqual((await connectionOf(user, "facebook"))!.accounts, []);
 
-    fakes.setFacebookPages([{ id: "p-1", name: "Shop" }, {
-      id: "p-2",
-      name: "Blog",
-    }]);
+    fakes.setFacebookPages([{ id: "p-1", name: "Shop" }, { id: "p-2", name: "Blog" }]);
     await connect(app, user, "facebook");
     assert.deepEqual((await connectionOf(user, "facebook"))!.accounts, [
       { id: "p-1", name: "Shop" },

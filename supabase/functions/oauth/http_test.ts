@@ -4,13 +4,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startFakes } from "../_testing/fakes/server.ts";
-import {
-  bearerFor,
-  createUser,
-  dbTest,
-  deleteUsers,
-  serviceBearer,
-} from "../_testing/harness.ts";
+import { bearerFor, createUser, dbTest, deleteUsers, serviceBearer } from "../_testing/harness.ts";
 import { connectionOf, makeDue, plaintext } from "../_testing/oauth.ts";
 
 const ENTRY = fileURLToPath(new URL("./index.ts", import.meta.url));
@@ -38,11 +32,7 @@ async function serveFunction(port: number, env: Record<string, string>) {
       "--allow-sys",
       ENTRY,
     ],
-    env: {
-      ...env,
-      DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
-      DENO_NO_PACKAGE_JSON: "1",
-    },
+    env: { ...env, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`, DENO_NO_PACKAGE_JSON: "1" },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -72,9 +62,7 @@ async function serveFunction(port: number, env: Record<string, string>) {
   }
   if (exited) {
     await reading;
-    throw new Error(
-      `the oauth function exited (${(await status).code}):\n${log}`,
-    );
+    throw new Error(`the oauth function exited (${(await status).code}):\n${log}`);
   }
   return {
     base,
@@ -87,112 +75,79 @@ async function serveFunction(port: number, env: Record<string, string>) {
   };
 }
 
-dbTest(
-  "over real HTTP: start → provider → callback → stored → refresh → disconnect",
-  async () => {
-    const fakes = await startFakes();
-    const port = freePort();
-    const server = await serveFunction(port, {
-      ...fakes.env,
-      BEACON_OAUTH_REDIRECT_ALLOWLIST: APP,
-      // Served without the gateway, so without its /functions/v1 prefix.
-      BEACON_OAUTH_CALLBACK_BASE_URL: `http://127.0.0.1:${port}/oauth`,
+dbTest("over real HTTP: start → provider → callback → stored → refresh → disconnect", async () => {
+  const fakes = await startFakes();
+  const port = freePort();
+  const server = await serveFunction(port, {
+    ...fakes.env,
+    BEACON_OAUTH_REDIRECT_ALLOWLIST: APP,
+    // Served without the gateway, so without its /functions/v1 prefix.
+    BEACON_OAUTH_CALLBACK_BASE_URL: `http://127.0.0.1:${port}/oauth`,
+  });
+  const user = await createUser("dance");
+  try {
+    const authorization = await bearerFor(user);
+
+    // The app asks where to send the user.
+    let res = await fetch(`${server.base}/oauth/twitter/start`, {
+      method: "POST",
+      headers: { authorization, "content-type": "application/json" },
+      body: JSON.stringify({ redirect_to: `${APP}/connections` }),
     });
-    const user = await createUser("dance");
-    try {
-      const authorization = await bearerFor(user);
+    assert.equal(res.status, 200, server.log());
+    const { url } = await res.json();
+    assert.ok(url.startsWith(`${fakes.url}/twitter/i/oauth2/authorize?`));
 
-      // The app asks where to send the user.
-      let res = await fetch(`${server.base}/oauth/twitter/start`, {
-        method: "POST",
-        headers: { authorization, "content-type": "application/json" },
-        body: JSON.stringify({ redirect_to: `${APP}/connections` }),
-      });
-      assert.equal(res.status, 200, server.log());
-      const { url } = await res.json();
-      assert.ok(url.startsWith(`${fakes.url}/twitter/i/oauth2/authorize?`));
+    // The browser at X: consent, then sent back to our callback with code and state.
+    res = await fetch(url, { redirect: "manual" });
+    await res.body?.cancel();
+    assert.equal(res.status, 302);
+    const callback = res.headers.get("location")!;
+    assert.ok(callback.startsWith(`${server.base}/oauth/twitter/callback?`), callback);
 
-      // The browser at X: consent, then sent back to our callback with code and state.
-      res = await fetch(url, { redirect: "manual" });
-      await res.body?.cancel();
-      assert.equal(res.status, 302);
-      const callback = res.headers.get("location")!;
-      assert.ok(
-        callback.startsWith(`${server.base}/oauth/twitter/callback?`),
-        callback,
-      );
+    // The browser at our callback: sent back to the app, connected.
+    res = await fetch(callback, { redirect: "manual" });
+    await res.body?.cancel();
+    assert.equal(res.status, 302, server.log());
+    assert.equal(res.headers.get("location"), `${APP}/connections?connected=twitter`);
+    assert.equal(res.headers.get("cache-control"), "no-store");
 
-      // The browser at our callback: sent back to the app, connected.
-      res = await fetch(callback, { redirect: "manual" });
-      await res.body?.cancel();
-      assert.equal(res.status, 302, server.log());
-      assert.equal(
-        res.headers.get("location"),
-        `${APP}/connections?connected=twitter`,
-      );
-      assert.equal(res.headers.get("cache-control"), "no-store");
+    // The same callback again (a replay) finds no state.
+    res = await fetch(callback, { redirect: "manual" });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).error, "invalid_state");
 
-      // The same callback again (a replay) finds no state.
-      res = await fetch(callback, { redirect: "manual" });
-      assert.equal(res.status, 400);
-      assert.equal((await res.json()).error, "invalid_state");
+    const row = (await connectionOf(user, "twitter"))!;
+    assert.ok(row, "the connection is stored");
+    assert.match(row.access_token, /^v\d+\./);
+    const access = await plaintext(user, "twitter", "access_token", row.access_token);
+    assert.ok(fakes.twitter.accessGrant(access), "its access token decrypts to the live one");
 
-      const row = (await connectionOf(user, "twitter"))!;
-      assert.ok(row, "the connection is stored");
-      assert.match(row.access_token, /^v\d+\./);
-      const access = await plaintext(
-        user,
-        "twitter",
-        "access_token",
-        row.access_token,
-      );
-      assert.ok(
-        fakes.twitter.accessGrant(access),
-        "its access token decrypts to the live one",
-      );
+    // An hour later the cron job's call refreshes it.
+    await makeDue(user);
+    res = await fetch(`${server.base}/oauth/refresh`, {
+      method: "POST",
+      headers: { authorization: await serviceBearer(), "content-type": "application/json" },
+      body: JSON.stringify({ user_ids: [user.sub] }),
+    });
+    assert.equal(res.status, 200, server.log());
+    assert.deepEqual(await res.json(), { refreshed: 1, failed: 0, deactivated: 0, superseded: 0 });
+    const refreshed = (await connectionOf(user, "twitter"))!;
+    assert.notEqual(refreshed.access_token, row.access_token);
+    assert.equal(fakes.twitter.hits.refresh, 1);
 
-      // An hour later the cron job's call refreshes it.
-      await makeDue(user);
-      res = await fetch(`${server.base}/oauth/refresh`, {
-        method: "POST",
-        headers: {
-          authorization: await serviceBearer(),
-          "content-type": "application/json",
-        },
-        body: JSON.stringify({ user_ids: [user.sub] }),
-      });
-      assert.equal(res.status, 200, server.log());
-      assert.deepEqual(await res.json(), {
-        refreshed: 1,
-        failed: 0,
-        deactivated: 0,
-        superseded: 0,
-      });
-      const refreshed = (await connectionOf(user, "twitter"))!;
-      assert.notEqual(refreshed.access_token, row.access_token);
-      assert.equal(fakes.twitter.hits.refresh, 1);
-
-      // The user disconnects: revoked at X, forgotten here.
-      res = await fetch(`${server.base}/oauth/twitter`, {
-        method: "DELETE",
-        headers: { authorization },
-      });
-      assert.equal(res.status, 200);
-      assert.deepEqual(await res.json(), {
-        platform: "twitter",
-        disconnected: true,
-        revoked: true,
-      });
-      assert.equal(await connectionOf(user, "twitter"), undefined);
-      assert.equal(
-        fakes.twitter.revoked.length,
-        2,
-        "access and refresh token revoked",
-      );
-    } finally {
-      await deleteUsers(user);
-      await server.stop();
-      await fakes.close();
-    }
-  },
-);
+    // The user disconnects: revoked at X, forgotten here.
+    res = await fetch(`${server.base}/oauth/twitter`, {
+      method: "DELETE",
+      headers: { authorization },
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { platform: "twitter", disconnected: true, revoked: true });
+    assert.equal(await connectionOf(user, "twitter"), undefined);
+    assert.equal(fakes.twitter.revoked.length, 2, "access and refresh token revoked");
+  } finally {
+    await deleteUsers(user);
+    await server.stop();
+    await fakes.close();
+  }
+});

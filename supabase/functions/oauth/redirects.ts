@@ -60,9 +60,7 @@ export function allowedRedirect(
 ): URL | undefined {
   const url = parseHttpUrl(candidate);
   if (!url) return undefined;
-  return rules.some((rule) =>
-      url.origin === rule.origin && underPath(url.pathname, rule.path)
-    )
+  return rules.some((rule) => url.origin === rule.origin && underPath(url.pathname, rule.path))
     ? url
     : undefined;
 }

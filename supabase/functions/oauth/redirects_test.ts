@@ -15,8 +15,7 @@ Deno.test("redirect targets under an allowed origin or prefix pass, normalised",
     "https://APP.Example.com/x": "https://app.example.com/x",
     "https://app.example.com:443/x": "https://app.example.com/x",
     "https://example.com/beacon/": "https://example.com/beacon/",
-    "https://example.com/beacon/connect/done":
-      "https://example.com/beacon/connect/done",
+    "https://example.com/beacon/connect/done": "https://example.com/beacon/connect/done",
     "http://localhost:3000/anything": "http://localhost:3000/anything",
   };
   for (const [candidate, normalised] of Object.entries(allowed)) {
@@ -83,8 +82,7 @@ Deno.test("the allow-list refuses entries that cannot be matched safely", () => 
 
 Deno.test("a malformed allow-list stops the function at start, naming the setting", () => {
   assert.throws(
-    () =>
-      readOAuthSettings({ BEACON_OAUTH_REDIRECT_ALLOWLIST: "app.example.com" }),
+    () => readOAuthSettings({ BEACON_OAUTH_REDIRECT_ALLOWLIST: "app.example.com" }),
     (err: unknown) =>
       err instanceof ConfigError &&
       /BEACON_OAUTH_REDIRECT_ALLOWLIST/.test(err.message),
@@ -108,15 +106,13 @@ Deno.test("withParams adds to the query and keeps the rest", () => {
 
 Deno.test("the callback URL derives from SUPABASE_URL unless set outright", () => {
   assert.equal(
-    readOAuthSettings({ SUPABASE_URL: "https://abc.supabase.co/" })
-      .callbackBase,
+    readOAuthSettings({ SUPABASE_URL: "https://abc.supabase.co/" }).callbackBase,
     "https://abc.supabase.co/functions/v1/oauth",
   );
   assert.equal(
     readOAuthSettings({
       SUPABASE_URL: "https://abc.supabase.co",
-      BEACON_OAUTH_CALLBACK_BASE_URL:
-        "https://api.example.com/functions/v1/oauth/",
+      BEACON_OAUTH_CALLBACK_BASE_URL: "https://api.example.com/functions/v1/oauth/",
     }).callbackBase,
     "https://api.example.com/functions/v1/oauth",
   );

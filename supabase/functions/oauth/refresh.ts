@@ -13,10 +13,7 @@
 //                refresh): needs_reauth with the reason, switched off once it has expired
 import { type KeyRing, keyRing } from "../_shared/crypto.ts";
 import type { Platform } from "../_shared/providers/config.ts";
-import {
-  ProviderError,
-  type StoredTokens,
-} from "../_shared/providers/oauth.ts";
+import { ProviderError, type StoredTokens } from "../_shared/providers/oauth.ts";
 import type { OAuthSettings } from "./settings.ts";
 import {
   claimDueConnections,
@@ -45,12 +42,7 @@ export async function refreshDueConnections(
   options: { userIds?: string[] } = {},
 ): Promise<RefreshCounts> {
   const ring = await keyRing();
-  const counts: RefreshCounts = {
-    refreshed: 0,
-    failed: 0,
-    deactivated: 0,
-    superseded: 0,
-  };
+  const counts: RefreshCounts = { refreshed: 0, failed: 0, deactivated: 0, superseded: 0 };
   const deadline = Date.now() + BUDGET_MS;
   while (Date.now() < deadline) {
     const due = await claimDueConnections(BATCH, options.userIds);

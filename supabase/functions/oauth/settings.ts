@@ -5,10 +5,7 @@
 import { z } from "zod";
 import { ConfigError, readEnv } from "../_shared/env.ts";
 import type { Platform } from "../_shared/providers/config.ts";
-import {
-  createProviders,
-  type ProviderSlot,
-} from "../_shared/providers/registry.ts";
+import { createProviders, type ProviderSlot } from "../_shared/providers/registry.ts";
 import { parseAllowlist, type RedirectRule } from "./redirects.ts";
 
 export type OAuthSettings = {
@@ -33,9 +30,7 @@ export function readOAuthSettings(
       allowlist = parseAllowlist(values.BEACON_OAUTH_REDIRECT_ALLOWLIST);
     } catch (err) {
       throw new ConfigError(
-        `configuration: BEACON_OAUTH_REDIRECT_ALLOWLIST: ${
-          (err as Error).message
-        }`,
+        `configuration: BEACON_OAUTH_REDIRECT_ALLOWLIST: ${(err as Error).message}`,
       );
     }
   }

@@ -162,9 +162,7 @@ export function claimDueConnections(
         where expires_at < now() + interval '24 hours'
           and (next_refresh_at is null or next_refresh_at <= now())
           and (is_active or status = 'disconnected')
-          and (${userIds ?? null}::uuid[] is null or user_id = any(${
-      userIds ?? null
-    }::uuid[]))
+          and (${userIds ?? null}::uuid[] is null or user_id = any(${userIds ?? null}::uuid[]))
         order by expires_at
         limit ${limit}
         for update skip locked
@@ -232,21 +230,14 @@ export async function recordOutcomes(outcomes: Claimed[]): Promise<Recorded> {
 }
 
 /** The outcome could not be stored: the connection needs re-authorisation, and says why. */
-async function recordUnwritable(
-  outcome: Claimed,
-  err: unknown,
-): Promise<Recorded> {
-  console.error(
-    `[oauth] the refresh outcome of connection ${outcome.id} cannot be stored:`,
-    err,
-  );
+async function recordUnwritable(outcome: Claimed, err: unknown): Promise<Recorded> {
+  console.error(`[oauth] the refresh outcome of connection ${outcome.id} cannot be stored:`, err);
+  const what = outcome.kind === "refreshed" ? "refreshed tokens" : "refresh result";
   const permanent: Claimed = {
     id: outcome.id,
     kind: "permanent",
     claimed: outcome.claimed,
-    error: `the ${
-      outcome.kind === "refreshed" ? "refreshed tokens" : "refresh result"
-    } could not be stored (${(err as Error).message}); connect again`,
+    error: `the ${what} could not be stored (${(err as Error).message}); connect again`,
   };
   try {
     const ids = await writeOutcomes([permanent]);
@@ -255,10 +246,7 @@ async function recordUnwritable(
       : { written: [], superseded: [outcome] };
   } catch (again) {
     // Left leased: the next run after the lease tries again.
-    console.error(
-      `[oauth] connection ${outcome.id} cannot be marked either:`,
-      again,
-    );
+    console.error(`[oauth] connection ${outcome.id} cannot be marked either:`, again);
     return { written: [], superseded: [] };
   }
 }

@@ -1,19 +1,11 @@
 // A connection's tokens at rest, each encrypted with its own tokenContext (user, platform,
 // kind). Sealing and opening sit together so the two can never disagree on a context.
-import {
-  decrypt,
-  encrypt,
-  type KeyRing,
-  tokenContext,
-} from "../_shared/crypto.ts";
+import { decrypt, encrypt, type KeyRing, tokenContext } from "../_shared/crypto.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import type { StoredTokens } from "../_shared/providers/oauth.ts";
 
 /** The token columns of public.social_connections. */
-export type SealedTokens = {
-  access_token: string;
-  refresh_token: string | null;
-};
+export type SealedTokens = { access_token: string; refresh_token: string | null };
 
 /** Encrypts a connection's tokens for storage; no refresh token is stored as null. */
 export async function sealTokens(

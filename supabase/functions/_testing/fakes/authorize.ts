@@ -51,9 +51,7 @@ export function authorizeRoute(
         style.deniedHash,
       );
     }
-    const asked = (query.get("scope") ?? "").split(style.scopeSeparator).filter(
-      Boolean,
-    );
+    const asked = (query.get("scope") ?? "").split(style.scopeSeparator).filter(Boolean);
     return grant({ query, redirectUri, stateParam, asked });
   };
 }

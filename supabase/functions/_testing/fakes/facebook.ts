@@ -9,22 +9,9 @@
 //   DELETE   /v21.0/me/permissions        → {"success": true} (the app's grant is removed)
 // Tokens come in the query string; a wrong appsecret_proof is refused like Graph does.
 import { authorizeRoute } from "./authorize.ts";
-import {
-  expectedProof,
-  graphError,
-  graphFailure,
-  invalidToken,
-  tokenAnswer,
-} from "./graph.ts";
+import { expectedProof, graphError, graphFailure, invalidToken, tokenAnswer } from "./graph.ts";
 import type { Route } from "./server.ts";
-import {
-  type FakeOptions,
-  FakeState,
-  formParams,
-  json,
-  redirectBack,
-  token,
-} from "./state.ts";
+import { type FakeOptions, FakeState, formParams, json, redirectBack, token } from "./state.ts";
 
 const LONG_LIVED = 5183944;
 
@@ -41,9 +28,7 @@ export function facebookFake(
     const grant = state.accessGrant(access);
     if (!grant) return { error: invalidToken() };
     const proof = params.get("appsecret_proof");
-    if (
-      proof !== null && proof !== expectedProof(state.clientSecret, access!)
-    ) {
+    if (proof !== null && proof !== expectedProof(state.clientSecret, access!)) {
       return {
         error: graphError(
           400,

@@ -3,13 +3,7 @@
 // 400 for OAuth errors, throttling is error code 4 with the X-App-Usage header, and tokens
 // arrive in the query string (optionally with appsecret_proof).
 import { createHmac } from "node:crypto";
-import {
-  type Failure,
-  type FakeState,
-  type Grant,
-  json,
-  token,
-} from "./state.ts";
+import { type Failure, type FakeState, type Grant, json, token } from "./state.ts";
 
 export function graphError(
   status: number,

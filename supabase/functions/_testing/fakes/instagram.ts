@@ -11,13 +11,7 @@
 import { authorizeRoute } from "./authorize.ts";
 import { graphFailure, invalidToken, tokenAnswer } from "./graph.ts";
 import type { Route } from "./server.ts";
-import {
-  type FakeOptions,
-  FakeState,
-  formParams,
-  json,
-  redirectBack,
-} from "./state.ts";
+import { type FakeOptions, FakeState, formParams, json, redirectBack } from "./state.ts";
 
 const LONG_LIVED = 5184000;
 /** An Instagram professional account id: 17 digits, past Number.MAX_SAFE_INTEGER. */
@@ -45,10 +39,7 @@ export function instagramFake(options?: FakeOptions) {
         error_description: "The user denied your request",
       },
     }, ({ redirectUri, stateParam, asked }) => {
-      const code = state.issueCode({
-        redirectUri,
-        scopes: state.granted(asked),
-      });
+      const code = state.issueCode({ redirectUri, scopes: state.granted(asked) });
       return redirectBack(redirectUri, { code, state: stateParam }, "#_");
     }),
 
@@ -70,9 +61,7 @@ export function instagramFake(options?: FakeOptions) {
       const access = state.issueAccessToken(grant);
       // Written by hand: JSON.stringify cannot write an integer this large unquoted.
       return new Response(
-        `{"data":[{"access_token":${
-          JSON.stringify(access)
-        },"user_id":${state.account.id},` +
+        `{"data":[{"access_token":${JSON.stringify(access)},"user_id":${state.account.id},` +
           `"permissions":${JSON.stringify(grant.scopes.join(","))}}]}`,
         { headers: { "content-type": "application/json; charset=utf-8" } },
       );

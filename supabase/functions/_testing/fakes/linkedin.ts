@@ -41,8 +41,7 @@ function failed(failure: Failure): Response {
     case "invalid_grant":
       return json({
         error: "invalid_grant",
-        error_description:
-          "The provided authorization grant or refresh token is invalid, " +
+        error_description: "The provided authorization grant or refresh token is invalid, " +
           "expired or revoked.",
       }, 400);
   }
@@ -90,10 +89,7 @@ export async function linkedinFake(options?: FakeOptions) {
         error_description: "The user cancelled the authorization",
       },
     }, ({ redirectUri, stateParam, asked }) => {
-      const code = state.issueCode({
-        redirectUri,
-        scopes: state.granted(asked),
-      });
+      const code = state.issueCode({ redirectUri, scopes: state.granted(asked) });
       return redirectBack(redirectUri, { code, state: stateParam });
     }),
 
@@ -126,8 +122,7 @@ export async function linkedinFake(options?: FakeOptions) {
       if (!grant) {
         return json({
           error: "invalid_request",
-          error_description:
-            "Unable to retrieve access token: appid/redirect uri/code verifier " +
+          error_description: "Unable to retrieve access token: appid/redirect uri/code verifier " +
             "does not match authorization code. Or authorization code expired. Or external " +
             "member binding exists",
         }, 400);
@@ -138,9 +133,7 @@ export async function linkedinFake(options?: FakeOptions) {
         expires_in: state.accessTokenTtl,
         scope: grant.scopes.join(","),
         token_type: "Bearer",
-        ...(grant.scopes.includes("openid")
-          ? { id_token: await idToken(now) }
-          : {}),
+        ...(grant.scopes.includes("openid") ? { id_token: await idToken(now) } : {}),
         ...(state.issueRefreshTokens
           ? {
             refresh_token: state.issueRefreshToken(issued),

@@ -80,8 +80,7 @@ type Stored = { hash: string; status: number; body: unknown } | {
   pending: true;
 };
 
-const MAILBOX =
-  /^(?:[^<>\r\n]*<[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+>|[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+)$/;
+const MAILBOX = /^(?:[^<>\r\n]*<[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+>|[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+)$/;
 const TAG = /^[A-Za-z0-9_-]{1,256}$/;
 
 const resendError = (
@@ -163,9 +162,7 @@ async function sha256(text: string): Promise<string> {
 
 export function startResendFake(options: ResendFakeOptions = {}) {
   const webhookSecret = options.webhookSecret ??
-    `whsec_${
-      Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64")
-    }`;
+    `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64")}`;
   const signer = new Webhook(webhookSecret);
   const keepBodies = options.keepBodies ?? true;
   const failures: Record<Endpoint, ResendFailure[]> = { email: [], batch: [] };
@@ -314,9 +311,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
         headers,
       );
     }
-    const known = options.apiKeys
-      ? options.apiKeys.includes(apiKey)
-      : apiKey.startsWith("re_");
+    const known = options.apiKeys ? options.apiKeys.includes(apiKey) : apiKey.startsWith("re_");
     if (!known) {
       return resendError(403, "invalid_api_key", "API key is invalid", headers);
     }
@@ -342,8 +337,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
       );
     }
     const key = request.headers.get("idempotency-key") ?? undefined;
-    const permissive =
-      request.headers.get("x-batch-validation") === "permissive";
+    const permissive = request.headers.get("x-batch-validation") === "permissive";
     const storeKey = key === undefined ? undefined : `${endpoint}:${key}`;
     const hash = await sha256(`${permissive}\n${text}`);
     if (storeKey !== undefined) {
@@ -582,9 +576,7 @@ export function startResendFake(options: ResendFakeOptions = {}) {
     },
     /** The emails sent to `address` (any case). */
     sentTo: (address: string) =>
-      sent.filter((email) =>
-        email.to.some((to) => to.toLowerCase() === address.toLowerCase())
-      ),
+      sent.filter((email) => email.to.some((to) => to.toLowerCase() === address.toLowerCase())),
     signatureHeaders,
     event,
     emit,

@@ -10,9 +10,7 @@ Deno.test("the local stack's settings point every platform at the fakes as serve
   const text = await Deno.readTextFile(FUNCTIONS_ENV);
   const settings = Object.fromEntries(
     text.split("\n")
-      .filter((line) =>
-        /^BEACON_(TWITTER|LINKEDIN|FACEBOOK|INSTAGRAM)_/.test(line)
-      )
+      .filter((line) => /^BEACON_(TWITTER|LINKEDIN|FACEBOOK|INSTAGRAM)_/.test(line))
       .map((
         line,
       ) => [

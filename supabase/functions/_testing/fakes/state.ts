@@ -156,9 +156,7 @@ export const token = (prefix: string) =>
 export function basicCredentials(
   request: Request,
 ): [string, string] | undefined {
-  const match = /^Basic\s+(\S+)$/i.exec(
-    request.headers.get("authorization") ?? "",
-  );
+  const match = /^Basic\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "");
   if (!match) return undefined;
   const decoded = Buffer.from(match[1], "base64").toString();
   const colon = decoded.indexOf(":");

@@ -31,8 +31,7 @@ const problem = (
   status: number,
   title: string,
   headers: Record<string, string> = {},
-) =>
-  json({ title, detail: title, type: "about:blank", status }, status, headers);
+) => json({ title, detail: title, type: "about:blank", status }, status, headers);
 
 function failed(failure: Failure, grantError = "invalid_request"): Response {
   switch (failure) {
@@ -54,9 +53,7 @@ export function twitterFake(options?: FakeOptions) {
   /** X's answer to a request without the app's Basic credentials; undefined when they are right. */
   const refuseClient = (request: Request) => {
     const [id, secret] = basicCredentials(request) ?? [];
-    if (id === state.clientId && secret === state.clientSecret) {
-      return undefined;
-    }
+    if (id === state.clientId && secret === state.clientSecret) return undefined;
     return json({
       error: "unauthorized_client",
       error_description: "Missing valid authorization header",
@@ -66,8 +63,7 @@ export function twitterFake(options?: FakeOptions) {
   const routes: Record<string, Route> = {
     "GET /i/oauth2/authorize": authorizeRoute(state, {
       scopeSeparator: " ",
-      unknownApp:
-        "Something went wrong. You weren't able to give access to the App.",
+      unknownApp: "Something went wrong. You weren't able to give access to the App.",
       denied: { error: "access_denied" },
     }, ({ query, redirectUri, stateParam, asked }) => {
       if (
@@ -104,8 +100,7 @@ export function twitterFake(options?: FakeOptions) {
         ) {
           return json({
             error: "invalid_request",
-            error_description:
-              "Value passed for the authorization code was invalid.",
+            error_description: "Value passed for the authorization code was invalid.",
           }, 400);
         }
         scopes = grant.scopes;
@@ -113,12 +108,9 @@ export function twitterFake(options?: FakeOptions) {
         const old = params.get("refresh_token") ?? "";
         const poison = state.poisoned.get(old);
         if (poison === "malformed") {
-          return new Response(
-            "<html><body>Something went wrong</body></html>",
-            {
-              headers: { "content-type": "text/html; charset=utf-8" },
-            },
-          );
+          return new Response("<html><body>Something went wrong</body></html>", {
+            headers: { "content-type": "text/html; charset=utf-8" },
+          });
         }
         if (poison) return failed(poison);
         const grant = state.refreshTokens.get(old);
@@ -132,11 +124,10 @@ export function twitterFake(options?: FakeOptions) {
         }, 400);
       }
       const grant = { clientId: state.clientId, scopes };
-      const refresh =
-        scopes.includes("offline.access") && state.issueRefreshTokens &&
+      const refresh = scopes.includes("offline.access") && state.issueRefreshTokens &&
           !(endpoint === "refresh" && state.refreshOmitsRefreshToken)
-          ? state.issueRefreshToken(grant)
-          : undefined;
+        ? state.issueRefreshToken(grant)
+        : undefined;
       return json({
         token_type: "bearer",
         expires_in: state.accessTokenTtl,

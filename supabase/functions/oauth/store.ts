@@ -8,11 +8,11 @@ import type { Platform } from "../_shared/providers/config.ts";
 import type { Connection } from "../_shared/providers/oauth.ts";
 import { sealTokens } from "./tokens.ts";
 
-/** SHA-256 of the state, hex: what private.oauth_states keys on. */
-export async function stateHash(state: string): Promise<string> {
+/** SHA-256, hex: what private.oauth_states keeps of the state and of the browser's nonce. */
+export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest(
     "SHA-256",
-    new TextEncoder().encode(state),
+    new TextEncoder().encode(text),
   );
   return Buffer.from(digest).toString("hex");
 }
@@ -26,12 +26,39 @@ export async function insertState(row: {
   codeVerifier?: string;
   redirectTo: string;
 }): Promise<void> {
-  const hash = await stateHash(row.state);
+  const hash = await sha256Hex(row.state);
   await asService((tx) =>
     tx`insert into private.oauth_states (state_hash, user_id, platform, code_verifier, redirect_to)
        values (decode(${hash}, 'hex'), ${row.userId}, ${row.platform},
                ${row.codeVerifier ?? null}, ${row.redirectTo})`
   );
+}
+
+/**
+ * Binds a live, unbound state to the browser opening /go: stores the SHA-256 of `fresh`, the
+ * nonce its new cookie will hold. A browser coming back to /go presents its cookie
+ * (`presented`) and passes again; any other browser finds nothing. Returns the PKCE verifier
+ * and whether `fresh` was stored (so the cookie must be set), or undefined.
+ */
+export async function bindState(
+  state: string,
+  platform: Platform,
+  browser: { fresh: string; presented?: string },
+): Promise<{ code_verifier: string | null; bound: boolean } | undefined> {
+  const hash = await sha256Hex(state);
+  const fresh = await sha256Hex(browser.fresh);
+  const presented = browser.presented ? await sha256Hex(browser.presented) : null;
+  const rows = await asService((tx) =>
+    tx<{ code_verifier: string | null; bound: boolean }[]>`
+      update private.oauth_states
+      set browser_hash = coalesce(browser_hash, decode(${fresh}, 'hex'))
+      where state_hash = decode(${hash}, 'hex')
+        and platform = ${platform}
+        and expires_at > now()
+        and (browser_hash is null or browser_hash = decode(${presented}, 'hex'))
+      returning code_verifier, browser_hash = decode(${fresh}, 'hex') as bound`
+  );
+  return rows[0];
 }
 
 export type ConsumedState = {
@@ -42,15 +69,21 @@ export type ConsumedState = {
   expired: boolean;
 };
 
-/** Takes the state once: whoever comes second (a replay) finds nothing. */
+/**
+ * Takes the state once, and only for the browser it was bound to at /go: whoever comes second
+ * (a replay) or from another browser finds nothing, and changes nothing.
+ */
 export async function consumeState(
   state: string,
+  nonce: string,
 ): Promise<ConsumedState | undefined> {
-  const hash = await stateHash(state);
+  const hash = await sha256Hex(state);
+  const browser = await sha256Hex(nonce);
   const rows = await asService((tx) =>
     tx<ConsumedState[]>`
       delete from private.oauth_states
       where state_hash = decode(${hash}, 'hex')
+        and browser_hash = decode(${browser}, 'hex')
       returning user_id, platform, code_verifier, redirect_to, expires_at <= now() as expired`
   );
   return rows[0];

@@ -435,10 +435,18 @@ dbTest(
 scenario(
   "a refresh that finishes after the user reconnected leaves the newer tokens in place",
   async ({ fakes, app, user }) => {
-    const reconnectDuring = async (running: Promise<Record<string, unknown>>) => {
+    /** Runs a refresh that X answers only after the user has connected again. */
+    const reconnectDuring = async () => {
+      const { promise: held, resolve: release } = Promise.withResolvers<void>();
+      fakes.twitter.holds.set("refresh", held);
+      const running = refresh(app, user);
       while (!fakes.twitter.hits.refresh) await new Promise((r) => setTimeout(r, 10));
-      fakes.twitter.latencyMs = 0;
-      await connect(app, user, "twitter");
+      fakes.twitter.holds.delete("refresh");
+      try {
+        await connect(app, user, "twitter");
+      } finally {
+        release();
+      }
       const newer = (await connectionOf(user, "twitter"))!;
       assert.deepEqual(await running, {
         refreshed: 0,
@@ -453,8 +461,7 @@ scenario(
     // A refresh that succeeds at X while the user connects again.
     await connect(app, user, "twitter");
     await makeDue(user);
-    fakes.twitter.latencyMs = 1500;
-    let newer = await reconnectDuring(refresh(app, user));
+    let newer = await reconnectDuring();
     let row = (await connectionOf(user, "twitter"))!;
     assert.equal(row.access_token, newer.access_token, "the reconnect's access token stays");
     assert.equal(row.refresh_token, newer.refresh_token, "the reconnect's refresh token stays");
@@ -467,8 +474,7 @@ scenario(
     await makeDue(user);
     const stale = await plaintext(user, "twitter", "refresh_token", row.refresh_token!);
     fakes.twitter.poisoned.set(stale, "invalid_grant");
-    fakes.twitter.latencyMs = 1500;
-    newer = await reconnectDuring(refresh(app, user));
+    newer = await reconnectDuring();
     row = (await connectionOf(user, "twitter"))!;
     assert.deepEqual([row.status, row.is_active, row.last_error, row.refresh_failures], [
       "active",

@@ -44,6 +44,8 @@ export class FakeState {
   refreshOmitsRefreshToken = false;
   /** Added before every token endpoint answer, to make overlapping runs overlap. */
   latencyMs = 0;
+  /** Calls to an endpoint (e.g. "refresh") wait until its promise settles before answering. */
+  readonly holds = new Map<string, Promise<void>>();
   /** Calls per endpoint name, e.g. hits.refresh. */
   readonly hits: Record<string, number> = {};
   readonly codes = new Map<string, CodeGrant>();
@@ -84,6 +86,7 @@ export class FakeState {
   /** Counts a call to `endpoint`, waits the latency, and returns the failure to answer with. */
   async enter(endpoint: string, slow = false): Promise<Failure | undefined> {
     this.hits[endpoint] = (this.hits[endpoint] ?? 0) + 1;
+    await this.holds.get(endpoint);
     if (slow && this.latencyMs > 0) {
       await new Promise((r) => setTimeout(r, this.latencyMs));
     }

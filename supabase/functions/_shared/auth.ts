@@ -1,7 +1,8 @@
 // Who is calling. Every function verifies bearer tokens itself (verify_jwt = false in
 // config.toml): HS256 with the project's JWT secret (local stack, legacy projects) and/or
 // the project's JWKS for asymmetric signing keys (ES256/RS256). Nothing trusts a token it
-// has not verified; `alg: none` and any algorithm we did not configure are refused.
+// has not verified; `alg: none` and any algorithm we did not configure are refused, and so is
+// a token without an expiry (`exp`): a leaked token must stop working on its own.
 import { createMiddleware } from "hono/factory";
 import {
   createLocalJWKSet,
@@ -72,7 +73,7 @@ export function createVerifier(config: AuthConfig): Verifier {
     } catch {
       throw unauthorized("The token is not a JWT.");
     }
-    const options = { audience, clockTolerance: 5 };
+    const options = { audience, clockTolerance: 5, requiredClaims: ["exp"] };
     try {
       if (alg === "HS256" && secret) {
         return (await jwtVerify(token, secret, { ...options, algorithms: ["HS256"] })).payload;
@@ -110,8 +111,12 @@ function reason(err: unknown): string {
   switch (code) {
     case "ERR_JWT_EXPIRED":
       return "it has expired";
-    case "ERR_JWT_CLAIM_VALIDATION_FAILED":
-      return `claim ${(err as { claim?: string }).claim} is not valid`;
+    case "ERR_JWT_CLAIM_VALIDATION_FAILED": {
+      const { claim, reason } = err as { claim?: string; reason?: string };
+      return claim === "exp" && reason === "missing"
+        ? "it has no expiry (exp claim); sign tokens with an expiry"
+        : `claim ${claim} is not valid`;
+    }
     case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
       return "the signature does not match";
     case "ERR_JWKS_NO_MATCHING_KEY":

@@ -48,6 +48,18 @@ Deno.test("expired and not-yet-valid tokens are refused", async () => {
   await refused(hs.user(`Bearer ${await sign(userClaims({ nbf: future }))}`), /claim nbf/);
 });
 
+Deno.test("a token without an expiry is refused, for users and for the service", async () => {
+  const { exp: _, ...forever } = userClaims();
+  await refused(hs.user(`Bearer ${await sign(forever)}`), /no expiry \(exp claim\)/);
+  await refused(hs.service(`Bearer ${await sign({ role: "service_role" })}`), /no expiry/);
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
+  const es = createVerifier({ jwks: { keys: [jwk] } });
+  const unending = await new SignJWT(forever).setProtectedHeader({ alg: "ES256", kid: "k1" })
+    .sign(privateKey);
+  await refused(es.user(`Bearer ${unending}`), /no expiry/);
+});
+
 Deno.test("a token signed with another secret is refused", async () => {
   const forged = await sign(userClaims(), "another-secret-that-is-at-least-32-chars");
   await refused(hs.user(`Bearer ${forged}`), /signature does not match/);
@@ -66,7 +78,7 @@ Deno.test("a token for another audience, or that is not a user's, is refused", a
 });
 
 Deno.test("service routes accept the service role's token or a secret key only", async () => {
-  await hs.service(`Bearer ${await sign({ role: "service_role" })}`);
+  await hs.service(`Bearer ${await sign({ role: "service_role", exp: userClaims().exp })}`);
   await hs.service("Bearer sb_secret_test");
   await refused(hs.service(`Bearer ${await sign(userClaims())}`), /service role only/);
   await refused(hs.service("Bearer sb_secret_wrong"), /not a JWT/);

@@ -11,6 +11,8 @@ import { readOAuthSettings } from "../oauth/settings.ts";
 
 export const APP_ORIGIN = "https://app.beacon.test";
 export const CALLBACK_BASE = "https://project.functions.test/functions/v1/oauth";
+/** Where a browser with an unknown, expired, used or foreign state is sent. */
+export const DEFAULT_RETURN = `${APP_ORIGIN}/start-again`;
 
 export type TestApp = ReturnType<typeof createOAuthApp>;
 
@@ -20,6 +22,7 @@ export function testEnv(fakes: Fakes, overrides: Record<string, string> = {}) {
     ...fakes.env,
     BEACON_OAUTH_REDIRECT_ALLOWLIST: `${APP_ORIGIN},http://localhost:3000/beacon/`,
     BEACON_OAUTH_CALLBACK_BASE_URL: CALLBACK_BASE,
+    BEACON_OAUTH_DEFAULT_RETURN_URL: DEFAULT_RETURN,
     ...overrides,
   };
 }
@@ -31,7 +34,39 @@ export type Answer = {
   status: number;
   body: Record<string, unknown>;
   location: string | null;
+  headers: Headers;
 };
+
+/**
+ * A browser's cookie jar for the oauth function: what it was sent (Set-Cookie) and sends back.
+ * Each test browser is a different person's browser.
+ */
+export class Browser {
+  readonly cookies = new Map<string, string>();
+  /** Every Set-Cookie header it received, as it came. */
+  readonly received: string[] = [];
+
+  /** The Cookie header it sends, or undefined. */
+  cookieHeader(): string | undefined {
+    if (this.cookies.size === 0) return undefined;
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+  }
+
+  /** Keeps the cookies of a response (Max-Age=0 deletes one). */
+  keep(headers: Headers) {
+    for (const line of headers.getSetCookie()) {
+      this.received.push(line);
+      const [pair] = line.split(";");
+      const at = pair.indexOf("=");
+      const name = pair.slice(0, at).trim();
+      if (/;\s*max-age=0(;|$)/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, pair.slice(at + 1).trim());
+    }
+  }
+}
+
+/** The browser of the user who starts connecting, unless a test says otherwise. */
+export const usersBrowser = new Browser();
 
 /** Calls the app as Supabase's gateway would (path under /oauth), as a user or the service. */
 export async function call(
@@ -40,6 +75,7 @@ export async function call(
   path: string,
   as?: UserClaims | "service",
   body?: unknown,
+  browser?: Browser,
 ): Promise<Answer> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
@@ -47,21 +83,36 @@ export async function call(
   if (as) {
     headers.authorization = as === "service" ? await serviceBearer() : await bearerFor(as);
   }
+  const cookie = browser?.cookieHeader();
+  if (cookie) headers.cookie = cookie;
   const res = await app.request(`http://functions.local/oauth${path}`, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  browser?.keep(res.headers);
   const text = await res.text();
   return {
     status: res.status,
-    body: text ? JSON.parse(text) : {},
+    body: !text
+      ? {}
+      : res.headers.get("content-type")?.includes("json")
+      ? JSON.parse(text)
+      : { text },
     location: res.headers.get("location"),
+    headers: res.headers,
   };
 }
 
-/** POST /{platform}/start; returns the authorize URL. */
-export async function start(
+/** A browser opening one of the function's own URLs (/go, /callback) as the gateway passes it. */
+export function visit(app: TestApp, url: URL, browser: Browser = usersBrowser): Promise<Answer> {
+  assert.ok(url.href.startsWith(CALLBACK_BASE), `a URL of the function: ${url.href}`);
+  const path = `${url.pathname.replace("/functions/v1/oauth", "")}${url.search}`;
+  return call(app, "GET", path, undefined, undefined, browser);
+}
+
+/** POST /{platform}/start; returns the URL the app sends the browser to (/go). */
+export async function begin(
   app: TestApp,
   user: UserClaims,
   platform: Platform,
@@ -71,7 +122,21 @@ export async function start(
     redirect_to: redirectTo,
   });
   assert.equal(started.status, 200, JSON.stringify(started.body));
+  assert.deepEqual(Object.keys(started.body), ["url"]);
   return new URL(started.body.url as string);
+}
+
+/** POST /{platform}/start, then the browser through /go; returns the platform's authorize URL. */
+export async function start(
+  app: TestApp,
+  user: UserClaims,
+  platform: Platform,
+  redirectTo?: string,
+  browser: Browser = usersBrowser,
+): Promise<URL> {
+  const went = await visit(app, await begin(app, user, platform, redirectTo), browser);
+  assert.equal(went.status, 302, `/go answered ${went.status}: ${JSON.stringify(went.body)}`);
+  return new URL(went.location!);
 }
 
 /** What the browser does at the provider: open the authorize URL, get sent back. */
@@ -86,25 +151,26 @@ export async function authorize(url: URL): Promise<URL> {
   return new URL(res.headers.get("location")!);
 }
 
-/** The browser arriving at our callback: the app's answer (a redirect, or 400). */
-export function callback(app: TestApp, back: URL): Promise<Answer> {
-  assert.ok(back.href.startsWith(CALLBACK_BASE), `sent back to ${back.href}`);
-  return call(
-    app,
-    "GET",
-    `${back.pathname.replace("/functions/v1/oauth", "")}${back.search}`,
-  );
+/** The browser arriving at our callback: the function's answer (a redirect). */
+export function callback(
+  app: TestApp,
+  back: URL,
+  browser: Browser = usersBrowser,
+): Promise<Answer> {
+  return visit(app, back, browser);
 }
 
-/** start → authorize → callback; returns where the browser ends up. */
+/** start → /go → authorize → callback, in one browser; returns where the browser ends up. */
 export async function connect(
   app: TestApp,
   user: UserClaims,
   platform: Platform,
+  browser: Browser = usersBrowser,
 ): Promise<URL> {
   const answer = await callback(
     app,
-    await authorize(await start(app, user, platform)),
+    await authorize(await start(app, user, platform, undefined, browser)),
+    browser,
   );
   assert.equal(answer.status, 302, JSON.stringify(answer.body));
   return new URL(answer.location!);

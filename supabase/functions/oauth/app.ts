@@ -3,21 +3,32 @@
 // leave this function.
 //
 //   POST   /functions/v1/oauth/{platform}/start     user   {"redirect_to"} → {"url"}
-//   GET    /functions/v1/oauth/{platform}/callback  public (the provider sends the browser)
+//   GET    /functions/v1/oauth/{platform}/go        the browser, at the url /start answered:
+//          sets the state's cookie, 302 to the platform's consent screen
+//   GET    /functions/v1/oauth/{platform}/callback  the browser, sent back by the platform
 //          → 302 redirect_to?connected={platform} | redirect_to?error=<code>&platform=...
 //   DELETE /functions/v1/oauth/{platform}           user   revoke at the provider, forget
 //   POST   /functions/v1/oauth/refresh              service {"user_ids"?} → counts
 //
-// Callback error codes: access_denied, authorization_failed, invalid_state, expired_state,
-// token_exchange_failed, profile_failed, missing_scope (with missing_scopes=a,b),
-// platform_not_configured, server_error. An unknown state has no trusted place to send the
-// browser to: it answers 400 JSON instead.
+// A connection is bound to the browser that started it: the first browser to open /go gets an
+// HttpOnly, SameSite=Lax cookie (Secure except on http://localhost) holding a random nonce
+// whose SHA-256 is stored with the state, and the callback consumes the state only for that
+// cookie. A link forwarded to someone else (or leaked from a log) cannot connect their account
+// into this user's Beacon.
+//
+// Callback error codes: access_denied, authorization_failed, invalid_state, token_exchange_failed,
+// profile_failed, missing_scope (with missing_scopes=a,b), platform_not_configured,
+// server_error. A state that is unknown, expired, already used or not this browser's sends the
+// browser to the default return URL (BEACON_OAUTH_DEFAULT_RETURN_URL) with
+// ?error=invalid_state&platform=..., never to a bare error page, and changes nothing.
 import type { Context } from "hono";
 import {
   calculatePKCECodeChallenge,
   generateRandomCodeVerifier,
   generateRandomState,
 } from "oauth4webapi";
+import { getCookie, setCookie } from "hono/cookie";
+import { Buffer } from "node:buffer";
 import { z } from "zod";
 import { requireService, requireUser } from "../_shared/auth.ts";
 import { keyRing } from "../_shared/crypto.ts";
@@ -25,10 +36,17 @@ import { createApp, HttpError, readJson } from "../_shared/http.ts";
 import { isPlatform, type Platform, PLATFORMS } from "../_shared/providers/config.ts";
 import { ConnectError, type RevokeResult } from "../_shared/providers/oauth.ts";
 import type { ProviderSlot } from "../_shared/providers/registry.ts";
-import { allowedRedirect, withParams } from "./redirects.ts";
+import { allowedRedirect, isLoopbackHttp, withParams } from "./redirects.ts";
 import { refreshDueConnections } from "./refresh.ts";
 import { callbackUrl, type OAuthSettings, readOAuthSettings } from "./settings.ts";
-import { consumeState, insertState, removeConnection, saveConnection } from "./store.ts";
+import {
+  bindState,
+  consumeState,
+  insertState,
+  removeConnection,
+  saveConnection,
+  sha256Hex,
+} from "./store.ts";
 import { openTokens } from "./tokens.ts";
 
 const StartBody = z.object({
@@ -55,8 +73,56 @@ function platformOf(
   return { platform, ...settings.providers[platform] };
 }
 
+/** A state's lifetime (private.oauth_states), and so its cookie's. */
+const STATE_SECONDS = 600;
+
+/** The cookie of one state: one per state, so connecting in two tabs at once works. */
+const cookieName = async (state: string) => `beacon_oauth_${(await sha256Hex(state)).slice(0, 16)}`;
+
+/** The state in the request's query, when it can be one. */
+const stateOf = (c: Context) => {
+  const state = c.req.query("state");
+  return state && state.length <= 512 ? state : undefined;
+};
+
+/** The URL carries a state or a one-time code: keep it out of caches and Referer headers. */
+function keepPrivate(c: Context) {
+  c.header("Cache-Control", "no-store");
+  c.header("Referrer-Policy", "no-referrer");
+}
+
 export function createOAuthApp(settings: OAuthSettings) {
   const app = createApp("oauth");
+
+  /** The state is unknown, expired, used, or not this browser's: back to the app, unchanged. */
+  const invalidState = (c: Context, platform: Platform) => {
+    if (!settings.defaultReturn) {
+      return c.html(
+        "<!doctype html><title>Start again</title><p>This sign-in link is unknown, expired or " +
+          "was already used. Start connecting again from the app.</p>",
+        400,
+      );
+    }
+    return c.redirect(
+      withParams(settings.defaultReturn, { error: "invalid_state", platform }),
+      302,
+    );
+  };
+
+  /**
+   * The state cookie goes only to this function's routes, and comes back only from this site
+   * or a top-level navigation (the platform sending the browser back).
+   */
+  const cookieOptions = (callbackBase: string) => {
+    const base = new URL(callbackBase);
+    return {
+      path: `${base.pathname.replace(/\/+$/, "")}/`,
+      httpOnly: true,
+      secure: !isLoopbackHttp(base),
+      sameSite: "Lax" as const,
+      maxAge: STATE_SECONDS,
+    };
+  };
 
   app.post("/refresh", requireService, async (c) => {
     // pg_net posts {}; the local stack's loop may post nothing at all.
@@ -120,30 +186,55 @@ export function createOAuthApp(settings: OAuthSettings) {
       }
       throw err;
     }
+    const go = new URL(`${settings.callbackBase}/${platform}/go`);
+    go.searchParams.set("state", state);
+    return c.json({ url: go.href });
+  });
+
+  app.get("/:platform/go", async (c) => {
+    const { platform, provider } = platformOf(c, settings);
+    keepPrivate(c);
+    const state = stateOf(c);
+    if (!state || !provider || !settings.callbackBase) return invalidState(c, platform);
+    const name = await cookieName(state);
+    const fresh = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+    const bound = await bindState(state, platform, { fresh, presented: getCookie(c, name) });
+    if (!bound) {
+      console.warn(`[oauth] ${platform}: /go refused an unknown, expired or bound state`);
+      return invalidState(c, platform);
+    }
+    if (bound.bound) setCookie(c, name, fresh, cookieOptions(settings.callbackBase));
     const url = provider.authorizationUrl({
       redirectUri: callbackUrl(settings, platform),
       state,
-      codeChallenge: codeVerifier &&
-        await calculatePKCECodeChallenge(codeVerifier),
+      codeChallenge: bound.code_verifier
+        ? await calculatePKCECodeChallenge(bound.code_verifier)
+        : undefined,
     });
-    return c.json({ url: url.href });
+    return c.redirect(url.href, 302);
   });
 
   app.get("/:platform/callback", async (c) => {
     const { platform, provider } = platformOf(c, settings);
-    // The URL carries a one-time code: keep it out of caches and Referer headers.
-    c.header("Cache-Control", "no-store");
-    c.header("Referrer-Policy", "no-referrer");
+    keepPrivate(c);
     const params = new URL(c.req.url).searchParams;
-    const state = params.get("state");
-    const stored = state && state.length <= 512 ? await consumeState(state) : undefined;
-    if (!state || !stored) {
-      throw new HttpError(
-        400,
-        "invalid_state",
-        "This sign-in link is unknown, expired or was already used. Start connecting again " +
-          "from the app.",
-      );
+    const state = stateOf(c);
+    const name = state && await cookieName(state);
+    const nonce = name && getCookie(c, name);
+    const stored = state && nonce ? await consumeState(state, nonce) : undefined;
+    if (!state || !stored || stored.expired) {
+      const why = !state
+        ? "no state"
+        : !nonce
+        ? "no cookie for its state (another browser?)"
+        : !stored
+        ? "an unknown, used or other browser's state"
+        : "an expired state";
+      console.warn(`[oauth] ${platform} callback refused: ${why}`);
+      return invalidState(c, platform);
+    }
+    if (settings.callbackBase) {
+      setCookie(c, name!, "", { ...cookieOptions(settings.callbackBase), maxAge: 0 });
     }
     const back = (outcome: Record<string, string>) =>
       c.redirect(withParams(stored.redirect_to, outcome), 302);
@@ -151,7 +242,6 @@ export function createOAuthApp(settings: OAuthSettings) {
       back({ error, platform, ...extra });
 
     if (stored.platform !== platform) return fail("invalid_state");
-    if (stored.expired) return fail("expired_state");
     if (!provider) return fail("platform_not_configured");
     try {
       const connection = await provider.connect({

@@ -6,20 +6,29 @@ import { DecryptError } from "../_shared/crypto.ts";
 import { asService, type UserClaims } from "../_shared/db.ts";
 import { s256 } from "../_testing/fakes/state.ts";
 import { PLATFORMS } from "../_shared/providers/config.ts";
-import { createUser, deleteUsers } from "../_testing/harness.ts";
+import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
+import { ConfigError } from "../_shared/env.ts";
 import {
+  type Answer,
   APP_ORIGIN,
   appFor,
   authorize,
+  begin,
+  Browser,
   call,
   callback,
   CALLBACK_BASE,
   connect,
   connectionOf,
+  DEFAULT_RETURN,
   plaintext,
   scenarios,
   start,
+  usersBrowser,
+  visit,
 } from "../_testing/oauth.ts";
+import { createOAuthApp } from "./app.ts";
+import { readOAuthSettings } from "./settings.ts";
 
 const RETURN_TO = `${APP_ORIGIN}/settings/connections`;
 
@@ -29,6 +38,7 @@ const outcome = (url: URL) => Object.fromEntries(url.searchParams);
 const statesOf = async (user: UserClaims) =>
   await asService((tx) =>
     tx`select encode(state_hash, 'hex') as hash, platform, code_verifier, redirect_to,
+              encode(browser_hash, 'hex') as browser_hash,
               extract(epoch from expires_at - created_at)::int as lifetime
        from private.oauth_states where user_id = ${user.sub}`
   );
@@ -188,6 +198,7 @@ scenario(
       assert.ok(row, "only the SHA-256 of the state is stored");
       assert.equal(JSON.stringify(row).includes(state), false);
       assert.equal(row.lifetime, 600, "valid for ten minutes");
+      assert.match(row.browser_hash ?? "", /^[0-9a-f]{64}$/, "bound to the browser at /go");
       assert.equal(url.searchParams.get("response_type"), "code");
       assert.equal(
         url.searchParams.get("redirect_uri"),
@@ -327,50 +338,69 @@ scenario(
   },
 );
 
+/** The browser was sent back to the app's default return URL with error=invalid_state. */
+function assertStartAgain(answer: Answer, platform: string, what: string) {
+  assert.equal(answer.status, 302, `${what}: ${JSON.stringify(answer.body)}`);
+  const landed = new URL(answer.location!);
+  assert.equal(`${landed.origin}${landed.pathname}`, DEFAULT_RETURN, what);
+  assert.deepEqual(outcome(landed), { error: "invalid_state", platform }, what);
+  assert.equal(answer.headers.get("cache-control"), "no-store", what);
+}
+
 scenario(
-  "unknown, replayed, expired and cross-platform states",
+  "unknown, replayed, expired and cross-platform states go back to the app, never to an error page",
   async ({ fakes, app, user }) => {
-    // Unknown or absent: no trusted place to send the browser, so 400 JSON.
+    // Unknown or absent: nothing to consume, and no page of our own.
     for (
       const query of [
         "?code=abc&state=made-up",
         "?code=abc",
         "?error=access_denied",
+        `?code=abc&state=${"x".repeat(600)}`,
       ]
     ) {
-      const answer = await call(app, "GET", `/twitter/callback${query}`);
-      assert.equal(answer.status, 400, query);
-      assert.equal(answer.body.error, "invalid_state");
-      assert.match(answer.body.message as string, /Start connecting again/);
+      assertStartAgain(await call(app, "GET", `/twitter/callback${query}`), "twitter", query);
+      assertStartAgain(await call(app, "GET", `/twitter/go${query}`), "twitter", `go${query}`);
     }
 
-    // Replayed: the first use consumed it.
+    // Replayed: the first use consumed it, in the same browser.
     const back = await authorize(await start(app, user, "twitter"));
+    const cookies = new Map(usersBrowser.cookies);
     assert.equal((await callback(app, back)).status, 302);
-    const replay = await callback(app, back);
-    assert.equal(replay.status, 400);
-    assert.equal(replay.body.error, "invalid_state");
-    assert.equal(
-      fakes.twitter.hits.token,
-      1,
-      "the replay never reached the token endpoint",
-    );
+    assertStartAgain(await callback(app, back), "twitter", "replayed, its cookie cleared");
+    for (const [name, value] of cookies) usersBrowser.cookies.set(name, value);
+    assertStartAgain(await callback(app, back), "twitter", "replayed with its cookie kept");
+    assert.equal(fakes.twitter.hits.token, 1, "the replay never reached the token endpoint");
 
-    // Expired: ten minutes passed.
+    // Expired: ten minutes passed between /go and the callback.
     const late = await authorize(await start(app, user, "linkedin"));
     await asService((tx) =>
       tx`update private.oauth_states
        set created_at = now() - interval '11 minutes', expires_at = now() - interval '1 minute'
        where user_id = ${user.sub}`
     );
-    const expired = await callback(app, late);
-    assert.deepEqual(outcome(new URL(expired.location!)), {
-      error: "expired_state",
-      platform: "linkedin",
-    });
+    assertStartAgain(await callback(app, late), "linkedin", "expired");
     assert.equal(fakes.linkedin.hits.token, undefined);
+    assert.deepEqual([...await statesOf(user)], [], "the expired state is gone");
 
-    // A state issued for X presented to LinkedIn's callback: refused, and burnt.
+    // Expired before the browser reached /go: /go sends it back too, and binds nothing.
+    const stale = await begin(app, user, "facebook");
+    await asService((tx) =>
+      tx`update private.oauth_states
+       set created_at = now() - interval '11 minutes', expires_at = now() - interval '1 minute'
+       where user_id = ${user.sub}`
+    );
+    const browser = new Browser();
+    assertStartAgain(await visit(app, stale, browser), "facebook", "expired at /go");
+    assert.equal(browser.cookies.size, 0, "no cookie for an expired state");
+    assert.equal(fakes.facebook.hits.authorize, undefined);
+
+    // A state issued for X presented to LinkedIn's /go: refused, unbound.
+    const xGo = await begin(app, user, "twitter");
+    const crossedGo = new URL(xGo.href.replace("/twitter/go", "/linkedin/go"));
+    assertStartAgain(await visit(app, crossedGo), "linkedin", "crossed at /go");
+
+    // ... and to LinkedIn's callback: refused, and burnt.
     const xBack = await authorize(await start(app, user, "twitter"));
     const crossed = new URL(xBack);
     crossed.pathname = crossed.pathname.replace("/twitter/", "/linkedin/");
@@ -379,11 +409,7 @@ scenario(
       error: "invalid_state",
       platform: "linkedin",
     });
-    assert.equal(
-      (await callback(app, xBack)).status,
-      400,
-      "the crossed state is used up",
-    );
+    assertStartAgain(await callback(app, xBack), "twitter", "the crossed state is used up");
     assert.equal(fakes.linkedin.hits.token, undefined);
 
     const rows = await asService((tx) =>
@@ -396,6 +422,135 @@ scenario(
     );
   },
 );
+
+scenario(
+  "the connection is bound to the browser that started it: another browser's callback changes nothing",
+  async ({ fakes, app, user }) => {
+    // The user's app sends their browser to /go: it gets the state's cookie, then X.
+    const go = await begin(app, user, "twitter");
+    const went = await visit(app, go);
+    assert.equal(went.status, 302);
+    assert.ok(went.location!.startsWith(`${fakes.url}/twitter/i/oauth2/authorize?`));
+    const setCookie = went.headers.getSetCookie();
+    assert.equal(setCookie.length, 1, "one cookie, for this state");
+    assert.match(setCookie[0], /^beacon_oauth_[0-9a-f]{16}=[\w-]{43}; /);
+    for (
+      const attribute of [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/functions/v1/oauth/",
+        "Max-Age=600",
+      ]
+    ) {
+      assert.ok(setCookie[0].split("; ").includes(attribute), `${attribute} in ${setCookie[0]}`);
+    }
+    const [[name, nonce]] = [...usersBrowser.cookies].filter(([n]) => setCookie[0].startsWith(n));
+    const [state] = await statesOf(user);
+    assert.equal(
+      state.browser_hash,
+      Buffer.from(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(nonce)))
+        .toString("hex"),
+      "only the SHA-256 of the cookie's nonce is stored",
+    );
+
+    // The /go link forwarded to someone else: refused, no cookie for them.
+    const stranger = new Browser();
+    assertStartAgain(await visit(app, go, stranger), "twitter", "/go in another browser");
+    assert.equal(stranger.cookies.size, 0);
+    // The user's own browser may open it again (a reload), and keeps its cookie.
+    const again = await visit(app, go);
+    assert.equal(again.status, 302);
+    assert.deepEqual(again.headers.getSetCookie(), [], "the bound cookie is kept, not replaced");
+
+    // The provider's URL forwarded too: the stranger signs in at X with their own account and
+    // arrives at our callback without the cookie...
+    fakes.twitter.account = { id: "stranger-1", username: "stranger", name: "Stranger" };
+    const back = await authorize(new URL(went.location!));
+    assertStartAgain(await callback(app, back, stranger), "twitter", "no cookie");
+    // ... or with a cookie of the right name holding another browser's nonce.
+    const other = new Browser();
+    await start(app, user, "linkedin", undefined, other);
+    stranger.cookies.set(name, [...other.cookies.values()][0]);
+    assertStartAgain(await callback(app, back, stranger), "twitter", "another browser's cookie");
+    stranger.cookies.set(name, "A".repeat(43));
+    assertStartAgain(await callback(app, back, stranger), "twitter", "a made-up cookie");
+
+    // Nothing changed: no connection, no code exchange, the state still there for its browser.
+    await assertNothingStored(user);
+    assert.equal(fakes.twitter.hits.token, undefined, "the stranger's code was never exchanged");
+    assert.ok(
+      (await statesOf(user)).some((s) =>
+        s.hash === state.hash && s.browser_hash === state.browser_hash
+      ),
+      "the state is untouched",
+    );
+
+    // The user's browser finishes it: connected as the user's own account.
+    fakes.twitter.account = { id: "twitter-user-1", username: "twitter_tester", name: "Tess" };
+    const own = await callback(app, await authorize(new URL(went.location!)));
+    assert.deepEqual(outcome(new URL(own.location!)), { connected: "twitter" });
+    assert.equal((await connectionOf(user, "twitter"))!.platform_user_id, "twitter-user-1");
+    assert.ok(
+      own.headers.getSetCookie().some((c) => c.startsWith(`${name}=;`) && /Max-Age=0/.test(c)),
+      "the used cookie is cleared",
+    );
+  },
+);
+
+scenario(
+  "two connections started at once in one browser both finish",
+  async ({ app, user }) => {
+    const browser = new Browser();
+    const x = await authorize(await start(app, user, "twitter", undefined, browser));
+    const li = await authorize(await start(app, user, "linkedin", undefined, browser));
+    assert.equal(browser.cookies.size, 2, "a cookie per state");
+    assert.deepEqual(outcome(new URL((await callback(app, li, browser)).location!)), {
+      connected: "linkedin",
+    });
+    assert.deepEqual(outcome(new URL((await callback(app, x, browser)).location!)), {
+      connected: "twitter",
+    });
+  },
+);
+
+Deno.test("the default return URL: set, else the allow-list's first entry; a bad one stops the start", () => {
+  const env = {
+    BEACON_OAUTH_REDIRECT_ALLOWLIST: "https://app.example.com/beacon/,http://localhost:3000",
+  };
+  assert.equal(readOAuthSettings(env).defaultReturn, "https://app.example.com/beacon/");
+  assert.equal(
+    readOAuthSettings({ ...env, BEACON_OAUTH_DEFAULT_RETURN_URL: "http://localhost:3000/oops" })
+      .defaultReturn,
+    "http://localhost:3000/oops",
+  );
+  for (
+    const [value, why] of [
+      ["https://evil.example/", /not under BEACON_OAUTH_REDIRECT_ALLOWLIST/],
+      ["javascript:alert(1)", /not usable/],
+      ["http://app.example.com/beacon/", /not usable: .*https/],
+      ["https://app.example.com/beacon/?x=1", /not usable/],
+      ["https://app.example.com/beacon/a,https://app.example.com/beacon/b", /one URL/],
+    ] as const
+  ) {
+    assert.throws(
+      () => readOAuthSettings({ ...env, BEACON_OAUTH_DEFAULT_RETURN_URL: value }),
+      (err: Error) =>
+        err instanceof ConfigError && /BEACON_OAUTH_DEFAULT_RETURN_URL/.test(err.message) &&
+        why.test(err.message),
+      value,
+    );
+  }
+  assert.equal(readOAuthSettings({}).defaultReturn, undefined);
+});
+
+dbTest("with no return URL configured at all, a bad state gets a page, not JSON", async () => {
+  const bare = createOAuthApp(readOAuthSettings({}));
+  const answer = await call(bare, "GET", "/twitter/callback?state=made-up&code=abc");
+  assert.equal(answer.status, 400);
+  assert.match(answer.headers.get("content-type")!, /^text\/html/);
+  assert.match(answer.body.text as string, /Start connecting again from the app/);
+});
 
 scenario(
   "redirect_to outside the allow-list is refused at start; nothing stored",

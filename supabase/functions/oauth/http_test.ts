@@ -96,26 +96,47 @@ dbTest("over real HTTP: start → provider → callback → stored → refresh �
     });
     assert.equal(res.status, 200, server.log());
     const { url } = await res.json();
-    assert.ok(url.startsWith(`${fakes.url}/twitter/i/oauth2/authorize?`));
+    assert.ok(url.startsWith(`${server.base}/oauth/twitter/go?state=`), url);
+
+    // The browser at /go: gets the state's cookie (not Secure: plain http on this machine)
+    // and is sent on to X.
+    res = await fetch(url, { redirect: "manual" });
+    await res.body?.cancel();
+    assert.equal(res.status, 302, server.log());
+    const [setCookie] = res.headers.getSetCookie();
+    assert.match(
+      setCookie,
+      /^beacon_oauth_[0-9a-f]{16}=[\w-]+; Max-Age=600; Path=\/oauth\/; HttpOnly; SameSite=Lax$/,
+    );
+    const cookie = setCookie.split(";")[0];
+    const provider = res.headers.get("location")!;
+    assert.ok(provider.startsWith(`${fakes.url}/twitter/i/oauth2/authorize?`), provider);
 
     // The browser at X: consent, then sent back to our callback with code and state.
-    res = await fetch(url, { redirect: "manual" });
+    res = await fetch(provider, { redirect: "manual" });
     await res.body?.cancel();
     assert.equal(res.status, 302);
     const callback = res.headers.get("location")!;
     assert.ok(callback.startsWith(`${server.base}/oauth/twitter/callback?`), callback);
 
-    // The browser at our callback: sent back to the app, connected.
+    // Another browser at our callback (no cookie): sent back to the app, nothing changes.
     res = await fetch(callback, { redirect: "manual" });
+    await res.body?.cancel();
+    assert.equal(res.status, 302, server.log());
+    assert.equal(res.headers.get("location"), `${APP}/?error=invalid_state&platform=twitter`);
+
+    // The user's browser at our callback: sent back to the app, connected.
+    res = await fetch(callback, { redirect: "manual", headers: { cookie } });
     await res.body?.cancel();
     assert.equal(res.status, 302, server.log());
     assert.equal(res.headers.get("location"), `${APP}/connections?connected=twitter`);
     assert.equal(res.headers.get("cache-control"), "no-store");
 
-    // The same callback again (a replay) finds no state.
-    res = await fetch(callback, { redirect: "manual" });
-    assert.equal(res.status, 400);
-    assert.equal((await res.json()).error, "invalid_state");
+    // The same callback again (a replay, even with the cookie) finds no state: back to the app.
+    res = await fetch(callback, { redirect: "manual", headers: { cookie } });
+    await res.body?.cancel();
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get("location"), `${APP}/?error=invalid_state&platform=twitter`);
 
     const row = (await connectionOf(user, "twitter"))!;
     assert.ok(row, "the connection is stored");
@@ -131,7 +152,7 @@ dbTest("over real HTTP: start → provider → callback → stored → refresh �
       body: JSON.stringify({ user_ids: [user.sub] }),
     });
     assert.equal(res.status, 200, server.log());
-    assert.deepEqual(await res.json(), { refreshed: 1, failed: 0, deactivated: 0 });
+    assert.deepEqual(await res.json(), { refreshed: 1, failed: 0, deactivated: 0, superseded: 0 });
     const refreshed = (await connectionOf(user, "twitter"))!;
     assert.notEqual(refreshed.access_token, row.access_token);
     assert.equal(fakes.twitter.hits.refresh, 1);

@@ -12,6 +12,9 @@ const MAX_LENGTH = 2048;
 const SUSPICIOUS = /[\u0000-\u0020\u007f\\]/;
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
+/** Plain http on this machine (the local stack), where cookies cannot be Secure. */
+export const isLoopbackHttp = (url: URL) => url.protocol === "http:" && LOOPBACK.has(url.hostname);
+
 function parseHttpUrl(text: string): URL | undefined {
   if (text.length > MAX_LENGTH || SUSPICIOUS.test(text)) return undefined;
   let url: URL;
@@ -39,7 +42,7 @@ export function parseAllowlist(spec: string): RedirectRule[] {
         `"${entry}" must be an http(s) origin or URL prefix without query or fragment`,
       );
     }
-    if (url.protocol === "http:" && !LOOPBACK.has(url.hostname)) {
+    if (url.protocol === "http:" && !isLoopbackHttp(url)) {
       throw new Error(`"${entry}" must use https (http is only for localhost)`);
     }
     return {

@@ -1,6 +1,10 @@
 // The token refresh job (POST /oauth/refresh, run by pg_cron every 15 minutes): claims the
 // connections that are due, asks each platform for a fresh token with its own grant, and
-// records every outcome of a batch in one statement.
+// records every outcome of a batch in one statement. Each connection fails alone: whatever
+// its refresh throws becomes its own outcome, and an outcome that cannot be stored is split
+// out of the batch (store.ts, recordOutcomes), so the others are refreshed in the same run.
+// An outcome is stored only if the connection's tokens did not change meanwhile: a refresh
+// that finishes after the user reconnected leaves the newer tokens in place (superseded).
 //   refreshed    new tokens stored (a missing refresh token keeps the stored one)
 //   transient    5xx, 429, network, our own configuration: retried later, never switched off
 //   permanent    the provider refuses the grant (invalid_grant, revoked, expired): switched
@@ -29,6 +33,8 @@ export type RefreshCounts = {
   refreshed: number;
   failed: number;
   deactivated: number;
+  /** Refreshed or failed while the user reconnected: nothing stored, the newer tokens kept. */
+  superseded: number;
 };
 
 export async function refreshDueConnections(
@@ -36,16 +42,23 @@ export async function refreshDueConnections(
   options: { userIds?: string[] } = {},
 ): Promise<RefreshCounts> {
   const ring = await keyRing();
-  const counts: RefreshCounts = { refreshed: 0, failed: 0, deactivated: 0 };
+  const counts: RefreshCounts = { refreshed: 0, failed: 0, deactivated: 0, superseded: 0 };
   const deadline = Date.now() + BUDGET_MS;
   while (Date.now() < deadline) {
     const due = await claimDueConnections(BATCH, options.userIds);
     const outcomes = await inParallel(
       due,
-      (row) => refreshOne(settings, ring, row),
+      async (row) => ({
+        ...await refreshOne(settings, ring, row).catch((err) => {
+          console.error(`[oauth] refreshing connection ${row.id} failed:`, err);
+          return transient(row, `unexpected error: ${(err as Error).message}`);
+        }),
+        claimed: row.access_token,
+      }),
     );
-    await recordOutcomes(outcomes);
-    for (const outcome of outcomes) {
+    const { written, superseded } = await recordOutcomes(outcomes);
+    counts.superseded += superseded.length;
+    for (const outcome of written) {
       if (outcome.kind === "refreshed") counts.refreshed++;
       else if (outcome.kind === "permanent") counts.deactivated++;
       else counts.failed++;

@@ -44,6 +44,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     assert.equal(
       fakes.twitter.hits.refresh,
@@ -56,6 +57,7 @@ scenario(
       refreshed: 1,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     const after = (await connectionOf(user, "twitter"))!;
     const access = await plaintext(
@@ -95,6 +97,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     assert.equal(fakes.twitter.hits.refresh, 1);
   },
@@ -114,6 +117,7 @@ scenario(
       refreshed: 2,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     for (const platform of ["linkedin", "instagram"] as const) {
       const after = (await connectionOf(user, platform))!;
@@ -158,6 +162,7 @@ scenario(
       refreshed: 1,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     const after = (await connectionOf(user, "linkedin"))!;
     assert.notEqual(after.access_token, before.access_token);
@@ -185,6 +190,7 @@ scenario(
       refreshed: 0,
       failed: 1,
       deactivated: 0,
+      superseded: 0,
     });
     let row = (await connectionOf(user, "twitter"))!;
     assert.deepEqual([row.status, row.is_active, row.refresh_failures], [
@@ -203,6 +209,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
 
     // 429: X says when its window resets (x-rate-limit-reset, 15 minutes ahead).
@@ -212,6 +219,7 @@ scenario(
       refreshed: 0,
       failed: 1,
       deactivated: 0,
+      superseded: 0,
     });
     row = (await connectionOf(user, "twitter"))!;
     assert.equal(row.refresh_failures, 2);
@@ -230,6 +238,7 @@ scenario(
       refreshed: 0,
       failed: 1,
       deactivated: 0,
+      superseded: 0,
     });
     row = (await connectionOf(user, "twitter"))!;
     assert.equal(row.is_active, true);
@@ -241,6 +250,7 @@ scenario(
       refreshed: 1,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     row = (await connectionOf(user, "twitter"))!;
     assert.deepEqual([row.status, row.last_error, row.refresh_failures], [
@@ -266,6 +276,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 3,
+      superseded: 0,
     });
     const reasons = {
       twitter: /\(400\): invalid_request: Value passed for the token was invalid/,
@@ -286,6 +297,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
 
     // The app reads why; it cannot switch the connection back on without connecting again.
@@ -324,6 +336,7 @@ scenario(
       refreshed: 0,
       failed: 2,
       deactivated: 0,
+      superseded: 0,
     });
     for (const platform of ["facebook", "linkedin"] as const) {
       const row = (await connectionOf(user, platform))!;
@@ -347,6 +360,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 0,
+      superseded: 0,
     });
     assert.equal(fakes.facebook.hits.refresh, undefined);
 
@@ -359,6 +373,7 @@ scenario(
       refreshed: 0,
       failed: 0,
       deactivated: 2,
+      superseded: 0,
     });
     const row = (await connectionOf(user, "facebook"))!;
     assert.deepEqual([row.status, row.is_active], ["needs_reauth", false]);
@@ -390,7 +405,7 @@ dbTest(
         );
         assert.equal(refreshed, 6, JSON.stringify(runs));
         assert.equal(
-          runs.every((run) => run.failed === 0 && run.deactivated === 0),
+          runs.every((run) => run.failed === 0 && run.deactivated === 0 && run.superseded === 0),
           true,
         );
         assert.equal(
@@ -413,6 +428,152 @@ dbTest(
         }
       } finally {
         await deleteUsers(...users);
+      }
+    }),
+);
+
+scenario(
+  "a refresh that finishes after the user reconnected leaves the newer tokens in place",
+  async ({ fakes, app, user }) => {
+    /** Runs a refresh that X answers only after the user has connected again. */
+    const reconnectDuring = async () => {
+      const { promise: held, resolve: release } = Promise.withResolvers<void>();
+      fakes.twitter.holds.set("refresh", held);
+      const running = refresh(app, user);
+      while (!fakes.twitter.hits.refresh) await new Promise((r) => setTimeout(r, 10));
+      fakes.twitter.holds.delete("refresh");
+      try {
+        await connect(app, user, "twitter");
+      } finally {
+        release();
+      }
+      const newer = (await connectionOf(user, "twitter"))!;
+      assert.deepEqual(await running, {
+        refreshed: 0,
+        failed: 0,
+        deactivated: 0,
+        superseded: 1,
+      });
+      fakes.twitter.hits.refresh = 0;
+      return newer;
+    };
+
+    // A refresh that succeeds at X while the user connects again.
+    await connect(app, user, "twitter");
+    await makeDue(user);
+    let newer = await reconnectDuring();
+    let row = (await connectionOf(user, "twitter"))!;
+    assert.equal(row.access_token, newer.access_token, "the reconnect's access token stays");
+    assert.equal(row.refresh_token, newer.refresh_token, "the reconnect's refresh token stays");
+    assert.equal(row.expires_at?.getTime(), newer.expires_at?.getTime());
+    assert.ok(
+      fakes.twitter.accessGrant(await plaintext(user, "twitter", "access_token", row.access_token)),
+    );
+
+    // A refresh that X refuses while the user connects again: the new grant is not switched off.
+    await makeDue(user);
+    const stale = await plaintext(user, "twitter", "refresh_token", row.refresh_token!);
+    fakes.twitter.poisoned.set(stale, "invalid_grant");
+    newer = await reconnectDuring();
+    row = (await connectionOf(user, "twitter"))!;
+    assert.deepEqual([row.status, row.is_active, row.last_error, row.refresh_failures], [
+      "active",
+      true,
+      null,
+      0,
+    ]);
+    assert.equal(row.access_token, newer.access_token);
+  },
+);
+
+dbTest(
+  "one owner's broken connection never stops another's refresh: each fails alone, with its reason",
+  () =>
+    withFakes(async (fakes) => {
+      const app = appFor(fakes);
+      const alice = await createUser("poisoned");
+      const bob = await createUser("ordinary");
+      const poisonToken = async (row: { refresh_token: string | null }) =>
+        await plaintext(alice, "twitter", "refresh_token", row.refresh_token!);
+      try {
+        const poisons: {
+          name: string;
+          poison: (row: { refresh_token: string | null }) => Promise<void>;
+          expect: [string, boolean, RegExp];
+          counts: Record<string, number>;
+        }[] = [
+          {
+            name: "a ciphertext that does not decrypt",
+            poison: async () => {
+              const bobs = (await connectionOf(bob, "twitter"))!;
+              await asService((tx) =>
+                tx`update public.social_connections set access_token = ${bobs.access_token}
+                   where user_id = ${alice.sub}`
+              );
+            },
+            expect: ["active", true, /does not decrypt/],
+            counts: { refreshed: 1, failed: 1, deactivated: 0, superseded: 0 },
+          },
+          {
+            name: "X answering 503",
+            poison: async (row) => {
+              fakes.twitter.poisoned.set(await poisonToken(row), "server_error");
+            },
+            expect: ["active", true, /^twitter: .*503/],
+            counts: { refreshed: 1, failed: 1, deactivated: 0, superseded: 0 },
+          },
+          {
+            name: "X answering with a body that is not JSON",
+            poison: async (row) => {
+              fakes.twitter.poisoned.set(await poisonToken(row), "malformed");
+            },
+            // Not an answer X gives: the grant's fate is unknown, so the user connects again.
+            expect: ["needs_reauth", false, /^twitter: the refresh grant failed \(200\)/],
+            counts: { refreshed: 1, failed: 0, deactivated: 1, superseded: 0 },
+          },
+          {
+            name: "an answer the database refuses to store (101 scopes)",
+            poison: async (row) => {
+              fakes.twitter.refreshTokens.get(await poisonToken(row))!.scopes = Array.from(
+                { length: 101 },
+                (_, i) => `scope.${i}`,
+              );
+            },
+            expect: ["needs_reauth", false, /refreshed tokens could not be stored .*connect again/],
+            counts: { refreshed: 1, failed: 0, deactivated: 1, superseded: 0 },
+          },
+        ];
+        for (const { name, poison, expect, counts } of poisons) {
+          await connect(app, alice, "twitter");
+          await connect(app, bob, "twitter");
+          await makeDue(alice);
+          await makeDue(bob);
+          const bobBefore = (await connectionOf(bob, "twitter"))!;
+          await poison((await connectionOf(alice, "twitter"))!);
+
+          assert.deepEqual(await refresh(app, alice, bob), counts, name);
+
+          const bobAfter = (await connectionOf(bob, "twitter"))!;
+          assert.notEqual(bobAfter.access_token, bobBefore.access_token, `${name}: bob refreshed`);
+          assert.deepEqual([bobAfter.status, bobAfter.last_error], ["active", null], name);
+          assert.ok(
+            fakes.twitter.accessGrant(
+              await plaintext(bob, "twitter", "access_token", bobAfter.access_token),
+            ),
+            `${name}: bob's new token is live`,
+          );
+          const aliceAfter = (await connectionOf(alice, "twitter"))!;
+          assert.deepEqual(
+            [aliceAfter.status, aliceAfter.is_active],
+            [expect[0], expect[1]],
+            name,
+          );
+          assert.match(aliceAfter.last_error ?? "", expect[2], `${name}: ${aliceAfter.last_error}`);
+          assert.equal(aliceAfter.refresh_failures, 1, name);
+          fakes.twitter.poisoned.clear();
+        }
+      } finally {
+        await deleteUsers(alice, bob);
       }
     }),
 );

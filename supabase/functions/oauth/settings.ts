@@ -6,7 +6,7 @@ import { z } from "zod";
 import { ConfigError, readEnv } from "../_shared/env.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import { createProviders, type ProviderSlot } from "../_shared/providers/registry.ts";
-import { parseAllowlist, type RedirectRule } from "./redirects.ts";
+import { allowedRedirect, parseAllowlist, type RedirectRule } from "./redirects.ts";
 
 export type OAuthSettings = {
   providers: Record<Platform, ProviderSlot>;
@@ -14,6 +14,11 @@ export type OAuthSettings = {
   allowlist?: RedirectRule[];
   /** The public URL of this function, e.g. https://<ref>.supabase.co/functions/v1/oauth. */
   callbackBase?: string;
+  /**
+   * Where a browser goes whose state is unknown, expired, used or not its own (with
+   * ?error=invalid_state): BEACON_OAUTH_DEFAULT_RETURN_URL, else the allow-list's first entry.
+   */
+  defaultReturn?: string;
 };
 
 export function readOAuthSettings(
@@ -22,6 +27,7 @@ export function readOAuthSettings(
   const values = readEnv({
     BEACON_OAUTH_REDIRECT_ALLOWLIST: z.string().optional(),
     BEACON_OAUTH_CALLBACK_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    BEACON_OAUTH_DEFAULT_RETURN_URL: z.string().optional(),
     SUPABASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   }, env);
   let allowlist: RedirectRule[] | undefined;
@@ -34,6 +40,9 @@ export function readOAuthSettings(
       );
     }
   }
+  const defaultReturn = values.BEACON_OAUTH_DEFAULT_RETURN_URL
+    ? checkDefaultReturn(values.BEACON_OAUTH_DEFAULT_RETURN_URL, allowlist)
+    : allowlist && `${allowlist[0].origin}${allowlist[0].path || "/"}`;
   const base = values.BEACON_OAUTH_CALLBACK_BASE_URL ??
     (values.SUPABASE_URL &&
       `${values.SUPABASE_URL.replace(/\/+$/, "")}/functions/v1/oauth`);
@@ -41,7 +50,26 @@ export function readOAuthSettings(
     providers: createProviders(env),
     allowlist,
     callbackBase: base?.replace(/\/+$/, ""),
+    defaultReturn,
   };
+}
+
+/** BEACON_OAUTH_DEFAULT_RETURN_URL, normalised; it must be a URL the allow-list allows. */
+function checkDefaultReturn(value: string, allowlist?: RedirectRule[]): string {
+  const problem = (why: string) =>
+    new ConfigError(`configuration: BEACON_OAUTH_DEFAULT_RETURN_URL: "${value}" ${why}`);
+  let rules: RedirectRule[];
+  try {
+    rules = parseAllowlist(value);
+  } catch (err) {
+    throw problem(`is not usable: ${(err as Error).message}`);
+  }
+  if (rules.length !== 1) throw problem("must be one URL");
+  const url = `${rules[0].origin}${rules[0].path || "/"}`;
+  if (allowlist && !allowedRedirect(allowlist, url)) {
+    throw problem("is not under BEACON_OAUTH_REDIRECT_ALLOWLIST");
+  }
+  return url;
 }
 
 /** The redirect_uri registered with each platform: the function's callback route. */

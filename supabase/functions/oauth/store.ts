@@ -8,11 +8,11 @@ import type { Platform } from "../_shared/providers/config.ts";
 import type { Connection } from "../_shared/providers/oauth.ts";
 import { sealTokens } from "./tokens.ts";
 
-/** SHA-256 of the state, hex: what private.oauth_states keys on. */
-export async function stateHash(state: string): Promise<string> {
+/** SHA-256, hex: what private.oauth_states keeps of the state and of the browser's nonce. */
+export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest(
     "SHA-256",
-    new TextEncoder().encode(state),
+    new TextEncoder().encode(text),
   );
   return Buffer.from(digest).toString("hex");
 }
@@ -26,12 +26,39 @@ export async function insertState(row: {
   codeVerifier?: string;
   redirectTo: string;
 }): Promise<void> {
-  const hash = await stateHash(row.state);
+  const hash = await sha256Hex(row.state);
   await asService((tx) =>
     tx`insert into private.oauth_states (state_hash, user_id, platform, code_verifier, redirect_to)
        values (decode(${hash}, 'hex'), ${row.userId}, ${row.platform},
                ${row.codeVerifier ?? null}, ${row.redirectTo})`
   );
+}
+
+/**
+ * Binds a live, unbound state to the browser opening /go: stores the SHA-256 of `fresh`, the
+ * nonce its new cookie will hold. A browser coming back to /go presents its cookie
+ * (`presented`) and passes again; any other browser finds nothing. Returns the PKCE verifier
+ * and whether `fresh` was stored (so the cookie must be set), or undefined.
+ */
+export async function bindState(
+  state: string,
+  platform: Platform,
+  browser: { fresh: string; presented?: string },
+): Promise<{ code_verifier: string | null; bound: boolean } | undefined> {
+  const hash = await sha256Hex(state);
+  const fresh = await sha256Hex(browser.fresh);
+  const presented = browser.presented ? await sha256Hex(browser.presented) : null;
+  const rows = await asService((tx) =>
+    tx<{ code_verifier: string | null; bound: boolean }[]>`
+      update private.oauth_states
+      set browser_hash = coalesce(browser_hash, decode(${fresh}, 'hex'))
+      where state_hash = decode(${hash}, 'hex')
+        and platform = ${platform}
+        and expires_at > now()
+        and (browser_hash is null or browser_hash = decode(${presented}, 'hex'))
+      returning code_verifier, browser_hash = decode(${fresh}, 'hex') as bound`
+  );
+  return rows[0];
 }
 
 export type ConsumedState = {
@@ -42,15 +69,21 @@ export type ConsumedState = {
   expired: boolean;
 };
 
-/** Takes the state once: whoever comes second (a replay) finds nothing. */
+/**
+ * Takes the state once, and only for the browser it was bound to at /go: whoever comes second
+ * (a replay) or from another browser finds nothing, and changes nothing.
+ */
 export async function consumeState(
   state: string,
+  nonce: string,
 ): Promise<ConsumedState | undefined> {
-  const hash = await stateHash(state);
+  const hash = await sha256Hex(state);
+  const browser = await sha256Hex(nonce);
   const rows = await asService((tx) =>
     tx<ConsumedState[]>`
       delete from private.oauth_states
       where state_hash = decode(${hash}, 'hex')
+        and browser_hash = decode(${browser}, 'hex')
       returning user_id, platform, code_verifier, redirect_to, expires_at <= now() as expired`
   );
   return rows[0];
@@ -188,11 +221,77 @@ export type Outcome =
   /** No refresh grant exists: needs re-authorisation, usable until it expires. */
   | { id: string; kind: "expiring"; error: string };
 
-/** Writes every outcome of a batch in one statement. */
-export async function recordOutcomes(outcomes: Outcome[]): Promise<void> {
-  if (outcomes.length === 0) return;
-  await asService((tx) =>
-    tx`
+/** An outcome together with the token ciphertext the refresh started from. */
+export type Claimed = Outcome & { claimed: string };
+
+export type Recorded = {
+  /** Written to their connections (an unwritable one as `permanent`, with the reason). */
+  written: Outcome[];
+  /** Not written: the connection's tokens changed while it was refreshed (a reconnect). */
+  superseded: Outcome[];
+};
+
+/**
+ * Writes the outcomes of a batch: in one statement, and when that fails, one by one, so one
+ * connection whose outcome cannot be stored (a provider answer that breaks a constraint) is
+ * switched off with the reason while the others are written.
+ *
+ * Compare-and-set: an outcome is written only while the connection still holds the access
+ * token ciphertext the refresh started from. Every token write encrypts with a fresh nonce,
+ * so an equal ciphertext means nobody stored tokens in between; a refresh that finishes after
+ * the user reconnected leaves the newer tokens alone.
+ */
+export async function recordOutcomes(outcomes: Claimed[]): Promise<Recorded> {
+  if (outcomes.length === 0) return { written: [], superseded: [] };
+  let ids: Set<string>;
+  try {
+    ids = await writeOutcomes(outcomes);
+  } catch (err) {
+    if (outcomes.length === 1) return await recordUnwritable(outcomes[0], err);
+    const recorded: Recorded = { written: [], superseded: [] };
+    for (const outcome of outcomes) {
+      const one = await recordOutcomes([outcome]);
+      recorded.written.push(...one.written);
+      recorded.superseded.push(...one.superseded);
+    }
+    return recorded;
+  }
+  return {
+    written: outcomes.filter((o) => ids.has(o.id)),
+    superseded: outcomes.filter((o) => !ids.has(o.id)),
+  };
+}
+
+/** The outcome could not be stored: the connection needs re-authorisation, and says why. */
+async function recordUnwritable(outcome: Claimed, err: unknown): Promise<Recorded> {
+  console.error(`[oauth] the refresh outcome of connection ${outcome.id} cannot be stored:`, err);
+  const what = outcome.kind === "refreshed" ? "refreshed tokens" : "refresh result";
+  const permanent: Claimed = {
+    id: outcome.id,
+    kind: "permanent",
+    claimed: outcome.claimed,
+    error: `the ${what} could not be stored (${(err as Error).message}); connect again`,
+  };
+  try {
+    const ids = await writeOutcomes([permanent]);
+    return ids.has(outcome.id)
+      ? { written: [permanent], superseded: [] }
+      : { written: [], superseded: [outcome] };
+  } catch (again) {
+    // Left leased: the next run after the lease tries again.
+    console.error(`[oauth] connection ${outcome.id} cannot be marked either:`, again);
+    return { written: [], superseded: [] };
+  }
+}
+
+/** One statement for many outcomes; the ids of the connections it wrote. */
+async function writeOutcomes(outcomes: Claimed[]): Promise<Set<string>> {
+  // Postgres text cannot hold NUL: a provider's message must not make the write fail.
+  const rows = outcomes.map((o) =>
+    "error" in o ? { ...o, error: o.error.replaceAll("\0", "") } : o
+  );
+  const written = await asService((tx) =>
+    tx<{ id: string }[]>`
       update public.social_connections as c
       set access_token = coalesce(o.access_token, c.access_token),
           refresh_token = coalesce(o.refresh_token, c.refresh_token),
@@ -215,10 +314,13 @@ export async function recordOutcomes(outcomes: Outcome[]): Promise<void> {
             )
             when 'expiring' then c.expires_at
           end
-      from jsonb_to_recordset(${tx.json(outcomes)}::jsonb) as o(
+      from jsonb_to_recordset(${tx.json(rows)}::jsonb) as o(
         id uuid, kind text, access_token text, refresh_token text, expires_at timestamptz,
-        scopes text[], error text, retry_at timestamptz
+        scopes text[], error text, retry_at timestamptz, claimed text
       )
-      where c.id = o.id`
+      where c.id = o.id
+        and c.access_token = o.claimed
+      returning c.id`
   );
+  return new Set(written.map((row) => row.id));
 }

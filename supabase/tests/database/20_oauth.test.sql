@@ -6,7 +6,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(81);
+select plan(86);
 
 do $$
 begin
@@ -19,8 +19,9 @@ $$;
 
 select has_table('private', 'oauth_states', 'private.oauth_states exists');
 select columns_are('private', 'oauth_states',
-  array['state_hash', 'user_id', 'platform', 'code_verifier', 'redirect_to', 'created_at', 'expires_at'],
-  'private.oauth_states keeps a hash, never the state itself');
+  array['state_hash', 'user_id', 'platform', 'code_verifier', 'redirect_to', 'created_at', 'expires_at',
+        'browser_hash', 'purge_error'],
+  'private.oauth_states keeps hashes, never the state or the browser''s nonce itself');
 select col_is_pk('private', 'oauth_states', 'state_hash', 'the state hash is the key');
 select col_type_is('private', 'oauth_states', 'state_hash', 'bytea', 'state_hash is bytes');
 select fk_ok('private', 'oauth_states', 'user_id', 'auth', 'users', 'id', 'states belong to auth users');
@@ -111,6 +112,12 @@ select throws_ok(
     values (extensions.digest('state-1', 'sha256'), tests.get_user_id('alice'), 'twitter', 'https://app.example.com/')$$,
   '23505', null, 'a state exists once');
 
+select throws_ok(
+  $$insert into private.oauth_states (state_hash, user_id, platform, redirect_to, browser_hash)
+    values (extensions.digest('s6', 'sha256'), tests.get_user_id('alice'), 'twitter', 'https://app.example.com/',
+            '\x0102'::bytea)$$,
+  '23514', null, 'a browser hash is 32 bytes');
+
 -- Consuming is single-use: the second `delete ... returning` finds nothing.
 select * from tests.affects(
   $$delete from private.oauth_states where state_hash = extensions.digest('state-1', 'sha256') returning user_id$$,
@@ -133,6 +140,40 @@ select results_eq(
   $$select encode(state_hash, 'hex') from private.oauth_states order by 1$$,
   $$select encode(extensions.digest(s, 'sha256'), 'hex') from unnest(array['live', 'mallory']) as s order by 1$$,
   'live states survive the purge');
+
+-- One state the purge cannot delete (here a trigger refuses mallory's) stops nothing: alice's
+-- expired state goes in the same run, mallory's stays with the reason, and goes once it can.
+insert into private.oauth_states (state_hash, user_id, platform, redirect_to, created_at, expires_at)
+values
+  (extensions.digest('alice-old', 'sha256'), tests.get_user_id('alice'), 'twitter', 'https://app.example.com/',
+   now() - interval '20 minutes', now() - interval '10 minutes'),
+  (extensions.digest('mallory-old', 'sha256'), tests.get_user_id('mallory'), 'twitter', 'https://app.example.com/',
+   now() - interval '20 minutes', now() - interval '10 minutes');
+create function tests.refuse_mallorys_state_deletion()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if old.user_id = tests.get_user_id('mallory') then
+    raise exception 'this state is held for an investigation';
+  end if;
+  return old;
+end;
+$$;
+create trigger refuse_deletion
+before delete on private.oauth_states
+for each row execute function tests.refuse_mallorys_state_deletion();
+select is(private.purge_expired_oauth_states(), 1,
+  'the purge deletes the state it can, though another owner''s cannot be deleted');
+select results_eq(
+  $$select encode(state_hash, 'hex'), purge_error from private.oauth_states where expires_at < now()$$,
+  $$values (encode(extensions.digest('mallory-old', 'sha256'), 'hex'),
+            'this state is held for an investigation (P0001)'::text)$$,
+  'only the state that could not be deleted is left, with the reason');
+drop trigger refuse_deletion on private.oauth_states;
+select is(private.purge_expired_oauth_states(), 1, 'the next run deletes it');
+
 delete from auth.users where id = tests.get_user_id('mallory');
 select results_eq(
   $$select count(*)::int from private.oauth_states$$, array[1],
@@ -244,6 +285,16 @@ select is(
 from unnest(array['private.purge_expired_oauth_states()', 'private.sync_social_connection_status()'])
   with ordinality as t (f, n)
 order by n;
+
+-- No OAuth function runs with its owner's rights: there is no security definer function here
+-- whose ownership checks could be missed (issue 8 §9).
+select is(
+  (select array_agg(p.oid::regprocedure::text order by 1)
+   from pg_proc as p
+   where p.prosecdef
+     and (p.proname ~ 'oauth|social' or p.prosrc ~ 'oauth_states|social_connections')),
+  null,
+  'no security definer function reads OAuth states or social connections');
 
 select ok(not has_function_privilege(r, 'private.purge_expired_oauth_states()', 'EXECUTE'),
   format('%s may not run the purge', r))

@@ -44,6 +44,8 @@ export class FakeState {
   refreshOmitsRefreshToken = false;
   /** Added before every token endpoint answer, to make overlapping runs overlap. */
   latencyMs = 0;
+  /** Calls to an endpoint (e.g. "refresh") wait until its promise settles before answering. */
+  readonly holds = new Map<string, Promise<void>>();
   /** Calls per endpoint name, e.g. hits.refresh. */
   readonly hits: Record<string, number> = {};
   readonly codes = new Map<string, CodeGrant>();
@@ -52,6 +54,11 @@ export class FakeState {
   /** Tokens revoked through the platform's revocation endpoint, in order. */
   readonly revoked: string[] = [];
   readonly #failures = new Map<string, Failure[]>();
+  /**
+   * Refresh tokens whose every refresh request fails, so one connection can be broken while
+   * others on the same platform work: a Failure, or "malformed" (200 with an HTML body).
+   */
+  readonly poisoned = new Map<string, Failure | "malformed">();
 
   constructor(
     readonly platform: string,
@@ -79,6 +86,7 @@ export class FakeState {
   /** Counts a call to `endpoint`, waits the latency, and returns the failure to answer with. */
   async enter(endpoint: string, slow = false): Promise<Failure | undefined> {
     this.hits[endpoint] = (this.hits[endpoint] ?? 0) + 1;
+    await this.holds.get(endpoint);
     if (slow && this.latencyMs > 0) {
       await new Promise((r) => setTimeout(r, this.latencyMs));
     }

@@ -106,6 +106,13 @@ export function twitterFake(options?: FakeOptions) {
         scopes = grant.scopes;
       } else if (grantType === "refresh_token") {
         const old = params.get("refresh_token") ?? "";
+        const poison = state.poisoned.get(old);
+        if (poison === "malformed") {
+          return new Response("<html><body>Something went wrong</body></html>", {
+            headers: { "content-type": "text/html; charset=utf-8" },
+          });
+        }
+        if (poison) return failed(poison);
         const grant = state.refreshTokens.get(old);
         if (!grant) return failed("invalid_grant");
         state.refreshTokens.delete(old);

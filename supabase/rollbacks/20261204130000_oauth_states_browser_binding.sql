@@ -1,0 +1,2 @@
+alter table private.oauth_states
+  drop column browser_hash;

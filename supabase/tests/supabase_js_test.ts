@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
 import { localApiKey } from "../../scripts/local/keys.ts";
-import { asService } from "../functions/_shared/db.ts";
+import { asService, type UserClaims } from "../functions/_shared/db.ts";
 import { serveFunctions } from "../functions/_testing/email.ts";
 import { bearerFor, createUser, dbTest, deleteUsers } from "../functions/_testing/harness.ts";
 
@@ -23,13 +23,30 @@ async function errorAnswer(error: unknown): Promise<{ status: number; body: unkn
   return { status: response.status, body: await response.json() };
 }
 
-dbTest("an app stores, replaces and deletes a secret with supabase.functions.invoke", async () => {
-  const functions = await serveFunctions();
-  const user = await createUser("app-secrets");
-  try {
-    const projectUrl = functions.url.replace(/\/functions\/v1$/, "");
-    const supabase = await appClient(projectUrl, await bearerFor(user));
+type App = { supabase: SupabaseClient; projectUrl: string; user: UserClaims };
 
+/** Every function served over HTTP, a fresh user, and that user's app client. */
+function appTest(name: string, work: (app: App) => Promise<void>) {
+  dbTest(name, async () => {
+    const functions = await serveFunctions();
+    const user = await createUser("app");
+    try {
+      const projectUrl = functions.url.replace(/\/functions\/v1$/, "");
+      await work({
+        supabase: await appClient(projectUrl, await bearerFor(user)),
+        projectUrl,
+        user,
+      });
+    } finally {
+      await deleteUsers(user);
+      await functions.stop();
+    }
+  });
+}
+
+appTest(
+  "an app stores, replaces and deletes a secret with supabase.functions.invoke",
+  async ({ supabase, projectUrl, user }) => {
     const created = await supabase.functions.invoke("secrets/RESEND_API_KEY", {
       method: "PUT",
       body: { value: "re_app_key_1" },
@@ -77,18 +94,12 @@ dbTest("an app stores, replaces and deletes a secret with supabase.functions.inv
       body: { value: "re_x" },
     });
     assert.equal((await errorAnswer(noSession.error)).status, 401, "the anon key is no user");
-  } finally {
-    await deleteUsers(user);
-    await functions.stop();
-  }
-});
+  },
+);
 
-dbTest("an app starts an OAuth connection with supabase.functions.invoke", async () => {
-  const functions = await serveFunctions();
-  const user = await createUser("app-oauth");
-  try {
-    const projectUrl = functions.url.replace(/\/functions\/v1$/, "");
-    const supabase = await appClient(projectUrl, await bearerFor(user));
+appTest(
+  "an app starts an OAuth connection with supabase.functions.invoke",
+  async ({ supabase }) => {
     const { data, error, response } = await supabase.functions.invoke("oauth/twitter/start", {
       body: { redirect_to: "http://localhost:3000/settings" },
     });
@@ -96,8 +107,5 @@ dbTest("an app starts an OAuth connection with supabase.functions.invoke", async
     assert.equal(response?.status, 200);
     assert.equal(typeof data.url, "string");
     assert.ok(URL.canParse(data.url), `${data.url} is a URL`);
-  } finally {
-    await deleteUsers(user);
-    await functions.stop();
-  }
-});
+  },
+);

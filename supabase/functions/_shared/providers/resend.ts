@@ -16,7 +16,8 @@
 // answer) is replayed safely.
 //
 // The SDK never throws: it answers {data, error, headers}, with Resend's error body (its
-// `statusCode` and `name`) or, when no answer came, statusCode null.
+// `statusCode` and `name`) and the response headers (Retry-After), or, when no answer came,
+// headers null.
 import { Resend } from "resend";
 import { retryAfterSeconds } from "../retry_after.ts";
 
@@ -118,9 +119,9 @@ export function createResendClient(
         return { kind: "accepted", results };
       }
 
-      const status = error.statusCode;
-      if (status === null) {
-        // The SDK swallows the fetch error (its reason too); our own signal tells a timeout.
+      if (headers === null) {
+        // No answer (or an unreadable one): the SDK swallows the fetch error and its reason,
+        // so our own signal tells a timeout apart.
         return {
           kind: "unavailable",
           message: signal.aborted
@@ -128,18 +129,24 @@ export function createResendClient(
             : `Resend could not be reached: ${error.message}`,
         };
       }
-      const message = `Resend answered ${status}${error.name ? ` ${error.name}` : ""}: ${
-        error.message ?? "no message"
-      }`;
+      // The SDK hands over Resend's error body, not the HTTP status: the body's statusCode
+      // (which Resend always sends; the SDK fills it in for a body that is not JSON).
+      const status = error.statusCode ?? undefined;
+      const message = `Resend answered ${status ?? "an error"}${
+        error.name ? ` ${error.name}` : ""
+      }: ${error.message ?? "no message"}`;
       if (status === 429) {
         return {
           kind: "rate_limited",
-          retryAfterSeconds: retryAfterSeconds(new Headers(headers ?? {})),
+          retryAfterSeconds: retryAfterSeconds(new Headers(headers)),
           message,
         };
       }
       // Validation, and a key reused with another payload: retrying cannot change the answer.
-      if (status === 400 || status === 422 || error.name === "invalid_idempotent_request") {
+      if (
+        status === 400 || status === 422 ||
+        (status !== undefined && error.name === "invalid_idempotent_request")
+      ) {
         return { kind: "rejected", status, message };
       }
       // Anything else (5xx, a missing or invalid key, a concurrent request with the same

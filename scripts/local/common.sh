@@ -16,9 +16,10 @@ export PATH="$BEACON_ROOT/node_modules/.bin:$PATH"
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# The newest PostgreSQL server found in Debian's layout, else on PATH.
+# The newest PostgreSQL server found in Debian's layout, else on PATH; BEACON_PG_BINDIR picks one.
 pg_bindir() {
   local dir
+  [ -n "${BEACON_PG_BINDIR:-}" ] && { echo "$BEACON_PG_BINDIR"; return; }
   for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
     [ -x "$dir/pg_ctl" ] && { echo "$dir"; return; }
   done
@@ -27,6 +28,33 @@ pg_bindir() {
 }
 
 pg_major() { "$(pg_bindir)/pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'; }
+
+# "<extension> <Debian package>" for each library the cluster preloads that is not installed.
+missing_preloaded_extensions() {
+  local bindir major sharedir pkglibdir
+  bindir=$(pg_bindir) || return 0
+  major=$(pg_major)
+  sharedir=$("$bindir/pg_config" --sharedir)
+  pkglibdir=$("$bindir/pg_config" --pkglibdir)
+  if [ ! -f "$pkglibdir/pg_cron.so" ] || [ ! -f "$sharedir/extension/pg_cron.control" ]; then
+    echo "pg_cron postgresql-$major-cron"
+  fi
+  [ -f "$pkglibdir/plpgsql_check.so" ] || echo "plpgsql_check postgresql-$major-plpgsql-check"
+}
+
+# Checked before the cluster starts, so a machine where scripts/setup never ran is told what
+# to run instead of Postgres' "could not access file "pg_cron"".
+require_preloaded_extensions() {
+  pg_bindir >/dev/null || die "no PostgreSQL server found. Install one (Debian: apt-get install postgresql-15) and run scripts/setup."
+  local missing
+  missing=$(missing_preloaded_extensions)
+  [ -z "$missing" ] && return 0
+  local names packages verb=is
+  names=$(cut -d' ' -f1 <<<"$missing" | paste -sd' ' - | sed 's/ / and /')
+  packages=$(cut -d' ' -f2 <<<"$missing" | paste -sd' ' -)
+  [ "$(wc -l <<<"$missing")" -gt 1 ] && verb=are
+  die "$names $verb not installed: run scripts/setup (as root) or apt-get install $packages"
+}
 
 # psql as the cluster's superuser over the local socket (trust): used only by our tooling.
 admin_psql() {

@@ -1,4 +1,5 @@
-// Resend's batch endpoint, and what its answers mean for each message of the batch.
+// Resend's batch endpoint through the `resend` SDK, and what its answers mean for each
+// message of the batch.
 //
 //   POST {base}/emails/batch   Authorization: Bearer re_...   Idempotency-Key: <chunk key>
 //        x-batch-validation: permissive
@@ -17,6 +18,11 @@
 // answer) is replayed safely. A chunk's key is fixed at its first claim while its members may
 // only shrink (one suppressed meanwhile), so another payload under a known key means Resend
 // already sent that key's first request, and with it every member of this one.
+//
+// The SDK never throws: it answers {data, error, headers}, with Resend's error body (its
+// `statusCode` and `name`) and the response headers (Retry-After), or, when no answer came,
+// headers null.
+import { Resend } from "resend";
 import { retryAfterSeconds } from "../retry_after.ts";
 
 const BATCH_LIMIT = 100;
@@ -61,51 +67,24 @@ const KEY_ERRORS = new Set([
   "restricted_api_key",
 ]);
 
-type ErrorBody = { statusCode?: number; name?: string; message?: string };
-
-async function errorBody(response: Response): Promise<ErrorBody> {
-  const text = await response.text().catch(() => "");
-  try {
-    const body = JSON.parse(text);
-    if (typeof body === "object" && body !== null) return body as ErrorBody;
-  } catch {
-    // not JSON: described below by status alone
-  }
-  return { message: text.slice(0, 300) || response.statusText };
-}
-
-const describe = (status: number, body: ErrorBody) =>
-  `Resend answered ${status}${body.name ? ` ${body.name}` : ""}: ${body.message ?? "no message"}`;
-
-function parseAccepted(
-  body: unknown,
+/** Per message, in order: Resend lists ids for the valid ones and errors by index. */
+function perMessage(
+  body: { data?: unknown; errors?: unknown },
   count: number,
 ): MessageResult[] | undefined {
-  if (typeof body !== "object" || body === null) return undefined;
-  const { data, errors = [] } = body as { data?: unknown; errors?: unknown };
+  const { data, errors = [] } = body;
   if (!Array.isArray(data) || !Array.isArray(errors)) return undefined;
   const failed = new Map<number, string>();
   for (const error of errors) {
-    const { index, message } = (error ?? {}) as {
-      index?: unknown;
-      message?: unknown;
-    };
-    if (
-      !Number.isInteger(index) || (index as number) < 0 ||
-      (index as number) >= count
-    ) {
+    const { index, message } = (error ?? {}) as { index?: unknown; message?: unknown };
+    if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= count) {
       return undefined;
     }
-    failed.set(
-      index as number,
-      typeof message === "string" ? message : "rejected by Resend",
-    );
+    failed.set(index as number, typeof message === "string" ? message : "rejected by Resend");
   }
   if (data.length + failed.size !== count) return undefined;
   const ids = data.map((entry) => (entry as { id?: unknown })?.id);
-  if (!ids.every((id) => typeof id === "string" && id.length > 0)) {
-    return undefined;
-  }
+  if (!ids.every((id) => typeof id === "string" && id.length > 0)) return undefined;
   let next = 0;
   return Array.from({ length: count }, (_, index) => {
     const error = failed.get(index);
@@ -116,7 +95,11 @@ function parseAccepted(
 export function createResendClient(
   options: { apiKey: string; baseUrl: string; timeoutMs?: number },
 ): ResendClient {
-  const url = `${options.baseUrl.replace(/\/+$/, "")}/emails/batch`;
+  const resend = new Resend(options.apiKey, {
+    baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    userAgent: "beacon-dispatch",
+  });
+  const timeoutMs = options.timeoutMs ?? TIMEOUT_MS;
   return {
     async sendBatch(emails, idempotencyKey) {
       if (emails.length === 0 || emails.length > BATCH_LIMIT) {
@@ -124,79 +107,58 @@ export function createResendClient(
           `a Resend batch holds 1 to ${BATCH_LIMIT} emails, not ${emails.length}`,
         );
       }
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${options.apiKey}`,
-            "content-type": "application/json",
-            "idempotency-key": idempotencyKey,
-            "x-batch-validation": "permissive",
-            "user-agent": "beacon-dispatch",
-          },
-          body: JSON.stringify(emails),
-          signal: AbortSignal.timeout(options.timeoutMs ?? TIMEOUT_MS),
-        });
-      } catch (err) {
-        const timedOut = err instanceof DOMException &&
-          err.name === "TimeoutError";
-        return {
-          kind: "unavailable",
-          message: timedOut
-            ? `Resend did not answer within ${(options.timeoutMs ?? TIMEOUT_MS) / 1000}s`
-            : `Resend could not be reached: ${err instanceof Error ? err.message : err}`,
-        };
-      }
+      const signal = AbortSignal.timeout(timeoutMs);
+      const { data, error, headers } = await resend.batch.send(
+        emails.map(({ reply_to, ...email }) => ({ ...email, replyTo: reply_to })),
+        { idempotencyKey, batchValidation: "permissive", signal },
+      );
 
-      if (response.ok) {
-        let body: unknown;
-        try {
-          body = await response.json();
-        } catch (err) {
-          return {
-            kind: "unavailable",
-            status: response.status,
-            message: `Resend's answer could not be read: ${
-              err instanceof Error ? err.message : err
-            }`,
-          };
-        }
-        const results = parseAccepted(body, emails.length);
+      if (data) {
+        const results = perMessage(data, emails.length);
         if (!results) {
           return {
             kind: "unavailable",
-            status: response.status,
-            message: `Resend answered ${response.status} with an unexpected body`,
+            status: 200,
+            message: "Resend answered 200 with an unexpected body",
           };
         }
         return { kind: "accepted", results };
       }
 
-      const status = response.status;
-      const body = await errorBody(response);
+      if (headers === null) {
+        // No answer (or an unreadable one): the SDK swallows the fetch error and its reason,
+        // so our own signal tells a timeout apart.
+        return {
+          kind: "unavailable",
+          message: signal.aborted
+            ? `Resend did not answer within ${timeoutMs / 1000}s`
+            : `Resend could not be reached: ${error.message}`,
+        };
+      }
+      // The SDK hands over Resend's error body, not the HTTP status: the body's statusCode
+      // (which Resend always sends; the SDK fills it in for a body that is not JSON).
+      const status = error.statusCode ?? undefined;
+      const message = `Resend answered ${status ?? "an error"}${
+        error.name ? ` ${error.name}` : ""
+      }: ${error.message ?? "no message"}`;
       if (status === 429) {
         return {
           kind: "rate_limited",
-          retryAfterSeconds: retryAfterSeconds(response.headers),
-          message: describe(status, body),
+          retryAfterSeconds: retryAfterSeconds(new Headers(headers)),
+          message,
         };
       }
-      if (status === 409 && body.name === "invalid_idempotent_request") {
-        return { kind: "already_sent", message: describe(status, body) };
+      if (status === 409 && error.name === "invalid_idempotent_request") {
+        return { kind: "already_sent", message };
       }
       // Validation: retrying cannot change the answer.
       if (status === 400 || status === 422) {
-        return { kind: "rejected", status, message: describe(status, body) };
+        return { kind: "rejected", status, message };
       }
       // Anything else (5xx, a missing or invalid key, a concurrent request with the same
       // key, which answers the original response once it is done) may pass later: the queue retries with backoff and keeps this message.
-      const hint = KEY_ERRORS.has(body.name ?? "") ? " (check the RESEND_API_KEY in use)" : "";
-      return {
-        kind: "unavailable",
-        status,
-        message: `${describe(status, body)}${hint}`,
-      };
+      const hint = KEY_ERRORS.has(error.name) ? " (check the RESEND_API_KEY in use)" : "";
+      return { kind: "unavailable", status, message: `${message}${hint}` };
     },
   };
 }

@@ -51,7 +51,7 @@ declare
   retried integer;
   ready boolean;
   request_id bigint;
-  campaign_id uuid;
+  unit_id uuid;
   counted integer;
   problem text;
 begin
@@ -72,7 +72,7 @@ begin
     get diagnostics started = row_count;
   exception when others then
     started := 0;
-    for campaign_id in
+    for unit_id in
       select c.id
       from public.email_campaigns as c
       where c.status = 'scheduled'
@@ -83,11 +83,11 @@ begin
       begin
         update public.email_campaigns as c
         set status = 'sending'
-        where c.id = campaign_id;
+        where c.id = unit_id;
         started := started + 1;
       exception when others then
         get stacked diagnostics problem = message_text;
-        perform private.fail_email_campaign(campaign_id, 'start', problem);
+        perform private.fail_email_campaign(unit_id, 'start', problem);
         failed := failed + 1;
       end;
     end loop;
@@ -96,32 +96,50 @@ begin
   -- 2. Queue rows of cancelled campaigns whose worker never reported are cancelled. A
   -- cancellation starts no email_event workflow, so their trigger is skipped.
   perform set_config('beacon.email_event_workflows', 'deferred', true);
-  for campaign_id in
-    select distinct q.email_campaign_id
-    from private.email_queue as q
-    join public.email_campaigns as c on c.id = q.email_campaign_id
-    where c.status = 'cancelled'
-      and q.lease_until <= now()
-  loop
-    begin
-      with abandoned as (
-        delete from private.email_queue as q
-        where q.email_campaign_id = campaign_id
-          and q.lease_until <= now()
-        returning q.delivery_id
-      )
-      update public.email_deliveries as d
-      set status = 'cancelled'
-      from abandoned as a
-      where d.id = a.delivery_id
-        and d.status = 'queued';
-      get diagnostics counted = row_count;
-      cancelled := cancelled + counted;
-    exception when others then
-      get stacked diagnostics problem = message_text;
-      perform private.fail_email_campaign(campaign_id, 'cancel', problem);
-    end;
-  end loop;
+  begin
+    with abandoned as (
+      delete from private.email_queue as q
+      using public.email_campaigns as c
+      where c.status = 'cancelled'
+        and q.email_campaign_id = c.id
+        and q.lease_until <= now()
+      returning q.delivery_id
+    )
+    update public.email_deliveries as d
+    set status = 'cancelled'
+    from abandoned as a
+    where d.id = a.delivery_id
+      and d.status = 'queued';
+    get diagnostics cancelled = row_count;
+  exception when others then
+    cancelled := 0;
+    for unit_id in
+      select distinct q.email_campaign_id
+      from private.email_queue as q
+      join public.email_campaigns as c on c.id = q.email_campaign_id
+      where c.status = 'cancelled'
+        and q.lease_until <= now()
+    loop
+      begin
+        with abandoned as (
+          delete from private.email_queue as q
+          where q.email_campaign_id = unit_id
+            and q.lease_until <= now()
+          returning q.delivery_id
+        )
+        update public.email_deliveries as d
+        set status = 'cancelled'
+        from abandoned as a
+        where d.id = a.delivery_id
+          and d.status = 'queued';
+        get diagnostics counted = row_count;
+        cancelled := cancelled + counted;
+      exception when others then
+        get stacked diagnostics problem = message_text;
+        perform private.fail_email_campaign(unit_id, 'cancel', problem);
+      end;
+    end loop;
+  end;
   perform set_config('beacon.email_event_workflows', '', true);
 
   -- 3. Sending campaigns with nothing left in the queue finish.
@@ -144,7 +162,7 @@ begin
     get diagnostics finished = row_count;
   exception when others then
     finished := 0;
-    for campaign_id in
+    for unit_id in
       select c.id
       from public.email_campaigns as c
       where c.status = 'sending'
@@ -158,12 +176,12 @@ begin
               else 'sent'
             end,
             metrics = m.metrics
-        from (select private.email_campaign_metrics(campaign_id) as metrics) as m
-        where c.id = campaign_id;
+        from (select private.email_campaign_metrics(unit_id) as metrics) as m
+        where c.id = unit_id;
         finished := finished + 1;
       exception when others then
         get stacked diagnostics problem = message_text;
-        perform private.fail_email_campaign(campaign_id, 'finish', problem);
+        perform private.fail_email_campaign(unit_id, 'finish', problem);
       end;
     end loop;
   end;
@@ -173,7 +191,7 @@ begin
     refreshed := private.refresh_email_metrics();
   exception when others then
     refreshed := 0;
-    for campaign_id in
+    for unit_id in
       select distinct n.email_campaign_id
       from private.email_metrics_stale as n
       join public.email_campaigns as c on c.id = n.email_campaign_id
@@ -182,17 +200,17 @@ begin
       begin
         with noted as (
           delete from private.email_metrics_stale as n
-          where n.email_campaign_id = campaign_id
+          where n.email_campaign_id = unit_id
           returning 1
         )
         update public.email_campaigns as c
         set metrics = private.email_campaign_metrics(c.id)
-        where c.id = campaign_id
+        where c.id = unit_id
           and exists (select from noted);
         refreshed := refreshed + 1;
       exception when others then
         get stacked diagnostics problem = message_text;
-        perform private.fail_email_campaign(campaign_id, 'count', problem);
+        perform private.fail_email_campaign(unit_id, 'count', problem);
       end;
     end loop;
   end;

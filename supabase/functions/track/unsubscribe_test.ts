@@ -119,12 +119,19 @@ dbTest(
           await tx`alter table public.scoring_rules disable trigger check_condition`;
           await tx`insert into public.scoring_rules (user_id, name, points, condition)
                    values (${user.sub}, 'broken', 5, ${
-            tx.json({ type: "event", event_name: "email_unsubscribed", cap: 5, period: "fortnight" })
+            tx.json({
+              type: "event",
+              event_name: "email_unsubscribed",
+              cap: 5,
+              period: "fortnight",
+            })
           })`;
           await tx`alter table public.scoring_rules enable trigger check_condition`;
           const [workflow] = await tx`
             insert into public.workflows (user_id, name, trigger_config, action_config, is_active)
-            values (${user.sub}, 'broken', ${tx.json({ type: "email_event", event: "unsubscribed" })},
+            values (${user.sub}, 'broken', ${
+            tx.json({ type: "email_event", event: "unsubscribed" })
+          },
                     ${tx.json({ steps: [{ type: "add_tag", tag: "gone" }] })}, true)
             returning id`;
           await tx`update private.workflow_triggers set conditions = ${tx.json({ statuses: "new" })}

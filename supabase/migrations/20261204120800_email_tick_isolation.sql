@@ -1,16 +1,131 @@
 -- The email tick isolates campaigns: one campaign whose data makes a statement fail never
 -- keeps the tick from starting, cancelling, finishing or counting the others.
 --
--- Each step first runs set-based over every campaign it concerns, in a subtransaction (the
--- common case, as fast as before). If that fails, the step is run again campaign by
--- campaign, each in a subtransaction of its own: a campaign that fails to start becomes
--- failed with error_message ("could not start sending: recipient_list[0].leads.ids[0]: ...");
--- one that fails a later step keeps its status and gets the reason in error_message (the
--- next tick tries it again). The tick then goes on with everyone else.
+-- Each step (start, cancel, finish, count) first runs set-based over every campaign it
+-- concerns, in a subtransaction (the common case, as fast as before). If that fails, the
+-- step runs again campaign by campaign, each in a subtransaction of its own: a campaign that
+-- fails to start becomes failed with error_message ("could not start sending:
+-- recipient_list[0].leads.ids[0]: ..."); one that fails a later step keeps its status and
+-- gets the reason in error_message (the next tick tries it again). The tick goes on with
+-- everyone else.
 --
 -- A new step: unsubscribes whose side effects failed are retried
 -- (private.retry_email_unsubscribe_effects). The result gains "failed" (campaigns failed
 -- this tick) and "effects_retried".
+
+-- The campaigns a step of the tick concerns now.
+create function private.email_tick_units(step text)
+returns uuid[]
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(array_agg(c.id order by c.send_at, c.id), '{}')
+  from public.email_campaigns as c
+  where case step
+    when 'start' then c.status = 'scheduled' and c.send_at <= now()
+    when 'cancel' then c.status = 'cancelled' and exists (
+      select from private.email_queue as q where q.email_campaign_id = c.id and q.lease_until <= now())
+    when 'finish' then c.status = 'sending'
+      and not exists (select from private.email_queue as q where q.email_campaign_id = c.id)
+    when 'count' then c.status not in ('draft', 'scheduled')
+      and exists (select from private.email_metrics_stale as n where n.email_campaign_id = c.id)
+  end
+$$;
+comment on function private.email_tick_units(text) is
+  'Email tick: the campaigns a step (start, cancel, finish, count) concerns now.';
+
+-- Runs one step of the tick, set-based, on the given campaigns (re-checking each one's state
+-- and skipping those another transaction holds); returns how many it started, cancelled
+-- (deliveries), finished or counted.
+create function private.email_tick_run(step text, ids uuid[])
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  moved integer := 0;
+begin
+  if step = 'start' then
+    with due as (
+      select c.id
+      from public.email_campaigns as c
+      where c.id = any (ids)
+        and c.status = 'scheduled'
+        and c.send_at <= now()
+      order by c.send_at
+      for update skip locked
+    )
+    update public.email_campaigns as c
+    set status = 'sending'
+    from due
+    where c.id = due.id;
+    get diagnostics moved = row_count;
+  elsif step = 'cancel' then
+    -- A cancellation starts no email_event workflow, so their trigger is skipped.
+    perform set_config('beacon.email_event_workflows', 'deferred', true);
+    with abandoned as (
+      delete from private.email_queue as q
+      using public.email_campaigns as c
+      where c.id = any (ids)
+        and c.status = 'cancelled'
+        and q.email_campaign_id = c.id
+        and q.lease_until <= now()
+      returning q.delivery_id
+    )
+    update public.email_deliveries as d
+    set status = 'cancelled'
+    from abandoned as a
+    where d.id = a.delivery_id
+      and d.status = 'queued';
+    get diagnostics moved = row_count;
+    perform set_config('beacon.email_event_workflows', '', true);
+  elsif step = 'finish' then
+    with finishing as (
+      select c.id, private.email_campaign_metrics(c.id) as metrics
+      from public.email_campaigns as c
+      where c.id = any (ids)
+        and c.status = 'sending'
+        and not exists (select from private.email_queue as q where q.email_campaign_id = c.id)
+      for update of c skip locked
+    )
+    update public.email_campaigns as c
+    set status = case
+          when (f.metrics ->> 'failed')::integer > 0 and (f.metrics ->> 'sent')::integer = 0 then 'failed'
+          else 'sent'
+        end,
+        metrics = f.metrics
+    from finishing as f
+    where c.id = f.id;
+    get diagnostics moved = row_count;
+  elsif step = 'count' then
+    -- As private.refresh_email_metrics: a note is deleted by the statement that recounts.
+    with noted as (
+      delete from private.email_metrics_stale as n
+      using public.email_campaigns as c
+      where c.id = n.email_campaign_id
+        and c.id = any (ids)
+        and c.status not in ('draft', 'scheduled')
+      returning n.email_campaign_id
+    ),
+    refreshed as (
+      update public.email_campaigns as c
+      set metrics = private.email_campaign_metrics(c.id)
+      where c.id in (select n.email_campaign_id from noted as n)
+      returning 1
+    )
+    select count(*)::integer into moved from refreshed;
+  else
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('email_tick_run: unknown step %s', coalesce(quote_literal(step), 'null')),
+      hint = 'step is one of start, cancel, finish, count.';
+  end if;
+  return moved;
+end;
+$$;
+comment on function private.email_tick_run(text, uuid[]) is
+  'Email tick: runs one step (start, cancel, finish, count) set-based on the given campaigns; returns how many rows it moved.';
 
 -- Records why a campaign could not go through a step of the tick; a campaign that could
 -- not start becomes failed. If even that cannot be written, a warning names it.
@@ -43,179 +158,41 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-  started integer := 0;
+  step text;
+  ids uuid[];
+  unit_id uuid;
+  problem text;
+  counts jsonb := '{}';
+  done integer;
   failed integer := 0;
-  cancelled integer := 0;
-  finished integer := 0;
-  refreshed integer := 0;
   retried integer;
   ready boolean;
   request_id bigint;
-  unit_id uuid;
-  counted integer;
-  problem text;
 begin
-  -- 1. Due campaigns start sending; the status trigger fans each out.
-  begin
-    with due as (
-      select c.id
-      from public.email_campaigns as c
-      where c.status = 'scheduled'
-        and c.send_at <= now()
-      order by c.send_at
-      for update skip locked
-    )
-    update public.email_campaigns as c
-    set status = 'sending'
-    from due
-    where c.id = due.id;
-    get diagnostics started = row_count;
-  exception when others then
-    started := 0;
-    for unit_id in
-      select c.id
-      from public.email_campaigns as c
-      where c.status = 'scheduled'
-        and c.send_at <= now()
-      order by c.send_at
-      for update skip locked
-    loop
+  foreach step in array array['start', 'cancel', 'finish', 'count'] loop
+    ids := private.email_tick_units(step);
+    done := 0;
+    if cardinality(ids) > 0 then
       begin
-        update public.email_campaigns as c
-        set status = 'sending'
-        where c.id = unit_id;
-        started := started + 1;
+        done := private.email_tick_run(step, ids);
       exception when others then
-        get stacked diagnostics problem = message_text;
-        perform private.fail_email_campaign(unit_id, 'start', problem);
-        failed := failed + 1;
+        -- One of them fails the batch: each on its own, so it fails alone.
+        foreach unit_id in array ids loop
+          begin
+            done := done + private.email_tick_run(step, array[unit_id]);
+          exception when others then
+            get stacked diagnostics problem = message_text;
+            perform private.fail_email_campaign(unit_id, step, problem);
+            if step = 'start' then
+              failed := failed + 1;
+            end if;
+          end;
+        end loop;
       end;
-    end loop;
-  end;
+    end if;
+    counts := counts || jsonb_build_object(step, done);
+  end loop;
 
-  -- 2. Queue rows of cancelled campaigns whose worker never reported are cancelled. A
-  -- cancellation starts no email_event workflow, so their trigger is skipped.
-  perform set_config('beacon.email_event_workflows', 'deferred', true);
-  begin
-    with abandoned as (
-      delete from private.email_queue as q
-      using public.email_campaigns as c
-      where c.status = 'cancelled'
-        and q.email_campaign_id = c.id
-        and q.lease_until <= now()
-      returning q.delivery_id
-    )
-    update public.email_deliveries as d
-    set status = 'cancelled'
-    from abandoned as a
-    where d.id = a.delivery_id
-      and d.status = 'queued';
-    get diagnostics cancelled = row_count;
-  exception when others then
-    cancelled := 0;
-    for unit_id in
-      select distinct q.email_campaign_id
-      from private.email_queue as q
-      join public.email_campaigns as c on c.id = q.email_campaign_id
-      where c.status = 'cancelled'
-        and q.lease_until <= now()
-    loop
-      begin
-        with abandoned as (
-          delete from private.email_queue as q
-          where q.email_campaign_id = unit_id
-            and q.lease_until <= now()
-          returning q.delivery_id
-        )
-        update public.email_deliveries as d
-        set status = 'cancelled'
-        from abandoned as a
-        where d.id = a.delivery_id
-          and d.status = 'queued';
-        get diagnostics counted = row_count;
-        cancelled := cancelled + counted;
-      exception when others then
-        get stacked diagnostics problem = message_text;
-        perform private.fail_email_campaign(unit_id, 'cancel', problem);
-      end;
-    end loop;
-  end;
-  perform set_config('beacon.email_event_workflows', '', true);
-
-  -- 3. Sending campaigns with nothing left in the queue finish.
-  begin
-    with done as (
-      select c.id, private.email_campaign_metrics(c.id) as metrics
-      from public.email_campaigns as c
-      where c.status = 'sending'
-        and not exists (select from private.email_queue as q where q.email_campaign_id = c.id)
-      for update of c skip locked
-    )
-    update public.email_campaigns as c
-    set status = case
-          when (done.metrics ->> 'failed')::integer > 0 and (done.metrics ->> 'sent')::integer = 0 then 'failed'
-          else 'sent'
-        end,
-        metrics = done.metrics
-    from done
-    where c.id = done.id;
-    get diagnostics finished = row_count;
-  exception when others then
-    finished := 0;
-    for unit_id in
-      select c.id
-      from public.email_campaigns as c
-      where c.status = 'sending'
-        and not exists (select from private.email_queue as q where q.email_campaign_id = c.id)
-      for update of c skip locked
-    loop
-      begin
-        update public.email_campaigns as c
-        set status = case
-              when (m.metrics ->> 'failed')::integer > 0 and (m.metrics ->> 'sent')::integer = 0 then 'failed'
-              else 'sent'
-            end,
-            metrics = m.metrics
-        from (select private.email_campaign_metrics(unit_id) as metrics) as m
-        where c.id = unit_id;
-        finished := finished + 1;
-      exception when others then
-        get stacked diagnostics problem = message_text;
-        perform private.fail_email_campaign(unit_id, 'finish', problem);
-      end;
-    end loop;
-  end;
-
-  -- 4. Metrics are recounted for campaigns whose deliveries changed.
-  begin
-    refreshed := private.refresh_email_metrics();
-  exception when others then
-    refreshed := 0;
-    for unit_id in
-      select distinct n.email_campaign_id
-      from private.email_metrics_stale as n
-      join public.email_campaigns as c on c.id = n.email_campaign_id
-      where c.status not in ('draft', 'scheduled')
-    loop
-      begin
-        with noted as (
-          delete from private.email_metrics_stale as n
-          where n.email_campaign_id = unit_id
-          returning 1
-        )
-        update public.email_campaigns as c
-        set metrics = private.email_campaign_metrics(c.id)
-        where c.id = unit_id
-          and exists (select from noted);
-        refreshed := refreshed + 1;
-      exception when others then
-        get stacked diagnostics problem = message_text;
-        perform private.fail_email_campaign(unit_id, 'count', problem);
-      end;
-    end loop;
-  end;
-
-  -- 5. Unsubscribes whose side effects failed are retried (each in its own subtransaction).
   retried := private.retry_email_unsubscribe_effects(100);
 
   ready := exists (
@@ -229,11 +206,11 @@ begin
   end if;
 
   return jsonb_build_object(
-    'started', started,
+    'started', counts -> 'start',
     'failed', failed,
-    'cancelled', cancelled,
-    'finished', finished,
-    'refreshed', refreshed,
+    'cancelled', counts -> 'cancel',
+    'finished', counts -> 'finish',
+    'refreshed', counts -> 'count',
     'effects_retried', retried,
     'ready', ready,
     'dispatch_requested', request_id is not null
@@ -244,4 +221,11 @@ comment on function private.email_tick() is
   'Every minute (pg_cron beacon-email-tick): starts and fans out due campaigns, finishes done ones, refreshes metrics, '
   'retries unsubscribes'' side effects, wakes dispatch; a campaign that fails a step fails alone, with error_message.';
 
-revoke all on function private.fail_email_campaign(uuid, text, text) from public, anon, authenticated, service_role;
+-- The count step replaces it.
+drop function private.refresh_email_metrics();
+
+revoke all on function
+  private.email_tick_units(text),
+  private.email_tick_run(text, uuid[]),
+  private.fail_email_campaign(uuid, text, text)
+from public, anon, authenticated, service_role;

@@ -1,4 +1,29 @@
--- Restores the email tick of 20261125131300_email_tick.sql.
+-- Restores the email tick of 20261125131300_email_tick.sql and the metrics refresh it called.
+
+create function private.refresh_email_metrics()
+returns integer
+language sql
+set search_path = ''
+as $$
+  -- Only campaigns that have started have deliveries to count.
+  with noted as (
+    delete from private.email_metrics_stale as n
+    using public.email_campaigns as c
+    where c.id = n.email_campaign_id
+      and c.status not in ('draft', 'scheduled')
+    returning n.email_campaign_id
+  ),
+  refreshed as (
+    update public.email_campaigns as c
+    set metrics = private.email_campaign_metrics(c.id)
+    where c.id in (select n.email_campaign_id from noted as n)
+    returning 1
+  )
+  select count(*)::integer from refreshed
+$$;
+comment on function private.refresh_email_metrics() is
+  'Recounts the metrics of the campaigns noted in private.email_metrics_stale and clears the notes; returns how many campaigns.';
+revoke all on function private.refresh_email_metrics() from public, anon, authenticated, service_role;
 
 create or replace function private.email_tick()
 returns jsonb
@@ -86,3 +111,5 @@ comment on function private.email_tick() is
   'Every minute (pg_cron beacon-email-tick): starts and fans out due campaigns, finishes done ones, refreshes metrics, wakes dispatch.';
 
 drop function private.fail_email_campaign(uuid, text, text);
+drop function private.email_tick_run(text, uuid[]);
+drop function private.email_tick_units(text);

@@ -124,6 +124,7 @@ export type Database = {
           "campaign_id": string | null;
           "content": string;
           "created_at": string;
+          "error_message": string | null;
           "from_email": string | null;
           "from_name": string | null;
           "id": string;
@@ -142,6 +143,7 @@ export type Database = {
           "campaign_id"?: string | null;
           "content": string;
           "created_at"?: string;
+          "error_message"?: string | null;
           "from_email"?: string | null;
           "from_name"?: string | null;
           "id"?: string;
@@ -159,6 +161,7 @@ export type Database = {
           "campaign_id"?: string | null;
           "content"?: string;
           "created_at"?: string;
+          "error_message"?: string | null;
           "from_email"?: string | null;
           "from_name"?: string | null;
           "id"?: string;

@@ -6,7 +6,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(101);
+select plan(103);
 
 do $$
 begin
@@ -86,7 +86,6 @@ insert into tests.functions (sig, definer) values
   ('private.apply_email_campaign_status()', true),
   ('private.note_email_metrics_stale()', true),
   ('private.email_campaign_metrics(uuid)', false),
-  ('private.refresh_email_metrics()', false),
   ('private.email_max_attempts()', false),
   ('private.claim_email_batch(text, integer, interval)', false),
   ('private.retry_backoff(integer)', false),
@@ -95,6 +94,8 @@ insert into tests.functions (sig, definer) values
   ('private.record_email_event(text, uuid, timestamp with time zone, boolean, jsonb)', false),
   ('private.find_delivery_by_provider_id(text)', false),
   ('private.email_tick()', false),
+  ('private.email_tick_units(text)', false),
+  ('private.email_tick_run(text, uuid[])', false),
   ('private.fail_email_campaign(uuid, text, text)', false),
   ('private.log_email_event(public.email_deliveries, text, timestamp with time zone, boolean, jsonb)', false),
   ('private.write_email_delivery_facts(public.email_deliveries)', false),

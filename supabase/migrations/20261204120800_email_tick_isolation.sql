@@ -13,24 +13,49 @@
 -- (private.retry_email_unsubscribe_effects). The result gains "failed" (campaigns failed
 -- this tick) and "effects_retried".
 
--- The campaigns a step of the tick concerns now.
+-- The campaigns a step of the tick concerns now (each query on the index its step uses).
 create function private.email_tick_units(step text)
 returns uuid[]
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select coalesce(array_agg(c.id order by c.send_at, c.id), '{}')
-  from public.email_campaigns as c
-  where case step
-    when 'start' then c.status = 'scheduled' and c.send_at <= now()
-    when 'cancel' then c.status = 'cancelled' and exists (
-      select from private.email_queue as q where q.email_campaign_id = c.id and q.lease_until <= now())
-    when 'finish' then c.status = 'sending'
-      and not exists (select from private.email_queue as q where q.email_campaign_id = c.id)
-    when 'count' then c.status not in ('draft', 'scheduled')
-      and exists (select from private.email_metrics_stale as n where n.email_campaign_id = c.id)
-  end
+declare
+  ids uuid[];
+begin
+  if step = 'start' then
+    select array_agg(c.id order by c.send_at)
+    into ids
+    from public.email_campaigns as c
+    where c.status = 'scheduled'
+      and c.send_at <= now();
+  elsif step = 'cancel' then
+    select array_agg(distinct q.email_campaign_id)
+    into ids
+    from private.email_queue as q
+    join public.email_campaigns as c on c.id = q.email_campaign_id
+    where c.status = 'cancelled'
+      and q.lease_until <= now();
+  elsif step = 'finish' then
+    select array_agg(c.id)
+    into ids
+    from public.email_campaigns as c
+    where c.status = 'sending'
+      and not exists (select from private.email_queue as q where q.email_campaign_id = c.id);
+  elsif step = 'count' then
+    select array_agg(distinct n.email_campaign_id)
+    into ids
+    from private.email_metrics_stale as n
+    join public.email_campaigns as c on c.id = n.email_campaign_id
+    where c.status not in ('draft', 'scheduled');
+  else
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('email_tick_units: unknown step %s', coalesce(quote_literal(step), 'null')),
+      hint = 'step is one of start, cancel, finish, count.';
+  end if;
+  return coalesce(ids, '{}');
+end;
 $$;
 comment on function private.email_tick_units(text) is
   'Email tick: the campaigns a step (start, cancel, finish, count) concerns now.';
@@ -162,7 +187,7 @@ declare
   ids uuid[];
   unit_id uuid;
   problem text;
-  counts jsonb := '{}';
+  counts jsonb := '{}'::jsonb;
   done integer;
   failed integer := 0;
   retried integer;

@@ -6,7 +6,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(17);
+select plan(19);
 
 do $$
 begin
@@ -129,6 +129,12 @@ select is(
   0, 'another owner sees nothing of it'
 );
 select tests.clear_authentication();
+
+-- The tick's steps name a step they do not know.
+select throws_ok($$select private.email_tick_units('later')$$, '22023', 'email_tick_units: unknown step ''later''',
+  'email_tick_units refuses an unknown step');
+select throws_ok($$select private.email_tick_run('later', '{}')$$, '22023', 'email_tick_run: unknown step ''later''',
+  'email_tick_run refuses an unknown step');
 
 -- Purges: what is old goes, what is recent stays -----------------------------------------------
 insert into private.processed_webhooks (id, received_at)

@@ -108,6 +108,7 @@ ROW_TABLES=(
   private.email_queue private.email_metrics_stale private.processed_webhooks
   public.scoring_settings public.scoring_rules public.lead_status_history public.workflow_run_requests
   private.rate_limit_counters
+  private.email_event_windows private.email_unsubscribe_keys private.email_unsubscribe_effects
 )
 rows_for() {
   case "$1" in
@@ -240,6 +241,21 @@ where r.user_id = '$OWNER';
 SQL
     private.rate_limit_counters) cat <<SQL ;;
 select private.rate_limit_hit('rollback:ip', '198.51.100.1', 10, 3600);
+SQL
+    # An open of the delivered message: its analytics row and its hour's window.
+    private.email_event_windows) cat <<SQL ;;
+select private.record_email_event('opened', '00000000-0000-4000-8000-0000000de001', now());
+SQL
+    private.email_unsubscribe_keys) cat <<SQL ;;
+insert into private.email_unsubscribe_keys (delivery_id, user_id, email, sender, kept_until)
+values ('00000000-0000-4000-8000-0000000de0ff', '$OWNER', 'gone@rollback.example', 'Rollback check',
+        now() + interval '60 days');
+SQL
+    private.email_unsubscribe_effects) cat <<SQL ;;
+insert into private.email_unsubscribe_effects (delivery_id, user_id, occurred_at, workflows_pending,
+                                               analytics_pending, last_error, run_after)
+values ('00000000-0000-4000-8000-0000000de001', '$OWNER', now(), true, false, 'Rollback check',
+        now() + interval '1 day');
 SQL
     *) return 1 ;;
   esac

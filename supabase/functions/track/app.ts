@@ -10,8 +10,13 @@
 //        List-Unsubscribe=One-Click, as mail providers and the page's button send it):
 //        the address joins the sender's suppression list; a short confirmation page
 //
+// An unsubscribe is never lost: the suppression is written before its side effects
+// (analytics, scoring, workflows), which cannot undo it (private.record_email_event), and the
+// links of a campaign deleted after sending keep working for 60 days (its unsubscribe keys).
+//
 // Opens and clicks are recorded as they come, flagged when a machine made them (see
-// _shared/email/machine.ts). A GET of the unsubscribe link changes nothing: scanners follow
+// _shared/email/machine.ts); a delivery's opens (and its clicks) write one analytics row an
+// hour, repeats only raise its count. A GET of the unsubscribe link changes nothing: scanners follow
 // links, people press the button (or their mail app posts the one-click request).
 import type { Context } from "hono";
 import { z } from "zod";
@@ -180,6 +185,10 @@ export function createTrackApp(
     return c.redirect(u, 302);
   });
 
+  /**
+   * Whom an unsubscribe link belongs to: its delivery, or, when the sender deleted the
+   * campaign after sending, the unsubscribe key it left (kept 60 days).
+   */
   async function recipientOf(
     deliveryId: string,
   ): Promise<Recipient | undefined> {
@@ -188,7 +197,13 @@ export function createTrackApp(
         select d.email, coalesce(c.from_name, c.from_email, ${defaultSender}) as sender
         from public.email_deliveries as d
         join public.email_campaigns as c on c.id = d.email_campaign_id
-        where d.id = ${deliveryId}`
+        where d.id = ${deliveryId}
+        union all
+        select k.email, coalesce(k.sender, ${defaultSender})
+        from private.email_unsubscribe_keys as k
+        where k.delivery_id = ${deliveryId}
+          and k.kept_until > now()
+        limit 1`
     );
     return row;
   }

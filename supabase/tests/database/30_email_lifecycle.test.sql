@@ -95,7 +95,9 @@ insert into tests.legal_moves values
 insert into tests.legal_moves
 select 'system', from_status, to_status from tests.legal_moves
 union all
-values ('system', 'scheduled', 'sending'), ('system', 'sending', 'sent'), ('system', 'sending', 'failed');
+values ('system', 'scheduled', 'sending'), ('system', 'sending', 'sent'), ('system', 'sending', 'failed'),
+  -- The tick fails a campaign it cannot start (20261204120300_email_campaign_failed_start).
+  ('system', 'scheduled', 'failed');
 
 select case
   when m.actor is not null then

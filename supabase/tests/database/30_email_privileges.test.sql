@@ -6,7 +6,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(85);
+select plan(103);
 
 do $$
 begin
@@ -78,13 +78,14 @@ order by n, m;
 create table tests.functions (ord serial, sig text, definer boolean);
 insert into tests.functions (sig, definer) values
   ('private.enforce_email_campaign_lifecycle()', false),
-  ('private.check_recipient_list()', false),
+  -- Definer: the owner saves lists from the app; the check lives in private.
+  ('private.check_recipient_list()', true),
+  ('private.recipient_list_problem(jsonb)', false),
   ('private.resolve_email_recipients(uuid, jsonb)', false),
   ('private.fan_out_email_campaign(uuid)', false),
   ('private.apply_email_campaign_status()', true),
   ('private.note_email_metrics_stale()', true),
   ('private.email_campaign_metrics(uuid)', false),
-  ('private.refresh_email_metrics()', false),
   ('private.email_max_attempts()', false),
   ('private.claim_email_batch(text, integer, interval)', false),
   ('private.retry_backoff(integer)', false),
@@ -92,7 +93,16 @@ insert into tests.functions (sig, definer) values
   ('private.complete_email_batch(text, jsonb)', false),
   ('private.record_email_event(text, uuid, timestamp with time zone, boolean, jsonb)', false),
   ('private.find_delivery_by_provider_id(text)', false),
-  ('private.email_tick()', false);
+  ('private.email_tick()', false),
+  ('private.email_tick_units(text)', false),
+  ('private.email_tick_run(text, uuid[])', false),
+  ('private.fail_email_campaign(uuid, text, text)', false),
+  ('private.log_email_event(public.email_deliveries, text, timestamp with time zone, boolean, jsonb)', false),
+  ('private.write_email_delivery_facts(public.email_deliveries)', false),
+  ('private.restart_email_unsubscribe_workflows(uuid)', false),
+  ('private.retry_email_unsubscribe_effects(integer)', false),
+  ('private.keep_email_unsubscribe_keys()', true),
+  ('private.purge_email_unsubscribe_keys()', false);
 
 select is(
   (select array_agg(a.grantee::regrole::text order by 1)

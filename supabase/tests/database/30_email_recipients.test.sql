@@ -54,9 +54,9 @@ insert into tests.bad_lists (list, message) values
   ('[{"leads": {"statuses": ["hot"]}}]',
    'recipient_list[0].leads.statuses[0]: "hot" is not a lead status (new, qualified, contacted, converted, lost)'),
   ('[{"leads": {"min_score": "10"}}]',
-   'recipient_list[0].leads.min_score: expected a whole number, not "10"'),
+   'recipient_list[0].leads.min_score: expected a whole number from -100000 to 100000, not "10"'),
   ('[{"leads": {"min_score": 2.5}}]',
-   'recipient_list[0].leads.min_score: expected a whole number between -100000 and 100000, not 2.5'),
+   'recipient_list[0].leads.min_score: expected a whole number from -100000 to 100000, not 2.5'),
   ('[{"email": "ada@example.test"}, {"leads": {"tags": ["vip"]}}, {"leads": {"statuses": ["new", "won"]}}]',
    'recipient_list[2].leads.statuses[1]: "won" is not a lead status (new, qualified, contacted, converted, lost)');
 

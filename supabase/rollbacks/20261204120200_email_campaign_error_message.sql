@@ -1,0 +1,1 @@
+alter table public.email_campaigns drop column error_message;

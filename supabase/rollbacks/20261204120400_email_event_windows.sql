@@ -1,0 +1,1 @@
+drop table private.email_event_windows;

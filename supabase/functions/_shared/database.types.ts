@@ -483,6 +483,7 @@ export type Database = {
           "created_at": string;
           "id": string;
           "is_active": boolean;
+          "last_error": string | null;
           "name": string;
           "points": number;
           "updated_at": string;
@@ -494,6 +495,7 @@ export type Database = {
           "created_at"?: string;
           "id"?: string;
           "is_active"?: boolean;
+          "last_error"?: string | null;
           "name": string;
           "points": number;
           "updated_at"?: string;
@@ -504,6 +506,7 @@ export type Database = {
           "created_at"?: string;
           "id"?: string;
           "is_active"?: boolean;
+          "last_error"?: string | null;
           "name"?: string;
           "points"?: number;
           "updated_at"?: string;
@@ -515,6 +518,7 @@ export type Database = {
         Row: {
           "created_at": string;
           "engagement_half_life_days": number | null;
+          "last_error": string | null;
           "qualification_threshold": number | null;
           "updated_at": string;
           "user_id": string;
@@ -523,6 +527,7 @@ export type Database = {
         Insert: {
           "created_at"?: string;
           "engagement_half_life_days"?: number | null;
+          "last_error"?: string | null;
           "qualification_threshold"?: number | null;
           "updated_at"?: string;
           "user_id"?: string;
@@ -530,6 +535,7 @@ export type Database = {
         Update: {
           "created_at"?: string;
           "engagement_half_life_days"?: number | null;
+          "last_error"?: string | null;
           "qualification_threshold"?: number | null;
           "updated_at"?: string;
           "user_id"?: string;

@@ -55,6 +55,19 @@ for each row
 when (old.last_error is not null)
 execute function private.clear_scoring_rule_error();
 
+-- What the jobs write in a last_error: what happened, when, and the error's own message.
+create function private.scoring_job_error(what text, reason text)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select left(format('%s at %s UTC: %s', what, to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI'), reason), 2000)
+$$;
+comment on function private.scoring_job_error(text, text) is
+  'A scoring job''s failure as owners read it: "<what> at <YYYY-MM-DD HH24:MI> UTC: <reason>", at most 2000 characters.';
+revoke all on function private.scoring_job_error(text, text) from public, anon, authenticated, service_role;
+
 -- A failure no single rule explains, on the owner's settings row (made if missing: its
 -- defaults are those of an owner without one).
 create function private.record_scoring_error(owner uuid, message text)
@@ -63,7 +76,7 @@ language sql
 set search_path = ''
 as $$
   insert into public.scoring_settings as s (user_id, last_error)
-  values (owner, left(message, 2000))
+  values (owner, message)
   on conflict (user_id) do update
   set last_error = excluded.last_error
 $$;

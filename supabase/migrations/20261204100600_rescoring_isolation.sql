@@ -36,6 +36,23 @@ $$;
 comment on function private.probe_profile_rule(public.scoring_rules) is
   'Evaluates one profile rule over all its owner''s leads and raises what that raises (the rescoring job''s way to find a failing rule).';
 
+-- One owner's rescoring in a subtransaction: null when it succeeded, else why it failed
+-- (and nothing of it done).
+create function private.try_rescore_leads(owner uuid)
+returns text
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform private.rescore_leads(owner);
+  return null;
+exception when others then
+  return sqlerrm;
+end;
+$$;
+comment on function private.try_rescore_leads(uuid) is
+  'Rescores one owner''s leads in a subtransaction; returns null on success, else the error message (and rolls its work back).';
+
 create or replace function private.apply_scoring_changes()
 returns integer
 language plpgsql
@@ -53,12 +70,7 @@ begin
   loop
     -- An owner another run is rescoring right now is left to it.
     continue when not pg_try_advisory_xact_lock(private.scoring_lock_key(owner));
-    failure := null;
-    begin
-      perform private.rescore_leads(owner);
-    exception when others then
-      failure := sqlerrm;
-    end;
+    failure := private.try_rescore_leads(owner);
 
     if failure is not null then
       -- Find the rules that fail on their own, and set them aside.
@@ -75,19 +87,13 @@ begin
         exception when others then
           update public.scoring_rules as r
           set is_active = false,
-              last_error = left(format('deactivated by rescoring at %s UTC: %s',
-                to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI'), sqlerrm), 2000)
+              last_error = private.scoring_job_error('deactivated by rescoring', sqlerrm)
           where r.id = rule.id;
           blamed := blamed + 1;
         end;
       end loop;
       if blamed > 0 then
-        failure := null;
-        begin
-          perform private.rescore_leads(owner);
-        exception when others then
-          failure := sqlerrm;
-        end;
+        failure := private.try_rescore_leads(owner);
       end if;
     end if;
 
@@ -98,8 +104,7 @@ begin
         and s.last_error like 'rescoring %';
       owners := owners + 1;
     else
-      perform private.record_scoring_error(owner, format('rescoring your leads failed at %s UTC: %s',
-        to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI'), failure));
+      perform private.record_scoring_error(owner, private.scoring_job_error('rescoring your leads failed', failure));
       update private.scoring_rescores as q
       set failed_at = now(),
           last_error = left(failure, 2000)
@@ -113,4 +118,5 @@ $$;
 comment on function private.apply_scoring_changes() is
   'pg_cron job beacon-apply-scoring-rules: rescores the leads of every user whose scoring rules or threshold changed, each in a subtransaction; a failing rule is deactivated with last_error, a failing owner''s request is marked failed; returns how many users were rescored.';
 
-revoke all on function private.probe_profile_rule(public.scoring_rules) from public, anon, authenticated, service_role;
+revoke all on function private.probe_profile_rule(public.scoring_rules), private.try_rescore_leads(uuid)
+  from public, anon, authenticated, service_role;

@@ -90,8 +90,7 @@ begin
       begin
         changed := changed + private.decay_engagement_of(owner);
       exception when others then
-        perform private.record_scoring_error(owner, format('engagement decay failed at %s UTC: %s',
-          to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI'), sqlerrm));
+        perform private.record_scoring_error(owner, private.scoring_job_error('engagement decay failed', sqlerrm));
       end;
     end loop;
   end;

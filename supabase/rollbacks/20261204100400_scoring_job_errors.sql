@@ -1,4 +1,5 @@
 drop function private.record_scoring_error(uuid, text);
+drop function private.scoring_job_error(text, text);
 drop trigger clear_last_error on public.scoring_rules;
 drop function private.clear_scoring_rule_error();
 alter table private.scoring_rescores

@@ -24,4 +24,5 @@ $$;
 comment on function private.apply_scoring_changes() is
   'pg_cron job beacon-apply-scoring-rules: rescores the leads of every user whose scoring rules or threshold changed; returns how many users.';
 
+drop function private.try_rescore_leads(uuid);
 drop function private.probe_profile_rule(public.scoring_rules);

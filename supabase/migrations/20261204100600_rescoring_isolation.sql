@@ -71,46 +71,52 @@ begin
     -- An owner another run is rescoring right now is left to it.
     continue when not pg_try_advisory_xact_lock(private.scoring_lock_key(owner));
     failure := private.try_rescore_leads(owner);
-
-    if failure is not null then
-      -- Find the rules that fail on their own, and set them aside.
-      blamed := 0;
-      for rule in
-        select r.* from public.scoring_rules as r
-        where r.user_id = owner
-          and r.is_active
-          and r.condition ->> 'type' <> 'event'
-        order by r.created_at, r.id
-      loop
-        begin
-          perform private.probe_profile_rule(rule);
-        exception when others then
-          update public.scoring_rules as r
-          set is_active = false,
-              last_error = private.scoring_job_error('deactivated by rescoring', sqlerrm)
-          where r.id = rule.id;
-          blamed := blamed + 1;
-        end;
-      end loop;
-      if blamed > 0 then
-        failure := private.try_rescore_leads(owner);
+    -- Whatever happens in handling this owner stays with this owner.
+    begin
+      if failure is not null then
+        -- Find the rules that fail on their own, and set them aside.
+        blamed := 0;
+        for rule in
+          select r.* from public.scoring_rules as r
+          where r.user_id = owner
+            and r.is_active
+            and r.condition ->> 'type' <> 'event'
+          order by r.created_at, r.id
+        loop
+          begin
+            perform private.probe_profile_rule(rule);
+          exception when others then
+            update public.scoring_rules as r
+            set is_active = false,
+                last_error = private.scoring_job_error('deactivated by rescoring', sqlerrm)
+            where r.id = rule.id;
+            blamed := blamed + 1;
+          end;
+        end loop;
+        if blamed > 0 then
+          failure := private.try_rescore_leads(owner);
+        end if;
       end if;
-    end if;
 
-    if failure is null then
-      update public.scoring_settings as s
-      set last_error = null
-      where s.user_id = owner
-        and s.last_error like 'rescoring %';
-      owners := owners + 1;
-    else
-      perform private.record_scoring_error(owner, private.scoring_job_error('rescoring your leads failed', failure));
-      update private.scoring_rescores as q
-      set failed_at = now(),
-          last_error = left(failure, 2000)
-      where q.user_id = owner
-        and q.failed_at is null;
-    end if;
+      if failure is null then
+        update public.scoring_settings as s
+        set last_error = null
+        where s.user_id = owner
+          and s.last_error like 'rescoring %';
+        owners := owners + 1;
+      else
+        perform private.record_scoring_error(owner, private.scoring_job_error('rescoring your leads failed', failure));
+        update private.scoring_rescores as q
+        set failed_at = now(),
+            last_error = left(failure, 2000)
+        where q.user_id = owner
+          and q.failed_at is null;
+      end if;
+    exception when others then
+      -- Not even the failure could be recorded on the owner's rows: the request stays for
+      -- the next run, and the server log says why.
+      raise warning 'beacon-apply-scoring-rules: could not handle the failure of owner %: %', owner, sqlerrm;
+    end;
   end loop;
   return owners;
 end;

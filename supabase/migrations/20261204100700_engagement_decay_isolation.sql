@@ -81,6 +81,7 @@ as $$
 declare
   owner uuid;
   changed integer := 0;
+  failure text;
 begin
   begin
     changed := private.decay_engagement_of(null);
@@ -90,7 +91,12 @@ begin
       begin
         changed := changed + private.decay_engagement_of(owner);
       exception when others then
-        perform private.record_scoring_error(owner, private.scoring_job_error('engagement decay failed', sqlerrm));
+        failure := sqlerrm;
+        begin
+          perform private.record_scoring_error(owner, private.scoring_job_error('engagement decay failed', failure));
+        exception when others then
+          raise warning 'beacon-decay-engagement: could not record the failure of owner % (%): %', owner, failure, sqlerrm;
+        end;
       end;
     end loop;
   end;

@@ -9,7 +9,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(30);
+select plan(33);
 
 do $$
 begin
@@ -138,6 +138,40 @@ select is((select last_error from public.scoring_settings where user_id = tests.
   'carol''s rescoring error is cleared by the success');
 select ok(not exists (select from private.scoring_rescores where user_id = tests.get_user_id('carol')),
   'carol''s failed requests are gone with it');
+
+-- Frank's leads refuse changes and so does his settings row: not even the failure can be
+-- recorded on his rows. The run still completes for Bob; Frank's request stays pending.
+select tests.create_user('frank');
+insert into tests.leads (name, id) values ('frank', tests.insert_row('leads', 'frank', '{"email": "f@acme.com"}'));
+insert into public.scoring_rules (user_id, name, condition, points)
+values (tests.get_user_id('frank'), 'has email', '{"type": "email_domain", "free_mail": false}', 2),
+       (tests.get_user_id('bob'), 'business email', '{"type": "email_domain", "free_mail": false}', 1);
+create trigger refuse_frank
+before update on public.leads
+for each row
+when (new.email = 'f@acme.com')
+execute function tests.refuse_change();
+create function tests.refuse_settings()
+returns trigger
+language plpgsql
+as $$
+begin
+  raise exception 'settings are read-only';
+end;
+$$;
+create trigger refuse_settings
+before insert or update on public.scoring_settings
+for each row
+execute function tests.refuse_settings();
+-- The job says so in the server log (a warning), kept out of this test's output.
+set local client_min_messages = error;
+select lives_ok('select private.apply_scoring_changes()', 'a run where one owner''s failure cannot be recorded completes');
+set local client_min_messages = notice;
+select is(tests.score('bob'), 10 + 3 + 1, 'bob''s new rule is applied in that run');
+select ok(exists (select from private.scoring_rescores where user_id = tests.get_user_id('frank') and failed_at is null),
+  'frank''s request stays pending for the next run');
+drop trigger refuse_settings on public.scoring_settings;
+drop trigger refuse_frank on public.leads;
 
 -- ==== decay: beacon-decay-engagement ========================================================
 

@@ -16,10 +16,10 @@ $$;
 -- Shape -----------------------------------------------------------------------------------
 
 select columns_are('public', 'scoring_rules',
-  array['id', 'user_id', 'name', 'condition', 'points', 'is_active', 'created_at', 'updated_at'],
+  array['id', 'user_id', 'name', 'condition', 'points', 'is_active', 'created_at', 'updated_at', 'last_error'],
   'scoring_rules has its columns');
 select columns_are('public', 'scoring_settings',
-  array['user_id', 'qualification_threshold', 'engagement_half_life_days', 'created_at', 'updated_at'],
+  array['user_id', 'qualification_threshold', 'engagement_half_life_days', 'created_at', 'updated_at', 'last_error'],
   'scoring_settings has its columns');
 select col_is_pk('public', 'scoring_settings', 'user_id', 'scoring_settings: one row per user');
 select is(
@@ -141,7 +141,7 @@ select tests.rule_rejected('{"type": "event", "event_name": "click", "cap": 10, 
   'condition.period: expected one of day, week, month, not "year"',
   'event: the period is day, week or month');
 select tests.rule_rejected('{"type": "event", "event_name": "click", "cap": 2.5, "period": "day"}',
-  'condition.cap: expected a whole number of points from 1 to 100000, not 2.5',
+  'condition.cap: expected a whole number from 1 to 100000, not 2.5',
   'event: the cap is a whole number');
 select tests.rule_rejected('{"type": "event", "event_name": "click", "properties": []}',
   'condition.properties: expected an object the event''s properties must contain, such as {"plan": "pro"}, not []',

@@ -1,0 +1,117 @@
+-- Engagement awards read a rule's cap with private.jsonb_integer (a cap of 5.0 is 5; the
+-- `::integer` before failed on it, and with it every analytics event its owner recorded),
+-- and never take a score out of leads.score's range (-100000 to 100000): each event's award
+-- is what it actually added within the bound, so the ledger rows of a lead still sum to its
+-- score. An award the bound cut says so in its reason; one cut to nothing is not ledgered.
+-- The exact engagement points (private.lead_engagement) grow by what was awarded.
+
+-- Security definer: apps record events, and may not write scores or the ledger.
+create or replace function private.award_engagement()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform set_config('beacon.trusted_score_write', 'on', true);
+  with hits as (
+    select
+      e.id as event_id,
+      e.user_id,
+      e.event_type,
+      e.event_name,
+      e."timestamp",
+      r.id as rule_id,
+      r.name,
+      r.points,
+      private.jsonb_integer(r.condition -> 'cap') as cap,
+      r.condition ->> 'period' as period,
+      private.event_lead_id(e.user_id, e.properties) as lead_id
+    from new_events as e
+    join public.scoring_rules as r
+      on r.user_id = e.user_id
+     and r.is_active
+     and r.condition ->> 'type' = 'event'
+    where (r.condition ->> 'event_type' is null or r.condition ->> 'event_type' = e.event_type)
+      and (r.condition ->> 'event_name' is null or r.condition ->> 'event_name' = e.event_name)
+      and (r.condition -> 'properties' is null or e.properties @> (r.condition -> 'properties'))
+  ),
+  tallied as (
+    select
+      h.*,
+      -- Points this rule already gave this lead in the current period.
+      case when h.cap is not null then coalesce((
+        select abs(sum(g.points))
+        from public.lead_score_ledger as g
+        where g.lead_id = h.lead_id
+          and g.rule_id = h.rule_id
+          and g.source = 'event'
+          and g.created_at >= date_trunc(h.period, now(), 'UTC')
+      ), 0) end as earned,
+      row_number() over (partition by h.lead_id, h.rule_id order by h."timestamp", h.event_id) as n
+    from hits as h
+    where h.lead_id is not null
+  ),
+  awards as materialized (
+    select
+      t.*,
+      case
+        when t.cap is null then t.points
+        else sign(t.points)::integer * (
+          least(t.n * abs(t.points), greatest(t.cap - t.earned, 0))
+          - least((t.n - 1) * abs(t.points), greatest(t.cap - t.earned, 0))
+        )::integer
+      end as award
+    from tallied as t
+  ),
+  -- Each award in the order of the events, as far as the lead's score may still go: what
+  -- the lead's score would be before and after it, each kept within the bounds.
+  running as materialized (
+    select
+      a.*,
+      l.score + sum(a.award) over w - a.award as score_before,
+      l.score + sum(a.award) over w as score_after
+    from awards as a
+    join public.leads as l on l.id = a.lead_id
+    where a.award <> 0
+    window w as (partition by a.lead_id order by a."timestamp", a.event_id, a.rule_id)
+  ),
+  bounded as materialized (
+    select
+      r.*,
+      (least(greatest(r.score_after, -100000), 100000) - least(greatest(r.score_before, -100000), 100000))::integer
+        as applied
+    from running as r
+  ),
+  ledgered as (
+    insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, rule_id, event_id)
+    select b.user_id, b.lead_id, b.applied, 'event',
+           b.name || ': ' || b.event_type || '/' || b.event_name
+             || case when b.applied <> b.award then ' (kept within -100000 to 100000)' else '' end,
+           b.rule_id, b.event_id
+    from bounded as b
+    where b.applied <> 0
+  ),
+  totals as materialized (
+    select b.lead_id, b.user_id, sum(b.applied)::integer as points
+    from bounded as b
+    group by b.lead_id, b.user_id
+    having sum(b.applied) <> 0
+  ),
+  engaged as (
+    insert into private.lead_engagement as g (lead_id, user_id, points)
+    select t.lead_id, t.user_id, t.points
+    from totals as t
+    on conflict (lead_id) do update
+    set points = g.points + excluded.points
+  )
+  update public.leads as l
+  set score = l.score + t.points
+  from totals as t
+  where l.id = t.lead_id;
+  perform set_config('beacon.trusted_score_write', '', true);
+  return null;
+end;
+$$;
+comment on function private.award_engagement() is
+  'Trigger (after insert on analytics_events, per statement): awards engagement rules'' points to the leads the events are about, within caps and the score range, with ledger rows.';

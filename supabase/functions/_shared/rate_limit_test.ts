@@ -8,7 +8,12 @@ import { serveFunctions } from "../_testing/email.ts";
 import { readTrackingSettings } from "./email/settings.ts";
 import { signToken } from "./email/tokens.ts";
 import { ConfigError } from "./env.ts";
-import { clientAddress, hitRateLimits, rateLimit, readRateLimitSettings } from "./rate_limit.ts";
+import {
+  clientAddress,
+  hitRateLimits,
+  rateLimit,
+  readRateLimitSettings,
+} from "./rate_limit.ts";
 
 const WINDOW_SECONDS = 4;
 const LIMITS = {
@@ -30,13 +35,15 @@ async function windowStart() {
 /** An address no other test (nor an earlier run within the window) uses. */
 const randomIp = () =>
   `2001:db8:${
-    Array.from({ length: 6 }, () => Math.floor(Math.random() * 0xffff).toString(16))
+    Array.from({ length: 6 }, () =>
+      Math.floor(Math.random() * 0xffff).toString(16))
       .join(":")
   }`;
 
 const key = readTrackingSettings().key;
 const openToken = () => signToken(key, "open", crypto.randomUUID());
-const unsubscribeToken = () => signToken(key, "unsubscribe", crypto.randomUUID());
+const unsubscribeToken = () =>
+  signToken(key, "unsubscribe", crypto.randomUUID());
 
 async function withFunctions(work: (url: string) => Promise<void>) {
   const functions = await serveFunctions(LIMITS);
@@ -71,12 +78,23 @@ Deno.test("track: a token's limit trips with 429 and Retry-After; other tokens g
     const ip = randomIp();
     const token = openToken();
     for (let i = 1; i <= 3; i++) {
-      assert.equal((await hit(`${base}/track/open/${token}`, ip)).status, 200, `open ${i} of 3`);
+      assert.equal(
+        (await hit(`${base}/track/open/${token}`, ip)).status,
+        200,
+        `open ${i} of 3`,
+      );
     }
     const refused = await hit(`${base}/track/open/${token}`, ip);
     assert.equal(refused.status, 429);
-    assert.ok(Number(refused.retryAfter) >= 1 && Number(refused.retryAfter) <= WINDOW_SECONDS);
-    assert.match(refused.type, /^application\/json/, "an image request gets JSON");
+    assert.ok(
+      Number(refused.retryAfter) >= 1 &&
+        Number(refused.retryAfter) <= WINDOW_SECONDS,
+    );
+    assert.match(
+      refused.type,
+      /^application\/json/,
+      "an image request gets JSON",
+    );
     assert.deepEqual(JSON.parse(refused.body), {
       error: "rate_limited",
       message: `Too many requests: try again in ${refused.retryAfter} seconds.`,
@@ -100,22 +118,46 @@ Deno.test("track: an address's limit trips for every route; other addresses go o
     await windowStart();
     const ip = randomIp();
     for (let i = 1; i <= 6; i++) {
-      assert.equal((await hit(`${base}/track/open/${openToken()}`, ip)).status, 200, `hit ${i}`);
+      assert.equal(
+        (await hit(`${base}/track/open/${openToken()}`, ip)).status,
+        200,
+        `hit ${i}`,
+      );
     }
-    const page = await hit(`${base}/track/unsubscribe/${unsubscribeToken()}`, ip, {
-      headers: { accept: "text/html,application/xhtml+xml" },
-    });
-    assert.equal(page.status, 429, "the address is spent, whatever the route or token");
+    const page = await hit(
+      `${base}/track/unsubscribe/${unsubscribeToken()}`,
+      ip,
+      {
+        headers: { accept: "text/html,application/xhtml+xml" },
+      },
+    );
+    assert.equal(
+      page.status,
+      429,
+      "the address is spent, whatever the route or token",
+    );
     assert.match(page.type, /^text\/html/, "a browser gets a page");
     assert.match(page.body, /Too many requests: try again in \d seconds\./);
     assert.ok(Number(page.retryAfter) >= 1);
-    const post = await hit(`${base}/track/unsubscribe/${unsubscribeToken()}`, ip, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: "List-Unsubscribe=One-Click",
-    });
-    assert.equal(post.status, 429);
-    const click = await hit(`${base}/track/click/${openToken()}?u=https://example.com/`, ip);
+    const post = await hit(
+      `${base}/track/unsubscribe/${unsubscribeToken()}`,
+      ip,
+      {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "List-Unsubscribe=One-Click",
+      },
+    );
+    assert.equal(
+      post.status,
+      404,
+      "the one-click POST is never limited: an unknown delivery's page",
+    );
+    assert.equal(post.retryAfter, null);
+    const click = await hit(
+      `${base}/track/click/${openToken()}?u=https://example.com/`,
+      ip,
+    );
     assert.equal(click.status, 429);
 
     assert.equal(
@@ -164,18 +206,44 @@ Deno.test("webhooks: per delivery id and per address, before the signature is lo
     const id = `msg_${crypto.randomUUID()}`;
     const first = await post(ip, id);
     assert.equal(first.status, 200, first.body);
-    assert.deepEqual(JSON.parse(first.body), { ignored: "contact.created is not tracked" });
-    assert.deepEqual(JSON.parse((await post(ip, id)).body), { duplicate: true });
+    assert.deepEqual(JSON.parse(first.body), {
+      ignored: "contact.created is not tracked",
+    });
+    assert.deepEqual(JSON.parse((await post(ip, id)).body), {
+      duplicate: true,
+    });
     const replay = await post(ip, id);
-    assert.equal(replay.status, 429, "a third delivery of one id in a window is refused");
+    assert.equal(
+      replay.status,
+      429,
+      "a third delivery of one id in a window is refused",
+    );
     assert.ok(Number(replay.retryAfter) >= 1);
     assert.equal(JSON.parse(replay.body).error, "rate_limited");
 
-    assert.equal((await post(ip, `msg_${crypto.randomUUID()}`)).status, 200, "hit 4 of 4");
-    assert.equal((await post(ip, `msg_${crypto.randomUUID()}`)).status, 429, "hit 5 of 4");
-    const unsigned = await hit(`${base}/webhooks/resend`, ip, { method: "POST", body: "{}" });
-    assert.equal(unsigned.status, 429, "the limit comes before the signature check");
-    assert.equal((await post(randomIp(), `msg_${crypto.randomUUID()}`)).status, 200);
+    assert.equal(
+      (await post(ip, `msg_${crypto.randomUUID()}`)).status,
+      200,
+      "hit 4 of 4",
+    );
+    assert.equal(
+      (await post(ip, `msg_${crypto.randomUUID()}`)).status,
+      429,
+      "hit 5 of 4",
+    );
+    const unsigned = await hit(`${base}/webhooks/resend`, ip, {
+      method: "POST",
+      body: "{}",
+    });
+    assert.equal(
+      unsigned.status,
+      429,
+      "the limit comes before the signature check",
+    );
+    assert.equal(
+      (await post(randomIp(), `msg_${crypto.randomUUID()}`)).status,
+      200,
+    );
   });
 });
 
@@ -192,26 +260,38 @@ Deno.test("clientAddress: the configured header only, a list read from its right
   );
   assert.equal(clientAddress(headers, "x-real-ip"), undefined);
   assert.equal(
-    clientAddress(new Headers({ "cf-connecting-ip": "nonsense" }), "cf-connecting-ip"),
+    clientAddress(
+      new Headers({ "cf-connecting-ip": "nonsense" }),
+      "cf-connecting-ip",
+    ),
     undefined,
   );
 });
 
 Deno.test("readRateLimitSettings: defaults per limit, overrides, and bad values named", () => {
-  assert.deepEqual(readRateLimitSettings("forms", { perIp: 30, perToken: 5 }, {}), {
-    name: "forms",
-    perIp: 30,
-    perToken: 5,
-    windowSeconds: 60,
-    ipHeader: "cf-connecting-ip",
-  });
+  assert.deepEqual(
+    readRateLimitSettings("forms", { perIp: 30, perToken: 5 }, {}),
+    {
+      name: "forms",
+      perIp: 30,
+      perToken: 5,
+      windowSeconds: 60,
+      ipHeader: "cf-connecting-ip",
+    },
+  );
   assert.deepEqual(
     readRateLimitSettings("forms", { perIp: 30, perToken: 5 }, {
       BEACON_RATE_LIMIT_FORMS_PER_IP: "100",
       BEACON_RATE_LIMIT_WINDOW_SECONDS: "10",
       BEACON_CLIENT_IP_HEADER: "X-Real-IP",
     }),
-    { name: "forms", perIp: 100, perToken: 5, windowSeconds: 10, ipHeader: "x-real-ip" },
+    {
+      name: "forms",
+      perIp: 100,
+      perToken: 5,
+      windowSeconds: 10,
+      ipHeader: "x-real-ip",
+    },
   );
   assert.throws(
     () =>
@@ -219,7 +299,8 @@ Deno.test("readRateLimitSettings: defaults per limit, overrides, and bad values 
         BEACON_RATE_LIMIT_FORMS_PER_TOKEN: "0",
       }),
     (err: Error) =>
-      err instanceof ConfigError && /BEACON_RATE_LIMIT_FORMS_PER_TOKEN/.test(err.message),
+      err instanceof ConfigError &&
+      /BEACON_RATE_LIMIT_FORMS_PER_TOKEN/.test(err.message),
   );
   assert.throws(
     () =>
@@ -250,7 +331,9 @@ Deno.test("rateLimit: when Postgres cannot count, the request goes through and i
   const original = console.error;
   console.error = (...args: unknown[]) => logged.push(args);
   try {
-    const res = await app.request("/abc", { headers: { "cf-connecting-ip": randomIp() } });
+    const res = await app.request("/abc", {
+      headers: { "cf-connecting-ip": randomIp() },
+    });
     assert.equal(res.status, 200);
     assert.equal(await res.text(), "served");
   } finally {

@@ -26,10 +26,18 @@ import { deliveryTimes, recordEmailEvent } from "../_shared/email/events.ts";
 import { escapeHtml } from "../_shared/email/html.ts";
 import { classify } from "../_shared/email/machine.ts";
 import { parseMailbox } from "../_shared/email/render.ts";
-import { readTrackingSettings, type TrackingSettings } from "../_shared/email/settings.ts";
+import {
+  readTrackingSettings,
+  type TrackingSettings,
+} from "../_shared/email/settings.ts";
 import { type TokenKind, verifyToken } from "../_shared/email/tokens.ts";
 import { readEnv } from "../_shared/env.ts";
-import { createApp, HttpError, readParams, readQuery } from "../_shared/http.ts";
+import {
+  createApp,
+  HttpError,
+  readParams,
+  readQuery,
+} from "../_shared/http.ts";
 import { rateLimit, readRateLimitSettings } from "../_shared/rate_limit.ts";
 
 /** A transparent 1×1 GIF (42 bytes). */
@@ -101,11 +109,21 @@ export function createTrackApp(
 ) {
   const app = createApp("track");
   // Per client address and per token, before anything else: see _shared/rate_limit.ts.
+  // Not the one-click unsubscribe POST: it must answer 200 whenever its token is valid (a
+  // mail provider may press many recipients' buttons from one address), an invalid token
+  // is refused by its signature without a query, and a repeat changes nothing.
+  const limit = rateLimit(
+    readRateLimitSettings("track", { perIp: 300, perToken: 60 }),
+    {
+      token: (c) => c.req.param("token"),
+    },
+  );
   app.use(
     "/:kind/:token",
-    rateLimit(readRateLimitSettings("track", { perIp: 300, perToken: 60 }), {
-      token: (c) => c.req.param("token"),
-    }),
+    (c, next) =>
+      c.req.method === "POST" && c.req.param("kind") === "unsubscribe"
+        ? next()
+        : limit(c, next),
   );
 
   function deliveryOf(c: Context, kind: TokenKind, url = ""): string | null {
@@ -262,7 +280,9 @@ export function createTrackApp(
       200,
       page(
         "You are unsubscribed",
-        `<p><strong>${escapeHtml(recipient.email)}</strong> will not receive emails from ${
+        `<p><strong>${
+          escapeHtml(recipient.email)
+        }</strong> will not receive emails from ${
           escapeHtml(recipient.sender)
         } any more.</p>`,
       ),
@@ -275,7 +295,9 @@ export function createTrackApp(
 const { BEACON_EMAIL_FROM } = readEnv({
   BEACON_EMAIL_FROM: z.string().optional(),
 });
-const defaultFrom = BEACON_EMAIL_FROM ? parseMailbox(BEACON_EMAIL_FROM) : undefined;
+const defaultFrom = BEACON_EMAIL_FROM
+  ? parseMailbox(BEACON_EMAIL_FROM)
+  : undefined;
 
 export const app = createTrackApp(
   readTrackingSettings(),

@@ -107,6 +107,7 @@ ROW_TABLES=(
   public.workflow_executions private.oauth_states public.email_suppressions public.email_deliveries
   private.email_queue private.email_metrics_stale private.processed_webhooks
   public.scoring_settings public.scoring_rules public.lead_status_history public.workflow_run_requests
+  private.workflow_quotas
 )
 rows_for() {
   case "$1" in
@@ -236,6 +237,10 @@ select '$OWNER', r.execution_id, 0, 'https://hooks.rollback.example/in', 'WEBHOO
        '{"type": "workflow.webhook"}'
 from public.workflow_run_requests as r
 where r.user_id = '$OWNER';
+SQL
+    private.workflow_quotas) cat <<SQL ;;
+insert into private.workflow_quotas (user_id, executions_per_minute, minute, executions)
+values ('$OWNER', 5000, date_trunc('minute', now()), 1);
 SQL
     *) return 1 ;;
   esac

@@ -87,10 +87,10 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-  ids uuid[];
-  owners uuid[];
-  conditions jsonb[];
-  minutes timestamptz[];
+  due_ids uuid[];
+  due_owners uuid[];
+  due_conditions jsonb[];
+  due_minutes timestamptz[];
   one uuid;
   started integer := 0;
   reason text;
@@ -99,15 +99,15 @@ begin
   -- Which are due: set-based; when that fails, one trigger at a time.
   begin
     select array_agg(c.workflow_id), array_agg(c.user_id), array_agg(c.conditions), array_agg(c.minute)
-    into ids, owners, conditions, minutes
+    into due_ids, due_owners, due_conditions, due_minutes
     from private.claim_due_schedules(at) as c;
   exception when others then
-    ids := '{}';
+    due_ids := '{}';
     for one in select t.workflow_id from private.workflow_triggers as t where t.type = 'schedule' order by 1 loop
       begin
-        select ids || array_agg(c.workflow_id), owners || array_agg(c.user_id),
-               conditions || array_agg(c.conditions), minutes || array_agg(c.minute)
-        into ids, owners, conditions, minutes
+        select due_ids || array_agg(c.workflow_id), due_owners || array_agg(c.user_id),
+               due_conditions || array_agg(c.conditions), due_minutes || array_agg(c.minute)
+        into due_ids, due_owners, due_conditions, due_minutes
         from private.claim_due_schedules(at, one) as c;
       exception when others then
         get stacked diagnostics reason = message_text, state = returned_sqlstate;
@@ -117,25 +117,25 @@ begin
   end;
 
   -- Each due workflow fires alone: one execution per lead of its owner that meets its conditions.
-  for i in 1 .. coalesce(cardinality(ids), 0) loop
+  for i in 1 .. coalesce(cardinality(due_ids), 0) loop
     begin
       started := started + (
         select count(*)
         from (
           select
-            array_agg(ids[i]) as workflow_ids,
-            array_agg(owners[i]) as user_ids,
+            array_agg(due_ids[i]) as workflow_ids,
+            array_agg(due_owners[i]) as user_ids,
             array_agg(l.id) as lead_ids,
-            array_agg(jsonb_build_object('trigger', 'schedule', 'lead_id', l.id, 'scheduled_for', minutes[i])) as data
+            array_agg(jsonb_build_object('trigger', 'schedule', 'lead_id', l.id, 'scheduled_for', due_minutes[i])) as data
           from public.leads as l
-          where l.user_id = owners[i]
-            and private.lead_matches(l, conditions[i])
+          where l.user_id = due_owners[i]
+            and private.lead_matches(l, due_conditions[i])
         ) as a
         cross join lateral private.start_workflow_executions(a.workflow_ids, a.user_ids, a.lead_ids, a.data)
       );
     exception when others then
       get stacked diagnostics reason = message_text, state = returned_sqlstate;
-      perform private.record_schedule_failure(ids[i], minutes[i], reason, state);
+      perform private.record_schedule_failure(due_ids[i], due_minutes[i], reason, state);
     end;
   end loop;
   return started;

@@ -104,7 +104,7 @@ set search_path = ''
 as $$
 declare
   run private.workflow_runs;
-  ran_for uuid[] := '{}';
+  ran_for uuid[] := '{}'::uuid[];
 begin
   for run in select * from private.claim_workflow_runs(max_executions) loop
     perform private.run_workflow_execution(run);

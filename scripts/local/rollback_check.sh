@@ -109,6 +109,7 @@ ROW_TABLES=(
   public.scoring_settings public.scoring_rules public.lead_status_history public.workflow_run_requests
   private.rate_limit_counters
   private.email_event_windows private.email_unsubscribe_keys private.email_unsubscribe_effects
+  private.workflow_quotas
 )
 rows_for() {
   case "$1" in
@@ -256,6 +257,10 @@ insert into private.email_unsubscribe_effects (delivery_id, user_id, occurred_at
                                                analytics_pending, last_error, run_after)
 values ('00000000-0000-4000-8000-0000000de001', '$OWNER', now(), true, false, 'Rollback check',
         now() + interval '1 day');
+SQL
+    private.workflow_quotas) cat <<SQL ;;
+insert into private.workflow_quotas (user_id, executions_per_minute, minute, executions)
+values ('$OWNER', 5000, date_trunc('minute', now()), 1);
 SQL
     *) return 1 ;;
   esac

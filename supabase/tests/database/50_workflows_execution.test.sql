@@ -161,7 +161,7 @@ select is(
 
 -- The worker's claim is skip locked; the job runs batches every minute.
 select ok(
-  (select prosrc ~* 'for update skip locked' from pg_proc where oid = 'private.run_workflow_batch(integer)'::regprocedure),
+  (select prosrc ~* 'for update skip locked' from pg_proc where oid = 'private.claim_workflow_runs(integer)'::regprocedure),
   'the worker claims runs with for update skip locked');
 select is((select schedule from cron.job where jobname = 'beacon-workflow-worker'), '* * * * *',
   'pg_cron runs the worker every minute (beacon-workflow-worker), in committed batches');

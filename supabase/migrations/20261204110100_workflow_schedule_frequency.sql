@@ -1,0 +1,180 @@
+-- Schedule triggers fire at most every 5 minutes: a cron expression whose firings can come
+-- closer than that ("* * * * *", "*/2 * * * *", "0-4 9 * * *") is refused when the workflow
+-- is written, naming the expression and its shortest gap. The gap is measured over the
+-- firings of one day, counting midnight as a step like any other (so "0,58 23,0 * * *" is
+-- refused: 23:58 comes 2 minutes before 00:00). The schedule job enforces the same interval
+-- (see workflow_schedule_isolation), so a schedule written around the validator cannot fire
+-- more often either.
+
+create function private.min_schedule_interval_minutes()
+returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  select 5
+$$;
+comment on function private.min_schedule_interval_minutes() is
+  'The shortest interval, in minutes, between two firings of a schedule trigger.';
+
+create function private.cron_min_interval_minutes(schedule jsonb)
+returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  with firings as (
+    select h::integer * 60 + m::integer as at
+    from jsonb_array_elements_text(schedule -> 'hours') as h
+    cross join jsonb_array_elements_text(schedule -> 'minutes') as m
+  )
+  select min(coalesce(next_at, first_at + 1440) - at)
+  from (
+    select f.at, lead(f.at) over (order by f.at) as next_at, min(f.at) over () as first_at
+    from firings as f
+  ) as gaps
+$$;
+comment on function private.cron_min_interval_minutes(jsonb) is
+  'The fewest minutes between two firings of a parsed cron expression (private.parse_cron) within a day, midnight included; 1440 for once a day.';
+
+create or replace function private.workflow_trigger_problem(config jsonb, owner uuid)
+returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  kind constant text := config ->> 'type';
+  statuses constant text[] := array['new', 'qualified', 'contacted', 'converted', 'lost'];
+  lead_fields constant text[] := array['email', 'first_name', 'last_name', 'company', 'phone', 'score', 'status',
+    'source', 'tags', 'custom_fields'];
+  allowed text[];
+  key text;
+  problem text;
+  side text;
+  gap integer;
+begin
+  allowed := case kind
+    when 'lead_created' then '{}'
+    when 'lead_updated' then array['fields']
+    when 'lead_status_changed' then array['from', 'to']
+    when 'lead_score_reached' then array['score']
+    when 'tag_added' then array['tag']
+    when 'event' then array['event_type', 'event_name', 'properties']
+    when 'email_event' then array['event', 'email_campaign_id', 'human_only']
+    when 'schedule' then array['cron', 'timezone']
+    when 'manual' then '{}'
+  end;
+  if allowed is null then
+    return format('trigger_config.type: expected one of lead_created, lead_updated, lead_status_changed, '
+      'lead_score_reached, tag_added, event, email_event, schedule, manual, not %s', config -> 'type');
+  end if;
+  key := private.unknown_key(config, array['type', 'conditions'] || allowed);
+  if key is not null then
+    return format('trigger_config.%s: unknown key; %s %s trigger takes %s', key,
+      case when kind ~ '^[aeiou]' then 'an' else 'a' end, kind,
+      array_to_string(allowed || array['conditions'], ', '));
+  end if;
+
+  case kind
+  when 'lead_updated' then
+    if jsonb_typeof(config -> 'fields') is distinct from 'array' or jsonb_array_length(config -> 'fields') = 0 then
+      return format('trigger_config.fields: expected a non-empty list of lead fields such as ["company", "status"], not %s',
+        coalesce(left((config -> 'fields')::text, 100), '(missing)'));
+    end if;
+    select format('trigger_config.fields[%s]: %s is not a lead field (%s, or custom_fields.<key>)',
+      f.n - 1, f.v, array_to_string(lead_fields, ', '))
+    into problem
+    from jsonb_array_elements(config -> 'fields') with ordinality as f (v, n)
+    where jsonb_typeof(f.v) <> 'string'
+       or (f.v #>> '{}' <> all (lead_fields) and f.v #>> '{}' !~ '^custom_fields\..{1,100}$')
+    order by f.n
+    limit 1;
+  when 'lead_status_changed' then
+    foreach side in array array['from', 'to'] loop
+      if config ? side then
+        select format('trigger_config.%s: %s is not a lead status or a list of them (%s)',
+          side || case when jsonb_typeof(config -> side) = 'array' then format('[%s]', s.n - 1) else '' end,
+          s.v, array_to_string(statuses, ', '))
+        into problem
+        from jsonb_array_elements(case when jsonb_typeof(config -> side) = 'array' then config -> side
+                                       else jsonb_build_array(config -> side) end) with ordinality as s (v, n)
+        where jsonb_typeof(s.v) <> 'string' or s.v #>> '{}' <> all (statuses)
+        order by s.n
+        limit 1;
+        if problem is null and config -> side = '[]' then
+          problem := format('trigger_config.%s: expected a status or a non-empty list of statuses, not []', side);
+        end if;
+        exit when problem is not null;
+      end if;
+    end loop;
+  when 'lead_score_reached' then
+    if private.jsonb_integer_problem(config -> 'score', 'trigger_config.score', -100000, 100000) is not null then
+      return format('trigger_config.score: expected the score to reach, a whole number from -100000 to 100000, not %s',
+        coalesce((config -> 'score')::text, '(missing)'));
+    end if;
+  when 'tag_added' then
+    if config ? 'tag' and (jsonb_typeof(config -> 'tag') <> 'string' or length(config ->> 'tag') not between 1 and 100) then
+      return format('trigger_config.tag: expected a tag (1 to 100 characters), not %s', left((config -> 'tag')::text, 100));
+    end if;
+  when 'event' then
+    problem := private.event_filter_problem('trigger_config', config, 'an event trigger');
+  when 'email_event' then
+    if jsonb_typeof(config -> 'event') is distinct from 'string'
+       or config ->> 'event' not in ('opened', 'clicked', 'bounced', 'unsubscribed') then
+      return format('trigger_config.event: expected opened, clicked, bounced or unsubscribed, not %s',
+        coalesce((config -> 'event')::text, '(missing)'));
+    end if;
+    if config ? 'email_campaign_id' and not exists (
+      select
+      from public.email_campaigns as c
+      where c.user_id = owner
+        and c.id::text = lower(config ->> 'email_campaign_id')
+        and jsonb_typeof(config -> 'email_campaign_id') = 'string'
+    ) then
+      return format('trigger_config.email_campaign_id: %s is not one of your email campaigns',
+        config -> 'email_campaign_id');
+    end if;
+    if config ? 'human_only' then
+      if jsonb_typeof(config -> 'human_only') <> 'boolean' then
+        return format('trigger_config.human_only: expected true or false, not %s', config -> 'human_only');
+      end if;
+      if config ->> 'event' not in ('opened', 'clicked') then
+        return 'trigger_config.human_only: only opens and clicks can be told from machines';
+      end if;
+    end if;
+  when 'schedule' then
+    if jsonb_typeof(config -> 'cron') is distinct from 'string' then
+      return format('trigger_config.cron: expected a cron expression such as "0 9 * * 1", not %s',
+        coalesce((config -> 'cron')::text, '(missing)'));
+    end if;
+    begin
+      gap := private.cron_min_interval_minutes(private.parse_cron(config ->> 'cron'));
+    exception when invalid_parameter_value then
+      return format('trigger_config.cron: %s', sqlerrm);
+    end;
+    if gap < private.min_schedule_interval_minutes() then
+      return format('trigger_config.cron: %s fires %s minute(s) apart at its most frequent; a schedule fires at most '
+        'every %s minutes (e.g. "*/%s * * * *")', config -> 'cron', gap, private.min_schedule_interval_minutes(),
+        private.min_schedule_interval_minutes());
+    end if;
+    if config ? 'timezone' and (jsonb_typeof(config -> 'timezone') <> 'string'
+       or not exists (select from pg_catalog.pg_timezone_names as z where z.name = config ->> 'timezone')) then
+      return format('trigger_config.timezone: %s is not a time zone name such as "Europe/Paris"', config -> 'timezone');
+    end if;
+  else
+    null;
+  end case;
+  if problem is not null then
+    return problem;
+  end if;
+
+  if config ? 'conditions' then
+    return private.lead_conditions_problem('trigger_config.conditions', config -> 'conditions');
+  end if;
+  return null;
+end;
+$$;
+
+revoke all on function private.min_schedule_interval_minutes(), private.cron_min_interval_minutes(jsonb)
+  from public, anon, authenticated, service_role;

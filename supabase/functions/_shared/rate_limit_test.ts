@@ -8,12 +8,7 @@ import { serveFunctions } from "../_testing/email.ts";
 import { readTrackingSettings } from "./email/settings.ts";
 import { signToken } from "./email/tokens.ts";
 import { ConfigError } from "./env.ts";
-import {
-  clientAddress,
-  hitRateLimits,
-  rateLimit,
-  readRateLimitSettings,
-} from "./rate_limit.ts";
+import { clientAddress, hitRateLimits, rateLimit, readRateLimitSettings } from "./rate_limit.ts";
 
 const WINDOW_SECONDS = 4;
 const LIMITS = {
@@ -35,15 +30,13 @@ async function windowStart() {
 /** An address no other test (nor an earlier run within the window) uses. */
 const randomIp = () =>
   `2001:db8:${
-    Array.from({ length: 6 }, () =>
-      Math.floor(Math.random() * 0xffff).toString(16))
+    Array.from({ length: 6 }, () => Math.floor(Math.random() * 0xffff).toString(16))
       .join(":")
   }`;
 
 const key = readTrackingSettings().key;
 const openToken = () => signToken(key, "open", crypto.randomUUID());
-const unsubscribeToken = () =>
-  signToken(key, "unsubscribe", crypto.randomUUID());
+const unsubscribeToken = () => signToken(key, "unsubscribe", crypto.randomUUID());
 
 async function withFunctions(work: (url: string) => Promise<void>) {
   const functions = await serveFunctions(LIMITS);

@@ -26,18 +26,10 @@ import { deliveryTimes, recordEmailEvent } from "../_shared/email/events.ts";
 import { escapeHtml } from "../_shared/email/html.ts";
 import { classify } from "../_shared/email/machine.ts";
 import { parseMailbox } from "../_shared/email/render.ts";
-import {
-  readTrackingSettings,
-  type TrackingSettings,
-} from "../_shared/email/settings.ts";
+import { readTrackingSettings, type TrackingSettings } from "../_shared/email/settings.ts";
 import { type TokenKind, verifyToken } from "../_shared/email/tokens.ts";
 import { readEnv } from "../_shared/env.ts";
-import {
-  createApp,
-  HttpError,
-  readParams,
-  readQuery,
-} from "../_shared/http.ts";
+import { createApp, HttpError, readParams, readQuery } from "../_shared/http.ts";
 import { rateLimit, readRateLimitSettings } from "../_shared/rate_limit.ts";
 
 /** A transparent 1×1 GIF (42 bytes). */
@@ -121,9 +113,7 @@ export function createTrackApp(
   app.use(
     "/:kind/:token",
     (c, next) =>
-      c.req.method === "POST" && c.req.param("kind") === "unsubscribe"
-        ? next()
-        : limit(c, next),
+      c.req.method === "POST" && c.req.param("kind") === "unsubscribe" ? next() : limit(c, next),
   );
 
   function deliveryOf(c: Context, kind: TokenKind, url = ""): string | null {
@@ -280,9 +270,7 @@ export function createTrackApp(
       200,
       page(
         "You are unsubscribed",
-        `<p><strong>${
-          escapeHtml(recipient.email)
-        }</strong> will not receive emails from ${
+        `<p><strong>${escapeHtml(recipient.email)}</strong> will not receive emails from ${
           escapeHtml(recipient.sender)
         } any more.</p>`,
       ),
@@ -295,9 +283,7 @@ export function createTrackApp(
 const { BEACON_EMAIL_FROM } = readEnv({
   BEACON_EMAIL_FROM: z.string().optional(),
 });
-const defaultFrom = BEACON_EMAIL_FROM
-  ? parseMailbox(BEACON_EMAIL_FROM)
-  : undefined;
+const defaultFrom = BEACON_EMAIL_FROM ? parseMailbox(BEACON_EMAIL_FROM) : undefined;
 
 export const app = createTrackApp(
   readTrackingSettings(),

@@ -180,7 +180,10 @@ dbTest(
       fake.failNext("batch", { kind: "rate_limited", retryAfter: 1 });
       const started = Date.now();
       const report = await dispatcherWith(env).run();
-      assert.ok(Date.now() - started >= 1000, "it waited retry-after");
+      assert.ok(
+        Date.now() - started >= 1000,
+        `it waited retry-after: ${JSON.stringify(report)}`,
+      );
       assert.equal(report.provider_calls, 2);
       assert.ok((await deliveries(id)).every((row) => row.status === "sent"));
     }),
@@ -405,7 +408,9 @@ dbTest(
         from_name: "Kept",
         reply_to: `team@${kept}`,
       });
-      const badId = await sendingCampaign(user, bad, { from_email: `news@${dropped}` });
+      const badId = await sendingCampaign(user, bad, {
+        from_email: `news@${dropped}`,
+      });
       // Scheduled while verified; the owner removes the domain before it is sent.
       await asService((tx) => tx`delete from public.sending_domains where domain = ${dropped}`);
 
@@ -415,12 +420,18 @@ dbTest(
       assert.equal(sent.reply_to, `team@${kept}`);
       assert.equal((await deliveries(goodId))[0].status, "sent");
 
-      assert.deepEqual(fake.sentTo(bad[0].email), [], "nothing left as the removed domain");
+      assert.deepEqual(
+        fake.sentTo(bad[0].email),
+        [],
+        "nothing left as the removed domain",
+      );
       const [refused] = await deliveries(badId);
       assert.equal(refused.status, "failed");
       assert.match(
         refused.last_error!,
-        new RegExp(`^from_email news@${dropped} is not on a sending domain the owner has verified`),
+        new RegExp(
+          `^from_email news@${dropped} is not on a sending domain the owner has verified`,
+        ),
       );
     }),
 );

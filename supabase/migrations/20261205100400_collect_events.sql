@@ -18,9 +18,9 @@
 --      event names no lead itself, the timestamp clamped to [now - 7 days, now + 5 minutes]
 --      (outside: now, with properties.timestamp_clamped = what was sent), the address
 --      truncated when truncate_ip is on; a message_id already recorded is skipped;
---   5. a lead identified here that has no custom_fields.first_touch gets its visitor's first
---      page view's UTM parameters (utm_source, utm_medium, utm_campaign, utm_term,
---      utm_content, with url, referrer and at), if that page view had any.
+--   5. a lead identified here that has no custom_fields.first_touch gets the UTM parameters
+--      (utm_source, utm_medium, utm_campaign, utm_term, utm_content, with the page's url,
+--      referrer and time as at) of its visitors' first page view that carried any.
 -- Returns {"accepted", "duplicates", "dropped", "honor_privacy_signals"}.
 
 create function private.collect_events(
@@ -154,17 +154,16 @@ begin
         'utm_source', a.properties -> 'utm_source', 'utm_medium', a.properties -> 'utm_medium',
         'utm_campaign', a.properties -> 'utm_campaign', 'utm_term', a.properties -> 'utm_term',
         'utm_content', a.properties -> 'utm_content', 'url', a.properties -> 'url',
-        'referrer', a.properties -> 'referrer', 'at', to_jsonb(a."timestamp"))) as touch,
-      a.properties ?| array['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'] as has_utm
+        'referrer', a.properties -> 'referrer', 'at', to_jsonb(a."timestamp"))) as touch
     from private.visitor_identities as v
     join public.analytics_events as a on a.user_id = owner and a.anonymous_id = v.anonymous_id
     where v.user_id = owner
       and v.lead_id = any(identified)
       and a.event_type = 'page'
+      and a.properties ?| array['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content']
     order by v.lead_id, a."timestamp", a.id
   ) as t
   where l.id = t.lead_id
-    and t.has_utm
     and not l.custom_fields ? 'first_touch';
 
   return jsonb_build_object('accepted', total, 'duplicates', total - inserted, 'dropped', 0,

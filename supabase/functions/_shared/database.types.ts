@@ -7,10 +7,12 @@ export type Database = {
     Tables: {
       "analytics_events": {
         Row: {
+          "anonymous_id": string | null;
           "event_name": string;
           "event_type": string;
           "id": string;
           "ip_address": unknown;
+          "message_id": string | null;
           "properties": NonNullable<Json>;
           "session_id": string | null;
           "timestamp": string;
@@ -19,10 +21,12 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "anonymous_id"?: string | null;
           "event_name": string;
           "event_type": string;
           "id"?: string;
           "ip_address"?: unknown;
+          "message_id"?: string | null;
           "properties"?: NonNullable<Json>;
           "session_id"?: string | null;
           "timestamp"?: string;
@@ -30,10 +34,12 @@ export type Database = {
           "user_id"?: string;
         };
         Update: {
+          "anonymous_id"?: string | null;
           "event_name"?: string;
           "event_type"?: string;
           "id"?: string;
           "ip_address"?: unknown;
+          "message_id"?: string | null;
           "properties"?: NonNullable<Json>;
           "session_id"?: string | null;
           "timestamp"?: string;
@@ -74,6 +80,34 @@ export type Database = {
           "name"?: string;
           "status"?: string;
           "type"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "collect_settings": {
+        Row: {
+          "create_leads": boolean;
+          "created_at": string;
+          "honor_privacy_signals": boolean;
+          "truncate_ip": boolean;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "create_leads"?: boolean;
+          "created_at"?: string;
+          "honor_privacy_signals"?: boolean;
+          "truncate_ip"?: boolean;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Update: {
+          "create_leads"?: boolean;
+          "created_at"?: string;
+          "honor_privacy_signals"?: boolean;
+          "truncate_ip"?: boolean;
           "updated_at"?: string;
           "user_id"?: string;
         };
@@ -800,12 +834,54 @@ export type Database = {
         };
         Relationships: [];
       };
+      "write_keys": {
+        Row: {
+          "created_at": string;
+          "id": string;
+          "key_hash": string;
+          "key_prefix": string;
+          "last_used_at": string | null;
+          "name": string;
+          "revoked_at": string | null;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "id"?: string;
+          "key_hash": string;
+          "key_prefix": string;
+          "last_used_at"?: string | null;
+          "name": string;
+          "revoked_at"?: string | null;
+          "user_id"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "id"?: string;
+          "key_hash"?: string;
+          "key_prefix"?: string;
+          "last_used_at"?: string | null;
+          "name"?: string;
+          "revoked_at"?: string | null;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
     };
     Views: {
       [_ in never]: never;
     };
     Functions: {
       "calculate_lead_score": { Args: { "lead_id": string }; Returns: number };
+      "create_write_key": {
+        Args: { "name": string };
+        Returns: {
+          "id": string;
+          "key": string;
+          "key_prefix": string;
+        }[];
+      };
       "explain_lead_score": {
         Args: { "lead_id": string };
         Returns: {
@@ -823,6 +899,7 @@ export type Database = {
         };
         Returns: number;
       };
+      "revoke_write_key": { Args: { "id": string }; Returns: string };
       "run_workflow": { Args: { "lead_id": string; "workflow_id": string }; Returns: string };
     };
     Enums: {

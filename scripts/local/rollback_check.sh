@@ -107,7 +107,7 @@ ROW_TABLES=(
   public.workflow_executions private.oauth_states public.email_suppressions public.email_deliveries
   private.email_queue private.email_metrics_stale private.processed_webhooks
   public.scoring_settings public.scoring_rules public.lead_status_history public.workflow_run_requests
-  private.rate_limit_counters
+  private.rate_limit_counters public.write_keys public.collect_settings private.visitor_identities
 )
 rows_for() {
   case "$1" in
@@ -240,6 +240,19 @@ where r.user_id = '$OWNER';
 SQL
     private.rate_limit_counters) cat <<SQL ;;
 select private.rate_limit_hit('rollback:ip', '198.51.100.1', 10, 3600);
+SQL
+    public.write_keys) cat <<SQL ;;
+insert into public.write_keys (user_id, name) values ('$OWNER', 'Rollback check: site');
+SQL
+    public.collect_settings) cat <<SQL ;;
+insert into public.collect_settings (user_id, create_leads, truncate_ip, honor_privacy_signals)
+values ('$OWNER', true, true, false);
+SQL
+    private.visitor_identities) cat <<SQL ;;
+insert into private.visitor_identities (user_id, anonymous_id, lead_id)
+select '$OWNER', 'rollback-visitor', l.id
+from public.leads as l
+where l.user_id = '$OWNER' and l.email = 'ada@rollback.example';
 SQL
     *) return 1 ;;
   esac

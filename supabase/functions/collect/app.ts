@@ -45,8 +45,7 @@ const Envelope = z.object({
     .optional(),
 });
 
-const unauthorized = (message: string) =>
-  new HttpError(401, "invalid_write_key", message);
+const unauthorized = (message: string) => new HttpError(401, "invalid_write_key", message);
 
 /** The write key from the header, the query or the body, in that order. */
 function writeKey(c: Context, body: { write_key?: string }): string {
@@ -111,8 +110,7 @@ export function createCollectApp(
       onError: (c) =>
         c.json({
           error: "payload_too_large",
-          message:
-            `The body is over ${MAX_BODY_BYTES} bytes (512 KiB): send smaller batches.`,
+          message: `The body is over ${MAX_BODY_BYTES} bytes (512 KiB): send smaller batches.`,
         }, 413),
     }),
     async (c) => {
@@ -135,8 +133,7 @@ export function createCollectApp(
         c.header("retry-after", String(wait));
         return c.json({
           error: "rate_limited",
-          message:
-            `Too many requests for this write key: try again in ${wait} seconds.`,
+          message: `Too many requests for this write key: try again in ${wait} seconds.`,
           retry_after_seconds: wait,
         }, 429);
       }

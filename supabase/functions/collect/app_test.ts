@@ -217,8 +217,7 @@ Deno.test({
           );
           await asUser(
             s.user,
-            (tx) =>
-              tx`select public.revoke_write_key(id) from public.write_keys`,
+            (tx) => tx`select public.revoke_write_key(id) from public.write_keys`,
           );
           const revoked = await post(s.url, event, { "x-beacon-key": s.key });
           assert.deepEqual([revoked.status, revoked.body.error], [
@@ -406,9 +405,7 @@ Deno.test({
             10,
             "two pricing views, 5 points each, earned on attribution",
           );
-          const pages = (await storedEvents(s.user)).filter((r) =>
-            r.event_type === "page"
-          );
+          const pages = (await storedEvents(s.user)).filter((r) => r.event_type === "page");
           assert.deepEqual(pages.map((r) => r.properties.lead_id), [
             lead.id,
             lead.id,
@@ -445,8 +442,7 @@ Deno.test({
         async (s) => {
           await asUser(
             s.user,
-            (tx) =>
-              tx`insert into public.collect_settings (create_leads) values (false)`,
+            (tx) => tx`insert into public.collect_settings (create_leads) values (false)`,
           );
           const res = await post(s.url, {
             type: "identify",

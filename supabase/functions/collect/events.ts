@@ -15,8 +15,7 @@ const text = (max: number, example: string) =>
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const TRAIT = text(200, '"Ada"').optional();
 
-const bytes = (value: unknown) =>
-  new TextEncoder().encode(JSON.stringify(value)).length;
+const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
 
 export const CollectedEvent = z.strictObject({
   type: z.enum(["track", "page", "identify"], {
@@ -30,8 +29,7 @@ export const CollectedEvent = z.strictObject({
     if (size > MAX_PROPERTIES_BYTES) {
       ctx.addIssue({
         code: "custom",
-        message:
-          `are ${size} bytes as JSON; at most ${MAX_PROPERTIES_BYTES} per event`,
+        message: `are ${size} bytes as JSON; at most ${MAX_PROPERTIES_BYTES} per event`,
       });
     }
   }),
@@ -60,8 +58,7 @@ export const CollectedEvent = z.strictObject({
       ctx.addIssue({
         code: "custom",
         path: ["anonymous_id"],
-        message:
-          "is required for an identify (it is the visitor being identified)",
+        message: "is required for an identify (it is the visitor being identified)",
       });
     }
     if (event.email === undefined && event.lead_id === undefined) {
@@ -94,9 +91,7 @@ export function parseEvent(
   if (result.success) return { event: result.data };
   return {
     error: result.error.issues
-      .map((issue) =>
-        `${issue.path.map(String).join(".") || "event"}: ${issue.message}`
-      )
+      .map((issue) => `${issue.path.map(String).join(".") || "event"}: ${issue.message}`)
       .join("; "),
   };
 }

@@ -35,8 +35,7 @@ const UUID = z.uuid();
 export const OWNER_SECRET = "RESEND_WEBHOOK_SECRET";
 const WHSEC = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 
-const unauthorized = (message: string) =>
-  new HttpError(401, "unauthorized", message);
+const unauthorized = (message: string) => new HttpError(401, "unauthorized", message);
 
 /** Why standardwebhooks refused a signature, in words a sender's operator can act on. */
 function refusal(err: unknown): HttpError {
@@ -77,9 +76,7 @@ async function deliveryOf(
     select d.id
     from public.email_deliveries as d
     where d.id = private.find_delivery_by_provider_id(${event.data.email_id})
-      and (${owner ?? null}::uuid is null or d.user_id = ${
-    owner ?? null
-  }::uuid)`;
+      and (${owner ?? null}::uuid is null or d.user_id = ${owner ?? null}::uuid)`;
   return row?.id ?? undefined;
 }
 

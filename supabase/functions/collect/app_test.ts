@@ -118,6 +118,27 @@ Deno.test({
       );
 
       await scenario(
+        "text Postgres cannot store is rejected with the event, not the batch",
+        async (s) => {
+          const res = await post(s.url, {
+            batch: [
+              { type: "track", event: "nul", properties: { note: "a\u0000b" } },
+              { type: "track", event: "half", properties: { note: "\ud800" } },
+              { type: "track", event: "fine", properties: { note: "\\u0000 \ud83d\ude00" } },
+            ],
+          }, { "x-beacon-key": s.key });
+          assert.equal(res.status, 200);
+          assert.deepEqual((res.body.rejected as { index: number }[]).map((r) => r.index), [0, 1]);
+          assert.match(JSON.stringify(res.body.rejected), /cannot be stored: a NUL character/);
+          const rows = await storedEvents(s.user);
+          assert.deepEqual(rows.map((r) => [r.event_name, r.properties.note]), [[
+            "fine",
+            "\\u0000 \ud83d\ude00",
+          ]]);
+        },
+      );
+
+      await scenario(
         "a request whose every event is bad answers 400 and records nothing",
         async (s) => {
           const res = await post(s.url, { type: "track" }, {

@@ -83,12 +83,24 @@ export const CollectedEvent = z.strictObject({
 
 export type CollectedEvent = z.output<typeof CollectedEvent>;
 
+// Text Postgres cannot hold in jsonb, as JSON.stringify escapes it: a NUL character, or half
+// of a UTF-16 surrogate pair (an escape not itself escaped by an odd run of backslashes).
+const UNSTORABLE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
 /** One event, or the reason it is refused ("field: message; ..."). */
 export function parseEvent(
   value: unknown,
 ): { event: CollectedEvent } | { error: string } {
   const result = CollectedEvent.safeParse(value);
-  if (result.success) return { event: result.data };
+  if (result.success) {
+    if (UNSTORABLE.test(JSON.stringify(result.data))) {
+      return {
+        error: "event: contains text that cannot be stored: a NUL character (\\u0000) or " +
+          "half of a UTF-16 surrogate pair",
+      };
+    }
+    return { event: result.data };
+  }
   return {
     error: result.error.issues
       .map((issue) => `${issue.path.map(String).join(".") || "event"}: ${issue.message}`)

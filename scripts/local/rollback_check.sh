@@ -110,6 +110,7 @@ ROW_TABLES=(
   private.rate_limit_counters
   private.email_event_windows private.email_unsubscribe_keys private.email_unsubscribe_effects
   private.workflow_quotas
+  public.write_keys public.collect_settings private.visitor_identities
 )
 rows_for() {
   case "$1" in
@@ -261,6 +262,19 @@ SQL
     private.workflow_quotas) cat <<SQL ;;
 insert into private.workflow_quotas (user_id, executions_per_minute, minute, executions)
 values ('$OWNER', 5000, date_trunc('minute', now()), 1);
+SQL
+    public.write_keys) cat <<SQL ;;
+insert into public.write_keys (user_id, name) values ('$OWNER', 'Rollback check: site');
+SQL
+    public.collect_settings) cat <<SQL ;;
+insert into public.collect_settings (user_id, create_leads, truncate_ip, honor_privacy_signals)
+values ('$OWNER', true, true, false);
+SQL
+    private.visitor_identities) cat <<SQL ;;
+insert into private.visitor_identities (user_id, anonymous_id, lead_id)
+select '$OWNER', 'rollback-visitor', l.id
+from public.leads as l
+where l.user_id = '$OWNER' and l.email = 'ada@rollback.example';
 SQL
     *) return 1 ;;
   esac

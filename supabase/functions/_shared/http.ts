@@ -97,7 +97,7 @@ export function createApp(name: string): Hono<AppEnv> {
     "*",
     cors({
       origin: "*",
-      allowHeaders: ["authorization", "x-client-info", "apikey", "content-type"],
+      allowHeaders: ["authorization", "x-client-info", "apikey", "content-type", "x-beacon-key"],
       allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
       exposeHeaders: ["X-Request-Id"],
       maxAge: 86400,

@@ -4,7 +4,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(368);
+select plan(374);
 
 select tables_are(
   'public',
@@ -13,9 +13,9 @@ select tables_are(
     'analytics_events', 'user_secrets', 'workflows', 'workflow_executions',
     'email_suppressions', 'email_deliveries',
     'scoring_rules', 'scoring_settings', 'lead_score_ledger', 'lead_status_history', 'workflow_run_requests',
-    'sending_domains'
+    'sending_domains', 'write_keys', 'collect_settings'
   ],
-  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*) and sending_domains (30_email_senders)'
+  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*), sending_domains (30_email_senders) and collection''s two (70_collect)'
 );
 
 -- Every column of every table, as the spec has it: type, not null, default (null: none).
@@ -109,6 +109,8 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('analytics_events', 'session_id', 'text', false, null),
   ('analytics_events', 'user_agent', 'text', false, null),
   ('analytics_events', 'ip_address', 'inet', false, null),
+  ('analytics_events', 'anonymous_id', 'text', false, null),
+  ('analytics_events', 'message_id', 'text', false, null),
 
   ('user_secrets', 'id', 'uuid', true, 'gen_random_uuid()'),
   ('user_secrets', 'user_id', 'uuid', true, 'auth.uid()'),

@@ -1,0 +1,1 @@
+drop function private.collect_events(text, jsonb, inet, text, boolean);

@@ -21,11 +21,15 @@ import { requireUser } from "../_shared/auth.ts";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readJson, readParams } from "../_shared/http.ts";
+import { createResendDomains, ResendDomainError } from "../_shared/providers/resend_domains.ts";
 import {
-  createResendDomains,
-  type ResendDomain,
-  ResendDomainError,
-} from "../_shared/providers/resend_domains.ts";
+  deleteDomain,
+  domainById,
+  domainHolder,
+  type DomainRow,
+  insertDomain,
+  recordCheck,
+} from "./queries.ts";
 
 const DOMAIN = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
@@ -43,15 +47,7 @@ const Params = z.object({
   id: z.uuid("must be the id of one of your sending_domains"),
 });
 
-type Row = {
-  id: string;
-  domain: string;
-  status: string;
-  records: unknown[];
-  provider_domain_id: string | null;
-};
-
-const view = (row: Row) => ({
+const view = (row: DomainRow) => ({
   id: row.id,
   domain: row.domain,
   status: row.status,
@@ -87,29 +83,11 @@ export function createDomainsApp(resend: { apiKey?: string; baseUrl: string }) {
     }
   }
 
-  /** Writes what Resend said about the domain (system-owned columns: as the service). */
-  const record = (id: string, domain: ResendDomain) =>
-    asService(async (tx) => {
-      const [row] = await tx<Row[]>`
-        update public.sending_domains
-        set status = ${domain.status},
-            records = ${tx.json(domain.records as never)},
-            verified_at = case when ${domain.status} = 'verified' then coalesce(verified_at, now())
-                               else verified_at end,
-            checked_at = now()
-        where id = ${id}
-        returning id, domain, status, records, provider_domain_id`;
-      return row;
-    });
-
   app.post("/", requireUser, async (c) => {
     const user = c.get("user");
     const { domain } = await readJson(c, Body);
     const taken = async () => {
-      const [row] = await asService((tx) =>
-        tx<{ id: string; user_id: string }[]>`
-          select id, user_id from public.sending_domains where domain = ${domain}`
-      );
+      const row = await asService((tx) => domainHolder(tx, domain));
       if (!row) return;
       throw new HttpError(
         409,
@@ -121,16 +99,9 @@ export function createDomainsApp(resend: { apiKey?: string; baseUrl: string }) {
     };
     await taken();
     const resendDomain = await ask(() => client().create(domain));
-    let row: Row;
+    let row: DomainRow;
     try {
-      [row] = await asService((tx) =>
-        tx<Row[]>`
-          insert into public.sending_domains
-            (user_id, domain, status, provider_domain_id, records, checked_at)
-          values (${user.sub}, ${domain}, ${resendDomain.status}, ${resendDomain.id},
-                  ${tx.json(resendDomain.records as never)}, now())
-          returning id, domain, status, records, provider_domain_id`
-      );
+      row = await asService((tx) => insertDomain(tx, user.sub, domain, resendDomain));
     } catch (err) {
       if ((err as { code?: string }).code === "23505") await taken();
       throw err;
@@ -139,16 +110,14 @@ export function createDomainsApp(resend: { apiKey?: string; baseUrl: string }) {
   });
 
   /** The caller's domain named in the path (RLS: another owner's is not there). */
-  async function ownDomain(user: UserClaims, id: string): Promise<Row> {
-    const [row] = await asUser(
-      user,
-      (tx) =>
-        tx<Row[]>`
-        select id, domain, status, records, provider_domain_id
-        from public.sending_domains where id = ${id}`,
-    );
+  async function ownDomain(user: UserClaims, id: string): Promise<DomainRow> {
+    const row = await asUser(user, (tx) => domainById(tx, id));
     if (!row?.provider_domain_id) {
-      throw new HttpError(404, "not_found", `You have no sending domain ${id}.`);
+      throw new HttpError(
+        404,
+        "not_found",
+        `You have no sending domain ${id}.`,
+      );
     }
     return row;
   }
@@ -156,14 +125,16 @@ export function createDomainsApp(resend: { apiKey?: string; baseUrl: string }) {
   app.delete("/:id", requireUser, async (c) => {
     const row = await ownDomain(c.get("user"), readParams(c, Params).id);
     await ask(() => client().remove(row.provider_domain_id!));
-    await asService((tx) => tx`delete from public.sending_domains where id = ${row.id}`);
+    await asService((tx) => deleteDomain(tx, row.id));
     return c.body(null, 204);
   });
 
   app.post("/:id/verify", requireUser, async (c) => {
     const row = await ownDomain(c.get("user"), readParams(c, Params).id);
     const checked = await ask(() => client().verify(row.provider_domain_id!));
-    return c.json(view(await record(row.id, checked)));
+    return c.json(
+      view(await asService((tx) => recordCheck(tx, row.id, checked))),
+    );
   });
 
   return app;

@@ -1,12 +1,16 @@
-// Every statement the oauth function runs, in one place. All run as the service (the
-// connection's own role): private.oauth_states is closed to clients, and the token columns
-// of social_connections are neither readable nor writable by them.
+// What the oauth function keeps, and how: states stored as hashes, tokens sealed, a refresh
+// batch written at once and split when it fails. The statements are in queries.ts; all run as
+// the service.
 import { Buffer } from "node:buffer";
 import type { KeyRing } from "../_shared/crypto.ts";
 import { asService } from "../_shared/db.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import type { Connection } from "../_shared/providers/oauth.ts";
+import * as queries from "./queries.ts";
+import type { ConsumedState, StoredConnection } from "./queries.ts";
 import { sealTokens } from "./tokens.ts";
+
+export type { ConsumedState, StoredConnection };
 
 /** SHA-256, hex: what private.oauth_states keeps of the state and of the browser's nonce. */
 export async function sha256Hex(text: string): Promise<string> {
@@ -26,11 +30,15 @@ export async function insertState(row: {
   codeVerifier?: string;
   redirectTo: string;
 }): Promise<void> {
-  const hash = await sha256Hex(row.state);
+  const stateHash = await sha256Hex(row.state);
   await asService((tx) =>
-    tx`insert into private.oauth_states (state_hash, user_id, platform, code_verifier, redirect_to)
-       values (decode(${hash}, 'hex'), ${row.userId}, ${row.platform},
-               ${row.codeVerifier ?? null}, ${row.redirectTo})`
+    queries.insertState(tx, {
+      stateHash,
+      userId: row.userId,
+      platform: row.platform,
+      codeVerifier: row.codeVerifier ?? null,
+      redirectTo: row.redirectTo,
+    })
   );
 }
 
@@ -48,26 +56,8 @@ export async function bindState(
   const hash = await sha256Hex(state);
   const fresh = await sha256Hex(browser.fresh);
   const presented = browser.presented ? await sha256Hex(browser.presented) : null;
-  const rows = await asService((tx) =>
-    tx<{ code_verifier: string | null; bound: boolean }[]>`
-      update private.oauth_states
-      set browser_hash = coalesce(browser_hash, decode(${fresh}, 'hex'))
-      where state_hash = decode(${hash}, 'hex')
-        and platform = ${platform}
-        and expires_at > now()
-        and (browser_hash is null or browser_hash = decode(${presented}, 'hex'))
-      returning code_verifier, browser_hash = decode(${fresh}, 'hex') as bound`
-  );
-  return rows[0];
+  return await asService((tx) => queries.bindState(tx, hash, platform, fresh, presented));
 }
-
-export type ConsumedState = {
-  user_id: string;
-  platform: Platform;
-  code_verifier: string | null;
-  redirect_to: string;
-  expired: boolean;
-};
 
 /**
  * Takes the state once, and only for the browser it was bound to at /go: whoever comes second
@@ -79,14 +69,7 @@ export async function consumeState(
 ): Promise<ConsumedState | undefined> {
   const hash = await sha256Hex(state);
   const browser = await sha256Hex(nonce);
-  const rows = await asService((tx) =>
-    tx<ConsumedState[]>`
-      delete from private.oauth_states
-      where state_hash = decode(${hash}, 'hex')
-        and browser_hash = decode(${browser}, 'hex')
-      returning user_id, platform, code_verifier, redirect_to, expires_at <= now() as expired`
-  );
-  return rows[0];
+  return await asService((tx) => queries.consumeState(tx, hash, browser));
 }
 
 // --- connections ------------------------------------------------------------------------------
@@ -109,63 +92,27 @@ export async function saveConnection(
     platform,
     tokens,
   );
-  const expiresAt = tokens.expiresAt?.toISOString() ?? null;
-  const username = connection.username ?? null;
-  const accounts = connection.accounts;
   await asService((tx) =>
-    tx`
-      insert into public.social_connections as c (
-        user_id, platform, platform_user_id, username, access_token, refresh_token, expires_at,
-        scopes, accounts, status, is_active, last_error, last_refreshed_at, refresh_failures,
-        next_refresh_at
-      )
-      values (
-        ${userId}, ${platform}, ${connection.platformUserId}, ${username},
-        ${access}, ${refresh}, ${expiresAt}::timestamptz, ${tokens.scopes}::text[],
-        ${tx.json(accounts)}::jsonb, 'active', true, null, now(), 0,
-        now() + (${expiresAt}::timestamptz - now()) / 2
-      )
-      on conflict (user_id, platform) do update set
-        platform_user_id = excluded.platform_user_id,
-        username = excluded.username,
-        access_token = excluded.access_token,
-        refresh_token = case
-          when excluded.refresh_token is not null then excluded.refresh_token
-          when c.platform_user_id = excluded.platform_user_id then c.refresh_token
-        end,
-        expires_at = excluded.expires_at,
-        scopes = excluded.scopes,
-        accounts = excluded.accounts,
-        status = 'active',
-        is_active = true,
-        last_error = null,
-        last_refreshed_at = now(),
-        refresh_failures = 0,
-        next_refresh_at = excluded.next_refresh_at`
+    queries.upsertConnection(tx, {
+      userId,
+      platform,
+      platformUserId: connection.platformUserId,
+      username: connection.username ?? null,
+      accessToken: access,
+      refreshToken: refresh,
+      expiresAt: tokens.expiresAt?.toISOString() ?? null,
+      scopes: tokens.scopes,
+      accounts: connection.accounts,
+    })
   );
 }
-
-export type StoredConnection = {
-  id: string;
-  user_id: string;
-  platform: Platform;
-  access_token: string;
-  refresh_token: string | null;
-  expires_at: Date | null;
-};
 
 /** Deletes the user's connection and hands back its (encrypted) tokens for revocation. */
 export async function removeConnection(
   userId: string,
   platform: Platform,
 ): Promise<StoredConnection | undefined> {
-  const rows = await asService((tx) =>
-    tx<StoredConnection[]>`
-      delete from public.social_connections
-      where user_id = ${userId} and platform = ${platform}
-      returning id, user_id, platform, access_token, refresh_token, expires_at`
-  );
-  return rows[0];
+  return await asService((tx) => queries.deleteConnection(tx, userId, platform));
 }
 
 // --- the refresh job --------------------------------------------------------------------------
@@ -185,24 +132,7 @@ export function claimDueConnections(
   limit: number,
   userIds?: string[],
 ): Promise<StoredConnection[]> {
-  return asService((tx) =>
-    tx<StoredConnection[]>`
-      update public.social_connections as c
-      set next_refresh_at = now() + ${LEASE}::interval
-      from (
-        select id
-        from public.social_connections
-        where expires_at < now() + interval '24 hours'
-          and (next_refresh_at is null or next_refresh_at <= now())
-          and (is_active or status = 'disconnected')
-          and (${userIds ?? null}::uuid[] is null or user_id = any(${userIds ?? null}::uuid[]))
-        order by expires_at
-        limit ${limit}
-        for update skip locked
-      ) as due
-      where c.id = due.id
-      returning c.id, c.user_id, c.platform, c.access_token, c.refresh_token, c.expires_at`
-  );
+  return asService((tx) => queries.claimDueConnections(tx, limit, LEASE, userIds ?? null));
 }
 
 export type Outcome =
@@ -290,37 +220,5 @@ async function writeOutcomes(outcomes: Claimed[]): Promise<Set<string>> {
   const rows = outcomes.map((o) =>
     "error" in o ? { ...o, error: o.error.replaceAll("\0", "") } : o
   );
-  const written = await asService((tx) =>
-    tx<{ id: string }[]>`
-      update public.social_connections as c
-      set access_token = coalesce(o.access_token, c.access_token),
-          refresh_token = coalesce(o.refresh_token, c.refresh_token),
-          expires_at = case when o.kind = 'refreshed' then o.expires_at else c.expires_at end,
-          scopes = coalesce(o.scopes, c.scopes),
-          status = case when o.kind in ('permanent', 'expiring') then 'needs_reauth' else c.status end,
-          is_active = case when o.kind = 'permanent' then false else c.is_active end,
-          last_error = case when o.kind = 'refreshed' then null else left(o.error, 1000) end,
-          last_refreshed_at = case when o.kind = 'refreshed' then now() else c.last_refreshed_at end,
-          refresh_failures = case
-            when o.kind = 'refreshed' then 0
-            when o.kind in ('transient', 'permanent') then c.refresh_failures + 1
-            else c.refresh_failures
-          end,
-          next_refresh_at = case o.kind
-            when 'refreshed' then now() + (o.expires_at - now()) / 2
-            when 'transient' then greatest(
-              o.retry_at,
-              now() + least(interval '5 minutes' * power(2, least(c.refresh_failures, 10)), interval '6 hours')
-            )
-            when 'expiring' then c.expires_at
-          end
-      from jsonb_to_recordset(${tx.json(rows)}::jsonb) as o(
-        id uuid, kind text, access_token text, refresh_token text, expires_at timestamptz,
-        scopes text[], error text, retry_at timestamptz, claimed text
-      )
-      where c.id = o.id
-        and c.access_token = o.claimed
-      returning c.id`
-  );
-  return new Set(written.map((row) => row.id));
+  return await asService((tx) => queries.writeOutcomes(tx, rows));
 }

@@ -11,6 +11,7 @@ import { asUser } from "../_shared/db.ts";
 import { createApp, HttpError, readJson, readParams } from "../_shared/http.ts";
 import { rotateKeys } from "../_shared/rotation.ts";
 import { MAX_SECRET_BYTES, SECRET_NAME, storeUserSecret } from "../_shared/secrets.ts";
+import { deleteSecret } from "./queries.ts";
 
 const Params = z.object({
   name: z.string().regex(
@@ -42,11 +43,8 @@ app.put("/:name", requireUser, async (c) => {
 
 app.delete("/:name", requireUser, async (c) => {
   const { name } = readParams(c, Params);
-  const deleted = await asUser(
-    c.get("user"),
-    (tx) => tx`delete from public.user_secrets where secret_name = ${name} returning id`,
-  );
-  if (deleted.length === 0) {
+  const deleted = await asUser(c.get("user"), (tx) => deleteSecret(tx, name));
+  if (!deleted) {
     throw new HttpError(404, "not_found", `You have no secret named ${name}.`);
   }
   return c.body(null, 204);

@@ -31,6 +31,7 @@ import { type TokenKind, verifyToken } from "../_shared/email/tokens.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readParams, readQuery } from "../_shared/http.ts";
 import { rateLimit, readRateLimitSettings } from "../_shared/rate_limit.ts";
+import { type Recipient, recipientOf } from "./queries.ts";
 
 /** A transparent 1×1 GIF (42 bytes). */
 const PIXEL = Uint8Array.from(
@@ -88,8 +89,6 @@ function html(c: Context, status: 200 | 404, markup: string) {
   c.header("referrer-policy", "no-referrer");
   return c.html(markup, status);
 }
-
-type Recipient = { email: string; sender: string };
 
 /**
  * The track app; `defaultSender` names the sender on its pages when a campaign has no
@@ -193,28 +192,11 @@ export function createTrackApp(
     return c.redirect(u, 302);
   });
 
-  /**
-   * Whom an unsubscribe link belongs to: its delivery, or, when the sender deleted the
-   * campaign after sending, the unsubscribe key it left (kept 60 days).
-   */
-  async function recipientOf(
+  /** Whom an unsubscribe link belongs to (see recipientOf). */
+  const recipientOfDelivery = (
     deliveryId: string,
-  ): Promise<Recipient | undefined> {
-    const [row] = await asService((tx) =>
-      tx<Recipient[]>`
-        select d.email, coalesce(c.from_name, c.from_email, ${defaultSender}) as sender
-        from public.email_deliveries as d
-        join public.email_campaigns as c on c.id = d.email_campaign_id
-        where d.id = ${deliveryId}
-        union all
-        select k.email, coalesce(k.sender, ${defaultSender})
-        from private.email_unsubscribe_keys as k
-        where k.delivery_id = ${deliveryId}
-          and k.kept_until > now()
-        limit 1`
-    );
-    return row;
-  }
+  ): Promise<Recipient | undefined> =>
+    asService((tx) => recipientOf(tx, deliveryId, defaultSender));
 
   const notFoundPage = (c: Context) =>
     html(
@@ -229,7 +211,7 @@ export function createTrackApp(
 
   app.get("/unsubscribe/:token", async (c) => {
     const deliveryId = deliveryOf(c, "unsubscribe");
-    const recipient = deliveryId ? await recipientOf(deliveryId) : undefined;
+    const recipient = deliveryId ? await recipientOfDelivery(deliveryId) : undefined;
     if (!recipient) return notFoundPage(c);
     return html(
       c,
@@ -247,7 +229,7 @@ export function createTrackApp(
 
   app.post("/unsubscribe/:token", async (c) => {
     const deliveryId = deliveryOf(c, "unsubscribe");
-    const recipient = deliveryId ? await recipientOf(deliveryId) : undefined;
+    const recipient = deliveryId ? await recipientOfDelivery(deliveryId) : undefined;
     if (!deliveryId || !recipient) return notFoundPage(c);
     let form: Record<string, unknown>;
     try {

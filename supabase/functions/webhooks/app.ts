@@ -27,6 +27,7 @@ import { readEnv } from "../_shared/env.ts";
 import { readUserSecret } from "../_shared/secrets.ts";
 import { createApp, HttpError } from "../_shared/http.ts";
 import { rateLimit, readRateLimitSettings } from "../_shared/rate_limit.ts";
+import { deliveryByProviderId, markProcessed, taggedDelivery } from "./queries.ts";
 import { meaningOf, ResendEvent } from "./resend_events.ts";
 
 const UUID = z.uuid();
@@ -64,20 +65,11 @@ async function deliveryOf(
 ): Promise<string | undefined> {
   const tagged = event.data.tags?.beacon_delivery;
   if (tagged && UUID.safeParse(tagged).success) {
-    const [row] = await tx`
-      select id from public.email_deliveries
-      where id = ${tagged} and (${owner ?? null}::uuid is null or user_id = ${
-      owner ?? null
-    }::uuid)`;
-    if (row) return row.id;
+    const id = await taggedDelivery(tx, tagged, owner);
+    if (id) return id;
   }
   if (!event.data.email_id) return undefined;
-  const [row] = await tx`
-    select d.id
-    from public.email_deliveries as d
-    where d.id = private.find_delivery_by_provider_id(${event.data.email_id})
-      and (${owner ?? null}::uuid is null or d.user_id = ${owner ?? null}::uuid)`;
-  return row?.id ?? undefined;
+  return await deliveryByProviderId(tx, event.data.email_id, owner);
 }
 
 /** The verifier of an owner's endpoint: their stored RESEND_WEBHOOK_SECRET. */
@@ -174,11 +166,7 @@ export function createWebhooksApp(secret: string) {
     });
 
     const answer = await asService(async (tx) => {
-      const [fresh] = await tx`
-        insert into private.processed_webhooks (id) values (${processedId})
-        on conflict do nothing
-        returning id`;
-      if (!fresh) return { duplicate: true };
+      if (!(await markProcessed(tx, processedId))) return { duplicate: true };
       const meaning = meaningOf(event);
       if (!meaning) return { ignored: `${event.type} is not tracked` };
       const deliveryId = await deliveryOf(tx, event, owner);

@@ -29,6 +29,7 @@ import {
 } from "../_shared/rate_limit.ts";
 import { BEACON_JS } from "./beacon_js.ts";
 import { parseEvent } from "./events.ts";
+import { type Collected, collectEvents } from "./queries.ts";
 
 export const MAX_BODY_BYTES = 512 * 1024;
 export const MAX_BATCH = 500;
@@ -163,17 +164,9 @@ export function createCollectApp(
       const userAgent = c.req.header("user-agent")?.slice(0, 1000) ?? null;
       const events = JSON.stringify(accepted);
       const client = ip ?? null;
-      let result: {
-        accepted: number;
-        duplicates: number;
-        dropped: number;
-        honor_privacy_signals: boolean;
-      };
+      let result: Collected;
       try {
-        [{ result }] = await asService((tx) =>
-          tx`select private.collect_events(${key}, ${events}::text::jsonb, ${client}::inet,
-                                           ${userAgent}::text, ${signal}) as result`
-        );
+        result = await asService((tx) => collectEvents(tx, key, events, client, userAgent, signal));
       } catch (err) {
         if (err instanceof postgres.PostgresError && err.code === "28000") {
           throw unauthorized("The write key is unknown or revoked.");

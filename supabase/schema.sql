@@ -331,6 +331,31 @@ ALTER FUNCTION private.call_function(path text, body jsonb) OWNER TO postgres;
 COMMENT ON FUNCTION private.call_function(path text, body jsonb) IS 'POSTs to an edge function path (e.g. /dispatch) via pg_net with the service key from Vault; null where pg_net is absent.';
 
 
+--
+-- Name: caller_may_act_for(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.caller_may_act_for(owner uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select case
+    when current_setting('role', true) in ('authenticated', 'anon') or auth.role() in ('authenticated', 'anon')
+      then coalesce(owner = auth.uid(), false)
+    else true
+  end
+$$;
+
+
+ALTER FUNCTION private.caller_may_act_for(owner uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION caller_may_act_for(owner uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.caller_may_act_for(owner uuid) IS 'Whether the caller may act for owner: a signed-in user (or anon) only for themselves; the service and the system for anyone.';
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -622,6 +647,10 @@ CREATE FUNCTION private.check_workflow_config() RETURNS trigger
 declare
   problem text;
 begin
+  -- Another owner's row is for row-level security to refuse: nothing of theirs is read here.
+  if not private.caller_may_act_for(new.user_id) then
+    return new;
+  end if;
   -- The outline (an object with a string type; an object with a steps array) is left to
   -- workflows_trigger_config_check and workflows_action_config_check, which name it.
   if jsonb_typeof(new.trigger_config -> 'type') is distinct from 'string'
@@ -697,6 +726,57 @@ ALTER FUNCTION private.check_workflow_senders() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.check_workflow_senders() IS 'Trigger: every send_email step''s from_email and reply_to is on a domain the owner has verified (or the owner has their own RESEND_API_KEY).';
+
+
+--
+-- Name: claim_due_schedules(timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_due_schedules(at timestamp with time zone, only_workflow uuid DEFAULT NULL::uuid) RETURNS TABLE(workflow_id uuid, user_id uuid, conditions jsonb, minute timestamp with time zone)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with candidates as (
+    select t.workflow_id, t.user_id, t.conditions, m.minute
+    from private.workflow_triggers as t
+    cross join lateral (
+      select max(g.minute) as minute
+      from generate_series(date_trunc('minute', at) - interval '4 minutes', date_trunc('minute', at),
+                           interval '1 minute') as g (minute)
+      cross join lateral (select g.minute at time zone t.timezone as local) as z
+      where g.minute > coalesce(t.last_fired_at, t.scheduled_since)
+        and g.minute >= coalesce(t.last_fired_at + make_interval(mins => private.min_schedule_interval_minutes()),
+                                 '-infinity')
+        and t.schedule -> 'minutes' @> to_jsonb(extract(minute from z.local)::integer)
+        and t.schedule -> 'hours' @> to_jsonb(extract(hour from z.local)::integer)
+        and t.schedule -> 'months' @> to_jsonb(extract(month from z.local)::integer)
+        and case when (t.schedule ->> 'day_or_weekday')::boolean
+          then t.schedule -> 'days' @> to_jsonb(extract(day from z.local)::integer)
+            or t.schedule -> 'weekdays' @> to_jsonb(extract(dow from z.local)::integer)
+          else t.schedule -> 'days' @> to_jsonb(extract(day from z.local)::integer)
+            and t.schedule -> 'weekdays' @> to_jsonb(extract(dow from z.local)::integer)
+        end
+    ) as m
+    where t.type = 'schedule'
+      and (only_workflow is null or t.workflow_id = only_workflow)
+      and m.minute is not null
+    for update of t skip locked
+  )
+  update private.workflow_triggers as t
+  set last_fired_at = c.minute
+  from candidates as c
+  where t.workflow_id = c.workflow_id
+  returning c.workflow_id, c.user_id, c.conditions, c.minute
+$$;
+
+
+ALTER FUNCTION private.claim_due_schedules(at timestamp with time zone, only_workflow uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_due_schedules(at timestamp with time zone, only_workflow uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_due_schedules(at timestamp with time zone, only_workflow uuid) IS 'The schedule triggers (all, or only_workflow''s) due at a minute up to at, locked (skip locked) and marked fired for that minute.';
 
 
 --
@@ -966,6 +1046,118 @@ COMMENT ON FUNCTION private.claim_webhooks(worker text, max_webhooks integer, le
 
 
 --
+-- Name: workflow_runs; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.workflow_runs (
+    execution_id uuid NOT NULL,
+    workflow_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    lead_id uuid,
+    next_step integer DEFAULT 0 NOT NULL,
+    run_after timestamp with time zone DEFAULT now() NOT NULL,
+    chain uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    waiting_for uuid,
+    CONSTRAINT workflow_runs_next_step_check CHECK ((next_step >= 0))
+);
+
+
+ALTER TABLE private.workflow_runs OWNER TO postgres;
+
+--
+-- Name: TABLE workflow_runs; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.workflow_runs IS 'Executions with steps left: claimed by the worker when run_after has passed; parked by wait and webhook steps.';
+
+
+--
+-- Name: COLUMN workflow_runs.next_step; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.workflow_runs.next_step IS 'Index of the next step to run (from 0).';
+
+
+--
+-- Name: COLUMN workflow_runs.chain; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.workflow_runs.chain IS 'The workflows whose steps led to this execution, first to last.';
+
+
+--
+-- Name: COLUMN workflow_runs.waiting_for; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.workflow_runs.waiting_for IS 'The webhook (private.webhook_queue) the execution waits for.';
+
+
+--
+-- Name: claim_workflow_runs(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_workflow_runs(max_executions integer) RETURNS SETOF private.workflow_runs
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with recursive owners (user_id, first_run_after) as (
+    (select r.user_id, r.run_after from private.workflow_runs as r order by r.user_id, r.run_after limit 1)
+    union all
+    select n.user_id, n.run_after
+    from owners as o
+    cross join lateral (
+      select r.user_id, r.run_after
+      from private.workflow_runs as r
+      where r.user_id > o.user_id
+      order by r.user_id, r.run_after
+      limit 1
+    ) as n
+  ),
+  chosen as (
+    select d.user_id, d.allowance
+    from (
+      select
+        o.user_id,
+        o.first_run_after,
+        coalesce(q.executions_per_minute, private.default_workflow_executions_per_minute())
+          - case when q.minute = date_trunc('minute', now()) then q.executions else 0 end as allowance
+      from owners as o
+      left join private.workflow_quotas as q on q.user_id = o.user_id
+      where o.first_run_after <= now()
+    ) as d
+    where d.allowance > 0
+    order by d.first_run_after
+    limit max_executions
+  ),
+  share as (
+    select greatest(1, max_executions / greatest(count(*), 1))::integer as per_owner
+    from chosen
+  )
+  select r.*
+  from chosen as c
+  cross join share as s
+  cross join lateral (
+    select r.*
+    from private.workflow_runs as r
+    where r.user_id = c.user_id
+      and r.run_after <= now()
+    order by r.run_after
+    limit least(c.allowance, s.per_owner)
+    for update skip locked
+  ) as r
+$$;
+
+
+ALTER FUNCTION private.claim_workflow_runs(max_executions integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_workflow_runs(max_executions integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_workflow_runs(max_executions integer) IS 'Claims (skip locked) up to max_executions due runs, an equal share per owner with due runs and quota left, longest-waiting owners first.';
+
+
+--
 -- Name: clear_scoring_rule_error(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -989,6 +1181,160 @@ ALTER FUNCTION private.clear_scoring_rule_error() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.clear_scoring_rule_error() IS 'Trigger: clears a scoring rule''s last_error when it is edited (by anyone but the job that sets it).';
+
+
+--
+-- Name: collect_events(text, jsonb, inet, text, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.collect_events(write_key text, events jsonb, client_ip inet, client_user_agent text, privacy_signal boolean) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  owner uuid;
+  settings record;
+  total integer := jsonb_array_length(events);
+  inserted integer;
+  identified uuid[];
+begin
+  owner := private.write_key_owner(write_key);
+  if owner is null then
+    raise exception using
+      errcode = 'invalid_authorization_specification',
+      message = 'collect: the write key is unknown or revoked';
+  end if;
+
+  select coalesce(s.create_leads, true) as create_leads,
+         coalesce(s.truncate_ip, false) as truncate_ip,
+         coalesce(s.honor_privacy_signals, false) as honor_privacy_signals
+  into settings
+  from (select) as one
+  left join public.collect_settings as s on s.user_id = owner;
+
+  if privacy_signal and settings.honor_privacy_signals then
+    return jsonb_build_object('accepted', 0, 'duplicates', 0, 'dropped', total, 'honor_privacy_signals', true);
+  end if;
+
+  -- 2. Leads for new emails.
+  if settings.create_leads then
+    insert into public.leads (user_id, email, source, first_name, last_name, company)
+    select distinct on (lower(e.email))
+      owner, e.email, 'website',
+      nullif(left(e.properties ->> 'first_name', 200), ''),
+      nullif(left(e.properties ->> 'last_name', 200), ''),
+      nullif(left(e.properties ->> 'company', 200), '')
+    from jsonb_to_recordset(events) as e (type text, email text, lead_id uuid, properties jsonb)
+    where e.type = 'identify'
+      and e.email is not null
+      and not exists (
+        select from public.leads as l where l.id = e.lead_id and l.user_id = owner)
+    order by lower(e.email)
+    on conflict (user_id, lower(email)) do nothing;
+  end if;
+
+  -- 3. Links, and the visitors' earlier events attributed.
+  with identifies as (
+    select distinct on (e.anonymous_id) e.anonymous_id, coalesce(by_id.id, by_email.id) as lead_id
+    from jsonb_array_elements(events) with ordinality as a (event, n)
+    cross join lateral jsonb_to_record(a.event) as e (type text, anonymous_id text, email text, lead_id uuid)
+    left join public.leads as by_id on by_id.id = e.lead_id and by_id.user_id = owner
+    left join public.leads as by_email on lower(by_email.email) = lower(e.email) and by_email.user_id = owner
+    where e.type = 'identify'
+      and e.anonymous_id is not null
+      and coalesce(by_id.id, by_email.id) is not null
+    order by e.anonymous_id, a.n desc
+  ),
+  linked as (
+    insert into private.visitor_identities as v (user_id, anonymous_id, lead_id)
+    select owner, i.anonymous_id, i.lead_id
+    from identifies as i
+    on conflict (user_id, anonymous_id) do update
+    set lead_id = excluded.lead_id, identified_at = now()
+    returning v.lead_id
+  )
+  select array_agg(distinct l.lead_id) into identified from linked as l;
+
+  update public.analytics_events as a
+  set properties = a.properties || jsonb_build_object('lead_id', v.lead_id)
+  from private.visitor_identities as v
+  where v.user_id = owner
+    and v.lead_id = any(identified)
+    and a.user_id = owner
+    and a.anonymous_id = v.anonymous_id
+    and private.event_lead_id(a.user_id, a.properties) is null;
+
+  -- 4. The events.
+  with incoming as (
+    select
+      e.*,
+      coalesce(e."timestamp", now()) as sent_at,
+      e."timestamp" is not null
+        and (e."timestamp" < now() - interval '7 days' or e."timestamp" > now() + interval '5 minutes') as clamped
+    from jsonb_to_recordset(events) as e (
+      type text, event text, properties jsonb, anonymous_id text, email text, lead_id uuid,
+      "timestamp" timestamptz, message_id text)
+  ),
+  saved as (
+    insert into public.analytics_events as a (
+      user_id, event_type, event_name, properties, "timestamp", user_agent, ip_address, anonymous_id, message_id)
+    select
+      owner,
+      i.type,
+      coalesce(i.event, case i.type when 'page' then 'page_view' else i.type end),
+      coalesce(i.properties, '{}')
+        || jsonb_strip_nulls(jsonb_build_object(
+          'email', i.email,
+          'lead_id', coalesce(i.lead_id, case when i.email is null then v.lead_id end),
+          'timestamp_clamped', case when i.clamped then to_jsonb(i."timestamp") end)),
+      case when i.clamped then now() else i.sent_at end,
+      left(client_user_agent, 1000),
+      case when settings.truncate_ip and client_ip is not null
+        then host(network(set_masklen(client_ip, case family(client_ip) when 4 then 24 else 48 end)))::inet
+        else client_ip end,
+      i.anonymous_id,
+      i.message_id
+    from incoming as i
+    left join private.visitor_identities as v on v.user_id = owner and v.anonymous_id = i.anonymous_id
+    on conflict (user_id, message_id) where message_id is not null do nothing
+    returning 1
+  )
+  select count(*) into inserted from saved;
+
+  -- 5. First touch.
+  update public.leads as l
+  set custom_fields = l.custom_fields || jsonb_build_object('first_touch', t.touch)
+  from (
+    select distinct on (v.lead_id) v.lead_id,
+      jsonb_strip_nulls(jsonb_build_object(
+        'utm_source', a.properties -> 'utm_source', 'utm_medium', a.properties -> 'utm_medium',
+        'utm_campaign', a.properties -> 'utm_campaign', 'utm_term', a.properties -> 'utm_term',
+        'utm_content', a.properties -> 'utm_content', 'url', a.properties -> 'url',
+        'referrer', a.properties -> 'referrer', 'at', to_jsonb(a."timestamp"))) as touch
+    from private.visitor_identities as v
+    join public.analytics_events as a on a.user_id = owner and a.anonymous_id = v.anonymous_id
+    where v.user_id = owner
+      and v.lead_id = any(identified)
+      and a.event_type = 'page'
+      and a.properties ?| array['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content']
+    order by v.lead_id, a."timestamp", a.id
+  ) as t
+  where l.id = t.lead_id
+    and not l.custom_fields ? 'first_touch';
+
+  return jsonb_build_object('accepted', total, 'duplicates', total - inserted, 'dropped', 0,
+    'honor_privacy_signals', settings.honor_privacy_signals);
+end;
+$$;
+
+
+ALTER FUNCTION private.collect_events(write_key text, events jsonb, client_ip inet, client_user_agent text, privacy_signal boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION collect_events(write_key text, events jsonb, client_ip inet, client_user_agent text, privacy_signal boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.collect_events(write_key text, events jsonb, client_ip inet, client_user_agent text, privacy_signal boolean) IS 'The collect function''s write: one request''s validated events for the write key''s owner (identities, attribution, idempotent insert, first touch).';
 
 
 --
@@ -1260,7 +1606,7 @@ CREATE FUNCTION private.compile_workflow_trigger(workflow public.workflows) RETU
       case when jsonb_typeof(c -> 'from') = 'array' then c -> 'from' else jsonb_build_array(c -> 'from') end)) end,
     case when c ? 'to' then array(select jsonb_array_elements_text(
       case when jsonb_typeof(c -> 'to') = 'array' then c -> 'to' else jsonb_build_array(c -> 'to') end)) end,
-    (c ->> 'score')::integer,
+    private.jsonb_integer(c -> 'score'),
     c ->> 'tag',
     c ->> 'event_type',
     c ->> 'event_name',
@@ -1629,6 +1975,36 @@ COMMENT ON FUNCTION private.cron_field_values(field text, spec text, low integer
 
 
 --
+-- Name: cron_min_interval_minutes(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cron_min_interval_minutes(schedule jsonb) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  with firings as (
+    select h::integer * 60 + m::integer as at
+    from jsonb_array_elements_text(schedule -> 'hours') as h
+    cross join jsonb_array_elements_text(schedule -> 'minutes') as m
+  )
+  select min(coalesce(next_at, first_at + 1440) - at)
+  from (
+    select f.at, lead(f.at) over (order by f.at) as next_at, min(f.at) over () as first_at
+    from firings as f
+  ) as gaps
+$$;
+
+
+ALTER FUNCTION private.cron_min_interval_minutes(schedule jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cron_min_interval_minutes(schedule jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cron_min_interval_minutes(schedule jsonb) IS 'The fewest minutes between two firings of a parsed cron expression (private.parse_cron) within a day, midnight included; 1440 for once a day.';
+
+
+--
 -- Name: current_workflow_chain(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1780,6 +2156,27 @@ ALTER FUNCTION private.decay_engagement_of(owner uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.decay_engagement_of(owner uuid) IS 'Decays the engagement points of one owner (null: every owner) by their half-life, set-based, within the score''s range; returns how many scores changed.';
+
+
+--
+-- Name: default_workflow_executions_per_minute(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.default_workflow_executions_per_minute() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select 1000
+$$;
+
+
+ALTER FUNCTION private.default_workflow_executions_per_minute() OWNER TO postgres;
+
+--
+-- Name: FUNCTION default_workflow_executions_per_minute(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.default_workflow_executions_per_minute() IS 'How many workflow executions the worker runs per owner per minute unless private.workflow_quotas says otherwise.';
 
 
 --
@@ -2373,53 +2770,56 @@ CREATE FUNCTION private.fire_scheduled_workflows(at timestamp with time zone DEF
     SET search_path TO ''
     AS $$
 declare
-  due record;
+  due_ids uuid[];
+  due_owners uuid[];
+  due_conditions jsonb[];
+  due_minutes timestamptz[];
+  one uuid;
   started integer := 0;
+  reason text;
+  state text;
 begin
-  for due in
-    with candidates as (
-      select t.workflow_id, t.user_id, t.conditions, m.minute
-      from private.workflow_triggers as t
-      cross join lateral (
-        select max(g.minute) as minute
-        from generate_series(date_trunc('minute', at) - interval '4 minutes', date_trunc('minute', at),
-                             interval '1 minute') as g (minute)
-        cross join lateral (select g.minute at time zone t.timezone as local) as z
-        where g.minute > coalesce(t.last_fired_at, t.scheduled_since)
-          and t.schedule -> 'minutes' @> to_jsonb(extract(minute from z.local)::integer)
-          and t.schedule -> 'hours' @> to_jsonb(extract(hour from z.local)::integer)
-          and t.schedule -> 'months' @> to_jsonb(extract(month from z.local)::integer)
-          and case when (t.schedule ->> 'day_or_weekday')::boolean
-            then t.schedule -> 'days' @> to_jsonb(extract(day from z.local)::integer)
-              or t.schedule -> 'weekdays' @> to_jsonb(extract(dow from z.local)::integer)
-            else t.schedule -> 'days' @> to_jsonb(extract(day from z.local)::integer)
-              and t.schedule -> 'weekdays' @> to_jsonb(extract(dow from z.local)::integer)
-          end
-      ) as m
-      where t.type = 'schedule'
-        and m.minute is not null
-      for update of t skip locked
-    )
-    update private.workflow_triggers as t
-    set last_fired_at = c.minute
-    from candidates as c
-    where t.workflow_id = c.workflow_id
-    returning c.workflow_id, c.user_id, c.conditions, c.minute
-  loop
-    started := started + (
-      select count(*)
-      from (
-        select
-          array_agg(due.workflow_id) as workflow_ids,
-          array_agg(due.user_id) as user_ids,
-          array_agg(l.id) as lead_ids,
-          array_agg(jsonb_build_object('trigger', 'schedule', 'lead_id', l.id, 'scheduled_for', due.minute)) as data
-        from public.leads as l
-        where l.user_id = due.user_id
-          and private.lead_matches(l, due.conditions)
-      ) as a
-      cross join lateral private.start_workflow_executions(a.workflow_ids, a.user_ids, a.lead_ids, a.data)
-    );
+  -- Which are due: set-based; when that fails, one trigger at a time.
+  begin
+    select array_agg(c.workflow_id), array_agg(c.user_id), array_agg(c.conditions), array_agg(c.minute)
+    into due_ids, due_owners, due_conditions, due_minutes
+    from private.claim_due_schedules(at) as c;
+  exception when others then
+    due_ids := '{}';
+    for one in select t.workflow_id from private.workflow_triggers as t where t.type = 'schedule' order by 1 loop
+      begin
+        select due_ids || array_agg(c.workflow_id), due_owners || array_agg(c.user_id),
+               due_conditions || array_agg(c.conditions), due_minutes || array_agg(c.minute)
+        into due_ids, due_owners, due_conditions, due_minutes
+        from private.claim_due_schedules(at, one) as c;
+      exception when others then
+        get stacked diagnostics reason = message_text, state = returned_sqlstate;
+        perform private.record_schedule_failure(one, date_trunc('minute', at), reason, state);
+      end;
+    end loop;
+  end;
+
+  -- Each due workflow fires alone: one execution per lead of its owner that meets its conditions.
+  for i in 1 .. coalesce(cardinality(due_ids), 0) loop
+    begin
+      started := started + (
+        select count(*)
+        from (
+          select
+            array_agg(due_ids[i]) as workflow_ids,
+            array_agg(due_owners[i]) as user_ids,
+            array_agg(l.id) as lead_ids,
+            array_agg(jsonb_build_object('trigger', 'schedule', 'lead_id', l.id, 'scheduled_for', due_minutes[i])) as data
+          from public.leads as l
+          where l.user_id = due_owners[i]
+            and private.lead_matches(l, due_conditions[i])
+        ) as a
+        cross join lateral private.start_workflow_executions(a.workflow_ids, a.user_ids, a.lead_ids, a.data)
+      );
+    exception when others then
+      get stacked diagnostics reason = message_text, state = returned_sqlstate;
+      perform private.record_schedule_failure(due_ids[i], due_minutes[i], reason, state);
+    end;
   end loop;
   return started;
 end;
@@ -2432,7 +2832,7 @@ ALTER FUNCTION private.fire_scheduled_workflows(at timestamp with time zone) OWN
 -- Name: FUNCTION fire_scheduled_workflows(at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.fire_scheduled_workflows(at timestamp with time zone) IS 'pg_cron job beacon-workflow-schedules: fires the schedule workflows due at this minute, one execution per matching lead; returns how many.';
+COMMENT ON FUNCTION private.fire_scheduled_workflows(at timestamp with time zone) IS 'pg_cron job beacon-workflow-schedules: fires the schedule workflows due at this minute, one execution per matching lead, each workflow alone (a failure is recorded on it); returns how many executions started.';
 
 
 --
@@ -2461,6 +2861,33 @@ ALTER FUNCTION private.free_mail_domains() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.free_mail_domains() IS 'The domains of the common free mail providers (gmail.com, outlook.com, ...).';
+
+
+--
+-- Name: guard_write_key(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_write_key() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  new.revoked_at := case
+    when old.revoked_at is not null then old.revoked_at
+    when new.revoked_at is not null then now()
+  end;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.guard_write_key() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_write_key(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_write_key() IS 'Trigger (before update on write_keys): revoked_at only goes from null to now(), never back.';
 
 
 --
@@ -2589,13 +3016,14 @@ begin
   end if;
 
   foreach bound in array array['min_score', 'max_score'] loop
-    if conditions ? bound and (jsonb_typeof(conditions -> bound) <> 'number'
-       or (conditions ->> bound)::numeric % 1 <> 0
-       or (conditions ->> bound)::numeric not between -100000 and 100000) then
-      return format('%s.%s: expected a whole number from -100000 to 100000, not %s', path, bound, conditions -> bound);
+    if conditions ? bound then
+      problem := private.jsonb_integer_problem(conditions -> bound, path || '.' || bound, -100000, 100000);
+      if problem is not null then
+        return problem;
+      end if;
     end if;
   end loop;
-  if (conditions ->> 'min_score')::integer > (conditions ->> 'max_score')::integer then
+  if private.jsonb_integer(conditions -> 'min_score') > private.jsonb_integer(conditions -> 'max_score') then
     return format('%s: min_score (%s) is above max_score (%s): no lead could match',
       path, conditions -> 'min_score', conditions -> 'max_score');
   end if;
@@ -2680,8 +3108,8 @@ begin
   return conditions is null or (
     (not conditions ? 'statuses'
       or lead.status = any (array(select jsonb_array_elements_text(conditions -> 'statuses'))))
-    and (not conditions ? 'min_score' or lead.score >= (conditions ->> 'min_score')::integer)
-    and (not conditions ? 'max_score' or lead.score <= (conditions ->> 'max_score')::integer)
+    and (not conditions ? 'min_score' or lead.score >= private.jsonb_integer(conditions -> 'min_score'))
+    and (not conditions ? 'max_score' or lead.score <= private.jsonb_integer(conditions -> 'max_score'))
     and (conditions #> '{tags,any}' is null
       or lead.tags && array(select jsonb_array_elements_text(conditions #> '{tags,any}')))
     and (conditions #> '{tags,all}' is null
@@ -2920,6 +3348,37 @@ ALTER FUNCTION private.log_email_event(delivery public.email_deliveries, event_n
 --
 
 COMMENT ON FUNCTION private.log_email_event(delivery public.email_deliveries, event_name text, happened_at timestamp with time zone, human boolean, details jsonb) IS 'Writes the analytics_events row (event_type email) of an open, click or unsubscribe of a delivery; returns its id.';
+
+
+--
+-- Name: make_write_key(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.make_write_key() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  new_key text := 'bk_pub_' || encode(extensions.gen_random_bytes(24), 'hex');
+begin
+  new.key_prefix := left(new_key, 15);
+  new.key_hash := sha256(convert_to(new_key, 'UTF8'));
+  new.created_at := now();
+  new.last_used_at := null;
+  new.revoked_at := null;
+  perform set_config('beacon.created_write_key', new_key, true);
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.make_write_key() OWNER TO postgres;
+
+--
+-- Name: FUNCTION make_write_key(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.make_write_key() IS 'Trigger (before insert on write_keys): draws the key, stores its digest and prefix, hands the key to create_write_key.';
 
 
 --
@@ -3168,6 +3627,27 @@ ALTER FUNCTION private.max_workflow_depth() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.max_workflow_depth() IS 'How many workflows may start one another in a chain; a deeper execution is recorded as failed.';
+
+
+--
+-- Name: min_schedule_interval_minutes(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.min_schedule_interval_minutes() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select 5
+$$;
+
+
+ALTER FUNCTION private.min_schedule_interval_minutes() OWNER TO postgres;
+
+--
+-- Name: FUNCTION min_schedule_interval_minutes(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.min_schedule_interval_minutes() IS 'The shortest interval, in minutes, between two firings of a schedule trigger.';
 
 
 --
@@ -4218,6 +4698,41 @@ COMMENT ON FUNCTION private.record_lead_status_changes() IS 'Trigger (after upda
 
 
 --
+-- Name: record_schedule_failure(uuid, timestamp with time zone, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_schedule_failure(workflow_id uuid, minute timestamp with time zone, reason text, state text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  transient constant boolean := left(state, 2) in ('40', '53', '55', '57');
+begin
+  insert into public.workflow_executions (workflow_id, user_id, trigger_data, status, error_message, completed_at)
+  select w.id, w.user_id, jsonb_build_object('trigger', 'schedule', 'scheduled_for', minute), 'failed',
+    left(format('the schedule could not fire: %s; %s', reason, case when transient
+      then 'the next firing tries again'
+      else 'the workflow was deactivated: correct its trigger_config, then set is_active to true' end), 2000),
+    now()
+  from public.workflows as w
+  where w.id = record_schedule_failure.workflow_id;
+  if not transient then
+    update public.workflows as w set is_active = false where w.id = record_schedule_failure.workflow_id;
+  end if;
+end;
+$$;
+
+
+ALTER FUNCTION private.record_schedule_failure(workflow_id uuid, minute timestamp with time zone, reason text, state text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_schedule_failure(workflow_id uuid, minute timestamp with time zone, reason text, state text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_schedule_failure(workflow_id uuid, minute timestamp with time zone, reason text, state text) IS 'Records that a schedule could not fire: a failed execution naming the reason; deactivates the workflow unless the SQLSTATE says to try again.';
+
+
+--
 -- Name: record_scoring_error(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4962,26 +5477,26 @@ CREATE FUNCTION private.run_workflow_batch(max_executions integer DEFAULT 100) R
     AS $$
 declare
   run private.workflow_runs;
-  processed integer := 0;
+  ran_for uuid[] := '{}'::uuid[];
 begin
-  for run in
-    select r.*
-    from private.workflow_runs as r
-    where r.run_after <= now()
-    order by r.run_after
-    limit max_executions
-    for update skip locked
-  loop
+  for run in select * from private.claim_workflow_runs(max_executions) loop
     perform private.run_workflow_execution(run);
-    processed := processed + 1;
+    ran_for := ran_for || run.user_id;
   end loop;
+  insert into private.workflow_quotas as q (user_id, minute, executions)
+  select o.user_id, date_trunc('minute', now()), count(*)
+  from unnest(ran_for) as o (user_id)
+  group by o.user_id
+  on conflict (user_id) do update
+  set executions = case when q.minute = excluded.minute then q.executions + excluded.executions else excluded.executions end,
+      minute = excluded.minute;
   if exists (
     select from private.webhook_queue as q
     where q.status = 'pending' and coalesce(q.lease_until, q.run_after) <= now()
   ) then
     perform private.call_function('/dispatch');
   end if;
-  return processed;
+  return cardinality(ran_for);
 end;
 $$;
 
@@ -4992,54 +5507,7 @@ ALTER FUNCTION private.run_workflow_batch(max_executions integer) OWNER TO postg
 -- Name: FUNCTION run_workflow_batch(max_executions integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_batch(max_executions integer) IS 'Runs up to max_executions due workflow executions (claimed with skip locked); wakes dispatch for queued webhooks. Returns how many ran.';
-
-
---
--- Name: workflow_runs; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.workflow_runs (
-    execution_id uuid NOT NULL,
-    workflow_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    lead_id uuid,
-    next_step integer DEFAULT 0 NOT NULL,
-    run_after timestamp with time zone DEFAULT now() NOT NULL,
-    chain uuid[] DEFAULT '{}'::uuid[] NOT NULL,
-    waiting_for uuid,
-    CONSTRAINT workflow_runs_next_step_check CHECK ((next_step >= 0))
-);
-
-
-ALTER TABLE private.workflow_runs OWNER TO postgres;
-
---
--- Name: TABLE workflow_runs; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON TABLE private.workflow_runs IS 'Executions with steps left: claimed by the worker when run_after has passed; parked by wait and webhook steps.';
-
-
---
--- Name: COLUMN workflow_runs.next_step; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.workflow_runs.next_step IS 'Index of the next step to run (from 0).';
-
-
---
--- Name: COLUMN workflow_runs.chain; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.workflow_runs.chain IS 'The workflows whose steps led to this execution, first to last.';
-
-
---
--- Name: COLUMN workflow_runs.waiting_for; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.workflow_runs.waiting_for IS 'The webhook (private.webhook_queue) the execution waits for.';
+COMMENT ON FUNCTION private.run_workflow_batch(max_executions integer) IS 'Runs up to max_executions due workflow executions, claimed fairly across owners within their quotas (private.claim_workflow_runs); wakes dispatch for queued webhooks. Returns how many ran.';
 
 
 --
@@ -5071,8 +5539,8 @@ declare
   content_row public.content;
   message text;
 begin
-  select w.* into workflow from public.workflows as w where w.id = run.workflow_id;
-  if not workflow.is_active then
+  select w.* into workflow from public.workflows as w where w.id = run.workflow_id and w.user_id = run.user_id;
+  if workflow.is_active is not true then
     update public.workflow_executions as e
     set status = 'failed',
         error_message = 'the workflow was deactivated before this execution finished',
@@ -5109,7 +5577,7 @@ begin
     end if;
 
     if run.lead_id is not null then
-      select l.* into lead from public.leads as l where l.id = run.lead_id for update;
+      select l.* into lead from public.leads as l where l.id = run.lead_id and l.user_id = run.user_id for update;
       if not found then
         kind := coalesce(steps -> i ->> 'type', 'start');
         raise exception 'the lead % no longer exists', run.lead_id;
@@ -5164,7 +5632,13 @@ begin
           end if;
         when 'adjust_score' then
           -- Within the score's bounds, and ledgered as this workflow's doing.
-          points := greatest(-100000 - lead.score, least(100000 - lead.score, (step ->> 'points')::integer));
+          points := private.jsonb_integer(step -> 'points');
+          if points is null or points not between -1000 and 1000 then
+            raise exception 'points: expected a whole number from -1000 to 1000, not %',
+              coalesce(left((step -> 'points')::text, 100), '(missing)');
+          end if;
+          -- The score column's range (leads_score_check): the step moves the score at most to a bound.
+          points := greatest(-100000 - lead.score, least(100000 - lead.score, points));
           if points = 0 then
             result := result || '{"status": "unchanged"}';
           else
@@ -5655,6 +6129,11 @@ declare
   workflow public.workflows;
   lead public.leads;
 begin
+  -- A request filed as another owner is for row-level security to refuse: nothing is read.
+  if not private.caller_may_act_for(new.user_id) then
+    return new;
+  end if;
+  -- One answer for "not yours" and "not there".
   select w.* into workflow from public.workflows as w where w.id = new.workflow_id and w.user_id = new.user_id;
   if not found then
     raise exception 'workflow % not found', new.workflow_id
@@ -6097,8 +6576,8 @@ begin
         return format('%s.value: at most 10000 characters of JSON', at);
       end if;
     when 'adjust_score' then
-      if jsonb_typeof(step -> 'points') is distinct from 'number' or (step ->> 'points')::numeric % 1 <> 0
-         or (step ->> 'points')::numeric not between -1000 and 1000 or (step ->> 'points')::numeric = 0 then
+      if private.jsonb_integer_problem(step -> 'points', at || '.points', -1000, 1000) is not null
+         or private.jsonb_integer(step -> 'points') = 0 then
         return format('%s.points: expected a whole number from -1000 to 1000 other than 0, not %s', at,
           coalesce((step -> 'points')::text, '(missing)'));
       end if;
@@ -6109,11 +6588,13 @@ begin
       if step ? 'duration' then
         begin
           duration := (step ->> 'duration')::interval;
+          if now() + duration <= now() or now() + duration > now() + interval '365 days' then
+            duration := null;
+          end if;
         exception when others then
           duration := null;
         end;
-        if jsonb_typeof(step -> 'duration') <> 'string' or duration is null
-           or now() + duration <= now() or now() + duration > now() + interval '365 days' then
+        if jsonb_typeof(step -> 'duration') <> 'string' or duration is null then
           return format('%s.duration: expected a duration from 1 second to 365 days such as "2 days" or "PT6H", not %s',
             at, left((step -> 'duration')::text, 100));
         end if;
@@ -6123,7 +6604,7 @@ begin
         exception when others then
           until_time := null;
         end;
-        if jsonb_typeof(step -> 'until') <> 'string' or until_time is null then
+        if jsonb_typeof(step -> 'until') <> 'string' or until_time is null or not isfinite(until_time) then
           return format('%s.until: expected a time such as "2030-01-01T09:00:00Z", not %s',
             at, left((step -> 'until')::text, 100));
         end if;
@@ -6244,6 +6725,7 @@ declare
   key text;
   problem text;
   side text;
+  gap integer;
 begin
   allowed := case kind
     when 'lead_created' then '{}'
@@ -6300,8 +6782,7 @@ begin
       end if;
     end loop;
   when 'lead_score_reached' then
-    if jsonb_typeof(config -> 'score') is distinct from 'number' or (config ->> 'score')::numeric % 1 <> 0
-       or (config ->> 'score')::numeric not between -100000 and 100000 then
+    if private.jsonb_integer_problem(config -> 'score', 'trigger_config.score', -100000, 100000) is not null then
       return format('trigger_config.score: expected the score to reach, a whole number from -100000 to 100000, not %s',
         coalesce((config -> 'score')::text, '(missing)'));
     end if;
@@ -6341,10 +6822,15 @@ begin
         coalesce((config -> 'cron')::text, '(missing)'));
     end if;
     begin
-      perform private.parse_cron(config ->> 'cron');
+      gap := private.cron_min_interval_minutes(private.parse_cron(config ->> 'cron'));
     exception when invalid_parameter_value then
       return format('trigger_config.cron: %s', sqlerrm);
     end;
+    if gap < private.min_schedule_interval_minutes() then
+      return format('trigger_config.cron: %s fires %s minute(s) apart at its most frequent; a schedule fires at most '
+        'every %s minutes (e.g. "*/%s * * * *")', config -> 'cron', gap, private.min_schedule_interval_minutes(),
+        private.min_schedule_interval_minutes());
+    end if;
     if config ? 'timezone' and (jsonb_typeof(config -> 'timezone') <> 'string'
        or not exists (select from pg_catalog.pg_timezone_names as z where z.name = config ->> 'timezone')) then
       return format('trigger_config.timezone: %s is not a time zone name such as "Europe/Paris"', config -> 'timezone');
@@ -6405,6 +6891,45 @@ COMMENT ON FUNCTION private.write_email_delivery_facts(delivery public.email_del
 
 
 --
+-- Name: write_key_owner(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.write_key_owner(key text) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  found_key uuid;
+  owner uuid;
+begin
+  if key is null or key !~ '^bk_pub_[0-9a-f]{48}$' then
+    return null;
+  end if;
+  select k.id, k.user_id into found_key, owner
+  from public.write_keys as k
+  where k.key_hash = sha256(convert_to(key, 'UTF8'))
+    and k.revoked_at is null;
+  if found_key is not null then
+    update public.write_keys as k
+    set last_used_at = now()
+    where k.id = found_key
+      and (k.last_used_at is null or k.last_used_at < now() - interval '1 minute');
+  end if;
+  return owner;
+end;
+$_$;
+
+
+ALTER FUNCTION private.write_key_owner(key text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION write_key_owner(key text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.write_key_owner(key text) IS 'The owner of an unrevoked write key (null for any other text); notes its use at most once a minute.';
+
+
+--
 -- Name: calculate_lead_score(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6432,6 +6957,43 @@ ALTER FUNCTION public.calculate_lead_score(lead_id uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.calculate_lead_score(lead_id uuid) IS 'The score of one of the caller''s leads, by the seed''s rules (company +10, phone +5).';
+
+
+--
+-- Name: create_write_key(text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.create_write_key(name text) RETURNS TABLE(id uuid, key text, key_prefix text)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  new_id uuid;
+  new_prefix text;
+  new_key text;
+begin
+  if name is null or name !~ '\S' or length(name) > 200 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = 'create_write_key: name must be 1 to 200 characters, not blank (e.g. ''marketing site'')';
+  end if;
+  insert into public.write_keys as k (name)
+  values (create_write_key.name)
+  returning k.id, k.key_prefix into new_id, new_prefix;
+  new_key := current_setting('beacon.created_write_key');
+  perform set_config('beacon.created_write_key', '', true);
+  return query select new_id, new_key, new_prefix;
+end;
+$$;
+
+
+ALTER FUNCTION public.create_write_key(name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_write_key(name text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.create_write_key(name text) IS 'Creates a publishable write key for the collect function and returns it once; only its digest is kept.';
 
 
 --
@@ -6511,6 +7073,41 @@ ALTER FUNCTION public.lead_profile_score(lead public.leads) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.lead_profile_score(lead public.leads) IS 'The profile score of a lead row: company +10, phone +5.';
+
+
+--
+-- Name: revoke_write_key(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.revoke_write_key(id uuid) RETURNS timestamp with time zone
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  revoked timestamptz;
+begin
+  update public.write_keys as k
+  set revoked_at = now()
+  where k.id = revoke_write_key.id
+  returning k.revoked_at into revoked;
+  if revoked is null then
+    -- One answer for "not there" and "not yours" (RLS hides other owners' keys).
+    raise exception using
+      errcode = 'no_data_found',
+      message = 'revoke_write_key: no such write key among yours; list them with select on write_keys';
+  end if;
+  return revoked;
+end;
+$$;
+
+
+ALTER FUNCTION public.revoke_write_key(id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revoke_write_key(id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.revoke_write_key(id uuid) IS 'Revokes one of your write keys at once (keeps the first revocation time); returns when it was revoked.';
 
 
 --
@@ -6914,6 +7511,28 @@ ALTER TABLE private.scoring_rescores ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 
 
 --
+-- Name: visitor_identities; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.visitor_identities (
+    user_id uuid NOT NULL,
+    anonymous_id text NOT NULL,
+    lead_id uuid NOT NULL,
+    identified_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT visitor_identities_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200)))
+);
+
+
+ALTER TABLE private.visitor_identities OWNER TO postgres;
+
+--
+-- Name: TABLE visitor_identities; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.visitor_identities IS 'Anonymous visitor ids linked to the owner''s leads by identify events (collect function).';
+
+
+--
 -- Name: webhook_queue; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -6967,6 +7586,43 @@ COMMENT ON COLUMN private.webhook_queue.status IS 'pending (to send), sent or de
 
 
 --
+-- Name: workflow_quotas; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.workflow_quotas (
+    user_id uuid NOT NULL,
+    executions_per_minute integer,
+    minute timestamp with time zone,
+    executions integer DEFAULT 0 NOT NULL,
+    CONSTRAINT workflow_quotas_executions_check CHECK ((executions >= 0)),
+    CONSTRAINT workflow_quotas_executions_per_minute_check CHECK (((executions_per_minute >= 1) AND (executions_per_minute <= 10000000)))
+);
+
+
+ALTER TABLE private.workflow_quotas OWNER TO postgres;
+
+--
+-- Name: TABLE workflow_quotas; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.workflow_quotas IS 'Per owner: the workflow worker''s quota (executions per minute; null: the default) and how many it ran in the current minute.';
+
+
+--
+-- Name: COLUMN workflow_quotas.executions_per_minute; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.workflow_quotas.executions_per_minute IS 'This owner''s quota, set by the operator; null: private.default_workflow_executions_per_minute().';
+
+
+--
+-- Name: COLUMN workflow_quotas.minute; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.workflow_quotas.minute IS 'The minute that executions counts.';
+
+
+--
 -- Name: analytics_events; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -6980,8 +7636,12 @@ CREATE TABLE public.analytics_events (
     session_id text,
     user_agent text,
     ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
     CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
     CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
     CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
     CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
     CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
@@ -6995,6 +7655,20 @@ ALTER TABLE public.analytics_events OWNER TO postgres;
 --
 
 COMMENT ON TABLE public.analytics_events IS 'Append-only analytics events per user (email opens, clicks, site events).';
+
+
+--
+-- Name: COLUMN analytics_events.anonymous_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.analytics_events.anonymous_id IS 'The visitor''s anonymous id (the snippet''s, or an app''s), linked to a lead once they identify.';
+
+
+--
+-- Name: COLUMN analytics_events.message_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.analytics_events.message_id IS 'The sender''s id of the event; a second event with the same id from the same owner is ignored.';
 
 
 --
@@ -7026,6 +7700,50 @@ ALTER TABLE public.campaigns OWNER TO postgres;
 --
 
 COMMENT ON TABLE public.campaigns IS 'Marketing campaigns, one owner each; email campaigns hang off them.';
+
+
+--
+-- Name: collect_settings; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.collect_settings (
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    create_leads boolean DEFAULT true NOT NULL,
+    truncate_ip boolean DEFAULT false NOT NULL,
+    honor_privacy_signals boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE public.collect_settings OWNER TO postgres;
+
+--
+-- Name: TABLE collect_settings; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.collect_settings IS 'Per-owner settings of event collection: lead creation on identify, IP truncation, Do-Not-Track/GPC. No row: the defaults.';
+
+
+--
+-- Name: COLUMN collect_settings.create_leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.collect_settings.create_leads IS 'An identify naming an unknown email creates the lead (source website).';
+
+
+--
+-- Name: COLUMN collect_settings.truncate_ip; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.collect_settings.truncate_ip IS 'Store visitors'' IP addresses truncated (IPv4 /24, IPv6 /48).';
+
+
+--
+-- Name: COLUMN collect_settings.honor_privacy_signals; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.collect_settings.honor_privacy_signals IS 'Drop events from browsers that send Do-Not-Track or Global Privacy Control.';
 
 
 --
@@ -7600,6 +8318,62 @@ COMMENT ON COLUMN public.workflow_run_requests.execution_id IS 'The execution th
 
 
 --
+-- Name: write_keys; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.write_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    key_prefix text NOT NULL,
+    key_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    CONSTRAINT write_keys_key_hash_check CHECK ((length(key_hash) = 32)),
+    CONSTRAINT write_keys_key_prefix_check CHECK ((key_prefix ~ '^bk_pub_[0-9a-f]{8}$'::text)),
+    CONSTRAINT write_keys_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200)))
+);
+
+
+ALTER TABLE public.write_keys OWNER TO postgres;
+
+--
+-- Name: TABLE write_keys; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.write_keys IS 'Publishable write keys of the collect function, per owner; stored as SHA-256 digests, shown once at creation.';
+
+
+--
+-- Name: COLUMN write_keys.key_prefix; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.write_keys.key_prefix IS 'The key''s first 15 characters, to recognise it in a list.';
+
+
+--
+-- Name: COLUMN write_keys.key_hash; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.write_keys.key_hash IS 'SHA-256 of the key; never readable by clients.';
+
+
+--
+-- Name: COLUMN write_keys.last_used_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.write_keys.last_used_at IS 'When the key last sent events (updated at most once a minute).';
+
+
+--
+-- Name: COLUMN write_keys.revoked_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.write_keys.revoked_at IS 'When the key was revoked; a revoked key is refused.';
+
+
+--
 -- Name: applied_scoring_rules applied_scoring_rules_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -7688,6 +8462,14 @@ ALTER TABLE ONLY private.scoring_rescores
 
 
 --
+-- Name: visitor_identities visitor_identities_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.visitor_identities
+    ADD CONSTRAINT visitor_identities_pkey PRIMARY KEY (user_id, anonymous_id);
+
+
+--
 -- Name: webhook_queue webhook_queue_execution_id_step_key; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -7701,6 +8483,14 @@ ALTER TABLE ONLY private.webhook_queue
 
 ALTER TABLE ONLY private.webhook_queue
     ADD CONSTRAINT webhook_queue_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: workflow_quotas workflow_quotas_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.workflow_quotas
+    ADD CONSTRAINT workflow_quotas_pkey PRIMARY KEY (user_id);
 
 
 --
@@ -7741,6 +8531,14 @@ ALTER TABLE ONLY public.campaigns
 
 ALTER TABLE ONLY public.campaigns
     ADD CONSTRAINT campaigns_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: collect_settings collect_settings_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.collect_settings
+    ADD CONSTRAINT collect_settings_pkey PRIMARY KEY (user_id);
 
 
 --
@@ -7928,6 +8726,14 @@ ALTER TABLE ONLY public.workflows
 
 
 --
+-- Name: write_keys write_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.write_keys
+    ADD CONSTRAINT write_keys_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: applied_scoring_rules_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -8019,6 +8825,13 @@ CREATE INDEX scoring_rescores_user_id_idx ON private.scoring_rescores USING btre
 
 
 --
+-- Name: visitor_identities_lead_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX visitor_identities_lead_id_idx ON private.visitor_identities USING btree (lead_id);
+
+
+--
 -- Name: webhook_queue_ready_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -8033,10 +8846,10 @@ CREATE INDEX webhook_queue_user_id_idx ON private.webhook_queue USING btree (use
 
 
 --
--- Name: workflow_runs_run_after_idx; Type: INDEX; Schema: private; Owner: postgres
+-- Name: workflow_runs_user_id_run_after_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
-CREATE INDEX workflow_runs_run_after_idx ON private.workflow_runs USING btree (run_after);
+CREATE INDEX workflow_runs_user_id_run_after_idx ON private.workflow_runs USING btree (user_id, run_after);
 
 
 --
@@ -8051,6 +8864,20 @@ CREATE INDEX workflow_triggers_schedule_idx ON private.workflow_triggers USING b
 --
 
 CREATE INDEX workflow_triggers_user_id_type_idx ON private.workflow_triggers USING btree (user_id, type);
+
+
+--
+-- Name: analytics_events_user_id_anonymous_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX analytics_events_user_id_anonymous_id_idx ON public.analytics_events USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_user_id_message_id_key; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX analytics_events_user_id_message_id_key ON public.analytics_events USING btree (user_id, message_id) WHERE (message_id IS NOT NULL);
 
 
 --
@@ -8355,6 +9182,20 @@ CREATE INDEX workflows_user_id_created_at_idx ON public.workflows USING btree (u
 
 
 --
+-- Name: write_keys_key_hash_key; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX write_keys_key_hash_key ON public.write_keys USING btree (key_hash);
+
+
+--
+-- Name: write_keys_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX write_keys_user_id_created_at_idx ON public.write_keys USING btree (user_id, created_at DESC);
+
+
+--
 -- Name: email_campaigns apply_status; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -8425,6 +9266,13 @@ CREATE TRIGGER enforce_lifecycle BEFORE INSERT OR UPDATE ON public.email_campaig
 
 
 --
+-- Name: write_keys guard_write_key; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER guard_write_key BEFORE UPDATE ON public.write_keys FOR EACH ROW EXECUTE FUNCTION private.guard_write_key();
+
+
+--
 -- Name: email_campaigns keep_unsubscribe_keys; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -8450,6 +9298,13 @@ CREATE TRIGGER lead_scores_after_update AFTER UPDATE ON public.leads REFERENCING
 --
 
 CREATE TRIGGER lead_status_history AFTER UPDATE ON public.leads REFERENCING OLD TABLE AS old_leads NEW TABLE AS new_leads FOR EACH STATEMENT EXECUTE FUNCTION private.record_lead_status_changes();
+
+
+--
+-- Name: write_keys make_write_key; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER make_write_key BEFORE INSERT ON public.write_keys FOR EACH ROW EXECUTE FUNCTION private.make_write_key();
 
 
 --
@@ -8488,6 +9343,13 @@ CREATE TRIGGER score_engagement AFTER INSERT ON public.analytics_events REFERENC
 
 
 --
+-- Name: analytics_events score_engagement_on_attribution; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER score_engagement_on_attribution AFTER UPDATE ON public.analytics_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION private.award_engagement();
+
+
+--
 -- Name: workflow_executions set_execution_owner; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -8506,6 +9368,13 @@ CREATE TRIGGER set_lead_score BEFORE INSERT OR UPDATE ON public.leads FOR EACH R
 --
 
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.campaigns FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
+-- Name: collect_settings set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.collect_settings FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 
 --
@@ -8614,6 +9483,13 @@ CREATE TRIGGER workflows_after_event AFTER INSERT ON public.analytics_events REF
 
 
 --
+-- Name: analytics_events workflows_after_event_attribution; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER workflows_after_event_attribution AFTER UPDATE ON public.analytics_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION private.match_event_workflows();
+
+
+--
 -- Name: leads workflows_after_lead_insert; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -8716,6 +9592,22 @@ ALTER TABLE ONLY private.scoring_rescores
 
 
 --
+-- Name: visitor_identities visitor_identities_lead_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.visitor_identities
+    ADD CONSTRAINT visitor_identities_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: visitor_identities visitor_identities_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.visitor_identities
+    ADD CONSTRAINT visitor_identities_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: webhook_queue webhook_queue_execution_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -8729,6 +9621,14 @@ ALTER TABLE ONLY private.webhook_queue
 
 ALTER TABLE ONLY private.webhook_queue
     ADD CONSTRAINT webhook_queue_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: workflow_quotas workflow_quotas_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.workflow_quotas
+    ADD CONSTRAINT workflow_quotas_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -8769,6 +9669,14 @@ ALTER TABLE ONLY public.analytics_events
 
 ALTER TABLE ONLY public.campaigns
     ADD CONSTRAINT campaigns_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: collect_settings collect_settings_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.collect_settings
+    ADD CONSTRAINT collect_settings_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -8980,6 +9888,14 @@ ALTER TABLE ONLY public.workflows
 
 
 --
+-- Name: write_keys write_keys_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.write_keys
+    ADD CONSTRAINT write_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: analytics_events; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -8990,6 +9906,12 @@ ALTER TABLE public.analytics_events ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.campaigns ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: collect_settings; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.collect_settings ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: content; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -9045,6 +9967,13 @@ CREATE POLICY "owner can delete" ON public.analytics_events FOR DELETE TO authen
 --
 
 CREATE POLICY "owner can delete" ON public.campaigns FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: collect_settings owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.collect_settings FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -9153,6 +10082,13 @@ CREATE POLICY "owner can delete" ON public.workflows FOR DELETE TO authenticated
 
 
 --
+-- Name: write_keys owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.write_keys FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: analytics_events owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -9164,6 +10100,13 @@ CREATE POLICY "owner can insert" ON public.analytics_events FOR INSERT TO authen
 --
 
 CREATE POLICY "owner can insert" ON public.campaigns FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: collect_settings owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.collect_settings FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -9272,6 +10215,13 @@ CREATE POLICY "owner can insert" ON public.workflows FOR INSERT TO authenticated
 
 
 --
+-- Name: write_keys owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.write_keys FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: analytics_events owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -9283,6 +10233,13 @@ CREATE POLICY "owner can select" ON public.analytics_events FOR SELECT TO authen
 --
 
 CREATE POLICY "owner can select" ON public.campaigns FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: collect_settings owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.collect_settings FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -9391,6 +10348,13 @@ CREATE POLICY "owner can select" ON public.workflows FOR SELECT TO authenticated
 
 
 --
+-- Name: write_keys owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.write_keys FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: analytics_events owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -9402,6 +10366,13 @@ CREATE POLICY "owner can update" ON public.analytics_events FOR UPDATE TO authen
 --
 
 CREATE POLICY "owner can update" ON public.campaigns FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: collect_settings owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.collect_settings FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -9510,6 +10481,13 @@ CREATE POLICY "owner can update" ON public.workflows FOR UPDATE TO authenticated
 
 
 --
+-- Name: write_keys owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.write_keys FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -9558,6 +10536,12 @@ ALTER TABLE public.workflow_run_requests ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.workflows ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: write_keys; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.write_keys ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: FUNCTION apply_email_campaign_status(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -9583,6 +10567,13 @@ REVOKE ALL ON FUNCTION private.award_engagement() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.call_function(path text, body jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION caller_may_act_for(owner uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.caller_may_act_for(owner uuid) FROM PUBLIC;
 
 
 --
@@ -9720,6 +10711,13 @@ REVOKE ALL ON FUNCTION private.check_workflow_senders() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION claim_due_schedules(at timestamp with time zone, only_workflow uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_due_schedules(at timestamp with time zone, only_workflow uuid) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION claim_email_batch(worker text, max_chunks integer, lease interval); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -9734,10 +10732,24 @@ REVOKE ALL ON FUNCTION private.claim_webhooks(worker text, max_webhooks integer,
 
 
 --
+-- Name: FUNCTION claim_workflow_runs(max_executions integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_workflow_runs(max_executions integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION clear_scoring_rule_error(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.clear_scoring_rule_error() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION collect_events(write_key text, events jsonb, client_ip inet, client_user_agent text, privacy_signal boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.collect_events(write_key text, events jsonb, client_ip inet, client_user_agent text, privacy_signal boolean) FROM PUBLIC;
 
 
 --
@@ -9841,6 +10853,13 @@ REVOKE ALL ON FUNCTION private.cron_field_values(field text, spec text, low inte
 
 
 --
+-- Name: FUNCTION cron_min_interval_minutes(schedule jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cron_min_interval_minutes(schedule jsonb) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION current_workflow_chain(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -9859,6 +10878,13 @@ REVOKE ALL ON FUNCTION private.decay_engagement() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.decay_engagement_of(owner uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION default_workflow_executions_per_minute(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.default_workflow_executions_per_minute() FROM PUBLIC;
 
 
 --
@@ -9953,6 +10979,13 @@ REVOKE ALL ON FUNCTION private.free_mail_domains() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION guard_write_key(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_write_key() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION jsonb_integer(value jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -10010,6 +11043,13 @@ REVOKE ALL ON FUNCTION private.log_email_event(delivery public.email_deliveries,
 
 
 --
+-- Name: FUNCTION make_write_key(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.make_write_key() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION match_email_event_workflows(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -10042,6 +11082,13 @@ REVOKE ALL ON FUNCTION private.match_updated_lead_workflows() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.max_workflow_depth() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION min_schedule_interval_minutes(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.min_schedule_interval_minutes() FROM PUBLIC;
 
 
 --
@@ -10154,6 +11201,13 @@ REVOKE ALL ON FUNCTION private.record_inserted_lead_scores() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.record_lead_status_changes() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION record_schedule_failure(workflow_id uuid, minute timestamp with time zone, reason text, state text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_schedule_failure(workflow_id uuid, minute timestamp with time zone, reason text, state text) FROM PUBLIC;
 
 
 --
@@ -10367,12 +11421,27 @@ REVOKE ALL ON FUNCTION private.write_email_delivery_facts(delivery public.email_
 
 
 --
+-- Name: FUNCTION write_key_owner(key text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.write_key_owner(key text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION calculate_lead_score(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.calculate_lead_score(lead_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.calculate_lead_score(lead_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.calculate_lead_score(lead_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION create_write_key(name text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.create_write_key(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_write_key(name text) TO authenticated;
 
 
 --
@@ -10391,6 +11460,14 @@ GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.lead_profile_score(lead public.leads) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.lead_profile_score(lead public.leads) TO authenticated;
 GRANT ALL ON FUNCTION public.lead_profile_score(lead public.leads) TO service_role;
+
+
+--
+-- Name: FUNCTION revoke_write_key(id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.revoke_write_key(id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.revoke_write_key(id uuid) TO authenticated;
 
 
 --
@@ -10416,6 +11493,42 @@ GRANT SELECT,INSERT,DELETE ON TABLE public.analytics_events TO authenticated;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.campaigns TO service_role;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.campaigns TO authenticated;
+
+
+--
+-- Name: TABLE collect_settings; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.collect_settings TO service_role;
+GRANT SELECT,DELETE ON TABLE public.collect_settings TO authenticated;
+
+
+--
+-- Name: COLUMN collect_settings.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.collect_settings TO authenticated;
+
+
+--
+-- Name: COLUMN collect_settings.create_leads; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(create_leads),UPDATE(create_leads) ON TABLE public.collect_settings TO authenticated;
+
+
+--
+-- Name: COLUMN collect_settings.truncate_ip; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(truncate_ip),UPDATE(truncate_ip) ON TABLE public.collect_settings TO authenticated;
+
+
+--
+-- Name: COLUMN collect_settings.honor_privacy_signals; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(honor_privacy_signals),UPDATE(honor_privacy_signals) ON TABLE public.collect_settings TO authenticated;
 
 
 --
@@ -10819,6 +11932,63 @@ GRANT INSERT(workflow_id) ON TABLE public.workflow_run_requests TO authenticated
 --
 
 GRANT INSERT(lead_id) ON TABLE public.workflow_run_requests TO authenticated;
+
+
+--
+-- Name: TABLE write_keys; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.write_keys TO service_role;
+GRANT DELETE ON TABLE public.write_keys TO authenticated;
+
+
+--
+-- Name: COLUMN write_keys.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(id) ON TABLE public.write_keys TO authenticated;
+
+
+--
+-- Name: COLUMN write_keys.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(user_id) ON TABLE public.write_keys TO authenticated;
+
+
+--
+-- Name: COLUMN write_keys.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(name),INSERT(name),UPDATE(name) ON TABLE public.write_keys TO authenticated;
+
+
+--
+-- Name: COLUMN write_keys.key_prefix; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(key_prefix) ON TABLE public.write_keys TO authenticated;
+
+
+--
+-- Name: COLUMN write_keys.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(created_at) ON TABLE public.write_keys TO authenticated;
+
+
+--
+-- Name: COLUMN write_keys.last_used_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(last_used_at) ON TABLE public.write_keys TO authenticated;
+
+
+--
+-- Name: COLUMN write_keys.revoked_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(revoked_at),UPDATE(revoked_at) ON TABLE public.write_keys TO authenticated;
 
 
 --

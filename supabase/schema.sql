@@ -1255,6 +1255,8 @@ begin
   )
   select array_agg(distinct l.lead_id) into identified from linked as l;
 
+  -- Only this update scores and matches the events it touches (see visitor_identities).
+  perform set_config('beacon.event_attribution', 'on', true);
   update public.analytics_events as a
   set properties = a.properties || jsonb_build_object('lead_id', v.lead_id)
   from private.visitor_identities as v
@@ -1263,6 +1265,7 @@ begin
     and a.user_id = owner
     and a.anonymous_id = v.anonymous_id
     and private.event_lead_id(a.user_id, a.properties) is null;
+  perform set_config('beacon.event_attribution', 'off', true);
 
   -- 4. The events.
   with incoming as (
@@ -9346,7 +9349,7 @@ CREATE TRIGGER score_engagement AFTER INSERT ON public.analytics_events REFERENC
 -- Name: analytics_events score_engagement_on_attribution; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER score_engagement_on_attribution AFTER UPDATE ON public.analytics_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION private.award_engagement();
+CREATE TRIGGER score_engagement_on_attribution AFTER UPDATE ON public.analytics_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT WHEN ((current_setting('beacon.event_attribution'::text, true) = 'on'::text)) EXECUTE FUNCTION private.award_engagement();
 
 
 --
@@ -9486,7 +9489,7 @@ CREATE TRIGGER workflows_after_event AFTER INSERT ON public.analytics_events REF
 -- Name: analytics_events workflows_after_event_attribution; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER workflows_after_event_attribution AFTER UPDATE ON public.analytics_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION private.match_event_workflows();
+CREATE TRIGGER workflows_after_event_attribution AFTER UPDATE ON public.analytics_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT WHEN ((current_setting('beacon.event_attribution'::text, true) = 'on'::text)) EXECUTE FUNCTION private.match_event_workflows();
 
 
 --

@@ -18,14 +18,17 @@ revoke all on table private.visitor_identities from public, anon, authenticated,
 
 -- Events that become about a lead once their visitor identifies (private.collect_events sets
 -- their properties.lead_id) are scored and matched against event workflows then, by the very
--- functions that do it at insert. Nothing else updates analytics_events: clients have no
--- update privilege on it, and collect_events only touches events about no lead yet.
+-- functions that do it at insert. Only that update says so (beacon.event_attribution = 'on'
+-- for its statement): other updates, such as the hourly open counter of the email pipeline,
+-- must never score an event again.
 create trigger score_engagement_on_attribution
 after update on public.analytics_events
 referencing new table as new_events
-for each statement execute function private.award_engagement();
+for each statement
+when (current_setting('beacon.event_attribution', true) = 'on') execute function private.award_engagement();
 
 create trigger workflows_after_event_attribution
 after update on public.analytics_events
 referencing new table as new_events
-for each statement execute function private.match_event_workflows();
+for each statement
+when (current_setting('beacon.event_attribution', true) = 'on') execute function private.match_event_workflows();

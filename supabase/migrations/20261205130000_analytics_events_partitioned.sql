@@ -417,12 +417,14 @@ begin
     from (
       select
         e.*,
+        a.n,
         coalesce(e."timestamp", now()) as sent_at,
         e."timestamp" is not null
           and (e."timestamp" < now() - interval '7 days' or e."timestamp" > now() + interval '5 minutes') as clamped
-      from jsonb_to_recordset(events) with ordinality as e (
+      from jsonb_array_elements(events) with ordinality as a (event, n)
+      cross join lateral jsonb_to_record(a.event) as e (
         type text, event text, properties jsonb, anonymous_id text, email text, lead_id uuid,
-        "timestamp" timestamptz, message_id text, n bigint)
+        "timestamp" timestamptz, message_id text)
     ) as e
   ),
   claimed as (

@@ -15,6 +15,7 @@
 --     whatever the event's time. An insert whose message id is already claimed by another
 --     event fails with unique_violation as before (statement trigger), a deleted event frees
 --     its message id as before, and private.collect_events claims first and skips resends.
+--   * A BRIN index on "timestamp" (below) for scans of a time range across owners.
 --   * Existing rows are copied; the table's comments, grants, column privileges, RLS
 --     policies, triggers and other indexes are re-created exactly from the catalog (whatever
 --     migrations added them), by private.analytics_events_dressing().
@@ -302,6 +303,14 @@ begin
 end;
 $$;
 drop table pg_temp.analytics_events_dressing;
+
+-- Cross-owner scans of a time range (e.g. rollups since a watermark) read a block range
+-- index: rows arrive in about time order, so it is tiny (measured on one month of 1M rows:
+-- 24 kB against 21 MB for the btree, a day's rows counted in 7-10 ms against 16-26 ms).
+-- The per-owner report queries keep analytics_events_user_id_timestamp_idx (per partition).
+create index analytics_events_timestamp_brin on public.analytics_events using brin ("timestamp");
+comment on index public.analytics_events_timestamp_brin is
+  'Block range index on time for cross-owner time-range scans; per-owner queries use (user_id, timestamp).';
 
 create trigger analytics_events_claim_message_ids
 after insert on public.analytics_events

@@ -155,7 +155,8 @@ comment on function private.collect_events(text, jsonb, inet, text, boolean) is
 
 create temporary table analytics_events_dressing as
 select s.statement, s.n
-from private.analytics_events_dressing('public.analytics_events', array[]::text[]) with ordinality as s (statement, n)
+from private.analytics_events_dressing('public.analytics_events', array['analytics_events_timestamp_brin'])
+  with ordinality as s (statement, n)
 where s.statement not like '%analytics_events_claim_message_ids%'
   and s.statement not like '%analytics_events_release_message_ids%';
 

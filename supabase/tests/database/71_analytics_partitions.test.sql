@@ -6,7 +6,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(30);
+select plan(32);
 
 do $$
 begin
@@ -35,6 +35,16 @@ begin
   execute format('drop table private.%I', private.analytics_event_partition_name(tests.month(3)));
 end;
 $$;
+select is(
+  (select pg_get_indexdef('public.analytics_events_timestamp_brin'::regclass)),
+  'CREATE INDEX analytics_events_timestamp_brin ON ONLY public.analytics_events USING brin ("timestamp")',
+  'a BRIN index on time');
+select is_empty(
+  $$select c.relname from pg_inherits as i join pg_class as c on c.oid = i.inhrelid
+    where i.inhparent = 'public.analytics_events'::regclass
+      and not exists (select from pg_index as x join pg_class as ic on ic.oid = x.indexrelid
+                      where x.indrelid = c.oid and pg_get_indexdef(x.indexrelid) like '%(user_id, "timestamp" DESC)')$$,
+  'every partition has its (user_id, timestamp) btree');
 select isnt_empty(
   $$select private.create_analytics_event_partitions(3)$$,
   'the job creates a missing partition');

@@ -35,7 +35,7 @@ declare
   longest integer;
   cutoff timestamptz;
   part record;
-  dropped text[] := '{}';
+  dropped text[] := array[]::text[];
   owner record;
   deleted bigint;
   total_deleted bigint := 0;

@@ -79,6 +79,8 @@ begin
   )
   select array_agg(distinct l.lead_id) into identified from linked as l;
 
+  -- Only this update scores and matches the events it touches (see visitor_identities).
+  perform set_config('beacon.event_attribution', 'on', true);
   update public.analytics_events as a
   set properties = a.properties || jsonb_build_object('lead_id', v.lead_id)
   from private.visitor_identities as v
@@ -87,6 +89,7 @@ begin
     and a.user_id = owner
     and a.anonymous_id = v.anonymous_id
     and private.event_lead_id(a.user_id, a.properties) is null;
+  perform set_config('beacon.event_attribution', 'off', true);
 
   -- 4. The events.
   with incoming as (

@@ -60,6 +60,7 @@ all_tables() {
     from pg_class as c
     join pg_namespace as n on n.oid = c.relnamespace
     where c.relkind in ('r', 'p')
+      and not c.relispartition
       and n.nspname not in ('pg_catalog', 'information_schema', 'supabase_migrations')
       and n.nspname not like 'pg\_%'" | LC_ALL=C sort
 }
@@ -111,6 +112,7 @@ ROW_TABLES=(
   private.email_event_windows private.email_unsubscribe_keys private.email_unsubscribe_effects
   private.workflow_quotas
   public.write_keys public.collect_settings private.visitor_identities
+  private.analytics_event_messages private.analytics_retention_failures
 )
 rows_for() {
   case "$1" in
@@ -275,6 +277,14 @@ insert into private.visitor_identities (user_id, anonymous_id, lead_id)
 select '$OWNER', 'rollback-visitor', l.id
 from public.leads as l
 where l.user_id = '$OWNER' and l.email = 'ada@rollback.example';
+SQL
+    # An event with a message id (partitions count in analytics_events, not as tables).
+    private.analytics_event_messages) cat <<SQL ;;
+insert into public.analytics_events (user_id, event_type, event_name, message_id)
+values ('$OWNER', 'track', 'rollback_check', 'rollback-check-message');
+SQL
+    private.analytics_retention_failures) cat <<SQL ;;
+insert into private.analytics_retention_failures (user_id, error) values ('$OWNER', 'Rollback check');
 SQL
     *) return 1 ;;
   esac

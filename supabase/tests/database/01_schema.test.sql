@@ -194,7 +194,7 @@ select col_is_unique('public', 'user_secrets', array['user_id', 'secret_name'],
 -- Indexes, by their full definition (columns, order, uniqueness).
 select is(
   (select pg_get_indexdef(c.oid) from pg_class as c
-   where c.relname = idx and c.relnamespace = 'public'::regnamespace and c.relkind = 'i'),
+   where c.relname = idx and c.relnamespace = 'public'::regnamespace and c.relkind in ('i', 'I')),
   def,
   format('index %s exists as specified', idx)
 )
@@ -208,11 +208,11 @@ from (values
   (7, 'idx_content_type', 'CREATE INDEX idx_content_type ON public.content USING btree (content_type)'),
   (8, 'idx_content_status', 'CREATE INDEX idx_content_status ON public.content USING btree (status)'),
   (9, 'idx_analytics_user_id',
-    'CREATE INDEX idx_analytics_user_id ON public.analytics_events USING btree (user_id)'),
+    'CREATE INDEX idx_analytics_user_id ON ONLY public.analytics_events USING btree (user_id)'),
   (10, 'idx_analytics_timestamp',
-    'CREATE INDEX idx_analytics_timestamp ON public.analytics_events USING btree ("timestamp" DESC)'),
+    'CREATE INDEX idx_analytics_timestamp ON ONLY public.analytics_events USING btree ("timestamp" DESC)'),
   (11, 'idx_analytics_event_type',
-    'CREATE INDEX idx_analytics_event_type ON public.analytics_events USING btree (event_type)'),
+    'CREATE INDEX idx_analytics_event_type ON ONLY public.analytics_events USING btree (event_type)'),
   (12, 'leads_user_id_email_key',
     'CREATE UNIQUE INDEX leads_user_id_email_key ON public.leads USING btree (user_id, lower(email))'),
   (13, 'campaigns_user_id_created_at_idx',
@@ -230,7 +230,7 @@ from (values
   (19, 'workflows_user_id_created_at_idx',
     'CREATE INDEX workflows_user_id_created_at_idx ON public.workflows USING btree (user_id, created_at DESC)'),
   (20, 'analytics_events_user_id_timestamp_idx',
-    'CREATE INDEX analytics_events_user_id_timestamp_idx ON public.analytics_events USING btree (user_id, "timestamp" DESC)'),
+    'CREATE INDEX analytics_events_user_id_timestamp_idx ON ONLY public.analytics_events USING btree (user_id, "timestamp" DESC)'),
   (21, 'workflow_executions_user_id_started_at_idx',
     'CREATE INDEX workflow_executions_user_id_started_at_idx ON public.workflow_executions USING btree (user_id, started_at DESC)')
 ) as expected (n, idx, def)

@@ -53,8 +53,8 @@ select functions_are('public', array['calculate_lead_score', 'lead_profile_score
   'public holds exactly the RPCs apps may call: calculate_lead_score, lead_profile_score, explain_lead_score, run_workflow, create_write_key, revoke_write_key');
 select is_empty(
   $$select relname::text || ' (' || relkind::text || ')' from pg_class
-    where relnamespace = 'public'::regnamespace and relkind not in ('r', 'i')$$,
-  'public holds nothing but tables and their indexes (no views, sequences or foreign tables)'
+    where relnamespace = 'public'::regnamespace and relkind not in ('r', 'i', 'p', 'I')$$,
+  'public holds nothing but tables (plain or partitioned) and their indexes (no views, sequences or foreign tables)'
 );
 select is_empty(
   $$select p.oid::regprocedure::text from pg_proc as p

@@ -34,6 +34,178 @@ COMMENT ON SCHEMA private IS 'Beacon internals: helpers, queues and state that a
 
 
 --
+-- Name: analytics_event_partition_name(date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_event_partition_name(month date) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select 'analytics_events_p' || to_char(month, 'YYYY_MM')
+$$;
+
+
+ALTER FUNCTION private.analytics_event_partition_name(month date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_event_partition_name(month date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_event_partition_name(month date) IS 'The name (in schema private) of the analytics_events partition of the month starting at month.';
+
+
+--
+-- Name: analytics_events_dressing(regclass, text[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_events_dressing(tbl regclass, skip_indexes text[]) RETURNS SETOF text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select format('comment on table %s is %L', tbl, d.description)
+  from pg_catalog.pg_description as d
+  where d.objoid = tbl and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = 0
+  union all
+  select format('comment on column %s.%I is %L', tbl, a.attname, d.description)
+  from pg_catalog.pg_description as d
+  join pg_catalog.pg_attribute as a on a.attrelid = tbl and a.attnum = d.objsubid
+  where d.objoid = tbl and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid > 0
+  union all
+  select format('revoke all on table %s from public, anon, authenticated, service_role', tbl)
+  union all
+  select format('grant %s on table %s to %s', x.privilege_type, tbl,
+    case x.grantee when 0 then 'public' else quote_ident(x.grantee::regrole::text) end)
+  from pg_catalog.pg_class as c
+  cross join lateral pg_catalog.aclexplode(c.relacl) as x
+  where c.oid = tbl and x.grantee <> c.relowner
+  union all
+  select format('grant %s (%I) on table %s to %s', x.privilege_type, a.attname, tbl,
+    case x.grantee when 0 then 'public' else quote_ident(x.grantee::regrole::text) end)
+  from pg_catalog.pg_attribute as a
+  cross join lateral pg_catalog.aclexplode(a.attacl) as x
+  where a.attrelid = tbl and a.attnum > 0 and not a.attisdropped and a.attacl is not null
+  union all
+  select format('alter table %s enable row level security', tbl)
+  from pg_catalog.pg_class as c where c.oid = tbl and c.relrowsecurity
+  union all
+  select format('alter table %s force row level security', tbl)
+  from pg_catalog.pg_class as c where c.oid = tbl and c.relforcerowsecurity
+  union all
+  select format('create policy %I on %s as %s for %s to %s%s%s', p.polname, tbl,
+    case when p.polpermissive then 'permissive' else 'restrictive' end,
+    case p.polcmd when 'r' then 'select' when 'a' then 'insert' when 'w' then 'update'
+      when 'd' then 'delete' else 'all' end,
+    (select string_agg(case r when 0 then 'public' else quote_ident(r::regrole::text) end, ', ')
+     from unnest(p.polroles) as r),
+    ' using (' || pg_catalog.pg_get_expr(p.polqual, p.polrelid) || ')',
+    ' with check (' || pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) || ')')
+  from pg_catalog.pg_policy as p
+  where p.polrelid = tbl
+  union all
+  select pg_catalog.pg_get_triggerdef(t.oid)
+  from pg_catalog.pg_trigger as t
+  where t.tgrelid = tbl and not t.tgisinternal
+  union all
+  select replace(pg_catalog.pg_get_indexdef(i.indexrelid), ' ON ONLY ', ' ON ')
+  from pg_catalog.pg_index as i
+  join pg_catalog.pg_class as ic on ic.oid = i.indexrelid
+  where i.indrelid = tbl
+    and not exists (select from pg_catalog.pg_constraint as k where k.conindid = i.indexrelid)
+    and not ic.relname = any(skip_indexes)
+$$;
+
+
+ALTER FUNCTION private.analytics_events_dressing(tbl regclass, skip_indexes text[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_events_dressing(tbl regclass, skip_indexes text[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_events_dressing(tbl regclass, skip_indexes text[]) IS 'Migration helper: the statements that re-create a table''s comments, grants, column privileges, RLS, policies, triggers and indexes as they are now.';
+
+
+--
+-- Name: apply_analytics_retention(timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.apply_analytics_retention(at timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  longest integer;
+  cutoff timestamptz;
+  part record;
+  dropped text[] := array[]::text[];
+  owner record;
+  deleted bigint;
+  total_deleted bigint := 0;
+  failed integer := 0;
+  reason text;
+begin
+  select coalesce(max(coalesce(s.retention_days, 400)), 400)
+  into longest
+  from auth.users as u
+  left join public.collect_settings as s on s.user_id = u.id;
+  cutoff := at - make_interval(days => longest);
+
+  -- 1. Whole months older than every owner's retention.
+  for part in
+    select c.relname
+    from pg_catalog.pg_inherits as i
+    join pg_catalog.pg_class as c on c.oid = i.inhrelid
+    join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+    where i.inhparent = 'public.analytics_events'::regclass
+      and n.nspname = 'private'
+      and c.relname ~ '^analytics_events_p\d{4}_\d{2}$'
+      and (to_date(right(c.relname, 7), 'YYYY_MM') + interval '1 month')::timestamp at time zone 'UTC' <= cutoff
+    order by c.relname
+  loop
+    execute format('drop table private.%I', part.relname);
+    dropped := dropped || part.relname::text;
+  end loop;
+  delete from private.analytics_events_default as d where d."timestamp" < cutoff;
+  delete from private.analytics_event_messages as m where m."timestamp" < cutoff;
+
+  -- 2. Owners who keep less.
+  for owner in
+    select s.user_id, s.retention_days
+    from public.collect_settings as s
+    where s.retention_days < longest
+    order by s.user_id
+  loop
+    begin
+      delete from public.analytics_events as a
+      where a.user_id = owner.user_id
+        and a."timestamp" < at - make_interval(days => owner.retention_days);
+      get diagnostics deleted = row_count;
+      total_deleted := total_deleted + deleted;
+      delete from private.analytics_retention_failures as f where f.user_id = owner.user_id;
+    exception when others then
+      get stacked diagnostics reason = message_text;
+      failed := failed + 1;
+      insert into private.analytics_retention_failures as f (user_id, error)
+      values (owner.user_id, reason)
+      on conflict (user_id) do update set failed_at = now(), error = excluded.error;
+    end;
+  end loop;
+
+  return jsonb_build_object('longest_days', longest, 'dropped_partitions', to_jsonb(dropped),
+    'deleted', total_deleted, 'failed_owners', failed);
+end;
+$_$;
+
+
+ALTER FUNCTION private.apply_analytics_retention(at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION apply_analytics_retention(at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.apply_analytics_retention(at timestamp with time zone) IS 'pg_cron (beacon-analytics-retention): drops analytics_events months older than every owner''s retention, deletes each owner''s events older than their own (isolated per owner).';
+
+
+--
 -- Name: apply_email_campaign_status(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -729,6 +901,47 @@ COMMENT ON FUNCTION private.check_workflow_senders() IS 'Trigger: every send_ema
 
 
 --
+-- Name: claim_analytics_message_ids(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_analytics_message_ids() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into private.analytics_event_messages (user_id, message_id, event_id, "timestamp")
+  select n.user_id, n.message_id, n.id, n."timestamp"
+  from new_events as n
+  where n.message_id is not null
+  on conflict (user_id, message_id) do nothing;
+
+  if exists (
+    select
+    from new_events as n
+    join private.analytics_event_messages as m on m.user_id = n.user_id and m.message_id = n.message_id
+    where m.event_id <> n.id
+  ) then
+    raise exception using
+      errcode = 'unique_violation',
+      message = 'duplicate key value violates unique constraint "analytics_events_user_id_message_id_key"',
+      detail = 'An event of this owner already has this message_id.',
+      constraint = 'analytics_events_user_id_message_id_key';
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.claim_analytics_message_ids() OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_analytics_message_ids(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_analytics_message_ids() IS 'Trigger (after insert on analytics_events, per statement): claims the events'' message ids; a message id another event holds is a unique_violation.';
+
+
+--
 -- Name: claim_due_schedules(timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1267,21 +1480,40 @@ begin
     and private.event_lead_id(a.user_id, a.properties) is null;
   perform set_config('beacon.event_attribution', 'off', true);
 
-  -- 4. The events.
-  with incoming as (
+  -- 4. The events. Message ids are claimed first (private.analytics_event_messages, the
+  -- first event of a batch wins); an event whose id is claimed already is a duplicate.
+  with incoming as materialized (
     select
       e.*,
-      coalesce(e."timestamp", now()) as sent_at,
-      e."timestamp" is not null
-        and (e."timestamp" < now() - interval '7 days' or e."timestamp" > now() + interval '5 minutes') as clamped
-    from jsonb_to_recordset(events) as e (
-      type text, event text, properties jsonb, anonymous_id text, email text, lead_id uuid,
-      "timestamp" timestamptz, message_id text)
+      gen_random_uuid() as id,
+      case when e.clamped then now() else e.sent_at end as at
+    from (
+      select
+        e.*,
+        a.n,
+        coalesce(e."timestamp", now()) as sent_at,
+        e."timestamp" is not null
+          and (e."timestamp" < now() - interval '7 days' or e."timestamp" > now() + interval '5 minutes') as clamped
+      from jsonb_array_elements(events) with ordinality as a (event, n)
+      cross join lateral jsonb_to_record(a.event) as e (
+        type text, event text, properties jsonb, anonymous_id text, email text, lead_id uuid,
+        "timestamp" timestamptz, message_id text)
+    ) as e
+  ),
+  claimed as (
+    insert into private.analytics_event_messages as m (user_id, message_id, event_id, "timestamp")
+    select distinct on (i.message_id) owner, i.message_id, i.id, i.at
+    from incoming as i
+    where i.message_id is not null
+    order by i.message_id, i.n
+    on conflict (user_id, message_id) do nothing
+    returning m.event_id
   ),
   saved as (
     insert into public.analytics_events as a (
-      user_id, event_type, event_name, properties, "timestamp", user_agent, ip_address, anonymous_id, message_id)
+      id, user_id, event_type, event_name, properties, "timestamp", user_agent, ip_address, anonymous_id, message_id)
     select
+      i.id,
       owner,
       i.type,
       coalesce(i.event, case i.type when 'page' then 'page_view' else i.type end),
@@ -1290,7 +1522,7 @@ begin
           'email', i.email,
           'lead_id', coalesce(i.lead_id, case when i.email is null then v.lead_id end),
           'timestamp_clamped', case when i.clamped then to_jsonb(i."timestamp") end)),
-      case when i.clamped then now() else i.sent_at end,
+      i.at,
       left(client_user_agent, 1000),
       case when settings.truncate_ip and client_ip is not null
         then host(network(set_masklen(client_ip, case family(client_ip) when 4 then 24 else 48 end)))::inet
@@ -1299,7 +1531,7 @@ begin
       i.message_id
     from incoming as i
     left join private.visitor_identities as v on v.user_id = owner and v.anonymous_id = i.anonymous_id
-    on conflict (user_id, message_id) where message_id is not null do nothing
+    where i.message_id is null or i.id in (select c.event_id from claimed as c)
     returning 1
   )
   select count(*) into inserted from saved;
@@ -1891,6 +2123,93 @@ ALTER FUNCTION private.complete_webhooks(worker text, results jsonb) OWNER TO po
 --
 
 COMMENT ON FUNCTION private.complete_webhooks(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the webhooks it holds; retries back off, the fifth failure dead-letters; wakes the waiting executions. Returns counts.';
+
+
+--
+-- Name: create_analytics_event_partition(date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.create_analytics_event_partition(month date) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  name text := private.analytics_event_partition_name(month);
+  lower_bound timestamptz := month::timestamp at time zone 'UTC';
+  upper_bound timestamptz := (month + interval '1 month')::timestamp at time zone 'UTC';
+begin
+  if month <> date_trunc('month', month)::date then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('create_analytics_event_partition: %s is not the first day of a month', month);
+  end if;
+  if to_regclass('private.' || name) is not null then
+    return false;
+  end if;
+  if exists (
+    select from private.analytics_events_default as d
+    where d."timestamp" >= lower_bound and d."timestamp" < upper_bound
+  ) then
+    execute format('create table private.%I (like public.analytics_events including defaults including constraints)', name);
+    execute format(
+      'with moved as (delete from private.analytics_events_default where "timestamp" >= %L and "timestamp" < %L returning *)
+       insert into private.%I select * from moved', lower_bound, upper_bound, name);
+    execute format('alter table public.analytics_events attach partition private.%I for values from (%L) to (%L)',
+      name, lower_bound, upper_bound);
+  else
+    execute format('create table private.%I partition of public.analytics_events for values from (%L) to (%L)',
+      name, lower_bound, upper_bound);
+  end if;
+  execute format('revoke all on table private.%I from public, anon, authenticated, service_role', name);
+  return true;
+end;
+$$;
+
+
+ALTER FUNCTION private.create_analytics_event_partition(month date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_analytics_event_partition(month date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.create_analytics_event_partition(month date) IS 'Creates the analytics_events partition of one month (moving that month''s rows out of the default partition); false when it exists.';
+
+
+--
+-- Name: create_analytics_event_partitions(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.create_analytics_event_partitions(months_ahead integer DEFAULT 3) RETURNS SETOF text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  first_month date := date_trunc('month', now() at time zone 'UTC')::date;
+  month date;
+begin
+  if months_ahead is null or months_ahead < 0 or months_ahead > 120 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('create_analytics_event_partitions: months_ahead must be 0..120, got %s', months_ahead);
+  end if;
+  for month in
+    select m::date from generate_series(first_month, first_month + make_interval(months => months_ahead), interval '1 month') as m
+  loop
+    if private.create_analytics_event_partition(month) then
+      return next 'private.' || private.analytics_event_partition_name(month);
+    end if;
+  end loop;
+end;
+$$;
+
+
+ALTER FUNCTION private.create_analytics_event_partitions(months_ahead integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_analytics_event_partitions(months_ahead integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.create_analytics_event_partitions(months_ahead integer) IS 'pg_cron (beacon-analytics-partitions): creates analytics_events'' month partitions from this month to months_ahead ahead; a no-op when they exist.';
 
 
 --
@@ -4996,6 +5315,35 @@ COMMENT ON FUNCTION private.record_updated_lead_scores() IS 'Trigger (after upda
 
 
 --
+-- Name: release_analytics_message_ids(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.release_analytics_message_ids() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from private.analytics_event_messages as m
+  using old_events as o
+  where o.message_id is not null
+    and m.user_id = o.user_id
+    and m.message_id = o.message_id
+    and m.event_id = o.id;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.release_analytics_message_ids() OWNER TO postgres;
+
+--
+-- Name: FUNCTION release_analytics_message_ids(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.release_analytics_message_ids() IS 'Trigger (after delete on analytics_events, per statement): frees the deleted events'' message ids.';
+
+
+--
 -- Name: request_rescore(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7137,6 +7485,237 @@ COMMENT ON FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) IS 'Star
 
 
 --
+-- Name: analytics_event_messages; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_event_messages (
+    user_id uuid NOT NULL,
+    message_id text NOT NULL,
+    event_id uuid NOT NULL,
+    "timestamp" timestamp with time zone NOT NULL
+);
+
+
+ALTER TABLE private.analytics_event_messages OWNER TO postgres;
+
+--
+-- Name: TABLE analytics_event_messages; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.analytics_event_messages IS 'The message ids of analytics_events per owner, whatever the event''s month: a resend with a claimed id is skipped (collect) or fails (direct insert).';
+
+
+--
+-- Name: analytics_events; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.analytics_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+)
+PARTITION BY RANGE ("timestamp");
+
+
+ALTER TABLE public.analytics_events OWNER TO postgres;
+
+--
+-- Name: TABLE analytics_events; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.analytics_events IS 'Append-only analytics events per user (email opens, clicks, site events).';
+
+
+--
+-- Name: COLUMN analytics_events.anonymous_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.analytics_events.anonymous_id IS 'The visitor''s anonymous id (the snippet''s, or an app''s), linked to a lead once they identify.';
+
+
+--
+-- Name: COLUMN analytics_events.message_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.analytics_events.message_id IS 'The sender''s id of the event; a second event with the same id from the same owner is ignored.';
+
+
+--
+-- Name: analytics_events_default; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_events_default (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE private.analytics_events_default OWNER TO postgres;
+
+--
+-- Name: analytics_events_p2026_12; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_events_p2026_12 (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE private.analytics_events_p2026_12 OWNER TO postgres;
+
+--
+-- Name: analytics_events_p2027_01; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_events_p2027_01 (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE private.analytics_events_p2027_01 OWNER TO postgres;
+
+--
+-- Name: analytics_events_p2027_02; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_events_p2027_02 (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE private.analytics_events_p2027_02 OWNER TO postgres;
+
+--
+-- Name: analytics_events_p2027_03; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_events_p2027_03 (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE private.analytics_events_p2027_03 OWNER TO postgres;
+
+--
+-- Name: analytics_retention_failures; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_retention_failures (
+    user_id uuid NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text NOT NULL
+);
+
+
+ALTER TABLE private.analytics_retention_failures OWNER TO postgres;
+
+--
+-- Name: TABLE analytics_retention_failures; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.analytics_retention_failures IS 'Owners whose last analytics retention run failed, with the reason (cleared by a later success).';
+
+
+--
 -- Name: email_event_windows; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -7626,55 +8205,6 @@ COMMENT ON COLUMN private.workflow_quotas.minute IS 'The minute that executions 
 
 
 --
--- Name: analytics_events; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.analytics_events (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid DEFAULT auth.uid() NOT NULL,
-    event_type text NOT NULL,
-    event_name text NOT NULL,
-    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
-    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
-    session_id text,
-    user_agent text,
-    ip_address inet,
-    anonymous_id text,
-    message_id text,
-    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
-    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
-    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
-    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
-    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
-    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
-    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
-);
-
-
-ALTER TABLE public.analytics_events OWNER TO postgres;
-
---
--- Name: TABLE analytics_events; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.analytics_events IS 'Append-only analytics events per user (email opens, clicks, site events).';
-
-
---
--- Name: COLUMN analytics_events.anonymous_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.analytics_events.anonymous_id IS 'The visitor''s anonymous id (the snippet''s, or an app''s), linked to a lead once they identify.';
-
-
---
--- Name: COLUMN analytics_events.message_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.analytics_events.message_id IS 'The sender''s id of the event; a second event with the same id from the same owner is ignored.';
-
-
---
 -- Name: campaigns; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -7715,7 +8245,9 @@ CREATE TABLE public.collect_settings (
     truncate_ip boolean DEFAULT false NOT NULL,
     honor_privacy_signals boolean DEFAULT false NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    retention_days integer DEFAULT 400 NOT NULL,
+    CONSTRAINT collect_settings_retention_days_check CHECK (((retention_days >= 1) AND (retention_days <= 3650)))
 );
 
 
@@ -7747,6 +8279,13 @@ COMMENT ON COLUMN public.collect_settings.truncate_ip IS 'Store visitors'' IP ad
 --
 
 COMMENT ON COLUMN public.collect_settings.honor_privacy_signals IS 'Drop events from browsers that send Do-Not-Track or Global Privacy Control.';
+
+
+--
+-- Name: COLUMN collect_settings.retention_days; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.collect_settings.retention_days IS 'Days analytics events are kept (1..3650, default 400); older ones are deleted daily.';
 
 
 --
@@ -8377,6 +8916,105 @@ COMMENT ON COLUMN public.write_keys.revoked_at IS 'When the key was revoked; a r
 
 
 --
+-- Name: analytics_events_default; Type: TABLE ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_events_default DEFAULT;
+
+
+--
+-- Name: analytics_events_p2026_12; Type: TABLE ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_events_p2026_12 FOR VALUES FROM ('2026-12-01 00:00:00+00') TO ('2027-01-01 00:00:00+00');
+
+
+--
+-- Name: analytics_events_p2027_01; Type: TABLE ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_events_p2027_01 FOR VALUES FROM ('2027-01-01 00:00:00+00') TO ('2027-02-01 00:00:00+00');
+
+
+--
+-- Name: analytics_events_p2027_02; Type: TABLE ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_events_p2027_02 FOR VALUES FROM ('2027-02-01 00:00:00+00') TO ('2027-03-01 00:00:00+00');
+
+
+--
+-- Name: analytics_events_p2027_03; Type: TABLE ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_events_p2027_03 FOR VALUES FROM ('2027-03-01 00:00:00+00') TO ('2027-04-01 00:00:00+00');
+
+
+--
+-- Name: analytics_event_messages analytics_event_messages_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_event_messages
+    ADD CONSTRAINT analytics_event_messages_pkey PRIMARY KEY (user_id, message_id);
+
+
+--
+-- Name: analytics_events analytics_events_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events
+    ADD CONSTRAINT analytics_events_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_events_default analytics_events_default_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_events_default
+    ADD CONSTRAINT analytics_events_default_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_events_p2026_12 analytics_events_p2026_12_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_events_p2026_12
+    ADD CONSTRAINT analytics_events_p2026_12_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_events_p2027_01 analytics_events_p2027_01_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_events_p2027_01
+    ADD CONSTRAINT analytics_events_p2027_01_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_events_p2027_02 analytics_events_p2027_02_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_events_p2027_02
+    ADD CONSTRAINT analytics_events_p2027_02_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_events_p2027_03 analytics_events_p2027_03_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_events_p2027_03
+    ADD CONSTRAINT analytics_events_p2027_03_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_retention_failures analytics_retention_failures_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_retention_failures
+    ADD CONSTRAINT analytics_retention_failures_pkey PRIMARY KEY (user_id);
+
+
+--
 -- Name: applied_scoring_rules applied_scoring_rules_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -8510,14 +9148,6 @@ ALTER TABLE ONLY private.workflow_runs
 
 ALTER TABLE ONLY private.workflow_triggers
     ADD CONSTRAINT workflow_triggers_pkey PRIMARY KEY (workflow_id);
-
-
---
--- Name: analytics_events analytics_events_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
---
-
-ALTER TABLE ONLY public.analytics_events
-    ADD CONSTRAINT analytics_events_pkey PRIMARY KEY (id);
 
 
 --
@@ -8737,6 +9367,272 @@ ALTER TABLE ONLY public.write_keys
 
 
 --
+-- Name: analytics_event_messages_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_event_messages_timestamp_idx ON private.analytics_event_messages USING btree ("timestamp");
+
+
+--
+-- Name: idx_analytics_event_type; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX idx_analytics_event_type ON ONLY public.analytics_events USING btree (event_type);
+
+
+--
+-- Name: analytics_events_default_event_type_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_default_event_type_idx ON private.analytics_events_default USING btree (event_type);
+
+
+--
+-- Name: idx_analytics_timestamp; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX idx_analytics_timestamp ON ONLY public.analytics_events USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_default_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_default_timestamp_idx ON private.analytics_events_default USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_timestamp_brin; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX analytics_events_timestamp_brin ON ONLY public.analytics_events USING brin ("timestamp");
+
+
+--
+-- Name: INDEX analytics_events_timestamp_brin; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON INDEX public.analytics_events_timestamp_brin IS 'Block range index on time for cross-owner time-range scans; per-owner queries use (user_id, timestamp).';
+
+
+--
+-- Name: analytics_events_default_timestamp_idx1; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_default_timestamp_idx1 ON private.analytics_events_default USING brin ("timestamp");
+
+
+--
+-- Name: analytics_events_user_id_anonymous_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX analytics_events_user_id_anonymous_id_idx ON ONLY public.analytics_events USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_default_user_id_anonymous_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_default_user_id_anonymous_id_idx ON private.analytics_events_default USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: idx_analytics_user_id; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX idx_analytics_user_id ON ONLY public.analytics_events USING btree (user_id);
+
+
+--
+-- Name: analytics_events_default_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_default_user_id_idx ON private.analytics_events_default USING btree (user_id);
+
+
+--
+-- Name: analytics_events_user_id_timestamp_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX analytics_events_user_id_timestamp_idx ON ONLY public.analytics_events USING btree (user_id, "timestamp" DESC);
+
+
+--
+-- Name: analytics_events_default_user_id_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_default_user_id_timestamp_idx ON private.analytics_events_default USING btree (user_id, "timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2026_12_event_type_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_12_event_type_idx ON private.analytics_events_p2026_12 USING btree (event_type);
+
+
+--
+-- Name: analytics_events_p2026_12_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_12_timestamp_idx ON private.analytics_events_p2026_12 USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2026_12_timestamp_idx1; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_12_timestamp_idx1 ON private.analytics_events_p2026_12 USING brin ("timestamp");
+
+
+--
+-- Name: analytics_events_p2026_12_user_id_anonymous_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_12_user_id_anonymous_id_idx ON private.analytics_events_p2026_12 USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_p2026_12_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_12_user_id_idx ON private.analytics_events_p2026_12 USING btree (user_id);
+
+
+--
+-- Name: analytics_events_p2026_12_user_id_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_12_user_id_timestamp_idx ON private.analytics_events_p2026_12 USING btree (user_id, "timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2027_01_event_type_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_01_event_type_idx ON private.analytics_events_p2027_01 USING btree (event_type);
+
+
+--
+-- Name: analytics_events_p2027_01_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_01_timestamp_idx ON private.analytics_events_p2027_01 USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2027_01_timestamp_idx1; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_01_timestamp_idx1 ON private.analytics_events_p2027_01 USING brin ("timestamp");
+
+
+--
+-- Name: analytics_events_p2027_01_user_id_anonymous_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_01_user_id_anonymous_id_idx ON private.analytics_events_p2027_01 USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_p2027_01_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_01_user_id_idx ON private.analytics_events_p2027_01 USING btree (user_id);
+
+
+--
+-- Name: analytics_events_p2027_01_user_id_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_01_user_id_timestamp_idx ON private.analytics_events_p2027_01 USING btree (user_id, "timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2027_02_event_type_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_02_event_type_idx ON private.analytics_events_p2027_02 USING btree (event_type);
+
+
+--
+-- Name: analytics_events_p2027_02_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_02_timestamp_idx ON private.analytics_events_p2027_02 USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2027_02_timestamp_idx1; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_02_timestamp_idx1 ON private.analytics_events_p2027_02 USING brin ("timestamp");
+
+
+--
+-- Name: analytics_events_p2027_02_user_id_anonymous_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_02_user_id_anonymous_id_idx ON private.analytics_events_p2027_02 USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_p2027_02_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_02_user_id_idx ON private.analytics_events_p2027_02 USING btree (user_id);
+
+
+--
+-- Name: analytics_events_p2027_02_user_id_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_02_user_id_timestamp_idx ON private.analytics_events_p2027_02 USING btree (user_id, "timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2027_03_event_type_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_03_event_type_idx ON private.analytics_events_p2027_03 USING btree (event_type);
+
+
+--
+-- Name: analytics_events_p2027_03_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_03_timestamp_idx ON private.analytics_events_p2027_03 USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2027_03_timestamp_idx1; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_03_timestamp_idx1 ON private.analytics_events_p2027_03 USING brin ("timestamp");
+
+
+--
+-- Name: analytics_events_p2027_03_user_id_anonymous_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_03_user_id_anonymous_id_idx ON private.analytics_events_p2027_03 USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_p2027_03_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_03_user_id_idx ON private.analytics_events_p2027_03 USING btree (user_id);
+
+
+--
+-- Name: analytics_events_p2027_03_user_id_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2027_03_user_id_timestamp_idx ON private.analytics_events_p2027_03 USING btree (user_id, "timestamp" DESC);
+
+
+--
 -- Name: applied_scoring_rules_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -8870,27 +9766,6 @@ CREATE INDEX workflow_triggers_user_id_type_idx ON private.workflow_triggers USI
 
 
 --
--- Name: analytics_events_user_id_anonymous_id_idx; Type: INDEX; Schema: public; Owner: postgres
---
-
-CREATE INDEX analytics_events_user_id_anonymous_id_idx ON public.analytics_events USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
-
-
---
--- Name: analytics_events_user_id_message_id_key; Type: INDEX; Schema: public; Owner: postgres
---
-
-CREATE UNIQUE INDEX analytics_events_user_id_message_id_key ON public.analytics_events USING btree (user_id, message_id) WHERE (message_id IS NOT NULL);
-
-
---
--- Name: analytics_events_user_id_timestamp_idx; Type: INDEX; Schema: public; Owner: postgres
---
-
-CREATE INDEX analytics_events_user_id_timestamp_idx ON public.analytics_events USING btree (user_id, "timestamp" DESC);
-
-
---
 -- Name: campaigns_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -8979,27 +9854,6 @@ CREATE INDEX email_suppressions_user_id_created_at_idx ON public.email_suppressi
 --
 
 CREATE UNIQUE INDEX email_suppressions_user_id_email_key ON public.email_suppressions USING btree (user_id, lower(email));
-
-
---
--- Name: idx_analytics_event_type; Type: INDEX; Schema: public; Owner: postgres
---
-
-CREATE INDEX idx_analytics_event_type ON public.analytics_events USING btree (event_type);
-
-
---
--- Name: idx_analytics_timestamp; Type: INDEX; Schema: public; Owner: postgres
---
-
-CREATE INDEX idx_analytics_timestamp ON public.analytics_events USING btree ("timestamp" DESC);
-
-
---
--- Name: idx_analytics_user_id; Type: INDEX; Schema: public; Owner: postgres
---
-
-CREATE INDEX idx_analytics_user_id ON public.analytics_events USING btree (user_id);
 
 
 --
@@ -9196,6 +10050,265 @@ CREATE UNIQUE INDEX write_keys_key_hash_key ON public.write_keys USING btree (ke
 --
 
 CREATE INDEX write_keys_user_id_created_at_idx ON public.write_keys USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: analytics_events_default_event_type_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_event_type ATTACH PARTITION private.analytics_events_default_event_type_idx;
+
+
+--
+-- Name: analytics_events_default_pkey; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_pkey ATTACH PARTITION private.analytics_events_default_pkey;
+
+
+--
+-- Name: analytics_events_default_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_timestamp ATTACH PARTITION private.analytics_events_default_timestamp_idx;
+
+
+--
+-- Name: analytics_events_default_timestamp_idx1; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_timestamp_brin ATTACH PARTITION private.analytics_events_default_timestamp_idx1;
+
+
+--
+-- Name: analytics_events_default_user_id_anonymous_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_anonymous_id_idx ATTACH PARTITION private.analytics_events_default_user_id_anonymous_id_idx;
+
+
+--
+-- Name: analytics_events_default_user_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_events_default_user_id_idx;
+
+
+--
+-- Name: analytics_events_default_user_id_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_default_user_id_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2026_12_event_type_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_event_type ATTACH PARTITION private.analytics_events_p2026_12_event_type_idx;
+
+
+--
+-- Name: analytics_events_p2026_12_pkey; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_pkey ATTACH PARTITION private.analytics_events_p2026_12_pkey;
+
+
+--
+-- Name: analytics_events_p2026_12_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_timestamp ATTACH PARTITION private.analytics_events_p2026_12_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2026_12_timestamp_idx1; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_timestamp_brin ATTACH PARTITION private.analytics_events_p2026_12_timestamp_idx1;
+
+
+--
+-- Name: analytics_events_p2026_12_user_id_anonymous_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_anonymous_id_idx ATTACH PARTITION private.analytics_events_p2026_12_user_id_anonymous_id_idx;
+
+
+--
+-- Name: analytics_events_p2026_12_user_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_events_p2026_12_user_id_idx;
+
+
+--
+-- Name: analytics_events_p2026_12_user_id_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_p2026_12_user_id_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2027_01_event_type_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_event_type ATTACH PARTITION private.analytics_events_p2027_01_event_type_idx;
+
+
+--
+-- Name: analytics_events_p2027_01_pkey; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_pkey ATTACH PARTITION private.analytics_events_p2027_01_pkey;
+
+
+--
+-- Name: analytics_events_p2027_01_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_timestamp ATTACH PARTITION private.analytics_events_p2027_01_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2027_01_timestamp_idx1; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_timestamp_brin ATTACH PARTITION private.analytics_events_p2027_01_timestamp_idx1;
+
+
+--
+-- Name: analytics_events_p2027_01_user_id_anonymous_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_anonymous_id_idx ATTACH PARTITION private.analytics_events_p2027_01_user_id_anonymous_id_idx;
+
+
+--
+-- Name: analytics_events_p2027_01_user_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_events_p2027_01_user_id_idx;
+
+
+--
+-- Name: analytics_events_p2027_01_user_id_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_p2027_01_user_id_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2027_02_event_type_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_event_type ATTACH PARTITION private.analytics_events_p2027_02_event_type_idx;
+
+
+--
+-- Name: analytics_events_p2027_02_pkey; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_pkey ATTACH PARTITION private.analytics_events_p2027_02_pkey;
+
+
+--
+-- Name: analytics_events_p2027_02_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_timestamp ATTACH PARTITION private.analytics_events_p2027_02_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2027_02_timestamp_idx1; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_timestamp_brin ATTACH PARTITION private.analytics_events_p2027_02_timestamp_idx1;
+
+
+--
+-- Name: analytics_events_p2027_02_user_id_anonymous_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_anonymous_id_idx ATTACH PARTITION private.analytics_events_p2027_02_user_id_anonymous_id_idx;
+
+
+--
+-- Name: analytics_events_p2027_02_user_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_events_p2027_02_user_id_idx;
+
+
+--
+-- Name: analytics_events_p2027_02_user_id_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_p2027_02_user_id_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2027_03_event_type_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_event_type ATTACH PARTITION private.analytics_events_p2027_03_event_type_idx;
+
+
+--
+-- Name: analytics_events_p2027_03_pkey; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_pkey ATTACH PARTITION private.analytics_events_p2027_03_pkey;
+
+
+--
+-- Name: analytics_events_p2027_03_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_timestamp ATTACH PARTITION private.analytics_events_p2027_03_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2027_03_timestamp_idx1; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_timestamp_brin ATTACH PARTITION private.analytics_events_p2027_03_timestamp_idx1;
+
+
+--
+-- Name: analytics_events_p2027_03_user_id_anonymous_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_anonymous_id_idx ATTACH PARTITION private.analytics_events_p2027_03_user_id_anonymous_id_idx;
+
+
+--
+-- Name: analytics_events_p2027_03_user_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_events_p2027_03_user_id_idx;
+
+
+--
+-- Name: analytics_events_p2027_03_user_id_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_p2027_03_user_id_timestamp_idx;
+
+
+--
+-- Name: analytics_events analytics_events_claim_message_ids; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER analytics_events_claim_message_ids AFTER INSERT ON public.analytics_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION private.claim_analytics_message_ids();
+
+
+--
+-- Name: analytics_events analytics_events_release_message_ids; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER analytics_events_release_message_ids AFTER DELETE ON public.analytics_events REFERENCING OLD TABLE AS old_events FOR EACH STATEMENT EXECUTE FUNCTION private.release_analytics_message_ids();
 
 
 --
@@ -9507,6 +10620,22 @@ CREATE TRIGGER workflows_after_lead_update AFTER UPDATE ON public.leads REFERENC
 
 
 --
+-- Name: analytics_event_messages analytics_event_messages_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_event_messages
+    ADD CONSTRAINT analytics_event_messages_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: analytics_retention_failures analytics_retention_failures_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_retention_failures
+    ADD CONSTRAINT analytics_retention_failures_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: applied_scoring_rules applied_scoring_rules_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -9662,7 +10791,7 @@ ALTER TABLE ONLY private.workflow_triggers
 -- Name: analytics_events analytics_events_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
-ALTER TABLE ONLY public.analytics_events
+ALTER TABLE public.analytics_events
     ADD CONSTRAINT analytics_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
@@ -10545,6 +11674,27 @@ ALTER TABLE public.workflows ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.write_keys ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: FUNCTION analytics_event_partition_name(month date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_event_partition_name(month date) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION analytics_events_dressing(tbl regclass, skip_indexes text[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_events_dressing(tbl regclass, skip_indexes text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION apply_analytics_retention(at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.apply_analytics_retention(at timestamp with time zone) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION apply_email_campaign_status(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -10714,6 +11864,13 @@ REVOKE ALL ON FUNCTION private.check_workflow_senders() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION claim_analytics_message_ids(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_analytics_message_ids() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION claim_due_schedules(at timestamp with time zone, only_workflow uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -10846,6 +12003,20 @@ REVOKE ALL ON FUNCTION private.complete_email_batch(worker text, results jsonb) 
 --
 
 REVOKE ALL ON FUNCTION private.complete_webhooks(worker text, results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION create_analytics_event_partition(month date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.create_analytics_event_partition(month date) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION create_analytics_event_partitions(months_ahead integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.create_analytics_event_partitions(months_ahead integer) FROM PUBLIC;
 
 
 --
@@ -11228,6 +12399,13 @@ REVOKE ALL ON FUNCTION private.record_updated_lead_scores() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION release_analytics_message_ids(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.release_analytics_message_ids() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION request_rescore(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -11532,6 +12710,13 @@ GRANT INSERT(truncate_ip),UPDATE(truncate_ip) ON TABLE public.collect_settings T
 --
 
 GRANT INSERT(honor_privacy_signals),UPDATE(honor_privacy_signals) ON TABLE public.collect_settings TO authenticated;
+
+
+--
+-- Name: COLUMN collect_settings.retention_days; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(retention_days),UPDATE(retention_days) ON TABLE public.collect_settings TO authenticated;
 
 
 --

@@ -111,6 +111,7 @@ ROW_TABLES=(
   private.email_event_windows private.email_unsubscribe_keys private.email_unsubscribe_effects
   private.workflow_quotas
   public.write_keys public.collect_settings private.visitor_identities
+  private.event_rollups_daily private.event_rollup_dirty
 )
 rows_for() {
   case "$1" in
@@ -275,6 +276,14 @@ insert into private.visitor_identities (user_id, anonymous_id, lead_id)
 select '$OWNER', 'rollback-visitor', l.id
 from public.leads as l
 where l.user_id = '$OWNER' and l.email = 'ada@rollback.example';
+SQL
+    private.event_rollups_daily) cat <<SQL ;;
+insert into private.event_rollups_daily (user_id, day, event_type, event_name, events, anonymous_ids, leads)
+values ('$OWNER', current_date - 1, 'page', 'view', 3, 2, 1);
+SQL
+    private.event_rollup_dirty) cat <<SQL ;;
+insert into private.event_rollup_dirty (user_id, day) values ('$OWNER', current_date - 2)
+on conflict do nothing;
 SQL
     *) return 1 ;;
   esac

@@ -56,6 +56,24 @@ comment on function reporting.event_days(date, date) is
 revoke all on function reporting.event_days(date, date) from public, anon, authenticated, service_role;
 grant execute on function reporting.event_days(date, date) to authenticated;
 
+create function reporting.check_range(report text, "from" timestamptz, "to" timestamptz)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if check_range."from" is null or check_range."to" is null or check_range."from" >= check_range."to" then
+    raise exception using errcode = 'invalid_parameter_value',
+      message = format('%s: from and to are required and from must be before to', report);
+  end if;
+end;
+$$;
+comment on function reporting.check_range(text, timestamptz, timestamptz) is
+  'The reports'' shared argument check: from and to given, from before to; the error names the report.';
+revoke all on function reporting.check_range(text, timestamptz, timestamptz) from public, anon, authenticated, service_role;
+grant execute on function reporting.check_range(text, timestamptz, timestamptz) to authenticated;
+
 create function public.report_events(
   "from" timestamptz,
   "to" timestamptz,
@@ -78,11 +96,7 @@ declare
   raw1_end timestamptz;
   raw2_start timestamptz;
 begin
-  if report_events."from" is null or report_events."to" is null
-     or report_events."from" >= report_events."to" then
-    raise exception using errcode = 'invalid_parameter_value',
-      message = 'report_events: from and to are required and from must be before to';
-  end if;
+  perform reporting.check_range('report_events', report_events."from", report_events."to");
   if report_events."interval" is null
      or report_events."interval" not in ('hour', 'day', 'week', 'month') then
     raise exception using errcode = 'invalid_parameter_value',
@@ -187,11 +201,7 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 begin
-  if report_top_pages."from" is null or report_top_pages."to" is null
-     or report_top_pages."from" >= report_top_pages."to" then
-    raise exception using errcode = 'invalid_parameter_value',
-      message = 'report_top_pages: from and to are required and from must be before to';
-  end if;
+  perform reporting.check_range('report_top_pages', report_top_pages."from", report_top_pages."to");
   if report_top_pages."limit" is null or report_top_pages."limit" not between 1 and 1000 then
     raise exception using errcode = 'invalid_parameter_value',
       message = format('report_top_pages: limit must be between 1 and 1000, not %s',

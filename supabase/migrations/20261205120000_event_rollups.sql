@@ -55,6 +55,8 @@ begin
     insert into private.event_rollup_dirty as d (user_id, day)
     select distinct o.user_id, (o."timestamp" at time zone 'UTC')::date
     from old_events as o
+    -- not for an owner being deleted (the cascade takes her rollups too)
+    where exists (select from auth.users as u where u.id = o.user_id)
     order by 1, 2
     on conflict (user_id, day) do update set marked_at = now();
   end if;

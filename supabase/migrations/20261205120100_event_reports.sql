@@ -56,16 +56,16 @@ comment on function reporting.event_days(date, date) is
 revoke all on function reporting.event_days(date, date) from public, anon, authenticated, service_role;
 grant execute on function reporting.event_days(date, date) to authenticated;
 
-create function reporting.check_range(report text, "from" timestamptz, "to" timestamptz)
+create function reporting.check_range(report text, from_time timestamptz, to_time timestamptz)
 returns void
 language plpgsql
 immutable
 set search_path = ''
 as $$
 begin
-  if check_range."from" is null or check_range."to" is null or check_range."from" >= check_range."to" then
+  if check_range.from_time is null or check_range.to_time is null or check_range.from_time >= check_range.to_time then
     raise exception using errcode = 'invalid_parameter_value',
-      message = format('%s: from and to are required and from must be before to', report);
+      message = format('%s: from_time and to_time are required and from_time must be before to_time', report);
   end if;
 end;
 $$;
@@ -74,9 +74,27 @@ comment on function reporting.check_range(text, timestamptz, timestamptz) is
 revoke all on function reporting.check_range(text, timestamptz, timestamptz) from public, anon, authenticated, service_role;
 grant execute on function reporting.check_range(text, timestamptz, timestamptz) to authenticated;
 
+create function reporting.check_limit(report text, max_rows integer)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if check_limit.max_rows is null or check_limit.max_rows not between 1 and 1000 then
+    raise exception using errcode = 'invalid_parameter_value',
+      message = format('%s: limit must be between 1 and 1000, not %s', report, coalesce(check_limit.max_rows::text, 'null'));
+  end if;
+end;
+$$;
+comment on function reporting.check_limit(text, integer) is
+  'The top-N reports'' shared argument check: limit between 1 and 1000; the error names the report.';
+revoke all on function reporting.check_limit(text, integer) from public, anon, authenticated, service_role;
+grant execute on function reporting.check_limit(text, integer) to authenticated;
+
 create function public.report_events(
-  "from" timestamptz,
-  "to" timestamptz,
+  from_time timestamptz,
+  to_time timestamptz,
   "interval" text,
   filters jsonb default '{}'
 )
@@ -96,7 +114,7 @@ declare
   raw1_end timestamptz;
   raw2_start timestamptz;
 begin
-  perform reporting.check_range('report_events', report_events."from", report_events."to");
+  perform reporting.check_range('report_events', report_events.from_time, report_events.to_time);
   if report_events."interval" is null
      or report_events."interval" not in ('hour', 'day', 'week', 'month') then
     raise exception using errcode = 'invalid_parameter_value',
@@ -123,14 +141,14 @@ begin
   -- Whole UTC days inside the range come per day (rollups where exact); the partial days at
   -- either edge, and everything for hourly buckets, from the raw rows.
   grain := case when report_events."interval" = 'hour' then 'hour' else 'day' end;
-  first_day := (report_events."from" at time zone 'UTC')::date;
-  if first_day::timestamp at time zone 'UTC' < report_events."from" then
+  first_day := (report_events.from_time at time zone 'UTC')::date;
+  if first_day::timestamp at time zone 'UTC' < report_events.from_time then
     first_day := first_day + 1;
   end if;
-  end_day := (report_events."to" at time zone 'UTC')::date;
+  end_day := (report_events.to_time at time zone 'UTC')::date;
   if grain = 'hour' or first_day >= end_day then
-    raw1_end := report_events."to";
-    raw2_start := report_events."to";
+    raw1_end := report_events.to_time;
+    raw2_start := report_events.to_time;
     first_day := null;
   else
     raw1_end := first_day::timestamp at time zone 'UTC';
@@ -149,8 +167,8 @@ begin
            count(*), count(distinct e.anonymous_id)
     from public.analytics_events as e
     where e.user_id = (select auth.uid())
-      and ((e."timestamp" >= report_events."from" and e."timestamp" < raw1_end)
-        or (e."timestamp" >= raw2_start and e."timestamp" < report_events."to"))
+      and ((e."timestamp" >= report_events.from_time and e."timestamp" < raw1_end)
+        or (e."timestamp" >= raw2_start and e."timestamp" < report_events.to_time))
       and (type_filter is null or e.event_type = type_filter)
       and (name_filter is null or e.event_name = name_filter)
     group by 1, 2, 3
@@ -167,7 +185,7 @@ comment on function public.report_events(timestamptz, timestamptz, text, jsonb) 
 revoke all on function public.report_events(timestamptz, timestamptz, text, jsonb) from public, anon, authenticated, service_role;
 grant execute on function public.report_events(timestamptz, timestamptz, text, jsonb) to authenticated;
 
-create function public.report_top_events("from" timestamptz, "to" timestamptz, "limit" integer default 10)
+create function public.report_top_events(from_time timestamptz, to_time timestamptz, max_rows integer default 10)
 returns table (event_type text, event_name text, count bigint)
 language plpgsql
 stable
@@ -175,17 +193,14 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 begin
-  if report_top_events."limit" is null or report_top_events."limit" not between 1 and 1000 then
-    raise exception using errcode = 'invalid_parameter_value',
-      message = format('report_top_events: limit must be between 1 and 1000, not %s',
-        coalesce(report_top_events."limit"::text, 'null'));
-  end if;
+  perform reporting.check_range('report_top_events', report_top_events.from_time, report_top_events.to_time);
+  perform reporting.check_limit('report_top_events', report_top_events.max_rows);
   return query
   select r.event_type, r.event_name, sum(r.count)::bigint
-  from public.report_events(report_top_events."from", report_top_events."to", 'month') as r
+  from public.report_events(report_top_events.from_time, report_top_events.to_time, 'month') as r
   group by r.event_type, r.event_name
   order by 3 desc, 1, 2
-  limit report_top_events."limit";
+  limit report_top_events.max_rows;
 end;
 $$;
 comment on function public.report_top_events(timestamptz, timestamptz, integer) is
@@ -193,7 +208,7 @@ comment on function public.report_top_events(timestamptz, timestamptz, integer) 
 revoke all on function public.report_top_events(timestamptz, timestamptz, integer) from public, anon, authenticated, service_role;
 grant execute on function public.report_top_events(timestamptz, timestamptz, integer) to authenticated;
 
-create function public.report_top_pages("from" timestamptz, "to" timestamptz, "limit" integer default 10)
+create function public.report_top_pages(from_time timestamptz, to_time timestamptz, max_rows integer default 10)
 returns table (path text, views bigint, uniques bigint)
 language plpgsql
 stable
@@ -201,22 +216,18 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 begin
-  perform reporting.check_range('report_top_pages', report_top_pages."from", report_top_pages."to");
-  if report_top_pages."limit" is null or report_top_pages."limit" not between 1 and 1000 then
-    raise exception using errcode = 'invalid_parameter_value',
-      message = format('report_top_pages: limit must be between 1 and 1000, not %s',
-        coalesce(report_top_pages."limit"::text, 'null'));
-  end if;
+  perform reporting.check_range('report_top_pages', report_top_pages.from_time, report_top_pages.to_time);
+  perform reporting.check_limit('report_top_pages', report_top_pages.max_rows);
   return query
   select e.properties ->> 'path', count(*), count(distinct e.anonymous_id)
   from public.analytics_events as e
   where e.user_id = (select auth.uid())
-    and e."timestamp" >= report_top_pages."from" and e."timestamp" < report_top_pages."to"
+    and e."timestamp" >= report_top_pages.from_time and e."timestamp" < report_top_pages.to_time
     and e.event_type = 'page'
     and e.properties ->> 'path' is not null
   group by 1
   order by 2 desc, 1
-  limit report_top_pages."limit";
+  limit report_top_pages.max_rows;
 end;
 $$;
 comment on function public.report_top_pages(timestamptz, timestamptz, integer) is

@@ -11,7 +11,7 @@
 -- unsubscribes, bounces, complaints. Social figures are zero: there is no social_posts
 -- table yet.
 
-create function public.report_campaigns("from" timestamptz, "to" timestamptz)
+create function public.report_campaigns(from_time timestamptz, to_time timestamptz)
 returns table (
   campaign_id uuid, name text, status text, email_campaigns bigint,
   sent bigint, delivered bigint, human_opens bigint, clicks bigint, unsubscribes bigint,
@@ -26,7 +26,7 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 begin
-  perform reporting.check_range('report_campaigns', report_campaigns."from", report_campaigns."to");
+  perform reporting.check_range('report_campaigns', report_campaigns.from_time, report_campaigns.to_time);
   return query
   with me as (select (select auth.uid()) as uid),
   camps as (
@@ -35,13 +35,13 @@ begin
   mail as (
     select ec.campaign_id,
            count(distinct ec.id) as email_campaigns,
-           count(*) filter (where d.sent_at >= report_campaigns."from" and d.sent_at < report_campaigns."to") as sent,
-           count(*) filter (where d.delivered_at >= report_campaigns."from" and d.delivered_at < report_campaigns."to") as delivered,
-           count(*) filter (where d.human_opened_at >= report_campaigns."from" and d.human_opened_at < report_campaigns."to") as human_opens,
-           count(*) filter (where d.human_clicked_at >= report_campaigns."from" and d.human_clicked_at < report_campaigns."to") as clicks,
-           count(*) filter (where d.unsubscribed_at >= report_campaigns."from" and d.unsubscribed_at < report_campaigns."to") as unsubscribes,
-           count(*) filter (where d.bounced_at >= report_campaigns."from" and d.bounced_at < report_campaigns."to") as bounces,
-           count(*) filter (where d.complained_at >= report_campaigns."from" and d.complained_at < report_campaigns."to") as complaints
+           count(*) filter (where d.sent_at >= report_campaigns.from_time and d.sent_at < report_campaigns.to_time) as sent,
+           count(*) filter (where d.delivered_at >= report_campaigns.from_time and d.delivered_at < report_campaigns.to_time) as delivered,
+           count(*) filter (where d.human_opened_at >= report_campaigns.from_time and d.human_opened_at < report_campaigns.to_time) as human_opens,
+           count(*) filter (where d.human_clicked_at >= report_campaigns.from_time and d.human_clicked_at < report_campaigns.to_time) as clicks,
+           count(*) filter (where d.unsubscribed_at >= report_campaigns.from_time and d.unsubscribed_at < report_campaigns.to_time) as unsubscribes,
+           count(*) filter (where d.bounced_at >= report_campaigns.from_time and d.bounced_at < report_campaigns.to_time) as bounces,
+           count(*) filter (where d.complained_at >= report_campaigns.from_time and d.complained_at < report_campaigns.to_time) as complaints
     from public.email_campaigns as ec
     cross join me
     left join public.email_deliveries as d on d.email_campaign_id = ec.id and d.user_id = me.uid
@@ -55,7 +55,7 @@ begin
     join public.leads as l
       on l.user_id = me.uid
      and l.custom_fields -> 'first_touch' ->> 'utm_campaign' in (c.name, c.id::text)
-    where l.created_at >= report_campaigns."from" and l.created_at < report_campaigns."to"
+    where l.created_at >= report_campaigns.from_time and l.created_at < report_campaigns.to_time
     union
     select c.id, l.id
     from camps as c
@@ -63,7 +63,7 @@ begin
     join public.analytics_events as e
       on e.user_id = me.uid
      and e.properties ->> 'campaign_id' = c.id::text
-     and e."timestamp" >= report_campaigns."from" and e."timestamp" < report_campaigns."to"
+     and e."timestamp" >= report_campaigns.from_time and e."timestamp" < report_campaigns.to_time
     join public.leads as l on l.user_id = me.uid and l.id::text = e.properties ->> 'lead_id'
   ),
   won as (
@@ -72,7 +72,7 @@ begin
            count(*) filter (where exists (
              select 1 from public.lead_status_history as h
              where h.lead_id = a.lead_id and h.user_id = (select auth.uid()) and h.to_status = 'converted'
-               and h.changed_at >= report_campaigns."from" and h.changed_at < report_campaigns."to")) as conversions
+               and h.changed_at >= report_campaigns.from_time and h.changed_at < report_campaigns.to_time)) as conversions
     from attributed as a
     group by a.campaign_id
   )
@@ -128,7 +128,7 @@ comment on function public.report_campaign(uuid) is
 revoke all on function public.report_campaign(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.report_campaign(uuid) to authenticated;
 
-create function public.report_funnel("from" timestamptz, "to" timestamptz)
+create function public.report_funnel(from_time timestamptz, to_time timestamptz)
 returns table (stage text, stage_order integer, leads bigint, rate_from_previous numeric)
 language plpgsql
 stable
@@ -136,7 +136,7 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 begin
-  perform reporting.check_range('report_funnel', report_funnel."from", report_funnel."to");
+  perform reporting.check_range('report_funnel', report_funnel.from_time, report_funnel.to_time);
   return query
   with stages (stage, stage_order) as (
     values ('new', 1), ('contacted', 2), ('qualified', 3), ('converted', 4), ('lost', 5)
@@ -145,7 +145,7 @@ begin
     -- the leads created in the window: the funnel's entry
     select l.id from public.leads as l
     where l.user_id = (select auth.uid())
-      and l.created_at >= report_funnel."from" and l.created_at < report_funnel."to"
+      and l.created_at >= report_funnel.from_time and l.created_at < report_funnel.to_time
   ),
   reached as (
     select 'new'::text as stage, c.id as lead_id from cohort as c
@@ -153,7 +153,7 @@ begin
     select h.to_status, h.lead_id
     from public.lead_status_history as h
     join cohort as c on c.id = h.lead_id
-    where h.user_id = (select auth.uid()) and h.changed_at < report_funnel."to"
+    where h.user_id = (select auth.uid()) and h.changed_at < report_funnel.to_time
   ),
   counted as (
     select s.stage, s.stage_order, count(r.lead_id) as leads
@@ -173,7 +173,7 @@ comment on function public.report_funnel(timestamptz, timestamptz) is
 revoke all on function public.report_funnel(timestamptz, timestamptz) from public, anon, authenticated, service_role;
 grant execute on function public.report_funnel(timestamptz, timestamptz) to authenticated;
 
-create function public.report_sources("from" timestamptz, "to" timestamptz)
+create function public.report_sources(from_time timestamptz, to_time timestamptz)
 returns table (source text, utm_source text, utm_medium text, leads bigint, conversions bigint, conversion_rate numeric)
 language plpgsql
 stable
@@ -181,21 +181,21 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 begin
-  perform reporting.check_range('report_sources', report_sources."from", report_sources."to");
+  perform reporting.check_range('report_sources', report_sources.from_time, report_sources.to_time);
   return query
   select l.source, l.custom_fields -> 'first_touch' ->> 'utm_source', l.custom_fields -> 'first_touch' ->> 'utm_medium',
          count(*),
          count(*) filter (where exists (
            select 1 from public.lead_status_history as h
            where h.lead_id = l.id and h.user_id = (select auth.uid()) and h.to_status = 'converted'
-             and h.changed_at < report_sources."to")),
+             and h.changed_at < report_sources.to_time)),
          round(count(*) filter (where exists (
            select 1 from public.lead_status_history as h
            where h.lead_id = l.id and h.user_id = (select auth.uid()) and h.to_status = 'converted'
-             and h.changed_at < report_sources."to"))::numeric / count(*), 4)
+             and h.changed_at < report_sources.to_time))::numeric / count(*), 4)
   from public.leads as l
   where l.user_id = (select auth.uid())
-    and l.created_at >= report_sources."from" and l.created_at < report_sources."to"
+    and l.created_at >= report_sources.from_time and l.created_at < report_sources.to_time
   group by 1, 2, 3
   order by 4 desc, 1 nulls last, 2 nulls last, 3 nulls last;
 end;

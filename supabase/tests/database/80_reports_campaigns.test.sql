@@ -80,11 +80,11 @@ select results_eq(
   $$values (null::text, null::text, null::text, 2::bigint, 0::bigint, 0.0000), ('website', 'google', 'cpc', 1, 1, 1.0000)$$,
   'report_sources: alice''s leads by source and first-touch UTM, with conversions');
 select throws_ok($$select * from public.report_campaigns(now(), now())$$, '22023',
-  'report_campaigns: from and to are required and from must be before to', 'report_campaigns refuses an empty range');
+  'report_campaigns: from_time and to_time are required and from_time must be before to_time', 'report_campaigns refuses an empty range');
 select throws_ok($$select * from public.report_funnel(null, now())$$, '22023',
-  'report_funnel: from and to are required and from must be before to', 'report_funnel refuses a missing from');
+  'report_funnel: from_time and to_time are required and from_time must be before to_time', 'report_funnel refuses a missing from');
 select throws_ok($$select * from public.report_sources(now(), now() - interval '1 day')$$, '22023',
-  'report_sources: from and to are required and from must be before to', 'report_sources refuses a reversed range');
+  'report_sources: from_time and to_time are required and from_time must be before to_time', 'report_sources refuses a reversed range');
 
 select tests.authenticate_as('mallory');
 select results_eq(

@@ -5,7 +5,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(23);
+select plan(24);
 
 do $$
 begin
@@ -70,7 +70,7 @@ select is((select path from public.report_top_pages(now() - interval '30 days', 
   '/p0', 'the most viewed page first');
 
 select throws_ok($$select * from public.report_events(now(), now() - interval '1 day', 'day')$$, '22023',
-  'report_events: from and to are required and from must be before to', 'a reversed range is refused');
+  'report_events: from_time and to_time are required and from_time must be before to_time', 'a reversed range is refused');
 select throws_ok($$select * from public.report_events(now() - interval '1 day', now(), 'year')$$, '22023',
   'report_events: interval must be one of hour, day, week, month, not ''year''', 'an unknown interval is refused');
 select throws_ok($$select * from public.report_events(now() - interval '1 day', now(), 'day', '[]')$$, '22023',
@@ -85,6 +85,8 @@ select throws_ok($$select * from public.report_top_pages(now() - interval '1 day
   'report_top_pages: limit must be between 1 and 1000, not 0', 'a zero limit is refused');
 select throws_ok($$select * from public.report_top_events(now() - interval '1 day', now(), 5000)$$, '22023',
   'report_top_events: limit must be between 1 and 1000, not 5000', 'a huge limit is refused');
+select throws_ok($$select * from public.report_top_events(now(), now(), 5)$$, '22023',
+  'report_top_events: from_time and to_time are required and from_time must be before to_time', 'report_top_events refuses an empty range');
 select throws_ok($$select * from private.event_rollups_daily$$, '42501', null, 'alice cannot read the rollup table');
 
 -- Closed clean days are read from the rollup (a tampered rollup shows), not rescanned.

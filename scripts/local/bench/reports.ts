@@ -98,13 +98,13 @@ try {
     await asService((tx) =>
       tx`insert into public.analytics_events
            (user_id, event_type, event_name, properties, "timestamp", anonymous_id)
-         select (${ids}::uuid[])[1 + (g * 7919) % ${owners}],
+         select (${ids}::uuid[])[1 + (g::bigint * 7919) % ${owners}::int],
                 (array['page', 'track', 'track', 'identify'])[1 + g % 4],
                 (array['view', 'signup', 'click', 'download', 'play'])[1 + g % 5],
                 jsonb_build_object('path', '/page-' || (g % 50)),
                 now() - (random() * 90) * interval '1 day',
                 'anon-' || (g % 5000)
-         from generate_series(${done + 1}, ${done + n}) as g`
+         from generate_series(${done + 1}::int, ${done + n}::int) as g`
     );
   }
   const insertMs = performance.now() - t0;

@@ -18,38 +18,38 @@ grant usage on schema reporting to authenticated;
 
 create function reporting.event_days(from_day date, to_day date)
 returns table (day date, event_type text, event_name text, events bigint, anonymous_ids bigint)
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  with bounds as (
-    select (select auth.uid()) as uid, (now() at time zone 'UTC')::date as today
-  ),
-  raw_days as (
-    -- closed days whose rollup is stale, then today and later
-    select d.day
-    from private.event_rollup_dirty as d, bounds as b
-    where d.user_id = b.uid and d.day >= from_day and d.day < least(to_day, b.today)
-    union all
-    select g.day::date
-    from bounds as b,
-         generate_series(greatest(from_day, b.today), to_day - 1, interval '1 day') as g (day)
-  )
+#variable_conflict use_column
+declare
+  -- Constants of the call (not a joined CTE), so both reads use the owner's index ranges.
+  uid uuid := (select auth.uid());
+  today date := (now() at time zone 'UTC')::date;
+begin
+  return query
   select r.day, r.event_type, r.event_name, r.events, r.anonymous_ids
-  from private.event_rollups_daily as r, bounds as b
-  where r.user_id = b.uid and r.day >= from_day and r.day < least(to_day, b.today)
+  from private.event_rollups_daily as r
+  where r.user_id = uid and r.day >= from_day and r.day < least(to_day, today)
     and not exists (
-      select 1 from private.event_rollup_dirty as d where d.user_id = b.uid and d.day = r.day)
+      select from private.event_rollup_dirty as d where d.user_id = uid and d.day = r.day)
   union all
   select x.day, e.event_type, e.event_name, count(*), count(distinct e.anonymous_id)
-  from raw_days as x
-  cross join bounds as b
+  from (
+    -- closed days whose rollup is stale, then today and later
+    select d.day from private.event_rollup_dirty as d
+    where d.user_id = uid and d.day >= from_day and d.day < least(to_day, today)
+    union all
+    select g.day::date from generate_series(greatest(from_day, today), to_day - 1, interval '1 day') as g (day)
+  ) as x
   join public.analytics_events as e
-    on e.user_id = b.uid
+    on e.user_id = uid
    and e."timestamp" >= x.day::timestamp at time zone 'UTC'
    and e."timestamp" < (x.day + 1)::timestamp at time zone 'UTC'
-  group by x.day, e.event_type, e.event_name
+  group by x.day, e.event_type, e.event_name;
+end;
 $$;
 comment on function reporting.event_days(date, date) is
   'The caller''s events per UTC day in [from_day, to_day), type and name: from the rollup for clean closed days, from the raw rows for marked days and today. Security definer (the rollups are private); returns only rows of (select auth.uid()).';

@@ -113,6 +113,7 @@ ROW_TABLES=(
   private.workflow_quotas
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
+  private.event_rollups_daily private.event_rollup_dirty
 )
 rows_for() {
   case "$1" in
@@ -285,6 +286,14 @@ values ('$OWNER', 'track', 'rollback_check', 'rollback-check-message');
 SQL
     private.analytics_retention_failures) cat <<SQL ;;
 insert into private.analytics_retention_failures (user_id, error) values ('$OWNER', 'Rollback check');
+SQL
+    private.event_rollups_daily) cat <<SQL ;;
+insert into private.event_rollups_daily (user_id, day, event_type, event_name, events, anonymous_ids, leads)
+values ('$OWNER', current_date - 1, 'page', 'view', 3, 2, 1);
+SQL
+    private.event_rollup_dirty) cat <<SQL ;;
+insert into private.event_rollup_dirty (user_id, day) values ('$OWNER', current_date - 2)
+on conflict do nothing;
 SQL
     *) return 1 ;;
   esac

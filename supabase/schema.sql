@@ -206,6 +206,41 @@ COMMENT ON FUNCTION private.apply_analytics_retention(at timestamp with time zon
 
 
 --
+-- Name: apply_campaign_status(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.apply_campaign_status() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'paused' then
+    update public.email_campaigns as e set status = 'paused'
+    where e.campaign_id = new.id and e.user_id = new.user_id and e.status = 'sending';
+  elsif new.status = 'active' and old.status = 'paused' then
+    update public.email_campaigns as e set status = 'sending'
+    where e.campaign_id = new.id and e.user_id = new.user_id and e.status = 'paused';
+  elsif new.status = 'completed' then
+    update public.email_campaigns as e set status = 'cancelled'
+    where e.campaign_id = new.id and e.user_id = new.user_id and e.status in ('sending', 'paused');
+    update public.email_campaigns as e set status = 'draft'
+    where e.campaign_id = new.id and e.user_id = new.user_id and e.status = 'scheduled';
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.apply_campaign_status() OWNER TO postgres;
+
+--
+-- Name: FUNCTION apply_campaign_status(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.apply_campaign_status() IS 'Trigger on campaigns (status changed): paused pauses its sending email campaigns, paused → active resumes them, completed cancels its sending/paused ones and takes its scheduled ones back to draft.';
+
+
+--
 -- Name: apply_email_campaign_status(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3213,6 +3248,39 @@ COMMENT ON FUNCTION private.guard_write_key() IS 'Trigger (before update on writ
 
 
 --
+-- Name: hold_email_campaign_for_campaign(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hold_email_campaign_for_campaign() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  parent_status text;
+begin
+  select c.status into parent_status
+  from public.campaigns as c
+  where c.id = new.campaign_id and c.user_id = new.user_id;
+  if parent_status = 'paused' then
+    update public.email_campaigns as e set status = 'paused' where e.id = new.id;
+  elsif parent_status = 'completed' then
+    update public.email_campaigns as e set status = 'cancelled' where e.id = new.id;
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.hold_email_campaign_for_campaign() OWNER TO postgres;
+
+--
+-- Name: FUNCTION hold_email_campaign_for_campaign(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hold_email_campaign_for_campaign() IS 'Trigger on email_campaigns becoming sending: if its campaign is paused it pauses at once, if completed it is cancelled at once.';
+
+
+--
 -- Name: jsonb_integer(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3701,6 +3769,45 @@ ALTER FUNCTION private.make_write_key() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.make_write_key() IS 'Trigger (before insert on write_keys): draws the key, stores its digest and prefix, hands the key to create_write_key.';
+
+
+--
+-- Name: mark_event_days_dirty(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.mark_event_days_dirty() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op in ('INSERT', 'UPDATE') then
+    insert into private.event_rollup_dirty as d (user_id, day)
+    select distinct n.user_id, (n."timestamp" at time zone 'UTC')::date
+    from new_events as n
+    order by 1, 2
+    on conflict (user_id, day) do update set marked_at = now();
+  end if;
+  if tg_op in ('UPDATE', 'DELETE') then
+    insert into private.event_rollup_dirty as d (user_id, day)
+    select distinct o.user_id, (o."timestamp" at time zone 'UTC')::date
+    from old_events as o
+    -- not for an owner being deleted (the cascade takes her rollups too)
+    where exists (select from auth.users as u where u.id = o.user_id)
+    order by 1, 2
+    on conflict (user_id, day) do update set marked_at = now();
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.mark_event_days_dirty() OWNER TO postgres;
+
+--
+-- Name: FUNCTION mark_event_days_dirty(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.mark_event_days_dirty() IS 'Statement trigger on analytics_events: marks the (owner, UTC day) pairs the statement touched for the rollup job. Security definer: the writer may not see the private table.';
 
 
 --
@@ -5312,6 +5419,72 @@ ALTER FUNCTION private.record_updated_lead_scores() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.record_updated_lead_scores() IS 'Trigger (after update, per statement): ledgers profile points that appeared or went (and the part the score bound cut off), and qualifies leads whose score crossed the threshold.';
+
+
+--
+-- Name: refresh_event_rollups(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.refresh_event_rollups() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  today date := (now() at time zone 'UTC')::date;
+  owner uuid;
+  days date[];
+  recomputed integer := 0;
+begin
+  for owner in
+    select distinct d.user_id from private.event_rollup_dirty as d where d.day < today order by 1
+  loop
+    begin
+      -- Its own statement: if a writer holds a mark, this waits for its commit, and the
+      -- recompute below (a later statement, a new snapshot) sees that writer's events.
+      with cleared as (
+        delete from private.event_rollup_dirty as d
+        where d.user_id = owner and d.day < today
+        returning d.day
+      )
+      select array_agg(c.day) into days from cleared as c;
+      if days is null then
+        continue;
+      end if;
+
+      delete from private.event_rollups_daily as r
+      where r.user_id = owner and r.day = any (days);
+
+      insert into private.event_rollups_daily
+        (user_id, day, event_type, event_name, events, anonymous_ids, leads)
+      select owner, x.day, e.event_type, e.event_name,
+             count(*), count(distinct e.anonymous_id), count(distinct e.properties ->> 'lead_id')
+      from unnest(days) as x (day)
+      join public.analytics_events as e
+        on e.user_id = owner
+       and e."timestamp" >= x.day::timestamp at time zone 'UTC'
+       and e."timestamp" < (x.day + 1)::timestamp at time zone 'UTC'
+      group by x.day, e.event_type, e.event_name;
+
+      recomputed := recomputed + cardinality(days);
+    exception when others then
+      -- The block's changes are undone (the marks come back); say why on them and go on.
+      update private.event_rollup_dirty as d
+      set last_error = left(sqlerrm, 2000), failed_at = now()
+      where d.user_id = owner and d.day < today;
+    end;
+  end loop;
+  return recomputed;
+end;
+$$;
+
+
+ALTER FUNCTION private.refresh_event_rollups() OWNER TO postgres;
+
+--
+-- Name: FUNCTION refresh_event_rollups(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.refresh_event_rollups() IS 'Cron job body: recomputes the daily rollups of every marked closed UTC day, one owner at a time (a failing owner keeps its marks with the reason and the others go on); returns how many owner-days it recomputed. Safe to run twice or late.';
 
 
 --
@@ -7427,6 +7600,380 @@ COMMENT ON FUNCTION public.lead_profile_score(lead public.leads) IS 'The profile
 
 
 --
+-- Name: report_campaign(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_campaign(id uuid) RETURNS TABLE(campaign_id uuid, name text, status text, email_campaigns bigint, sent bigint, delivered bigint, human_opens bigint, clicks bigint, unsubscribes bigint, bounces bigint, complaints bigint, delivery_rate numeric, open_rate numeric, click_rate numeric, unsubscribe_rate numeric, bounce_rate numeric, social_posts bigint, social_impressions bigint, social_likes bigint, social_shares bigint, leads bigint, conversions bigint, conversion_rate numeric)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  if not exists (select 1 from public.campaigns as c where c.id = report_campaign.id) then
+    -- One answer for "not there" and "not yours" (RLS hides other owners' campaigns).
+    raise exception using errcode = 'no_data_found',
+      message = format('report_campaign: no campaign %s', coalesce(report_campaign.id::text, 'null'));
+  end if;
+  return query
+  select r.* from public.report_campaigns('-infinity', 'infinity') as r
+  where r.campaign_id = report_campaign.id;
+end;
+$$;
+
+
+ALTER FUNCTION public.report_campaign(id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_campaign(id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_campaign(id uuid) IS 'report_campaigns for one campaign of the caller over all time; an unknown (or another owner''s) campaign is an error.';
+
+
+--
+-- Name: report_campaigns(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone) RETURNS TABLE(campaign_id uuid, name text, status text, email_campaigns bigint, sent bigint, delivered bigint, human_opens bigint, clicks bigint, unsubscribes bigint, bounces bigint, complaints bigint, delivery_rate numeric, open_rate numeric, click_rate numeric, unsubscribe_rate numeric, bounce_rate numeric, social_posts bigint, social_impressions bigint, social_likes bigint, social_shares bigint, leads bigint, conversions bigint, conversion_rate numeric)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  perform reporting.check_range('report_campaigns', report_campaigns.from_time, report_campaigns.to_time);
+  return query
+  with me as (select (select auth.uid()) as uid),
+  camps as (
+    select c.id, c.name, c.status from public.campaigns as c, me where c.user_id = me.uid
+  ),
+  mail as (
+    select ec.campaign_id,
+           count(distinct ec.id) as email_campaigns,
+           count(*) filter (where d.sent_at >= report_campaigns.from_time and d.sent_at < report_campaigns.to_time) as sent,
+           count(*) filter (where d.delivered_at >= report_campaigns.from_time and d.delivered_at < report_campaigns.to_time) as delivered,
+           count(*) filter (where d.human_opened_at >= report_campaigns.from_time and d.human_opened_at < report_campaigns.to_time) as human_opens,
+           count(*) filter (where d.human_clicked_at >= report_campaigns.from_time and d.human_clicked_at < report_campaigns.to_time) as clicks,
+           count(*) filter (where d.unsubscribed_at >= report_campaigns.from_time and d.unsubscribed_at < report_campaigns.to_time) as unsubscribes,
+           count(*) filter (where d.bounced_at >= report_campaigns.from_time and d.bounced_at < report_campaigns.to_time) as bounces,
+           count(*) filter (where d.complained_at >= report_campaigns.from_time and d.complained_at < report_campaigns.to_time) as complaints
+    from public.email_campaigns as ec
+    cross join me
+    left join public.email_deliveries as d on d.email_campaign_id = ec.id and d.user_id = me.uid
+    where ec.user_id = me.uid and ec.campaign_id is not null
+    group by ec.campaign_id
+  ),
+  attributed as (
+    select c.id as campaign_id, l.id as lead_id
+    from camps as c
+    cross join me
+    join public.leads as l
+      on l.user_id = me.uid
+     and l.custom_fields -> 'first_touch' ->> 'utm_campaign' in (c.name, c.id::text)
+    where l.created_at >= report_campaigns.from_time and l.created_at < report_campaigns.to_time
+    union
+    select c.id, l.id
+    from camps as c
+    cross join me
+    join public.analytics_events as e
+      on e.user_id = me.uid
+     and e.properties ->> 'campaign_id' = c.id::text
+     and e."timestamp" >= report_campaigns.from_time and e."timestamp" < report_campaigns.to_time
+    join public.leads as l on l.user_id = me.uid and l.id::text = e.properties ->> 'lead_id'
+  ),
+  won as (
+    select a.campaign_id,
+           count(*) as leads,
+           count(*) filter (where exists (
+             select 1 from public.lead_status_history as h
+             where h.lead_id = a.lead_id and h.user_id = (select auth.uid()) and h.to_status = 'converted'
+               and h.changed_at >= report_campaigns.from_time and h.changed_at < report_campaigns.to_time)) as conversions
+    from attributed as a
+    group by a.campaign_id
+  )
+  select c.id, c.name, c.status, coalesce(m.email_campaigns, 0),
+         coalesce(m.sent, 0), coalesce(m.delivered, 0), coalesce(m.human_opens, 0), coalesce(m.clicks, 0),
+         coalesce(m.unsubscribes, 0), coalesce(m.bounces, 0), coalesce(m.complaints, 0),
+         round(m.delivered::numeric / nullif(m.sent, 0), 4),
+         round(m.human_opens::numeric / nullif(m.delivered, 0), 4),
+         round(m.clicks::numeric / nullif(m.delivered, 0), 4),
+         round(m.unsubscribes::numeric / nullif(m.delivered, 0), 4),
+         round(m.bounces::numeric / nullif(m.sent, 0), 4),
+         0::bigint, 0::bigint, 0::bigint, 0::bigint,
+         coalesce(w.leads, 0), coalesce(w.conversions, 0),
+         round(w.conversions::numeric / nullif(w.leads, 0), 4)
+  from camps as c
+  left join mail as m on m.campaign_id = c.id
+  left join won as w on w.campaign_id = c.id
+  order by c.name, c.id;
+end;
+$$;
+
+
+ALTER FUNCTION public.report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone) IS 'One row per campaign of the caller, activity in [from, to): its email campaigns (sent, delivered, human opens, human clicks, unsubscribes, bounces, complaints and their rates: delivery and bounce over sent, the others over delivered), social posts (always 0: no social_posts table exists yet), leads attributed to it (first-touch utm_campaign = its name or id, or events with properties.campaign_id and properties.lead_id) and how many of them reached converted.';
+
+
+--
+-- Name: report_events(timestamp with time zone, timestamp with time zone, text, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_events(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text, filters jsonb DEFAULT '{}'::jsonb) RETURNS TABLE(bucket timestamp with time zone, event_type text, event_name text, count bigint, uniques bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  key text;
+  type_filter text;
+  name_filter text;
+  grain text;
+  first_day date;
+  end_day date;
+  raw1_end timestamptz;
+  raw2_start timestamptz;
+begin
+  perform reporting.check_range('report_events', report_events.from_time, report_events.to_time);
+  if report_events."interval" is null
+     or report_events."interval" not in ('hour', 'day', 'week', 'month') then
+    raise exception using errcode = 'invalid_parameter_value',
+      message = format('report_events: interval must be one of hour, day, week, month, not %s',
+        coalesce(quote_literal(report_events."interval"), 'null'));
+  end if;
+  if filters is null or jsonb_typeof(filters) <> 'object' then
+    raise exception using errcode = 'invalid_parameter_value',
+      message = 'report_events: filters must be a JSON object, e.g. {"event_type": "page"}';
+  end if;
+  for key in select jsonb_object_keys(filters) loop
+    if key not in ('event_type', 'event_name') then
+      raise exception using errcode = 'invalid_parameter_value',
+        message = format('report_events: filters.%s is not a filter; the filters are event_type and event_name', key);
+    end if;
+    if jsonb_typeof(filters -> key) <> 'string' or filters ->> key !~ '\S' then
+      raise exception using errcode = 'invalid_parameter_value',
+        message = format('report_events: filters.%s must be a non-blank string, not %s', key, filters -> key);
+    end if;
+  end loop;
+  type_filter := filters ->> 'event_type';
+  name_filter := filters ->> 'event_name';
+
+  -- Whole UTC days inside the range come per day (rollups where exact); the partial days at
+  -- either edge, and everything for hourly buckets, from the raw rows.
+  grain := case when report_events."interval" = 'hour' then 'hour' else 'day' end;
+  first_day := (report_events.from_time at time zone 'UTC')::date;
+  if first_day::timestamp at time zone 'UTC' < report_events.from_time then
+    first_day := first_day + 1;
+  end if;
+  end_day := (report_events.to_time at time zone 'UTC')::date;
+  if grain = 'hour' or first_day >= end_day then
+    raw1_end := report_events.to_time;
+    raw2_start := report_events.to_time;
+    first_day := null;
+  else
+    raw1_end := first_day::timestamp at time zone 'UTC';
+    raw2_start := end_day::timestamp at time zone 'UTC';
+  end if;
+
+  return query
+  with parts as (
+    select x.day::timestamp as slot, x.event_type, x.event_name, x.events as n, x.anonymous_ids as u
+    from reporting.event_days(first_day, end_day) as x
+    where first_day is not null
+      and (type_filter is null or x.event_type = type_filter)
+      and (name_filter is null or x.event_name = name_filter)
+    union all
+    select date_trunc(grain, e."timestamp" at time zone 'UTC'), e.event_type, e.event_name,
+           count(*), count(distinct e.anonymous_id)
+    from public.analytics_events as e
+    where e.user_id = (select auth.uid())
+      and ((e."timestamp" >= report_events.from_time and e."timestamp" < raw1_end)
+        or (e."timestamp" >= raw2_start and e."timestamp" < report_events.to_time))
+      and (type_filter is null or e.event_type = type_filter)
+      and (name_filter is null or e.event_name = name_filter)
+    group by 1, 2, 3
+  )
+  select date_trunc(report_events."interval", p.slot) at time zone 'UTC', p.event_type, p.event_name,
+         sum(p.n)::bigint, sum(p.u)::bigint
+  from parts as p
+  group by 1, 2, 3
+  order by 1, 2, 3;
+end;
+$$;
+
+
+ALTER FUNCTION public.report_events(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text, filters jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_events(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text, filters jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_events(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text, filters jsonb) IS 'Events of the caller in [from, to) per UTC bucket (hour, day, week, month), event type and name: count, and uniques (distinct anonymous ids per hour for hourly buckets, per day otherwise, summed over the bucket''s days). filters: {"event_type"?, "event_name"?}.';
+
+
+--
+-- Name: report_funnel(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) RETURNS TABLE(stage text, stage_order integer, leads bigint, rate_from_previous numeric)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  perform reporting.check_range('report_funnel', report_funnel.from_time, report_funnel.to_time);
+  return query
+  with stages (stage, stage_order) as (
+    values ('new', 1), ('contacted', 2), ('qualified', 3), ('converted', 4), ('lost', 5)
+  ),
+  cohort as (
+    -- the leads created in the window: the funnel's entry
+    select l.id from public.leads as l
+    where l.user_id = (select auth.uid())
+      and l.created_at >= report_funnel.from_time and l.created_at < report_funnel.to_time
+  ),
+  reached as (
+    select 'new'::text as stage, c.id as lead_id from cohort as c
+    union
+    select h.to_status, h.lead_id
+    from public.lead_status_history as h
+    join cohort as c on c.id = h.lead_id
+    where h.user_id = (select auth.uid()) and h.changed_at < report_funnel.to_time
+  ),
+  counted as (
+    select s.stage, s.stage_order, count(r.lead_id) as leads
+    from stages as s left join reached as r on r.stage = s.stage
+    group by s.stage, s.stage_order
+  )
+  select c.stage, c.stage_order, c.leads,
+         round(c.leads::numeric / nullif(
+           case when c.stage = 'lost' then (select n.leads from counted as n where n.stage = 'new')
+                else lag(c.leads) over (order by c.stage_order) end, 0), 4)
+  from counted as c
+  order by c.stage_order;
+end;
+$$;
+
+
+ALTER FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_funnel(from_time timestamp with time zone, to_time timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) IS 'The funnel of the leads the caller gained in [from, to): how many reached each stage (new, contacted, qualified, converted, per lead_status_history up to to; lost apart) and the rate from the previous stage (lost: over new).';
+
+
+--
+-- Name: report_sources(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_sources(from_time timestamp with time zone, to_time timestamp with time zone) RETURNS TABLE(source text, utm_source text, utm_medium text, leads bigint, conversions bigint, conversion_rate numeric)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  perform reporting.check_range('report_sources', report_sources.from_time, report_sources.to_time);
+  return query
+  select l.source, l.custom_fields -> 'first_touch' ->> 'utm_source', l.custom_fields -> 'first_touch' ->> 'utm_medium',
+         count(*),
+         count(*) filter (where exists (
+           select 1 from public.lead_status_history as h
+           where h.lead_id = l.id and h.user_id = (select auth.uid()) and h.to_status = 'converted'
+             and h.changed_at < report_sources.to_time)),
+         round(count(*) filter (where exists (
+           select 1 from public.lead_status_history as h
+           where h.lead_id = l.id and h.user_id = (select auth.uid()) and h.to_status = 'converted'
+             and h.changed_at < report_sources.to_time))::numeric / count(*), 4)
+  from public.leads as l
+  where l.user_id = (select auth.uid())
+    and l.created_at >= report_sources.from_time and l.created_at < report_sources.to_time
+  group by 1, 2, 3
+  order by 4 desc, 1 nulls last, 2 nulls last, 3 nulls last;
+end;
+$$;
+
+
+ALTER FUNCTION public.report_sources(from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_sources(from_time timestamp with time zone, to_time timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_sources(from_time timestamp with time zone, to_time timestamp with time zone) IS 'The leads the caller gained in [from, to) by source and first-touch utm_source/utm_medium, with how many of them reached converted (by to) and the rate.';
+
+
+--
+-- Name: report_top_events(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_top_events(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer DEFAULT 10) RETURNS TABLE(event_type text, event_name text, count bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  perform reporting.check_range('report_top_events', report_top_events.from_time, report_top_events.to_time);
+  perform reporting.check_limit('report_top_events', report_top_events.max_rows);
+  return query
+  select r.event_type, r.event_name, sum(r.count)::bigint
+  from public.report_events(report_top_events.from_time, report_top_events.to_time, 'month') as r
+  group by r.event_type, r.event_name
+  order by 3 desc, 1, 2
+  limit report_top_events.max_rows;
+end;
+$$;
+
+
+ALTER FUNCTION public.report_top_events(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_top_events(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_top_events(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer) IS 'The caller''s most frequent events (type and name) in [from, to), most first.';
+
+
+--
+-- Name: report_top_pages(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_top_pages(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer DEFAULT 10) RETURNS TABLE(path text, views bigint, uniques bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  perform reporting.check_range('report_top_pages', report_top_pages.from_time, report_top_pages.to_time);
+  perform reporting.check_limit('report_top_pages', report_top_pages.max_rows);
+  return query
+  select e.properties ->> 'path', count(*), count(distinct e.anonymous_id)
+  from public.analytics_events as e
+  where e.user_id = (select auth.uid())
+    and e."timestamp" >= report_top_pages.from_time and e."timestamp" < report_top_pages.to_time
+    and e.event_type = 'page'
+    and e.properties ->> 'path' is not null
+  group by 1
+  order by 2 desc, 1
+  limit report_top_pages.max_rows;
+end;
+$$;
+
+
+ALTER FUNCTION public.report_top_pages(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_top_pages(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_top_pages(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer) IS 'The caller''s most viewed pages (page events by properties.path) in [from, to): views and distinct anonymous ids, most first.';
+
+
+--
 -- Name: revoke_write_key(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7898,6 +8445,57 @@ ALTER TABLE private.email_unsubscribe_keys OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.email_unsubscribe_keys IS 'Unsubscribe keys of deliveries whose campaign was deleted: the links in sent mail keep working until kept_until (60 days).';
+
+
+--
+-- Name: event_rollup_dirty; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.event_rollup_dirty (
+    user_id uuid NOT NULL,
+    day date NOT NULL,
+    marked_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_error text,
+    failed_at timestamp with time zone,
+    CONSTRAINT event_rollup_dirty_last_error_check CHECK ((length(last_error) <= 2000))
+);
+
+
+ALTER TABLE private.event_rollup_dirty OWNER TO postgres;
+
+--
+-- Name: TABLE event_rollup_dirty; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.event_rollup_dirty IS 'The (owner, UTC day) pairs whose events changed since their rollup was computed; the rollup job''s watermark. last_error/failed_at record why a recompute of that owner failed (the mark stays and is retried).';
+
+
+--
+-- Name: event_rollups_daily; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.event_rollups_daily (
+    user_id uuid NOT NULL,
+    day date NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    events bigint NOT NULL,
+    anonymous_ids bigint NOT NULL,
+    leads bigint NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT event_rollups_daily_anonymous_ids_check CHECK ((anonymous_ids >= 0)),
+    CONSTRAINT event_rollups_daily_events_check CHECK ((events > 0)),
+    CONSTRAINT event_rollups_daily_leads_check CHECK ((leads >= 0))
+);
+
+
+ALTER TABLE private.event_rollups_daily OWNER TO postgres;
+
+--
+-- Name: TABLE event_rollups_daily; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.event_rollups_daily IS 'Daily event totals per owner, UTC day, event type and name (events, distinct anonymous ids, distinct properties.lead_id); exact for every closed day without a mark in event_rollup_dirty.';
 
 
 --
@@ -9060,6 +9658,22 @@ ALTER TABLE ONLY private.email_unsubscribe_effects
 
 ALTER TABLE ONLY private.email_unsubscribe_keys
     ADD CONSTRAINT email_unsubscribe_keys_pkey PRIMARY KEY (delivery_id);
+
+
+--
+-- Name: event_rollup_dirty event_rollup_dirty_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.event_rollup_dirty
+    ADD CONSTRAINT event_rollup_dirty_pkey PRIMARY KEY (user_id, day);
+
+
+--
+-- Name: event_rollups_daily event_rollups_daily_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.event_rollups_daily
+    ADD CONSTRAINT event_rollups_daily_pkey PRIMARY KEY (user_id, day, event_type, event_name);
 
 
 --
@@ -10312,6 +10926,13 @@ CREATE TRIGGER analytics_events_release_message_ids AFTER DELETE ON public.analy
 
 
 --
+-- Name: campaigns apply_status; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER apply_status AFTER UPDATE OF status ON public.campaigns FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION private.apply_campaign_status();
+
+
+--
 -- Name: email_campaigns apply_status; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -10389,6 +11010,13 @@ CREATE TRIGGER guard_write_key BEFORE UPDATE ON public.write_keys FOR EACH ROW E
 
 
 --
+-- Name: email_campaigns hold_for_campaign; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER hold_for_campaign AFTER UPDATE OF status ON public.email_campaigns FOR EACH ROW WHEN (((new.status = 'sending'::text) AND (old.status IS DISTINCT FROM 'sending'::text) AND (new.campaign_id IS NOT NULL))) EXECUTE FUNCTION private.hold_email_campaign_for_campaign();
+
+
+--
 -- Name: email_campaigns keep_unsubscribe_keys; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -10421,6 +11049,27 @@ CREATE TRIGGER lead_status_history AFTER UPDATE ON public.leads REFERENCING OLD 
 --
 
 CREATE TRIGGER make_write_key BEFORE INSERT ON public.write_keys FOR EACH ROW EXECUTE FUNCTION private.make_write_key();
+
+
+--
+-- Name: analytics_events mark_rollup_days_on_delete; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER mark_rollup_days_on_delete AFTER DELETE ON public.analytics_events REFERENCING OLD TABLE AS old_events FOR EACH STATEMENT EXECUTE FUNCTION private.mark_event_days_dirty();
+
+
+--
+-- Name: analytics_events mark_rollup_days_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER mark_rollup_days_on_insert AFTER INSERT ON public.analytics_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION private.mark_event_days_dirty();
+
+
+--
+-- Name: analytics_events mark_rollup_days_on_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER mark_rollup_days_on_update AFTER UPDATE ON public.analytics_events REFERENCING OLD TABLE AS old_events NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION private.mark_event_days_dirty();
 
 
 --
@@ -10689,6 +11338,22 @@ ALTER TABLE ONLY private.email_unsubscribe_effects
 
 ALTER TABLE ONLY private.email_unsubscribe_keys
     ADD CONSTRAINT email_unsubscribe_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: event_rollup_dirty event_rollup_dirty_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.event_rollup_dirty
+    ADD CONSTRAINT event_rollup_dirty_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: event_rollups_daily event_rollups_daily_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.event_rollups_daily
+    ADD CONSTRAINT event_rollups_daily_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -11695,6 +12360,13 @@ REVOKE ALL ON FUNCTION private.apply_analytics_retention(at timestamp with time 
 
 
 --
+-- Name: FUNCTION apply_campaign_status(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.apply_campaign_status() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION apply_email_campaign_status(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -12160,6 +12832,13 @@ REVOKE ALL ON FUNCTION private.guard_write_key() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION hold_email_campaign_for_campaign(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hold_email_campaign_for_campaign() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION jsonb_integer(value jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -12221,6 +12900,13 @@ REVOKE ALL ON FUNCTION private.log_email_event(delivery public.email_deliveries,
 --
 
 REVOKE ALL ON FUNCTION private.make_write_key() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION mark_event_days_dirty(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.mark_event_days_dirty() FROM PUBLIC;
 
 
 --
@@ -12396,6 +13082,13 @@ REVOKE ALL ON FUNCTION private.record_scoring_error(owner uuid, message text) FR
 --
 
 REVOKE ALL ON FUNCTION private.record_updated_lead_scores() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION refresh_event_rollups(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.refresh_event_rollups() FROM PUBLIC;
 
 
 --
@@ -12641,6 +13334,62 @@ GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.lead_profile_score(lead public.leads) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.lead_profile_score(lead public.leads) TO authenticated;
 GRANT ALL ON FUNCTION public.lead_profile_score(lead public.leads) TO service_role;
+
+
+--
+-- Name: FUNCTION report_campaign(id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_campaign(id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_campaign(id uuid) TO authenticated;
+
+
+--
+-- Name: FUNCTION report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
+
+
+--
+-- Name: FUNCTION report_events(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text, filters jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_events(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text, filters jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_events(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text, filters jsonb) TO authenticated;
+
+
+--
+-- Name: FUNCTION report_funnel(from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
+
+
+--
+-- Name: FUNCTION report_sources(from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_sources(from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_sources(from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
+
+
+--
+-- Name: FUNCTION report_top_events(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_top_events(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_top_events(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer) TO authenticated;
+
+
+--
+-- Name: FUNCTION report_top_pages(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_top_pages(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_top_pages(from_time timestamp with time zone, to_time timestamp with time zone, max_rows integer) TO authenticated;
 
 
 --

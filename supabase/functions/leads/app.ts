@@ -30,6 +30,7 @@ import { createApp, HttpError, readQuery } from "../_shared/http.ts";
 import { csvLine, csvRecords, tooLarge, utf8Chunks } from "./csv.ts";
 import {
   headerProblem,
+  LEAD_FIELDS,
   type LeadRow,
   type RowError,
   STATUSES,
@@ -59,20 +60,14 @@ const ExportQuery = z.object({
   status: z.enum(STATUSES, `must be one of ${STATUSES.join(", ")}`).optional(),
 });
 
+/** The export's columns: the lead fields, the system's (ignored on import), custom_fields last. */
 export const LEAD_COLUMNS = [
-  "email",
-  "first_name",
-  "last_name",
-  "company",
-  "phone",
-  "status",
-  "source",
-  "tags",
+  ...LEAD_FIELDS.filter((field) => field !== "custom_fields"),
   "score",
   "created_at",
   "updated_at",
   "custom_fields",
-] as const;
+];
 
 type Counts = {
   inserted: number;
@@ -275,7 +270,7 @@ export function createLeadsApp(options: { maxBytes: number }) {
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
         try {
-          controller.enqueue(encoder.encode(csvLine([...LEAD_COLUMNS])));
+          controller.enqueue(encoder.encode(csvLine(LEAD_COLUMNS)));
           await asUser(user, async (tx) => {
             const rows = tx`
               select email, first_name, last_name, company, phone, status, source,

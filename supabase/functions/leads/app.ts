@@ -118,9 +118,7 @@ class Writer {
   async flush() {
     if (this.rows.length === 0) return;
     const [{ result }] = await this.tx<{ result: Batch }[]>`
-      select public.import_leads(${
-      this.tx.json(this.rows as never)
-    }, ${this.mode}) as result`;
+      select public.import_leads(${this.tx.json(this.rows as never)}, ${this.mode}) as result`;
     const { counts } = this.tally;
     counts.inserted += result.inserted;
     counts.updated += result.updated;
@@ -279,15 +277,11 @@ export function createLeadsApp(options: { maxBytes: number }) {
                 to_json(updated_at) #>> '{}' as updated_at,
                 custom_fields::text as custom_fields
               from public.leads
-              where ${status ?? null}::text is null or status = ${
-              status ?? null
-            }
+              where ${status ?? null}::text is null or status = ${status ?? null}
               order by created_at, id`.cursor(1000);
             for await (const batch of rows) {
               controller.enqueue(encoder.encode(
-                batch.map((lead) =>
-                  csvLine(LEAD_COLUMNS.map((column) => lead[column]))
-                ).join(""),
+                batch.map((lead) => csvLine(LEAD_COLUMNS.map((column) => lead[column]))).join(""),
               ));
             }
           });

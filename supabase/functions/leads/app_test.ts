@@ -108,8 +108,7 @@ Deno.test({
             {
               row: 3,
               field: "status",
-              message:
-                "must be one of new, qualified, contacted, converted, lost",
+              message: "must be one of new, qualified, contacted, converted, lost",
             },
             { row: 5, field: null, message: "has 2 fields; the header has 6" },
           ]);
@@ -172,8 +171,7 @@ Deno.test({
           assert.deepEqual(result.body.errors, [{
             row: 1,
             field: "tags",
-            message:
-              'new row for relation "leads" violates check constraint "leads_tags_check"',
+            message: 'new row for relation "leads" violates check constraint "leads_tags_check"',
           }]);
         },
       );
@@ -192,9 +190,7 @@ Deno.test({
             unchanged: 0,
             failed: 0,
           });
-          const [ada] = (await leadsOf(alice)).filter((l) =>
-            l.email === "ada@example.com"
-          );
+          const [ada] = (await leadsOf(alice)).filter((l) => l.email === "ada@example.com");
           assert.deepEqual(
             [ada.first_name, ada.tags, ada.custom_fields],
             ["Ada", ["vip", "beta", "gamma"], { plan: "pro", seats: "12" }],
@@ -234,9 +230,7 @@ Deno.test({
             [3, null],
           ],
         );
-        const [lead] = (await leadsOf(alice)).filter((l) =>
-          l.email === "json@example.com"
-        );
+        const [lead] = (await leadsOf(alice)).filter((l) => l.email === "json@example.com");
         assert.deepEqual(lead.custom_fields, { n: 1, region: "eu" });
       });
 
@@ -260,8 +254,7 @@ Deno.test({
       await t.step(
         "modes: insert_only leaves existing leads, update_only inserts nothing",
         async () => {
-          const csv =
-            "email,first_name\nada@example.com,Countess\nonly-new@example.com,N\n";
+          const csv = "email,first_name\nada@example.com,Countess\nonly-new@example.com,N\n";
           const inserted = await send(url, alice, csv, {
             query: "?mode=insert_only",
           });
@@ -271,8 +264,7 @@ Deno.test({
             unchanged: 1,
             failed: 0,
           });
-          const updateOnly =
-            "email,first_name\nada@example.com,Countess\nnobody@example.com,N\n";
+          const updateOnly = "email,first_name\nada@example.com,Countess\nnobody@example.com,N\n";
           const updated = await send(url, alice, updateOnly, {
             query: "?mode=update_only",
           });
@@ -285,8 +277,7 @@ Deno.test({
           assert.deepEqual(updated.body.errors, [{
             row: 2,
             field: "email",
-            message:
-              "no lead has this email (mode update_only does not insert)",
+            message: "no lead has this email (mode update_only does not insert)",
           }]);
           const emails = (await leadsOf(alice)).map((l) => l.email);
           assert.ok(
@@ -316,9 +307,7 @@ Deno.test({
             unchanged: 0,
             failed: 0,
           });
-          const [lead] = (await leadsOf(alice)).filter((l) =>
-            l.email === "twice@example.com"
-          );
+          const [lead] = (await leadsOf(alice)).filter((l) => l.email === "twice@example.com");
           assert.equal(lead.company, "Two");
         },
       );
@@ -462,20 +451,19 @@ Deno.test({
           const rows = Array.from(
             { length: 100_000 },
             (_, i) =>
-              `lead${i}@bulk.example,First${i},Last${i},Company ${
-                i % 500
-              },new,csv,t${i % 7};bulk,${i}`,
+              `lead${i}@bulk.example,First${i},Last${i},Company ${i % 500},new,csv,t${
+                i % 7
+              };bulk,${i}`,
           );
-          const csv =
-            "email,first_name,last_name,company,status,source,tags,external_id\n" +
+          const csv = "email,first_name,last_name,company,status,source,tags,external_id\n" +
             rows.join("\n") + "\n";
           const started = performance.now();
           const { status, body } = await send(url, owner, csv);
           const seconds = (performance.now() - started) / 1000;
           console.log(
-            `100,000 rows (${
-              (csv.length / 1024 / 1024).toFixed(1)
-            } MiB) imported in ${seconds.toFixed(1)} s`,
+            `100,000 rows (${(csv.length / 1024 / 1024).toFixed(1)} MiB) imported in ${
+              seconds.toFixed(1)
+            } s`,
           );
           assert.equal(status, 200, JSON.stringify(body).slice(0, 500));
           assert.deepEqual(counts(body), {

@@ -3,8 +3,7 @@
 import { parse } from "csv-parse";
 import { HttpError } from "../_shared/http.ts";
 
-const mib = (bytes: number) =>
-  `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
+const mib = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
 
 export const tooLarge = (limit: number) =>
   new HttpError(
@@ -92,10 +91,7 @@ export async function* csvRecords(
 export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return "";
   const text = typeof value === "string" ? value : String(value);
-  return /[",\r\n]|^\s|\s$/.test(text)
-    ? `"${text.replaceAll('"', '""')}"`
-    : text;
+  return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-export const csvLine = (cells: unknown[]) =>
-  cells.map(csvCell).join(",") + "\r\n";
+export const csvLine = (cells: unknown[]) => cells.map(csvCell).join(",") + "\r\n";

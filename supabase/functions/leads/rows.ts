@@ -38,8 +38,7 @@ export const STATUSES = [
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const PHONE = /^\+?[0-9 ().-]{3,32}$/;
 
-const text = (max: number) =>
-  z.string().max(max, `must be at most ${max} characters`);
+const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
 
 const Tags = z.union([
   z.string().transform((value) => value.split(";")),
@@ -133,9 +132,7 @@ export function toLeadRow(
 export function headerProblem(header: string[]): string | undefined {
   const names = header.map((name) => name.trim().toLowerCase());
   if (!names.includes("email")) {
-    return `The file has no email column (its header is: ${
-      header.join(", ") || "empty"
-    }).`;
+    return `The file has no email column (its header is: ${header.join(", ") || "empty"}).`;
   }
   const seen = new Set<string>();
   for (const name of names) {

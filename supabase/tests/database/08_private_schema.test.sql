@@ -49,8 +49,8 @@ select is_empty(
 
 -- The public surface.
 select functions_are('public', array['calculate_lead_score', 'lead_profile_score', 'explain_lead_score', 'run_workflow',
-    'create_write_key', 'revoke_write_key'],
-  'public holds exactly the RPCs apps may call: calculate_lead_score, lead_profile_score, explain_lead_score, run_workflow, create_write_key, revoke_write_key');
+    'create_write_key', 'revoke_write_key', 'import_leads'],
+  'public holds exactly the RPCs apps may call: calculate_lead_score, lead_profile_score, explain_lead_score, run_workflow, create_write_key, revoke_write_key, import_leads');
 select is_empty(
   $$select relname::text || ' (' || relkind::text || ')' from pg_class
     where relnamespace = 'public'::regnamespace and relkind not in ('r', 'i')$$,

@@ -39,7 +39,7 @@ declare
   inserted integer := 0;
   updated integer := 0;
   unchanged integer := 0;
-  errors jsonb := '[]';
+  errors jsonb := '[]'::jsonb;
   message text;
   constraint_name text;
   column_name text;

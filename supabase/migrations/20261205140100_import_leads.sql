@@ -76,14 +76,6 @@ begin
           jsonb_to_record(rows -> (i - 1)) as r (email text, first_name text, last_name text,
             company text, phone text, status text, source text, tags text[], custom_fields jsonb)
       ),
-      -- The caller's leads with these emails, looked up once for the batch (materialised:
-      -- the planner, whose statistics do not know the rows this import added, would otherwise
-      -- rescan the owner's leads for every row).
-      existing as materialized (
-        select l.* from public.leads as l
-        where l.user_id = (select auth.uid())
-          and l.email_normalized = any (array(select lower(btrim(i.email)) from input as i))
-      ),
       proposed as (
         select i.n, l.id,
           coalesce(i.first_name, l.first_name) as first_name,
@@ -98,7 +90,8 @@ begin
           (l.first_name, l.last_name, l.company, l.phone, l.status, l.source, l.tags,
            l.custom_fields) as old
         from input as i
-        join existing as l on l.email_normalized = lower(btrim(i.email))
+        join public.leads as l
+          on l.user_id = (select auth.uid()) and l.email_normalized = lower(btrim(i.email))
       ),
       changed as (
         update public.leads as l
@@ -158,6 +151,7 @@ begin
     end;
   end loop;
 
+  -- Parts are taken first half first, so the errors are in row order.
   -- Parts are taken first half first, so the errors are in row order.
   return jsonb_build_object('inserted', inserted, 'updated', updated, 'unchanged', unchanged,
     'failed', jsonb_array_length(errors),

@@ -202,6 +202,8 @@ export async function serveFunctions(env: Record<string, string> = {}) {
   })();
   return {
     url: `${base}/functions/v1`,
+    /** The server's process id (for measuring it, as scripts/bench audience does). */
+    pid: child.pid,
     log: () => log,
     async stop() {
       child.kill("SIGTERM");

@@ -4,7 +4,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(374);
+select plan(377);
 
 select tables_are(
   'public',
@@ -52,6 +52,7 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('leads', 'custom_fields', 'jsonb', true, '''{}''::jsonb'),
   ('leads', 'created_at', 'timestamp with time zone', true, 'now()'),
   ('leads', 'updated_at', 'timestamp with time zone', true, 'now()'),
+  ('leads', 'email_normalized', 'text', false, 'lower(btrim(email))'),
 
   ('content', 'id', 'uuid', true, 'gen_random_uuid()'),
   ('content', 'user_id', 'uuid', true, 'auth.uid()'),
@@ -214,7 +215,7 @@ from (values
   (11, 'idx_analytics_event_type',
     'CREATE INDEX idx_analytics_event_type ON ONLY public.analytics_events USING btree (event_type)'),
   (12, 'leads_user_id_email_key',
-    'CREATE UNIQUE INDEX leads_user_id_email_key ON public.leads USING btree (user_id, lower(email))'),
+    'CREATE UNIQUE INDEX leads_user_id_email_key ON public.leads USING btree (user_id, email_normalized)'),
   (13, 'campaigns_user_id_created_at_idx',
     'CREATE INDEX campaigns_user_id_created_at_idx ON public.campaigns USING btree (user_id, created_at DESC)'),
   (14, 'leads_user_id_created_at_idx',

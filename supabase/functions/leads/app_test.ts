@@ -1,0 +1,489 @@
+// The leads function over real HTTP through the local gateway: imports (good and bad rows,
+// malformed files, dry runs, modes, tag and custom field merges, 100,000 rows) and exports
+// (round trip, status filter, quoting), and one owner's token never reaching another's leads.
+import assert from "node:assert/strict";
+import { asService, type UserClaims } from "../_shared/db.ts";
+import { serveFunctions } from "../_testing/email.ts";
+import { bearerFor, createUser, deleteUsers } from "../_testing/harness.ts";
+
+type Answer = {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  failed: number;
+  errors: { row: number; field: string | null; message: string }[];
+};
+
+const counts = (answer: Answer) => {
+  const { errors: _, ...rest } = answer;
+  return rest;
+};
+
+async function send(
+  url: string,
+  user: UserClaims,
+  body: BodyInit,
+  { type = "text/csv", query = "" } = {},
+) {
+  const response = await fetch(`${url}/leads/import${query}`, {
+    method: "POST",
+    headers: { authorization: await bearerFor(user), "content-type": type },
+    body,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function exported(url: string, user: UserClaims, query = "") {
+  const response = await fetch(`${url}/leads/export${query}`, {
+    headers: { authorization: await bearerFor(user) },
+  });
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type") ?? "", /^text\/csv/);
+  return await response.text();
+}
+
+/** The owner's leads, by email_normalized. */
+const leadsOf = (user: UserClaims) =>
+  asService((tx) =>
+    tx<
+      {
+        email: string;
+        first_name: string | null;
+        company: string | null;
+        status: string;
+        tags: string[];
+        custom_fields: Record<string, unknown>;
+        updated_at: Date;
+      }[]
+    >`
+      select email, first_name, company, status, tags, custom_fields, updated_at
+      from public.leads where user_id = ${user.sub} order by email_normalized`
+  );
+
+const unchangedBy = async (user: UserClaims, work: () => Promise<void>) => {
+  const before = await leadsOf(user);
+  await work();
+  assert.deepEqual(await leadsOf(user), before, "the leads are as they were");
+};
+
+Deno.test({
+  name: "leads import and export over HTTP",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const functions = await serveFunctions({
+      BEACON_IMPORT_MAX_BYTES: String(20 * 1024 * 1024),
+    });
+    const small = await serveFunctions({ BEACON_IMPORT_MAX_BYTES: "200000" });
+    const alice = await createUser("import");
+    const bob = await createUser("import-other");
+    const url = functions.url;
+    try {
+      await t.step(
+        "good rows go in, bad rows are reported with row, field and message",
+        async () => {
+          const csv = [
+            "email,first_name,company,status,tags,plan",
+            "ada@example.com,Ada,Analytical Engines,qualified,vip;beta,pro",
+            "not-an-email,Bad,,,,",
+            "grace@example.com,Grace,,sleeping,,",
+            "Linus@Example.com,Linus,,,,free",
+            "short,row",
+            'edsger@example.com,Edsger,"Dijkstra, ""EWD"" Inc.",,,',
+          ].join("\n");
+          const { status, body } = await send(url, alice, csv);
+          assert.equal(status, 200, JSON.stringify(body));
+          assert.deepEqual(counts(body), {
+            inserted: 3,
+            updated: 0,
+            unchanged: 0,
+            failed: 3,
+          });
+          assert.deepEqual(body.errors, [
+            {
+              row: 2,
+              field: "email",
+              message: "must be an email address such as ada@example.com",
+            },
+            {
+              row: 3,
+              field: "status",
+              message: "must be one of new, qualified, contacted, converted, lost",
+            },
+            { row: 5, field: null, message: "has 2 fields; the header has 6" },
+          ]);
+          const leads = await leadsOf(alice);
+          assert.deepEqual(
+            leads.map((
+              l,
+            ) => [
+              l.email,
+              l.first_name,
+              l.company,
+              l.status,
+              l.tags,
+              l.custom_fields,
+            ]),
+            [
+              ["ada@example.com", "Ada", "Analytical Engines", "qualified", [
+                "vip",
+                "beta",
+              ], { plan: "pro" }],
+              [
+                "edsger@example.com",
+                "Edsger",
+                'Dijkstra, "EWD" Inc.',
+                "new",
+                [],
+                {},
+              ],
+              ["Linus@Example.com", "Linus", null, "new", [], { plan: "free" }],
+            ],
+          );
+        },
+      );
+
+      await t.step(
+        "a row the database refuses is reported with its constraint, the rest go in",
+        async () => {
+          const { body } = await send(
+            url,
+            alice,
+            "email,tags\nmany@example.com,x\n",
+            {
+              query: "?dry_run=true",
+            },
+          );
+          assert.equal(body.inserted, 1);
+          const tags = Array.from({ length: 100 }, (_, i) => `t${i}`).join(";");
+          // 100 tags pass the row check; merged with ada's two, the database's check refuses them.
+          const result = await send(
+            url,
+            alice,
+            `email,tags\nada@example.com,${tags}\nnew@example.com,n\n`,
+          );
+          assert.deepEqual(counts(result.body), {
+            inserted: 1,
+            updated: 0,
+            unchanged: 0,
+            failed: 1,
+          });
+          assert.deepEqual(result.body.errors, [{
+            row: 1,
+            field: "tags",
+            message: 'new row for relation "leads" violates check constraint "leads_tags_check"',
+          }]);
+        },
+      );
+
+      await t.step(
+        "tags merge with the lead's, custom fields merge, empty cells keep values",
+        async () => {
+          const { body } = await send(
+            url,
+            alice,
+            "EMAIL,Tags,first_name,seats\nADA@example.com,beta;gamma,,12\n",
+          );
+          assert.deepEqual(counts(body), {
+            inserted: 0,
+            updated: 1,
+            unchanged: 0,
+            failed: 0,
+          });
+          const [ada] = (await leadsOf(alice)).filter((l) => l.email === "ada@example.com");
+          assert.deepEqual(
+            [ada.first_name, ada.tags, ada.custom_fields],
+            ["Ada", ["vip", "beta", "gamma"], { plan: "pro", seats: "12" }],
+          );
+        },
+      );
+
+      await t.step("a JSON array imports the same way", async () => {
+        const { status, body } = await send(
+          url,
+          alice,
+          JSON.stringify([
+            {
+              email: "json@example.com",
+              tags: ["a", "b"],
+              custom_fields: { n: 1 },
+              region: "eu",
+            },
+            { email: "json2@example.com", phone: "call me" },
+            7,
+          ]),
+          { type: "application/json" },
+        );
+        assert.equal(status, 200);
+        assert.deepEqual(counts(body), {
+          inserted: 1,
+          updated: 0,
+          unchanged: 0,
+          failed: 2,
+        });
+        assert.deepEqual(
+          body.errors.map((
+            e: { row: number; field: string },
+          ) => [e.row, e.field]),
+          [
+            [2, "phone"],
+            [3, null],
+          ],
+        );
+        const [lead] = (await leadsOf(alice)).filter((l) => l.email === "json@example.com");
+        assert.deepEqual(lead.custom_fields, { n: 1, region: "eu" });
+      });
+
+      await t.step("dry run: the counts, and nothing changes", async () => {
+        await unchangedBy(alice, async () => {
+          const { body } = await send(
+            url,
+            alice,
+            "email,first_name\nada@example.com,Countess\nfresh@example.com,F\nbad,\njson@example.com,\n",
+            { query: "?dry_run=true" },
+          );
+          assert.deepEqual(counts(body), {
+            inserted: 1,
+            updated: 1,
+            unchanged: 1,
+            failed: 1,
+          });
+        });
+      });
+
+      await t.step(
+        "modes: insert_only leaves existing leads, update_only inserts nothing",
+        async () => {
+          const csv = "email,first_name\nada@example.com,Countess\nonly-new@example.com,N\n";
+          const inserted = await send(url, alice, csv, {
+            query: "?mode=insert_only",
+          });
+          assert.deepEqual(counts(inserted.body), {
+            inserted: 1,
+            updated: 0,
+            unchanged: 1,
+            failed: 0,
+          });
+          const updateOnly = "email,first_name\nada@example.com,Countess\nnobody@example.com,N\n";
+          const updated = await send(url, alice, updateOnly, {
+            query: "?mode=update_only",
+          });
+          assert.deepEqual(counts(updated.body), {
+            inserted: 0,
+            updated: 1,
+            unchanged: 0,
+            failed: 1,
+          });
+          assert.deepEqual(updated.body.errors, [{
+            row: 2,
+            field: "email",
+            message: "no lead has this email (mode update_only does not insert)",
+          }]);
+          const emails = (await leadsOf(alice)).map((l) => l.email);
+          assert.ok(
+            emails.includes("only-new@example.com") &&
+              !emails.includes("nobody@example.com"),
+          );
+          const bad = await send(url, alice, csv, { query: "?mode=merge" });
+          assert.equal(bad.status, 400);
+          assert.match(
+            JSON.stringify(bad.body),
+            /must be upsert, insert_only or update_only/,
+          );
+        },
+      );
+
+      await t.step(
+        "an email twice in one file is applied in file order",
+        async () => {
+          const { body } = await send(
+            url,
+            alice,
+            "email,company\ntwice@example.com,One\nTWICE@example.com,Two\n",
+          );
+          assert.deepEqual(counts(body), {
+            inserted: 1,
+            updated: 1,
+            unchanged: 0,
+            failed: 0,
+          });
+          const [lead] = (await leadsOf(alice)).filter((l) => l.email === "twice@example.com");
+          assert.equal(lead.company, "Two");
+        },
+      );
+
+      await t.step(
+        "a malformed file is refused as a whole and changes nothing",
+        async () => {
+          await unchangedBy(alice, async () => {
+            const cases: [BodyInit, string, number, RegExp][] = [
+              [
+                new Uint8Array([
+                  ...new TextEncoder().encode("email\nzed@example.com\n"),
+                  0xff,
+                  0xfe,
+                  0x0a,
+                ]),
+                "text/csv",
+                400,
+                /not UTF-8/,
+              ],
+              ["name,company\nAda,AE\n", "text/csv", 400, /no email column/],
+              [
+                "email,Email\na@example.com,b@example.com\n",
+                "text/csv",
+                400,
+                /names the column "email" twice/,
+              ],
+              [
+                'email,company\nq@example.com,"unclosed\n',
+                "text/csv",
+                400,
+                /not valid CSV/,
+              ],
+              ["", "text/csv", 400, /empty/],
+              ["[{", "application/json", 400, /valid JSON/],
+              [
+                '{"email": "a@example.com"}',
+                "application/json",
+                400,
+                /must be an array/,
+              ],
+              ["email\nx@example.com\n", "text/plain", 415, /text\/csv/],
+            ];
+            for (const [body, type, status, message] of cases) {
+              const answer = await send(url, alice, body, { type });
+              assert.equal(answer.status, status, JSON.stringify(answer.body));
+              assert.match(answer.body.message, message);
+            }
+            // Over the limit: refused before reading (content-length) and half-way through a
+            // streamed body, after batches were written (they are rolled back).
+            const big = "email\n" +
+              Array.from({ length: 12_000 }, (_, i) => `over${i}@example.com`)
+                .join("\n");
+            const declared = await send(small.url, alice, big);
+            assert.equal(declared.status, 413);
+            const streamed = await send(
+              small.url,
+              alice,
+              ReadableStream.from([big]).pipeThrough(new TextEncoderStream()),
+            );
+            assert.equal(streamed.status, 413, JSON.stringify(streamed.body));
+            assert.match(streamed.body.message, /over 0.2 MiB/);
+          });
+        },
+      );
+
+      await t.step(
+        "another user's token never sees or touches these leads",
+        async () => {
+          const before = await leadsOf(alice);
+          assert.equal(
+            await exported(url, bob),
+            "email,first_name,last_name,company,phone,status,source,tags,score,created_at,updated_at,custom_fields\r\n",
+          );
+          const { body } = await send(
+            url,
+            bob,
+            "email,first_name\nada@example.com,Mallory\n",
+            {
+              query: "?mode=update_only",
+            },
+          );
+          assert.deepEqual(counts(body), {
+            inserted: 0,
+            updated: 0,
+            unchanged: 0,
+            failed: 1,
+          });
+          const upsert = await send(
+            url,
+            bob,
+            "email,first_name\nada@example.com,Bob's Ada\n",
+          );
+          assert.deepEqual(counts(upsert.body), {
+            inserted: 1,
+            updated: 0,
+            unchanged: 0,
+            failed: 0,
+          });
+          assert.deepEqual(await leadsOf(alice), before);
+          const unauthenticated = await fetch(`${url}/leads/export`);
+          assert.equal(unauthenticated.status, 401);
+          await unauthenticated.body?.cancel();
+        },
+      );
+
+      await t.step(
+        "export then re-import: everything unchanged; status filters",
+        async () => {
+          const csv = await exported(url, alice);
+          const lines = csv.trimEnd().split("\r\n");
+          assert.equal(lines.length, 1 + (await leadsOf(alice)).length);
+          assert.ok(
+            csv.includes('"Dijkstra, ""EWD"" Inc."'),
+            "a cell with a comma and quotes is quoted",
+          );
+          await unchangedBy(alice, async () => {
+            const { body } = await send(url, alice, csv);
+            assert.deepEqual(counts(body), {
+              inserted: 0,
+              updated: 0,
+              unchanged: lines.length - 1,
+              failed: 0,
+            });
+          });
+          const qualified = (await exported(url, alice, "?status=qualified"))
+            .trimEnd().split("\r\n");
+          assert.equal(qualified.length, 2);
+          assert.match(qualified[1], /^ada@example\.com,/);
+          const bad = await fetch(`${url}/leads/export?status=asleep`, {
+            headers: { authorization: await bearerFor(alice) },
+          });
+          assert.equal(bad.status, 400);
+          await bad.body?.cancel();
+        },
+      );
+
+      await t.step("100,000 rows import in one request", async () => {
+        const owner = await createUser("import-100k");
+        try {
+          const rows = Array.from(
+            { length: 100_000 },
+            (_, i) =>
+              `lead${i}@bulk.example,First${i},Last${i},Company ${i % 500},new,csv,t${
+                i % 7
+              };bulk,${i}`,
+          );
+          const csv = "email,first_name,last_name,company,status,source,tags,external_id\n" +
+            rows.join("\n") + "\n";
+          const started = performance.now();
+          const { status, body } = await send(url, owner, csv);
+          const seconds = (performance.now() - started) / 1000;
+          console.log(
+            `100,000 rows (${(csv.length / 1024 / 1024).toFixed(1)} MiB) imported in ${
+              seconds.toFixed(1)
+            } s`,
+          );
+          assert.equal(status, 200, JSON.stringify(body).slice(0, 500));
+          assert.deepEqual(counts(body), {
+            inserted: 100_000,
+            updated: 0,
+            unchanged: 0,
+            failed: 0,
+          });
+          const [{ n }] = await asService((tx) =>
+            tx`select count(*)::integer as n from public.leads where user_id = ${owner.sub}`
+          );
+          assert.equal(n, 100_000);
+        } finally {
+          await deleteUsers(owner);
+        }
+      });
+    } finally {
+      await deleteUsers(alice, bob);
+      await functions.stop();
+      await small.stop();
+    }
+  },
+});

@@ -1,0 +1,1 @@
+drop function public.import_leads(jsonb, text);

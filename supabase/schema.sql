@@ -586,6 +586,7 @@ CREATE TABLE public.leads (
     custom_fields jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    email_normalized text GENERATED ALWAYS AS (lower(btrim(email))) STORED,
     CONSTRAINT leads_company_check CHECK (((company ~ '\S'::text) AND (length(company) <= 200))),
     CONSTRAINT leads_custom_fields_check CHECK ((jsonb_typeof(custom_fields) = 'object'::text)),
     CONSTRAINT leads_email_check CHECK (((email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(email) <= 320))),
@@ -605,7 +606,14 @@ ALTER TABLE public.leads OWNER TO postgres;
 -- Name: TABLE leads; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TABLE public.leads IS 'Leads (contacts) per user; unique by lower(email) per user; score is system-maintained.';
+COMMENT ON TABLE public.leads IS 'Leads (contacts) per user; unique by email_normalized (lower(btrim(email))) per user; score is system-maintained.';
+
+
+--
+-- Name: COLUMN leads.email_normalized; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.email_normalized IS 'lower(btrim(email)), kept by the database; with user_id the upsert target (constraint leads_user_id_email_key).';
 
 
 --
@@ -1478,7 +1486,7 @@ begin
       and not exists (
         select from public.leads as l where l.id = e.lead_id and l.user_id = owner)
     order by lower(e.email)
-    on conflict (user_id, lower(email)) do nothing;
+    on conflict (user_id, email_normalized) do nothing;
   end if;
 
   -- 3. Links, and the visitors' earlier events attributed.
@@ -1487,7 +1495,7 @@ begin
     from jsonb_array_elements(events) with ordinality as a (event, n)
     cross join lateral jsonb_to_record(a.event) as e (type text, anonymous_id text, email text, lead_id uuid)
     left join public.leads as by_id on by_id.id = e.lead_id and by_id.user_id = owner
-    left join public.leads as by_email on lower(by_email.email) = lower(e.email) and by_email.user_id = owner
+    left join public.leads as by_email on by_email.email_normalized = lower(btrim(e.email)) and by_email.user_id = owner
     where e.type = 'identify'
       and e.anonymous_id is not null
       and coalesce(by_id.id, by_email.id) is not null
@@ -7578,6 +7586,157 @@ COMMENT ON FUNCTION public.explain_lead_score(lead_id uuid) IS 'Why one of the c
 
 
 --
+-- Name: import_leads(jsonb, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.import_leads(rows jsonb, mode text DEFAULT 'upsert'::text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  total integer;
+  stack int4range[];
+  part int4range;
+  lo integer;
+  hi integer;
+  n_inserted integer;
+  n_updated integer;
+  n_matched integer;
+  missing integer[];
+  inserted integer := 0;
+  updated integer := 0;
+  unchanged integer := 0;
+  errors jsonb := '[]'::jsonb;
+  message text;
+  constraint_name text;
+  column_name text;
+begin
+  if jsonb_typeof(rows) is distinct from 'array' then
+    raise exception using errcode = '22023',
+      message = 'import_leads: rows must be a JSON array of lead objects';
+  end if;
+  if mode is null or mode not in ('upsert', 'insert_only', 'update_only') then
+    raise exception using errcode = '22023',
+      message = format('import_leads: mode must be upsert, insert_only or update_only, not %s',
+                       coalesce(mode, 'null'));
+  end if;
+  total := jsonb_array_length(rows);
+  if total > 5000 then
+    raise exception using errcode = '22023',
+      message = format('import_leads: at most 5000 rows per call, not %s', total);
+  end if;
+  if total = 0 then
+    return jsonb_build_object('inserted', 0, 'updated', 0, 'unchanged', 0, 'failed', 0,
+                              'errors', '[]'::jsonb);
+  end if;
+
+  stack := array[int4range(1, total, '[]')];
+  while cardinality(stack) > 0 loop
+    part := stack[cardinality(stack)];
+    stack := stack[1:cardinality(stack) - 1];
+    lo := lower(part);
+    hi := upper(part) - 1;
+    begin
+      with input as (
+        select i as n, r.*
+        from generate_series(lo, hi) as i,
+          jsonb_to_record(rows -> (i - 1)) as r (email text, first_name text, last_name text,
+            company text, phone text, status text, source text, tags text[], custom_fields jsonb)
+      ),
+      proposed as (
+        select i.n, l.id,
+          coalesce(i.first_name, l.first_name) as first_name,
+          coalesce(i.last_name, l.last_name) as last_name,
+          coalesce(i.company, l.company) as company,
+          coalesce(i.phone, l.phone) as phone,
+          coalesce(i.status, l.status) as status,
+          coalesce(i.source, l.source) as source,
+          array(select t from unnest(l.tags || coalesce(i.tags, '{}')) with ordinality as u (t, o)
+                group by t order by min(o)) as tags,
+          l.custom_fields || coalesce(i.custom_fields, '{}') as custom_fields,
+          (l.first_name, l.last_name, l.company, l.phone, l.status, l.source, l.tags,
+           l.custom_fields) as old
+        from input as i
+        join public.leads as l
+          on l.user_id = (select auth.uid()) and l.email_normalized = lower(btrim(i.email))
+      ),
+      changed as (
+        update public.leads as l
+        set first_name = p.first_name, last_name = p.last_name, company = p.company,
+            phone = p.phone, status = p.status, source = p.source, tags = p.tags,
+            custom_fields = p.custom_fields
+        from proposed as p
+        where mode <> 'insert_only'
+          and l.id = p.id
+          and p.old is distinct from (p.first_name, p.last_name, p.company, p.phone, p.status,
+                                      p.source, p.tags, p.custom_fields)
+        returning p.n
+      ),
+      added as (
+        insert into public.leads (email, first_name, last_name, company, phone, status, source,
+                                  tags, custom_fields)
+        select btrim(i.email), i.first_name, i.last_name, i.company, i.phone,
+          coalesce(i.status, 'new'), i.source,
+          array(select t from unnest(coalesce(i.tags, '{}')) with ordinality as u (t, o)
+                group by t order by min(o)),
+          coalesce(i.custom_fields, '{}')
+        from input as i
+        where mode <> 'update_only'
+          and not exists (select from proposed as p where p.n = i.n)
+        order by i.n
+        returning 1
+      )
+      select (select count(*) from added), (select count(*) from changed),
+        (select count(*) from proposed),
+        array(select i.n from input as i
+              where mode = 'update_only' and not exists (select from proposed as p where p.n = i.n)
+              order by i.n)
+      into n_inserted, n_updated, n_matched, missing;
+      inserted := inserted + n_inserted;
+      updated := updated + n_updated;
+      unchanged := unchanged + n_matched - n_updated;
+      errors := errors || coalesce((
+        select jsonb_agg(jsonb_build_object('index', m, 'field', 'email', 'message',
+          'no lead has this email (mode update_only does not insert)') order by m)
+        from unnest(missing) as m), '[]');
+    exception when others then
+      if lo < hi then
+        stack := stack || int4range((lo + hi) / 2 + 1, hi, '[]') || int4range(lo, (lo + hi) / 2, '[]');
+      else
+        get stacked diagnostics message = message_text, constraint_name = constraint_name,
+                                column_name = column_name;
+        errors := errors || jsonb_build_object(
+          'index', lo,
+          'field', case
+            when column_name <> '' then column_name
+            when constraint_name = 'leads_user_id_email_key' then 'email'
+            when constraint_name ~ '^leads_.+_check$'
+              then substring(constraint_name from '^leads_(.+)_check$')
+          end,
+          'message', message);
+      end if;
+    end;
+  end loop;
+
+  -- Parts are taken first half first, so the errors are in row order.
+  -- Parts are taken first half first, so the errors are in row order.
+  return jsonb_build_object('inserted', inserted, 'updated', updated, 'unchanged', unchanged,
+    'failed', jsonb_array_length(errors),
+    'errors', errors);
+end;
+$_$;
+
+
+ALTER FUNCTION public.import_leads(rows jsonb, mode text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION import_leads(rows jsonb, mode text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.import_leads(rows jsonb, mode text) IS 'One import batch as the caller: upsert/insert_only/update_only by email_normalized, tags and custom_fields merged, one statement per batch, refused rows reported with the constraint''s message.';
+
+
+--
 -- Name: lead_profile_score(public.leads); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -9877,6 +10036,14 @@ ALTER TABLE ONLY public.leads
 
 
 --
+-- Name: leads leads_user_id_email_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_user_id_email_key UNIQUE (user_id, email_normalized);
+
+
+--
 -- Name: scoring_rules scoring_rules_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -10562,10 +10729,10 @@ CREATE INDEX leads_user_id_created_at_idx ON public.leads USING btree (user_id, 
 
 
 --
--- Name: leads_user_id_email_key; Type: INDEX; Schema: public; Owner: postgres
+-- Name: leads_user_id_lower_email_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE UNIQUE INDEX leads_user_id_email_key ON public.leads USING btree (user_id, lower(email));
+CREATE INDEX leads_user_id_lower_email_idx ON public.leads USING btree (user_id, lower(email));
 
 
 --
@@ -13325,6 +13492,15 @@ GRANT ALL ON FUNCTION public.create_write_key(name text) TO authenticated;
 REVOKE ALL ON FUNCTION public.explain_lead_score(lead_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION import_leads(rows jsonb, mode text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.import_leads(rows jsonb, mode text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.import_leads(rows jsonb, mode text) TO authenticated;
+GRANT ALL ON FUNCTION public.import_leads(rows jsonb, mode text) TO service_role;
 
 
 --

@@ -28,6 +28,7 @@ import { asUser, type Tx, type UserClaims } from "../_shared/db.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readQuery } from "../_shared/http.ts";
 import { csvLine, csvRecords, tooLarge, utf8Chunks } from "./csv.ts";
+import { exportLeads, importLeads } from "./queries.ts";
 import {
   headerProblem,
   LEAD_FIELDS,
@@ -76,12 +77,6 @@ type Counts = {
   failed: number;
 };
 type Answer = Counts & { errors: RowError[] };
-type Batch = {
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  errors: { index: number; field: string | null; message: string }[];
-};
 
 /** Collects the answer: counts and the first MAX_ERRORS errors. */
 class Tally {
@@ -117,8 +112,7 @@ class Writer {
 
   async flush() {
     if (this.rows.length === 0) return;
-    const [{ result }] = await this.tx<{ result: Batch }[]>`
-      select public.import_leads(${this.tx.json(this.rows as never)}, ${this.mode}) as result`;
+    const result = await importLeads(this.tx, this.rows, this.mode);
     const { counts } = this.tally;
     counts.inserted += result.inserted;
     counts.updated += result.updated;
@@ -270,15 +264,7 @@ export function createLeadsApp(options: { maxBytes: number }) {
         try {
           controller.enqueue(encoder.encode(csvLine(LEAD_COLUMNS)));
           await asUser(user, async (tx) => {
-            const rows = tx`
-              select email, first_name, last_name, company, phone, status, source,
-                array_to_string(tags, ';') as tags, score,
-                to_json(created_at) #>> '{}' as created_at,
-                to_json(updated_at) #>> '{}' as updated_at,
-                custom_fields::text as custom_fields
-              from public.leads
-              where ${status ?? null}::text is null or status = ${status ?? null}
-              order by created_at, id`.cursor(1000);
+            const rows = exportLeads(tx, status, 1000);
             for await (const batch of rows) {
               controller.enqueue(encoder.encode(
                 batch.map((lead) => csvLine(LEAD_COLUMNS.map((column) => lead[column]))).join(""),

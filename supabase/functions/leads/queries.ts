@@ -1,0 +1,31 @@
+// Every statement the leads function runs, as the signed-in user (the caller picks asUser).
+import type { Tx } from "../_shared/db.ts";
+import type { LeadRow } from "./rows.ts";
+
+/** What public.import_leads did with one batch; `index` counts the batch's rows from 1. */
+export type Batch = {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  errors: { index: number; field: string | null; message: string }[];
+};
+
+/** Writes one batch of rows in one statement (upsert, insert_only or update_only). */
+export async function importLeads(tx: Tx, rows: LeadRow[], mode: string): Promise<Batch> {
+  const [{ result }] = await tx<{ result: Batch }[]>`
+    select public.import_leads(${tx.json(rows as never)}, ${mode}) as result`;
+  return result;
+}
+
+/** The caller's leads as CSV cells, oldest first, a cursor of `size` rows at a time. */
+export function exportLeads(tx: Tx, status: string | undefined, size: number) {
+  return tx`
+    select email, first_name, last_name, company, phone, status, source,
+      array_to_string(tags, ';') as tags, score,
+      to_json(created_at) #>> '{}' as created_at,
+      to_json(updated_at) #>> '{}' as updated_at,
+      custom_fields::text as custom_fields
+    from public.leads
+    where ${status ?? null}::text is null or status = ${status ?? null}
+    order by created_at, id`.cursor(size);
+}

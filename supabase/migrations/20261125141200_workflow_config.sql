@@ -4,41 +4,8 @@
 -- triggers that the matching triggers join against (private.workflow_triggers). Only an
 -- active workflow with at least one step fires.
 --
--- trigger_config: {"type": ..., "conditions"?: {lead conditions, see workflow_conditions}}
---   lead_created
---   lead_updated         "fields": ["company", "status", "custom_fields.plan", ...] (any of them changed;
---                        email, first_name, last_name, company, phone, score, status, source, tags,
---                        custom_fields, or custom_fields.<key> for one custom field)
---   lead_status_changed  "from"?, "to"?: a status or a list of statuses (absent: any)
---   lead_score_reached   "score": n (the score goes from below n to n or more; a new lead with n or more)
---   tag_added            "tag"?: the tag (absent: any tag); tags a lead is created with count
---   event                "event_type"?, "event_name"? (at least one), "properties"?: {...} the
---                        event's properties contain these; the lead is the one the event names
---                        (properties.lead_id or properties.email), if any
---   email_event          "event": opened | clicked | bounced | unsubscribed, "email_campaign_id"?,
---                        "human_only"?: true (opened, clicked: not machine opens or clicks);
---                        once per recipient lead and campaign, when the delivery is first stamped
---   schedule             "cron": "0 9 * * 1" (see cron_expressions), "timezone"?: "Europe/Paris"
---                        (default UTC); each time, one execution per lead of the owner that
---                        meets the conditions
---   manual               started only by public.run_workflow(workflow_id, lead_id)
---
--- action_config: {"steps": [...]}, at most 50, run in order:
---   {"type": "set_status", "status": "qualified"}    never moves a lead out of contacted
---                                                     (except to converted or lost), converted or lost
---   {"type": "add_tag", "tag": "hot"}   {"type": "remove_tag", "tag": "cold"}
---   {"type": "set_field", "key": "plan", "value": "pro"}   a custom field; "value": null removes it
---   {"type": "adjust_score", "points": 10}           -1000 to 1000, not 0; ledgered, never decays
---   {"type": "wait", "duration": "2 days"} | {"type": "wait", "until": "2030-01-01T09:00:00Z"}
---                                                     (a Postgres or ISO 8601 interval, up to 365 days)
---   {"type": "condition", "conditions": {...}, "otherwise": "stop" | "skip"}
---                                                     unless the lead meets them: stop here (default),
---                                                     or skip the next step
---   {"type": "send_email", "content_id": uuid} | {"type": "send_email", "subject": "...", "body": "..."}
---        (+ "subject"/"body" overriding the content's, "from_email", "from_name", "reply_to")
---   {"type": "webhook", "url": "https://...", "secret_name"?: "WEBHOOK_SIGNING_SECRET",
---    "payload"?: {...}, "headers"?: {"X-Name": "value"}}   POSTed by the dispatcher, HMAC-signed
---        with the owner's secret of that name (see the webhook_queue migration)
+-- The grammar (every trigger type, lead condition and step) is documented, with examples the
+-- tests run, in docs/workflows.md; later migrations refine it (see supabase/schema.sql).
 
 create table private.workflow_triggers (
   workflow_id uuid primary key references public.workflows (id) on delete cascade,

@@ -12,6 +12,9 @@
 // values a validator must refuse (2.5, 100001, "5"), so a property can hold on "whatever the
 // database accepts". A new kind of entry or criterion gets its generator here.
 import fc from "fast-check";
+import { type Json, jsonText, RawNumber } from "./json_text.ts";
+
+export { RawNumber };
 
 /** The lead statuses (public.leads.status). */
 export const LEAD_STATUSES = ["new", "qualified", "contacted", "converted", "lost"] as const;
@@ -24,11 +27,6 @@ export type FixtureLead = {
   status: string;
   score: number;
 };
-
-/** A JSON number exactly as written in the list's text. */
-export class RawNumber {
-  constructor(readonly text: string) {}
-}
 
 export type Selector = {
   ids?: string[];
@@ -49,17 +47,7 @@ export type Entry =
 
 /** The list's JSON text, numbers as written. */
 export function recipientListText(list: Entry[]): string {
-  const write = (value: unknown): string => {
-    if (value instanceof RawNumber) return value.text;
-    if (Array.isArray(value)) return `[${value.map(write).join(", ")}]`;
-    if (value !== null && typeof value === "object") {
-      return `{${
-        Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${write(v)}`).join(", ")
-      }}`;
-    }
-    return JSON.stringify(value);
-  };
-  return write(list);
+  return jsonText(list as unknown as Json);
 }
 
 /** A whole number in min_score's range, written in each way JSON allows. */

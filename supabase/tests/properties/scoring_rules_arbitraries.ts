@@ -8,25 +8,9 @@
 // JSON is built as text (jsonText) so that numbers keep the spelling they were generated
 // with: JavaScript reads 5.0 as 5, but "5.0" in the JSON is exactly the case that matters.
 import fc from "fast-check";
+import { type Json, jsonText, RawNumber } from "./json_text.ts";
 
-/** A JSON number written exactly as `text` (e.g. "5.0", "1e5"). */
-export class RawNumber {
-  constructor(readonly text: string) {}
-}
-
-export type Json = null | boolean | string | RawNumber | Json[] | { [key: string]: Json };
-
-/** JSON text of a value, numbers as they were written. */
-export function jsonText(value: Json): string {
-  if (value instanceof RawNumber) return value.text;
-  if (Array.isArray(value)) return `[${value.map(jsonText).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    return `{${
-      Object.entries(value).map(([key, v]) => `${JSON.stringify(key)}:${jsonText(v)}`).join(",")
-    }}`;
-  }
-  return JSON.stringify(value);
-}
+export { type Json, jsonText, RawNumber };
 
 // Postgres text holds no NUL character; everything else of Unicode is fair game.
 const noNul = (s: string) => !s.includes("\u0000");

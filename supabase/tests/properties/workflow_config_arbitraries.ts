@@ -5,30 +5,9 @@
 // keys and text, sizes at their limits, and some values just past them (which the database
 // must refuse with a clear message). A new trigger or step type needs its generator here.
 import fc from "fast-check";
+import { type Json, jsonText, RawNumber } from "./json_text.ts";
 
-/** A JSON number written exactly as given (5.0, 5e0), which JSON.stringify cannot express. */
-export class JsonNumber {
-  constructor(readonly text: string) {}
-}
-export type Json =
-  | null
-  | boolean
-  | string
-  | number
-  | JsonNumber
-  | Json[]
-  | { [key: string]: Json };
-
-/** JSON text of a value, JsonNumbers as written. */
-export function jsonText(value: Json): string {
-  if (value instanceof JsonNumber) return value.text;
-  if (Array.isArray(value)) return `[${value.map(jsonText).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const members = Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`);
-    return `{${members.join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
+export { type Json, jsonText };
 
 /** In a generated send_email step, stands for the id of one of the owner's content items. */
 export const CONTENT_ID = "00000000-0000-4000-8000-00000000c0de";
@@ -48,13 +27,13 @@ const LEAD_FIELDS = [
 ] as const;
 
 /** A whole number from min to max, often a bound or near 0, written as 5, 5.0 or 5e0. */
-export function wholeNumber(min: number, max: number): fc.Arbitrary<JsonNumber> {
+export function wholeNumber(min: number, max: number): fc.Arbitrary<RawNumber> {
   const near = [min, max, 0, 1, -1, 5, 10].filter((n) => n >= min && n <= max);
   return fc.tuple(
     fc.oneof(fc.constantFrom(...near), fc.integer({ min, max })),
     fc.constantFrom("plain", "point", "exponent"),
   ).map(([n, form]) =>
-    new JsonNumber(form === "plain" ? String(n) : form === "point" ? `${n}.0` : `${n}e0`)
+    new RawNumber(form === "plain" ? String(n) : form === "point" ? `${n}.0` : `${n}e0`)
   );
 }
 
@@ -120,8 +99,8 @@ const someConditions: fc.Arbitrary<Json> = fc.record({
 export const conditions: fc.Arbitrary<Json> = fc.oneof(
   fc.constantFrom<Json>(
     { statuses: [...STATUSES] },
-    { min_score: new JsonNumber("-100000.0") },
-    { max_score: new JsonNumber("1e5") },
+    { min_score: new RawNumber("-100000.0") },
+    { max_score: new RawNumber("1e5") },
     { tags: { none: ["never"] } },
     {},
   ),

@@ -13,6 +13,7 @@ import { asService, asUser, sql } from "../../../supabase/functions/_shared/db.t
 import { createWriteKey } from "../../../supabase/functions/_testing/collect.ts";
 import { serveFunctions } from "../../../supabase/functions/_testing/email.ts";
 import { createUser, deleteUsers } from "../../../supabase/functions/_testing/harness.ts";
+import { number, printGoal, printTable } from "./output.ts";
 import type { UserClaims } from "../../../supabase/functions/_shared/db.ts";
 
 const usageText =
@@ -38,7 +39,6 @@ if (
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const number = (n: number) => Math.round(n).toLocaleString("en-US");
 const step = (text: string) => console.error(`bench: ${text}`);
 
 const PATHS = ["/", "/pricing", "/blog/launch", "/docs", "/signup"];
@@ -167,28 +167,20 @@ try {
     ["  ratio (HTTP / bulk)", "", "", `${ratio.toFixed(1)}%`],
   ];
   const header = ["ingestion", "events", "time", "rate"];
-  const width = [0, 1, 2, 3].map((i) =>
-    Math.max(header[i].length, ...rows.map((row) => row[i].length))
-  );
-  const line = (cells: string[]) =>
-    `| ${cells.map((cell, i) => cell.padEnd(width[i])).join(" | ")} |`;
   console.log(
     `\ningest benchmark: ${number(events)} events (4 page views : 1 track, ${
       number(visitors)
     } visitors, ` +
       `unique message ids), each phase for a fresh owner; accepted over HTTP ${number(accepted)}`,
   );
-  console.log(line(header));
-  console.log(`|${width.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const row of rows) console.log(line(row));
+  printTable(header, rows);
   if (stored !== events || inserted !== events) {
     throw new Error(
       `expected ${events} rows each, stored ${stored} over HTTP and ${inserted} in bulk`,
     );
   }
-  console.log(
-    `\ngoal ingest_ratio: ${ratio.toFixed(1)}% (goal >= 50%) ${ratio >= 50 ? "ok" : "short"}`,
-  );
+  console.log();
+  printGoal("ingest_ratio", ratio, ">=", 50, { digits: 1, unit: "%" });
 } finally {
   step("cleaning up");
   await deleteUsers(...users);

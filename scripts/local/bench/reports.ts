@@ -9,6 +9,7 @@
 // The issue's goal is p95 < 100 ms on 10,000,000 events (--events 10000000).
 import { parseArgs } from "node:util";
 import { asService, asUser, sql } from "../../../supabase/functions/_shared/db.ts";
+import { number, printGoal, printTable } from "./output.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -26,7 +27,6 @@ if (![events, owners, calls].every((n) => Number.isInteger(n) && n > 0)) {
   Deno.exit(2);
 }
 
-const number = (n: number) => Math.round(n).toLocaleString("en-US");
 const step = (text: string) => console.error(`bench: ${text}`);
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -135,11 +135,6 @@ try {
   }
 
   const header = ["report (as a signed-in owner, RLS on)", "p50", "p95"];
-  const width = [0, 1, 2].map((i) =>
-    Math.max(header[i].length, ...rows.map((row) => row[i].length))
-  );
-  const line = (cells: string[]) =>
-    `| ${cells.map((cell, i) => cell.padEnd(width[i])).join(" | ")} |`;
   console.log(
     `\nreports benchmark: ${number(events)} events over 90 days across ${number(owners)} owners; ` +
       `${calls} calls per report, each for a random owner`,
@@ -150,17 +145,14 @@ try {
     } events/s); ` +
       `rollups of ${number(days)} owner-days built in ${(rollupMs / 1000).toFixed(1)} s`,
   );
-  console.log(line(header));
-  console.log(`|${width.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const row of rows) console.log(line(row));
-  console.log(
-    `\ngoal reports_p95_ms: ${worstP95.toFixed(1)} (goal < 100) ${
-      worstP95 < 100 ? "ok" : "short"
-    }` +
-      (events < 10_000_000
-        ? ` [measured on ${number(events)} events; the goal is stated for 10,000,000]`
-        : ""),
-  );
+  printTable(header, rows);
+  console.log();
+  printGoal("reports_p95_ms", worstP95, "<", 100, {
+    digits: 1,
+    note: events < 10_000_000
+      ? `measured on ${number(events)} events; the goal is stated for 10,000,000`
+      : undefined,
+  });
 } finally {
   step("cleaning up");
   await asService((tx) => tx`delete from auth.users where id = any(${ids}::uuid[])`);

@@ -34,6 +34,62 @@ COMMENT ON SCHEMA private IS 'Beacon internals: helpers, queues and state that a
 
 
 --
+-- Name: activity_problem(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.activity_problem(path text, activity jsonb, list text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  actions constant text[] := array['opened', 'clicked', 'bounced'];
+  allowed constant text[] := case list
+    when 'events' then array['event_type', 'event_name', 'properties', 'within_days', 'absent']
+    else array['action', 'within_days', 'absent'] end;
+  key text;
+begin
+  if jsonb_typeof(activity) is distinct from 'object' then
+    return format('%s: expected an activity such as %s, not %s', path,
+      case list when 'events' then '{"event_name": "signup", "within_days": 30}'
+        else '{"action": "opened", "within_days": 30}' end,
+      left(activity::text, 100));
+  end if;
+  key := private.unknown_key(activity, allowed);
+  if key is not null then
+    return format('%s.%s: unknown key; an activity in %s takes %s', path, key, list, array_to_string(allowed, ', '));
+  end if;
+  if list = 'events' then
+    key := private.event_filter_problem(path, activity, 'an event activity');
+    if key is not null then
+      return key;
+    end if;
+  elsif jsonb_typeof(activity -> 'action') is distinct from 'string' or activity ->> 'action' <> all (actions) then
+    return format('%s.action: expected one of %s, not %s',
+      path, array_to_string(actions, ', '), coalesce(left((activity -> 'action')::text, 100), '(missing)'));
+  end if;
+  key := private.jsonb_integer_problem(activity -> 'within_days', path || '.within_days', 1, 3650);
+  if key is not null then
+    return key;
+  end if;
+  if activity ? 'absent' and jsonb_typeof(activity -> 'absent') <> 'boolean' then
+    return format('%s.absent: expected true (no such activity in the window) or false, not %s',
+      path, left((activity -> 'absent')::text, 100));
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.activity_problem(path text, activity jsonb, list text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION activity_problem(path text, activity jsonb, list text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.activity_problem(path text, activity jsonb, list text) IS 'What is wrong with one activity of lead conditions (list ''events'' or ''emails'') found at path, or null if it is valid.';
+
+
+--
 -- Name: analytics_event_partition_name(date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3373,6 +3429,47 @@ COMMENT ON FUNCTION private.keep_email_unsubscribe_keys() IS 'Trigger (before de
 
 
 --
+-- Name: lead_activity_matches(public.leads, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select (case list
+    when 'events' then exists (
+      select
+      from public.analytics_events as e
+      where e.user_id = lead.user_id
+        and e."timestamp" >= now() - make_interval(days => private.jsonb_integer(activity -> 'within_days'))
+        and (not activity ? 'event_type' or e.event_type = activity ->> 'event_type')
+        and (not activity ? 'event_name' or e.event_name = activity ->> 'event_name')
+        and (not activity ? 'properties' or e.properties @> (activity -> 'properties'))
+        and (lower(e.properties ->> 'lead_id') = lead.id::text or lower(e.properties ->> 'email') = lower(lead.email)))
+    else exists (
+      select
+      from public.email_deliveries as d
+      where d.lead_id = lead.id
+        and d.user_id = lead.user_id
+        and case activity ->> 'action'
+          when 'opened' then d.human_opened_at
+          when 'clicked' then d.human_clicked_at
+          else d.bounced_at
+        end >= now() - make_interval(days => private.jsonb_integer(activity -> 'within_days')))
+  end) <> coalesce((activity -> 'absent')::boolean, false)
+$$;
+
+
+ALTER FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_activity_matches(lead public.leads, activity jsonb, list text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) IS 'Whether one lead meets one (valid) activity of its conditions (list ''events'' or ''emails''); see lead_conditions_sql for the set-based form.';
+
+
+--
 -- Name: lead_conditions_problem(text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3391,9 +3488,9 @@ begin
     return format('%s: expected an object such as {"statuses": ["new"], "min_score": 10}, not %s',
       path, coalesce(left(conditions::text, 100), '(missing)'));
   end if;
-  key := private.unknown_key(conditions, array['statuses', 'min_score', 'max_score', 'tags', 'custom_fields']);
+  key := private.unknown_key(conditions, array['statuses', 'min_score', 'max_score', 'tags', 'custom_fields', 'events', 'emails']);
   if key is not null then
-    return format('%s.%s: unknown key; conditions take statuses, min_score, max_score, tags and custom_fields',
+    return format('%s.%s: unknown key; conditions take statuses, min_score, max_score, tags, custom_fields, events and emails',
       path, key);
   end if;
 
@@ -3478,8 +3575,30 @@ begin
        or private.comparison_problem(format('%s.custom_fields[%s]', path, c.n - 1), c.v) is not null
     order by c.n
     limit 1;
-    return problem;
+    if problem is not null then
+      return problem;
+    end if;
   end if;
+
+  foreach list in array array['events', 'emails'] loop
+    if conditions ? list then
+      if jsonb_typeof(conditions -> list) <> 'array' or jsonb_array_length(conditions -> list) not between 1 and 10 then
+        return format('%s.%s: expected a list of 1 to 10 activities such as %s, not %s', path, list,
+          case list when 'events' then '[{"event_name": "signup", "within_days": 30}]'
+            else '[{"action": "opened", "within_days": 30}]' end,
+          left((conditions -> list)::text, 100));
+      end if;
+      select private.activity_problem(format('%s.%s[%s]', path, list, a.n - 1), a.v, list)
+      into problem
+      from jsonb_array_elements(conditions -> list) with ordinality as a (v, n)
+      where private.activity_problem(format('%s.%s[%s]', path, list, a.n - 1), a.v, list) is not null
+      order by a.n
+      limit 1;
+      if problem is not null then
+        return problem;
+      end if;
+    end if;
+  end loop;
   return null;
 end;
 $$;
@@ -3491,7 +3610,83 @@ ALTER FUNCTION private.lead_conditions_problem(path text, conditions jsonb) OWNE
 -- Name: FUNCTION lead_conditions_problem(path text, conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.lead_conditions_problem(path text, conditions jsonb) IS 'What is wrong with lead conditions found at path, as "<path>.<key>: <problem>", or null if they are valid.';
+COMMENT ON FUNCTION private.lead_conditions_problem(path text, conditions jsonb) IS 'What is wrong with lead conditions found at path, as "<path>.<key>: <problem>", or null if they are valid. The one validator of workflow conditions, segments and segment recipients.';
+
+
+--
+-- Name: lead_conditions_sql(jsonb, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  parts text[] := array['true'];
+  tag_ops constant jsonb := '{"any": "%1$s.tags && %2$L::text[]", "all": "%1$s.tags @> %2$L::text[]", "none": "not %1$s.tags && %2$L::text[]"}';
+  list text;
+begin
+  if conditions is null then
+    return 'true';
+  end if;
+  if conditions ? 'statuses' then
+    parts := parts || format('%s.status = any (%L::text[])', lead,
+      array(select jsonb_array_elements_text(conditions -> 'statuses')));
+  end if;
+  if conditions ? 'min_score' then
+    parts := parts || format('%s.score >= %L::integer', lead, private.jsonb_integer(conditions -> 'min_score'));
+  end if;
+  if conditions ? 'max_score' then
+    parts := parts || format('%s.score <= %L::integer', lead, private.jsonb_integer(conditions -> 'max_score'));
+  end if;
+  foreach list in array array['any', 'all', 'none'] loop
+    if conditions -> 'tags' ? list then
+      parts := parts || format(tag_ops ->> list, lead,
+        array(select jsonb_array_elements_text(conditions -> 'tags' -> list)));
+    end if;
+  end loop;
+  parts := parts || array(
+    select private.value_match_sql(format('%s.custom_fields -> %L', lead, c ->> 'key'),
+      quote_literal(c ->> 'op'), coalesce(format('%L::jsonb', c -> 'value'), 'null::jsonb'))
+    from jsonb_array_elements(coalesce(conditions -> 'custom_fields', '[]')) as c);
+  -- Activity as uncorrelated sub-selects (hashed once per query, not run per lead) over the
+  -- owner's rows in the window, read through the owner's (user_id, timestamp) indexes.
+  parts := parts || array(
+    select format('(%s) <> %L::boolean', q.membership, coalesce((a -> 'absent')::boolean, false))
+    from jsonb_array_elements(coalesce(conditions -> 'events', '[]')) as a
+    cross join lateral (
+      select format('e.user_id = %s and e."timestamp" >= now() - %L::interval%s%s%s', owner,
+        make_interval(days => private.jsonb_integer(a -> 'within_days')),
+        ' and e.event_type = ' || quote_literal(a ->> 'event_type'),
+        ' and e.event_name = ' || quote_literal(a ->> 'event_name'),
+        ' and e.properties @> ' || quote_literal(a ->> 'properties') || '::jsonb') as filter
+    ) as f
+    cross join lateral (
+      select format('%1$s.id::text in (select lower(e.properties ->> ''lead_id'') from public.analytics_events as e '
+        'where %3$s and e.properties ->> ''lead_id'' is not null) or lower(%1$s.email) in ('
+        'select lower(e.properties ->> ''email'') from public.analytics_events as e '
+        'where %3$s and e.properties ->> ''email'' is not null)', lead, owner, f.filter) as membership
+    ) as q);
+  parts := parts || array(
+    select format('(%1$s.id in (select d.lead_id from public.email_deliveries as d where d.user_id = %2$s '
+      'and d.lead_id is not null and d.%3$I >= now() - %4$L::interval)) <> %5$L::boolean',
+      lead, owner,
+      case a ->> 'action' when 'opened' then 'human_opened_at' when 'clicked' then 'human_clicked_at' else 'bounced_at' end,
+      make_interval(days => private.jsonb_integer(a -> 'within_days')),
+      coalesce((a -> 'absent')::boolean, false))
+    from jsonb_array_elements(coalesce(conditions -> 'emails', '[]')) as a);
+  return '(' || array_to_string(parts, ') and (') || ')';
+end;
+$_$;
+
+
+ALTER FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_conditions_sql(conditions jsonb, lead text, owner text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) IS 'The SQL boolean expression of (valid) lead conditions over the lead row alias `lead`, whose owner is the SQL expression `owner` (a literal lets the planner hash the activity sub-selects once). Values are quoted literals. The one compiler of segments and recipient selectors; agrees with lead_matches.';
 
 
 --
@@ -3499,7 +3694,7 @@ COMMENT ON FUNCTION private.lead_conditions_problem(path text, conditions jsonb)
 --
 
 CREATE FUNCTION private.lead_matches(lead public.leads, conditions jsonb) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
 begin
@@ -3518,6 +3713,11 @@ begin
       select
       from jsonb_array_elements(conditions -> 'custom_fields') as c
       where not private.value_matches(lead.custom_fields -> (c ->> 'key'), c ->> 'op', c -> 'value')))
+    and (not (conditions ? 'events' or conditions ? 'emails') or not exists (
+      select
+      from unnest(array['events', 'emails']) as list
+      cross join lateral jsonb_array_elements(coalesce(conditions -> list, '[]')) as a
+      where not private.lead_activity_matches(lead, a, list)))
   );
 end;
 $$;
@@ -3529,7 +3729,7 @@ ALTER FUNCTION private.lead_matches(lead public.leads, conditions jsonb) OWNER T
 -- Name: FUNCTION lead_matches(lead public.leads, conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.lead_matches(lead public.leads, conditions jsonb) IS 'Whether a lead meets (valid) workflow conditions; null conditions: always.';
+COMMENT ON FUNCTION private.lead_matches(lead public.leads, conditions jsonb) IS 'Whether a lead meets (valid) lead conditions, activity included; null conditions: always. One row at a time; lead_conditions_sql is the set-based form and agrees with it.';
 
 
 --
@@ -12506,6 +12706,13 @@ ALTER TABLE public.workflows ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.write_keys ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: FUNCTION activity_problem(path text, activity jsonb, list text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.activity_problem(path text, activity jsonb, list text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION analytics_event_partition_name(month date); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13027,10 +13234,24 @@ REVOKE ALL ON FUNCTION private.keep_email_unsubscribe_keys() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION lead_activity_matches(lead public.leads, activity jsonb, list text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION lead_conditions_problem(path text, conditions jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.lead_conditions_problem(path text, conditions jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION lead_conditions_sql(conditions jsonb, lead text, owner text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) FROM PUBLIC;
 
 
 --

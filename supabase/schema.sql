@@ -908,6 +908,35 @@ COMMENT ON FUNCTION private.check_scoring_rule_limits() IS 'Trigger (after inser
 
 
 --
+-- Name: check_segment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_segment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  problem constant text := private.lead_conditions_problem('predicate', new.predicate);
+begin
+  if problem is not null then
+    raise exception using errcode = 'check_violation', message = problem,
+      hint = 'A predicate takes statuses, min_score, max_score, tags, custom_fields, events and emails (docs/segments.md).';
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_segment() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_segment(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_segment() IS 'Trigger: refuses a segment whose predicate the lead grammar rejects, naming the path (predicate.tags.any[0]: ...).';
+
+
+--
 -- Name: check_workflow_config(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7959,6 +7988,37 @@ COMMENT ON FUNCTION public.lead_profile_score(lead public.leads) IS 'The profile
 
 
 --
+-- Name: preview_segment(jsonb, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.preview_segment(predicate jsonb, max_rows integer DEFAULT 20) RETURNS TABLE(id uuid, email text, first_name text, last_name text, company text, status text, score integer, tags text[], created_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  condition constant text := segmenting.predicate_sql('preview_segment', preview_segment.predicate);
+begin
+  perform reporting.check_limit('preview_segment', preview_segment.max_rows);
+  return query execute format(
+    'select l.id, l.email, l.first_name, l.last_name, l.company, l.status, l.score, l.tags, l.created_at
+     from public.leads as l
+     where l.user_id = (select auth.uid()) and %s
+     order by l.created_at desc, l.id
+     limit %s', condition, preview_segment.max_rows);
+end;
+$$;
+
+
+ALTER FUNCTION public.preview_segment(predicate jsonb, max_rows integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION preview_segment(predicate jsonb, max_rows integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.preview_segment(predicate jsonb, max_rows integer) IS 'The newest leads (1 to 1000) of the caller''s that an unsaved predicate selects, to preview a segment while editing it.';
+
+
+--
 -- Name: report_campaign(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -8388,6 +8448,40 @@ ALTER FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) OWNER TO post
 --
 
 COMMENT ON FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) IS 'Starts one of your active workflows on one of your leads now; returns the execution id (see workflow_executions).';
+
+
+--
+-- Name: segment_count(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.segment_count(segment_id uuid) RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  found_predicate jsonb;
+  total bigint;
+begin
+  select s.predicate into found_predicate from public.segments as s where s.id = segment_count.segment_id;
+  if not found then
+    raise exception using errcode = 'no_data_found',
+      message = format('segment_count: no segment %s among yours', coalesce(segment_count.segment_id::text, 'null'));
+  end if;
+  execute format('select count(*) from public.leads as l where l.user_id = (select auth.uid()) and %s',
+    segmenting.predicate_sql('segment_count', found_predicate))
+  into total;
+  return total;
+end;
+$$;
+
+
+ALTER FUNCTION public.segment_count(segment_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION segment_count(segment_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.segment_count(segment_id uuid) IS 'How many of the caller''s leads are in one of their segments now (one set-based query over RLS).';
 
 
 --
@@ -9561,6 +9655,37 @@ COMMENT ON COLUMN public.scoring_settings.last_error IS 'The last failure of a s
 
 
 --
+-- Name: segments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.segments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    predicate jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT segments_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200)))
+);
+
+
+ALTER TABLE public.segments OWNER TO postgres;
+
+--
+-- Name: TABLE segments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.segments IS 'Saved lead segments per owner: a name and a predicate in the lead grammar of workflow conditions (docs/segments.md).';
+
+
+--
+-- Name: COLUMN segments.predicate; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.segments.predicate IS 'Which leads: {"statuses", "min_score", "max_score", "tags", "custom_fields", "events", "emails"}, all given must hold; {} is every lead.';
+
+
+--
 -- Name: sending_domains; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -10257,6 +10382,22 @@ ALTER TABLE ONLY public.scoring_rules
 
 ALTER TABLE ONLY public.scoring_settings
     ADD CONSTRAINT scoring_settings_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: segments segments_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.segments
+    ADD CONSTRAINT segments_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: segments segments_user_id_name_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.segments
+    ADD CONSTRAINT segments_user_id_name_key UNIQUE (user_id, name);
 
 
 --
@@ -11342,6 +11483,13 @@ CREATE TRIGGER check_recipient_list BEFORE INSERT OR UPDATE OF recipient_list ON
 
 
 --
+-- Name: segments check_segment; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_segment BEFORE INSERT OR UPDATE OF predicate ON public.segments FOR EACH ROW EXECUTE FUNCTION private.check_segment();
+
+
+--
 -- Name: email_campaigns check_sender; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11549,6 +11697,13 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.scoring_rules FOR EACH ROW
 --
 
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.scoring_settings FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
+-- Name: segments set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.segments FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 
 --
@@ -11972,6 +12127,14 @@ ALTER TABLE ONLY public.scoring_settings
 
 
 --
+-- Name: segments segments_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.segments
+    ADD CONSTRAINT segments_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: sending_domains sending_domains_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -12204,6 +12367,13 @@ CREATE POLICY "owner can delete" ON public.scoring_settings FOR DELETE TO authen
 
 
 --
+-- Name: segments owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.segments FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: sending_domains owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12334,6 +12504,13 @@ CREATE POLICY "owner can insert" ON public.scoring_rules FOR INSERT TO authentic
 --
 
 CREATE POLICY "owner can insert" ON public.scoring_settings FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: segments owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.segments FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12470,6 +12647,13 @@ CREATE POLICY "owner can select" ON public.scoring_settings FOR SELECT TO authen
 
 
 --
+-- Name: segments owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.segments FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: sending_domains owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12603,6 +12787,13 @@ CREATE POLICY "owner can update" ON public.scoring_settings FOR UPDATE TO authen
 
 
 --
+-- Name: segments owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.segments FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: sending_domains owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12662,6 +12853,12 @@ ALTER TABLE public.scoring_rules ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.scoring_settings ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: segments; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.segments ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: sending_domains; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12893,6 +13090,13 @@ REVOKE ALL ON FUNCTION private.check_scoring_rule() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.check_scoring_rule_limits() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_segment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_segment() FROM PUBLIC;
 
 
 --
@@ -13734,6 +13938,14 @@ GRANT ALL ON FUNCTION public.lead_profile_score(lead public.leads) TO service_ro
 
 
 --
+-- Name: FUNCTION preview_segment(predicate jsonb, max_rows integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.preview_segment(predicate jsonb, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.preview_segment(predicate jsonb, max_rows integer) TO authenticated;
+
+
+--
 -- Name: FUNCTION report_campaign(id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -13804,6 +14016,14 @@ GRANT ALL ON FUNCTION public.revoke_write_key(id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION segment_count(segment_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.segment_count(segment_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.segment_count(segment_id uuid) TO authenticated;
 
 
 --
@@ -14051,6 +14271,28 @@ GRANT INSERT(qualification_threshold),UPDATE(qualification_threshold) ON TABLE p
 --
 
 GRANT INSERT(engagement_half_life_days),UPDATE(engagement_half_life_days) ON TABLE public.scoring_settings TO authenticated;
+
+
+--
+-- Name: TABLE segments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.segments TO service_role;
+GRANT SELECT,DELETE ON TABLE public.segments TO authenticated;
+
+
+--
+-- Name: COLUMN segments.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.segments TO authenticated;
+
+
+--
+-- Name: COLUMN segments.predicate; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(predicate),UPDATE(predicate) ON TABLE public.segments TO authenticated;
 
 
 --

@@ -114,6 +114,7 @@ ROW_TABLES=(
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
+  public.segments
 )
 rows_for() {
   case "$1" in
@@ -294,6 +295,10 @@ SQL
     private.event_rollup_dirty) cat <<SQL ;;
 insert into private.event_rollup_dirty (user_id, day) values ('$OWNER', current_date - 2)
 on conflict do nothing;
+SQL
+    public.segments) cat <<SQL ;;
+insert into public.segments (user_id, name, predicate)
+values ('$OWNER', 'Rollback check: engaged', '{"emails": [{"action": "opened", "within_days": 30}]}');
 SQL
     *) return 1 ;;
   esac

@@ -773,7 +773,8 @@ begin
   if jsonb_typeof(new.recipient_list) is distinct from 'array' then
     return new;
   end if;
-  problem := private.recipient_list_problem(new.recipient_list);
+  problem := coalesce(private.recipient_list_problem(new.recipient_list),
+    private.recipient_segments_problem(new.user_id, new.recipient_list));
   if problem is not null then
     raise exception using
       errcode = 'check_violation',
@@ -4850,6 +4851,17 @@ begin
         end
       end,
       case when jsonb_typeof(e.entry) = 'string' then '' end,
+      -- A segment (its owner is checked by private.recipient_segments_problem).
+      (select format('%s: unknown key "%s"; a segment entry has only "segment"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'segment' and k <> 'segment'
+       order by k
+       limit 1),
+      case when e.entry ? 'segment'
+                and (jsonb_typeof(e.entry -> 'segment') <> 'string' or lower(e.entry ->> 'segment') !~ uuid_pattern) then
+        format('%s.segment: %s is not a segment id (a uuid)', a.at, e.entry -> 'segment')
+      end,
+      case when e.entry ? 'segment' then '' end,
       case when not (e.entry ? 'email' or e.entry ? 'leads') then
         format('%s: needs "email" (a recipient) or "leads" (a lead selector)', a.at)
       end,
@@ -4936,6 +4948,33 @@ ALTER FUNCTION private.recipient_list_problem(recipient_list jsonb) OWNER TO pos
 --
 
 COMMENT ON FUNCTION private.recipient_list_problem(recipient_list jsonb) IS 'The first problem of a recipient_list, naming its entry (recipient_list[2].email: ...), or null when it is valid. The validator trigger and fan-out both ask it.';
+
+
+--
+-- Name: recipient_segments_problem(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.recipient_segments_problem(owner uuid, recipient_list jsonb) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select format('recipient_list[%s].segment: no segment %s among yours', e.n - 1, e.entry -> 'segment')
+  from jsonb_array_elements(recipient_list) with ordinality as e (entry, n)
+  where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment'
+    and not exists (
+      select from public.segments as s where s.user_id = owner and s.id = (e.entry ->> 'segment')::uuid)
+  order by e.n
+  limit 1
+$$;
+
+
+ALTER FUNCTION private.recipient_segments_problem(owner uuid, recipient_list jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION recipient_segments_problem(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.recipient_segments_problem(owner uuid, recipient_list jsonb) IS 'The first {"segment": id} entry of a (well-formed) recipient_list that is not one of the owner''s segments, named by its path; null if none.';
 
 
 --
@@ -6058,6 +6097,15 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
           and (s.statuses is null or l.status = any (s.statuses))
           and (s.min_score is null or l.score >= s.min_score)
       )
+    -- The leads of the owner's segments named by {"segment": id} entries, in one query.
+    union
+    select lower(l.email), l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (
+        select private.segment_lead_ids(owner, array(
+          select (e.entry ->> 'segment')::uuid from entries as e
+          where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment')))
   ),
   -- Explicit entries with the owner's lead of the same address, selected or not.
   explicit_leads as (
@@ -6736,6 +6784,38 @@ ALTER FUNCTION private.secure_tenant_table(tbl regclass) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.secure_tenant_table(tbl regclass) IS 'Migration helper: enables RLS on a tenant table and creates its four owner-only policies.';
+
+
+--
+-- Name: segment_lead_ids(uuid, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) RETURNS SETOF uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  condition text;
+begin
+  select string_agg(format('(%s)', private.lead_conditions_sql(s.predicate, 'l', format('%L::uuid', owner))), ' or ')
+  into condition
+  from public.segments as s
+  where s.user_id = owner and s.id = any (segment_ids);
+  if condition is null then
+    return;
+  end if;
+  return query execute format('select l.id from public.leads as l where l.user_id = %L and (%s)', owner, condition);
+end;
+$$;
+
+
+ALTER FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION segment_lead_ids(owner uuid, segment_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) IS 'The ids of the owner''s leads in any of the given segments of theirs (others'' and missing ones select no one), in one query.';
 
 
 --
@@ -13635,6 +13715,13 @@ REVOKE ALL ON FUNCTION private.recipient_list_problem(recipient_list jsonb) FROM
 
 
 --
+-- Name: FUNCTION recipient_segments_problem(owner uuid, recipient_list jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.recipient_segments_problem(owner uuid, recipient_list jsonb) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION record_email_event(kind text, delivery_id uuid, occurred_at timestamp with time zone, is_machine boolean, details jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13772,6 +13859,13 @@ REVOKE ALL ON FUNCTION private.scoring_rule_problem(condition jsonb) FROM PUBLIC
 --
 
 REVOKE ALL ON FUNCTION private.secure_tenant_table(tbl regclass) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION segment_lead_ids(owner uuid, segment_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) FROM PUBLIC;
 
 
 --

@@ -3653,7 +3653,7 @@ CREATE FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner t
     AS $_$
 declare
   parts text[] := array['true'];
-  tag_ops constant jsonb := '{"any": "%1$s.tags && %2$L::text[]", "all": "%1$s.tags @> %2$L::text[]", "none": "not %1$s.tags && %2$L::text[]"}';
+  tag_ops constant jsonb := '{"any": "%1$s.tags && %2$L::text[]", "all": "%1$s.tags @> %2$L::text[]", "none": "not %1$s.tags && %2$L::text[]"}'::jsonb;
   list text;
 begin
   if conditions is null then
@@ -8077,14 +8077,19 @@ CREATE FUNCTION public.preview_segment(predicate jsonb, max_rows integer DEFAULT
     AS $$
 declare
   condition constant text := segmenting.predicate_sql('preview_segment', preview_segment.predicate);
+  ids uuid[];
 begin
   perform reporting.check_limit('preview_segment', preview_segment.max_rows);
-  return query execute format(
-    'select l.id, l.email, l.first_name, l.last_name, l.company, l.status, l.score, l.tags, l.created_at
-     from public.leads as l
-     where l.user_id = (select auth.uid()) and %s
-     order by l.created_at desc, l.id
-     limit %s', condition, preview_segment.max_rows);
+  -- The dynamic part finds the ids; the rows are read by a static query (checked by plpgsql_check).
+  execute format(
+    'select array(select l.id from public.leads as l where l.user_id = (select auth.uid()) and %s
+     order by l.created_at desc, l.id limit %s)', condition, preview_segment.max_rows)
+  into ids;
+  return query
+  select l.id, l.email, l.first_name, l.last_name, l.company, l.status, l.score, l.tags, l.created_at
+  from public.leads as l
+  where l.id = any (ids)
+  order by l.created_at desc, l.id;
 end;
 $$;
 

@@ -275,7 +275,7 @@ set search_path = ''
 as $$
 declare
   parts text[] := array['true'];
-  tag_ops constant jsonb := '{"any": "%1$s.tags && %2$L::text[]", "all": "%1$s.tags @> %2$L::text[]", "none": "not %1$s.tags && %2$L::text[]"}';
+  tag_ops constant jsonb := '{"any": "%1$s.tags && %2$L::text[]", "all": "%1$s.tags @> %2$L::text[]", "none": "not %1$s.tags && %2$L::text[]"}'::jsonb;
   list text;
 begin
   if conditions is null then

@@ -127,14 +127,19 @@ set search_path = ''
 as $$
 declare
   condition constant text := segmenting.predicate_sql('preview_segment', preview_segment.predicate);
+  ids uuid[];
 begin
   perform reporting.check_limit('preview_segment', preview_segment.max_rows);
-  return query execute format(
-    'select l.id, l.email, l.first_name, l.last_name, l.company, l.status, l.score, l.tags, l.created_at
-     from public.leads as l
-     where l.user_id = (select auth.uid()) and %s
-     order by l.created_at desc, l.id
-     limit %s', condition, preview_segment.max_rows);
+  -- The dynamic part finds the ids; the rows are read by a static query (checked by plpgsql_check).
+  execute format(
+    'select array(select l.id from public.leads as l where l.user_id = (select auth.uid()) and %s
+     order by l.created_at desc, l.id limit %s)', condition, preview_segment.max_rows)
+  into ids;
+  return query
+  select l.id, l.email, l.first_name, l.last_name, l.company, l.status, l.score, l.tags, l.created_at
+  from public.leads as l
+  where l.id = any (ids)
+  order by l.created_at desc, l.id;
 end;
 $$;
 comment on function public.preview_segment(jsonb, integer) is

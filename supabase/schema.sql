@@ -568,6 +568,115 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: jobs; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.jobs (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    key text NOT NULL,
+    user_id uuid NOT NULL,
+    subject_id uuid,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'ready'::text NOT NULL,
+    run_after timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    lease_until timestamp with time zone,
+    last_error text,
+    result jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT jobs_key_check CHECK (((length(key) >= 1) AND (length(key) <= 500))),
+    CONSTRAINT jobs_last_error_check CHECK ((length(last_error) <= 2000)),
+    CONSTRAINT jobs_lease_check CHECK (((lease_until IS NULL) OR (status = ANY (ARRAY['ready'::text, 'held'::text])))),
+    CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['ready'::text, 'held'::text, 'done'::text, 'failed'::text, 'dead'::text])))
+)
+WITH (fillfactor='80');
+
+
+ALTER TABLE private.jobs OWNER TO postgres;
+
+--
+-- Name: TABLE jobs; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.jobs IS 'Outbound work of every kind: claimed under a lease with private.claim_jobs, reported with private.complete_jobs; retried with backoff, dead-lettered after the kind''s max_attempts. See docs/queue.md.';
+
+
+--
+-- Name: COLUMN jobs.key; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.key IS 'Idempotency key, unique per kind: enqueue with on conflict (kind, key) do nothing; workers pass it to providers.';
+
+
+--
+-- Name: COLUMN jobs.subject_id; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.subject_id IS 'What the job works for (a campaign, a post, an execution): hold_jobs and cancel_jobs act on it.';
+
+
+--
+-- Name: COLUMN jobs.status; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.status IS 'ready (claimable once run_after has passed and no lease is live), held (waits for hold_jobs(..., false)), done, failed (refused for good), dead (attempts used up).';
+
+
+--
+-- Name: COLUMN jobs.attempts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.attempts IS 'Claims so far (a rate-limited attempt is given back); at the kind''s max_attempts a failing job is dead-lettered.';
+
+
+--
+-- Name: COLUMN jobs.lease_until; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.lease_until IS 'Set by a claim; while in the future nobody else can claim the job; once past, the job can be claimed again.';
+
+
+--
+-- Name: COLUMN jobs.result; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.result IS 'What the worker reported with the job''s outcome.';
+
+
+--
+-- Name: cancel_jobs(text, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason text) RETURNS SETOF private.jobs
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update private.jobs as j
+  set status = 'failed',
+      last_error = left(coalesce(p_reason, 'cancelled'), 2000),
+      updated_at = now()
+  where j.kind = p_kind
+    and j.subject_id = p_subject_id
+    and j.status in ('ready', 'held')
+    and (j.lease_until is null or j.lease_until <= now())
+  returning j.*
+$$;
+
+
+ALTER FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_jobs(p_kind text, p_subject_id uuid, p_reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason text) IS 'Fails the waiting jobs of p_kind for p_subject_id with p_reason; jobs a worker holds right now are left to its report. Returns the cancelled jobs.';
+
+
+--
 -- Name: leads; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -1217,6 +1326,114 @@ ALTER FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease 
 --
 
 COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease interval) IS 'Leases up to max_chunks whole ready chunks (<= 100 deliveries each) to worker with for update skip locked; returns what to send; a chunk''s key and members are fixed at its first claim.';
+
+
+--
+-- Name: claim_jobs(text, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer) RETURNS SETOF private.jobs
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  k private.job_kinds := private.job_kind('claim_jobs', p_kind);
+begin
+  if p_limit is null or p_limit not between 1 and 1000 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('claim_jobs: p_limit must be between 1 and 1000, not %s', coalesce(p_limit::text, 'null'));
+  end if;
+
+  return query
+  -- The owners with ready jobs of this kind, one index probe each, with their earliest.
+  with recursive owners (user_id, first_run_after) as (
+    (
+      select j.user_id, j.run_after
+      from private.jobs as j
+      where j.kind = p_kind
+        and j.status = 'ready'
+      order by j.user_id, j.run_after
+      limit 1
+    )
+    union all
+    select n.user_id, n.run_after
+    from owners as o
+    cross join lateral (
+      select j.user_id, j.run_after
+      from private.jobs as j
+      where j.kind = p_kind
+        and j.status = 'ready'
+        and j.user_id > o.user_id
+      order by j.user_id, j.run_after
+      limit 1
+    ) as n
+  ),
+  -- Longest-waiting owners first, each an equal share of the batch.
+  chosen as (
+    select o.user_id
+    from owners as o
+    where o.first_run_after <= now()
+    order by o.first_run_after
+    limit p_limit
+  ),
+  share as (
+    select greatest(1, p_limit / greatest(count(*), 1))::integer as per_owner
+    from chosen
+  ),
+  picked as (
+    select j.id, j.attempts
+    from chosen as c
+    cross join share as s
+    cross join lateral (
+      select j.id, j.attempts
+      from private.jobs as j
+      where j.kind = p_kind
+        and j.status = 'ready'
+        and j.user_id = c.user_id
+        and j.run_after <= now()
+        and (j.lease_until is null or j.lease_until <= now())
+      order by j.run_after
+      limit s.per_owner
+      for update skip locked
+    ) as j
+  ),
+  -- Claimed again after its last lease ran out with no result, and no attempt left.
+  dead as (
+    update private.jobs as j
+    set status = 'dead',
+        lease_until = null,
+        last_error = left(format('gave up after %s attempts: %s', j.attempts,
+          coalesce(j.last_error, 'no result came back before the lease ran out')), 2000),
+        updated_at = now()
+    from picked as p
+    where j.id = p.id
+      and p.attempts >= k.max_attempts
+  ),
+  leased as (
+    update private.jobs as j
+    set lease_until = now() + make_interval(secs => k.lease_seconds),
+        attempts = j.attempts + 1,
+        updated_at = now()
+    from picked as p
+    where j.id = p.id
+      and p.attempts < k.max_attempts
+    returning j.*
+  )
+  select l.*
+  from leased as l
+  order by l.run_after, l.id;
+end;
+$$;
+
+
+ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner, longest-waiting owners first; dead-letters those claimed again with no attempt left. Returns the leased jobs (attempts counts this one).';
 
 
 --
@@ -2048,6 +2265,108 @@ ALTER FUNCTION private.complete_email_batch(worker text, results jsonb) OWNER TO
 --
 
 COMMENT ON FUNCTION private.complete_email_batch(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the deliveries it holds; retries back off, the fifth failure dead-letters. Returns counts.';
+
+
+--
+-- Name: complete_jobs(text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_jobs(p_kind text, p_results jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  k private.job_kinds := private.job_kind('complete_jobs', p_kind);
+  problem text;
+  applied integer;
+begin
+  if jsonb_typeof(p_results) is distinct from 'array' then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = 'complete_jobs: p_results must be a JSON array',
+      hint = 'Pass [{"id": ..., "outcome": "done" | "retry" | "failed", "error"?, "result"?, "retry_after_seconds"?, "count_attempt"?, "attempt"?}].';
+  end if;
+  select p.problem
+  into problem
+  from jsonb_array_elements(p_results) with ordinality as e (r, n)
+  cross join lateral (select private.job_result_problem(e.r, (e.n - 1)::integer) as problem) as p
+  where p.problem is not null
+  order by e.n
+  limit 1;
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'complete_jobs: ' || problem;
+  end if;
+
+  with reported as (
+    -- A job reported twice counts once, as first reported.
+    select distinct on ((e.r ->> 'id')::bigint)
+      (e.r ->> 'id')::bigint as id,
+      e.r ->> 'outcome' as outcome,
+      left(e.r ->> 'error', 1000) as error,
+      e.r -> 'result' as result,
+      (e.r ->> 'retry_after_seconds')::numeric::integer as retry_after_seconds,
+      coalesce((e.r ->> 'count_attempt')::boolean, true) as count_attempt,
+      (e.r ->> 'attempt')::numeric::integer as attempt
+    from jsonb_array_elements(p_results) with ordinality as e (r, n)
+    order by (e.r ->> 'id')::bigint, e.n
+  ),
+  -- Only jobs still leased count: not finished, and (when the result names its attempt) not
+  -- claimed again by another worker since.
+  mine as (
+    select
+      j.id,
+      j.attempts,
+      r.error,
+      r.result,
+      r.retry_after_seconds,
+      r.count_attempt,
+      case
+        when r.outcome in ('done', 'failed') then r.outcome
+        when r.count_attempt and j.attempts >= k.max_attempts then 'dead'
+        else 'retry'
+      end as fate
+    from reported as r
+    join private.jobs as j on j.id = r.id
+    where j.kind = p_kind
+      and j.lease_until is not null
+      and (r.attempt is null or r.attempt = j.attempts)
+    for update of j
+  ),
+  recorded as (
+    update private.jobs as j
+    set status = case when m.fate = 'retry' then j.status else m.fate end,
+        attempts = case when m.count_attempt then j.attempts else j.attempts - 1 end,
+        run_after = case
+          when m.fate <> 'retry' then j.run_after
+          when m.retry_after_seconds is not null then now() + make_interval(secs => m.retry_after_seconds)
+          else now() + least(private.retry_backoff(j.attempts) * (1 + 0.25 * random()), interval '1 hour')
+        end,
+        lease_until = null,
+        last_error = case m.fate
+          when 'done' then j.last_error
+          when 'failed' then coalesce(m.error, 'failed without a reason')
+          when 'dead' then left(format('gave up after %s attempts: %s', j.attempts, coalesce(m.error, 'no error given')), 2000)
+          else coalesce(m.error, j.last_error)
+        end,
+        result = coalesce(m.result, j.result),
+        updated_at = now()
+    from mine as m
+    where j.id = m.id
+    returning j.id
+  )
+  select count(*)::integer into applied from recorded;
+  return applied;
+end;
+$$;
+
+
+ALTER FUNCTION private.complete_jobs(p_kind text, p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb) IS 'Records a batch of results for leased jobs of p_kind in one statement: done, failed, retry (backoff with jitter, or exactly retry_after_seconds; count_attempt false gives the attempt back); attempts used up dead-letter. Results for jobs no longer leased (or claimed again since their attempt) are ignored. Returns how many applied.';
 
 
 --
@@ -3289,6 +3608,133 @@ COMMENT ON FUNCTION private.hold_email_campaign_for_campaign() IS 'Trigger on em
 
 
 --
+-- Name: hold_jobs(text, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hold_jobs(p_kind text, p_subject_id uuid, p_held boolean) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with changed as (
+    update private.jobs as j
+    set status = case when p_held then 'held' else 'ready' end,
+        updated_at = now()
+    where j.kind = p_kind
+      and j.subject_id = p_subject_id
+      and j.status = case when p_held then 'ready' else 'held' end
+    returning j.id
+  )
+  select count(*)::integer from changed
+$$;
+
+
+ALTER FUNCTION private.hold_jobs(p_kind text, p_subject_id uuid, p_held boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hold_jobs(p_kind text, p_subject_id uuid, p_held boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hold_jobs(p_kind text, p_subject_id uuid, p_held boolean) IS 'p_held: holds the ready jobs of p_kind for p_subject_id (a worker holding one may still report it; a retry stays held); else makes its held jobs ready again. Returns how many changed.';
+
+
+--
+-- Name: job_kinds; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.job_kinds (
+    kind text NOT NULL,
+    max_attempts integer NOT NULL,
+    lease_seconds integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_kinds_kind_check CHECK ((kind ~ '^[a-z][a-z0-9_]{0,49}$'::text)),
+    CONSTRAINT job_kinds_lease_seconds_check CHECK (((lease_seconds >= 1) AND (lease_seconds <= 3600))),
+    CONSTRAINT job_kinds_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
+);
+
+
+ALTER TABLE private.job_kinds OWNER TO postgres;
+
+--
+-- Name: TABLE job_kinds; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.job_kinds IS 'Kinds of queued work (email, webhook, ...): attempts before a job is dead-lettered, and how long a claim leases it.';
+
+
+--
+-- Name: job_kind(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.job_kind(caller text, kind text) RETURNS private.job_kinds
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  registered private.job_kinds;
+begin
+  select k.* into registered from private.job_kinds as k where k.kind = job_kind.kind;
+  if not found then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('%s: %s is not a kind of job', caller, coalesce(quote_literal(kind), 'null')),
+      hint = 'Register it first with private.register_job_kind(kind, max_attempts, lease_seconds).';
+  end if;
+  return registered;
+end;
+$$;
+
+
+ALTER FUNCTION private.job_kind(caller text, kind text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION job_kind(caller text, kind text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.job_kind(caller text, kind text) IS 'The registered kind of job named kind; an error naming caller otherwise.';
+
+
+--
+-- Name: job_result_problem(jsonb, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.job_result_problem(result jsonb, i integer) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(
+    case when jsonb_typeof(result) <> 'object' then format('results[%s]: expected an object, not %s', i, result) end,
+    case when jsonb_typeof(result -> 'id') is distinct from 'number' or (result ->> 'id')::numeric % 1 <> 0
+              or (result ->> 'id')::numeric < 1 then
+      format('results[%s].id: %s is not a job id', i, coalesce(result -> 'id', 'null'))
+    end,
+    case when (result ->> 'outcome') is null or (result ->> 'outcome') not in ('done', 'retry', 'failed') then
+      format('results[%s].outcome: %s is not done, retry or failed', i, coalesce(result -> 'outcome', 'null'))
+    end,
+    case when jsonb_typeof(result -> 'error') not in ('string', 'null') then
+      format('results[%s].error: expected a string, not %s', i, result -> 'error')
+    end,
+    private.retry_after_problem(result -> 'retry_after_seconds', format('results[%s].retry_after_seconds', i)),
+    case when jsonb_typeof(result -> 'count_attempt') not in ('boolean', 'null') then
+      format('results[%s].count_attempt: expected true or false, not %s', i, result -> 'count_attempt')
+    end,
+    case when jsonb_typeof(result -> 'attempt') not in ('number', 'null')
+              or (result ->> 'attempt')::numeric % 1 <> 0 or (result ->> 'attempt')::numeric not between 1 and 100 then
+      format('results[%s].attempt: expected the job''s attempts from its claim, not %s', i, result -> 'attempt')
+    end
+  )
+$$;
+
+
+ALTER FUNCTION private.job_result_problem(result jsonb, i integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION job_result_problem(result jsonb, i integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.job_result_problem(result jsonb, i integer) IS 'What is wrong with the i-th result reported to private.complete_jobs, or null.';
+
+
+--
 -- Name: jsonb_integer(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4395,6 +4841,33 @@ COMMENT ON FUNCTION private.purge_expired_oauth_states() IS 'Cron job body: dele
 
 
 --
+-- Name: purge_jobs(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.purge_jobs() RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with purged as (
+    delete from private.jobs as j
+    where j.status in ('done', 'failed', 'dead')
+      and j.updated_at < now() - interval '7 days'
+    returning j.id
+  )
+  select count(*)::integer from purged
+$$;
+
+
+ALTER FUNCTION private.purge_jobs() OWNER TO postgres;
+
+--
+-- Name: FUNCTION purge_jobs(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.purge_jobs() IS 'Deletes jobs finished (done, failed, dead) more than 7 days ago; their keys may then be enqueued again.';
+
+
+--
 -- Name: purge_processed_webhooks(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4502,15 +4975,7 @@ CREATE FUNCTION private.queue_result_problem(result jsonb, i integer, id_key tex
     case when jsonb_typeof(result -> 'error') not in ('string', 'null') then
       format('results[%s].error: expected a string, not %s', i, result -> 'error')
     end,
-    case
-      when jsonb_typeof(result -> 'retry_after_seconds') not in ('number', 'null') then
-        format('results[%s].retry_after_seconds: expected a number of seconds, not %s', i,
-               result -> 'retry_after_seconds')
-      when (result ->> 'retry_after_seconds')::numeric not between 0 and 86400
-        or (result ->> 'retry_after_seconds')::numeric % 1 <> 0 then
-        format('results[%s].retry_after_seconds: expected a whole number from 0 to 86400, not %s', i,
-               result -> 'retry_after_seconds')
-    end
+    private.retry_after_problem(result -> 'retry_after_seconds', format('results[%s].retry_after_seconds', i))
   )
 $_$;
 
@@ -5496,6 +5961,49 @@ COMMENT ON FUNCTION private.refresh_event_rollups() IS 'Cron job body: recompute
 
 
 --
+-- Name: register_job_kind(text, integer, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+begin
+  if kind is null or kind !~ '^[a-z][a-z0-9_]{0,49}$' then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('register_job_kind: kind must be 1 to 50 lower-case letters, digits or _, starting with a letter, not %s',
+                       coalesce(quote_literal(kind), 'null'));
+  end if;
+  if max_attempts is null or max_attempts not between 1 and 100 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('register_job_kind: max_attempts must be between 1 and 100, not %s', coalesce(max_attempts::text, 'null'));
+  end if;
+  if lease_seconds is null or lease_seconds not between 1 and 3600 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('register_job_kind: lease_seconds must be between 1 and 3600, not %s', coalesce(lease_seconds::text, 'null'));
+  end if;
+  insert into private.job_kinds as k (kind, max_attempts, lease_seconds)
+  values (register_job_kind.kind, register_job_kind.max_attempts, register_job_kind.lease_seconds)
+  on conflict on constraint job_kinds_pkey do update
+  set max_attempts = excluded.max_attempts,
+      lease_seconds = excluded.lease_seconds;
+end;
+$_$;
+
+
+ALTER FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION register_job_kind(kind text, max_attempts integer, lease_seconds integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) IS 'Adds a kind of job, or changes its max_attempts and lease_seconds (a migration of the kind''s producer calls it).';
+
+
+--
 -- Name: release_analytics_message_ids(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5903,6 +6411,32 @@ ALTER FUNCTION private.restart_email_unsubscribe_workflows(delivery_id uuid) OWN
 --
 
 COMMENT ON FUNCTION private.restart_email_unsubscribe_workflows(delivery_id uuid) IS 'Retry of an unsubscribe''s email_event workflows: makes the delivery''s unsubscribe visible to their trigger again.';
+
+
+--
+-- Name: retry_after_problem(jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.retry_after_problem(value jsonb, path text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case
+    when jsonb_typeof(value) not in ('number', 'null') then
+      format('%s: expected a number of seconds, not %s', path, value)
+    when (value #>> '{}')::numeric not between 0 and 86400 or (value #>> '{}')::numeric % 1 <> 0 then
+      format('%s: expected a whole number from 0 to 86400, not %s', path, value)
+  end
+$$;
+
+
+ALTER FUNCTION private.retry_after_problem(value jsonb, path text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION retry_after_problem(value jsonb, path text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.retry_after_problem(value jsonb, path text) IS 'What is wrong with a result''s retry_after_seconds (at path), or null: a whole number of seconds from 0 to 86400, or null.';
 
 
 --
@@ -8658,6 +9192,20 @@ COMMENT ON TABLE private.event_rollups_daily IS 'Daily event totals per owner, U
 
 
 --
+-- Name: jobs_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.jobs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: lead_engagement; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -9836,6 +10384,30 @@ ALTER TABLE ONLY private.event_rollups_daily
 
 
 --
+-- Name: job_kinds job_kinds_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.job_kinds
+    ADD CONSTRAINT job_kinds_pkey PRIMARY KEY (kind);
+
+
+--
+-- Name: jobs jobs_kind_key_key; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_kind_key_key UNIQUE (kind, key);
+
+
+--
+-- Name: jobs jobs_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: lead_engagement lead_engagement_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -10467,6 +11039,34 @@ CREATE INDEX email_unsubscribe_keys_kept_until_idx ON private.email_unsubscribe_
 --
 
 CREATE INDEX email_unsubscribe_keys_user_id_idx ON private.email_unsubscribe_keys USING btree (user_id);
+
+
+--
+-- Name: jobs_finished_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_finished_idx ON private.jobs USING btree (updated_at) WHERE (status = ANY (ARRAY['done'::text, 'failed'::text, 'dead'::text]));
+
+
+--
+-- Name: jobs_ready_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_ready_idx ON private.jobs USING btree (kind, user_id, run_after) WHERE (status = 'ready'::text);
+
+
+--
+-- Name: jobs_subject_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_subject_id_idx ON private.jobs USING btree (kind, subject_id) WHERE ((subject_id IS NOT NULL) AND (status = ANY (ARRAY['ready'::text, 'held'::text])));
+
+
+--
+-- Name: jobs_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_user_id_idx ON private.jobs USING btree (user_id);
 
 
 --
@@ -11524,6 +12124,22 @@ ALTER TABLE ONLY private.event_rollups_daily
 
 
 --
+-- Name: jobs jobs_kind_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_kind_fkey FOREIGN KEY (kind) REFERENCES private.job_kinds(kind);
+
+
+--
+-- Name: jobs jobs_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: lead_engagement lead_engagement_lead_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11858,6 +12474,18 @@ ALTER TABLE ONLY public.workflows
 ALTER TABLE ONLY public.write_keys
     ADD CONSTRAINT write_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
+
+--
+-- Name: job_kinds; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.job_kinds ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: jobs; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.jobs ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: analytics_events; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12569,6 +13197,13 @@ REVOKE ALL ON FUNCTION private.caller_may_act_for(owner uuid) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION cancel_jobs(p_kind text, p_subject_id uuid, p_reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason text) FROM PUBLIC;
+
+
+--
 -- Name: TABLE leads; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -12724,6 +13359,13 @@ REVOKE ALL ON FUNCTION private.claim_email_batch(worker text, max_chunks integer
 
 
 --
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION claim_webhooks(worker text, max_webhooks integer, lease interval); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -12835,6 +13477,13 @@ REVOKE ALL ON FUNCTION private.compile_workflow_trigger(workflow public.workflow
 --
 
 REVOKE ALL ON FUNCTION private.complete_email_batch(worker text, results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb) FROM PUBLIC;
 
 
 --
@@ -13006,6 +13655,27 @@ REVOKE ALL ON FUNCTION private.hold_email_campaign_for_campaign() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION hold_jobs(p_kind text, p_subject_id uuid, p_held boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hold_jobs(p_kind text, p_subject_id uuid, p_held boolean) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION job_kind(caller text, kind text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.job_kind(caller text, kind text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION job_result_problem(result jsonb, i integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.job_result_problem(result jsonb, i integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION jsonb_integer(value jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13168,6 +13838,13 @@ REVOKE ALL ON FUNCTION private.purge_expired_oauth_states() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION purge_jobs(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.purge_jobs() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION purge_processed_webhooks(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13259,6 +13936,13 @@ REVOKE ALL ON FUNCTION private.refresh_event_rollups() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION register_job_kind(kind text, max_attempts integer, lease_seconds integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION release_analytics_message_ids(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13291,6 +13975,13 @@ REVOKE ALL ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_li
 --
 
 REVOKE ALL ON FUNCTION private.restart_email_unsubscribe_workflows(delivery_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION retry_after_problem(value jsonb, path text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.retry_after_problem(value jsonb, path text) FROM PUBLIC;
 
 
 --

@@ -114,6 +114,7 @@ ROW_TABLES=(
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
+  private.job_kinds private.jobs
 )
 rows_for() {
   case "$1" in
@@ -294,6 +295,13 @@ SQL
     private.event_rollup_dirty) cat <<SQL ;;
 insert into private.event_rollup_dirty (user_id, day) values ('$OWNER', current_date - 2)
 on conflict do nothing;
+SQL
+    private.job_kinds) cat <<SQL ;;
+select private.register_job_kind('rollback_check', 3, 60);
+SQL
+    private.jobs) cat <<SQL ;;
+insert into private.jobs (kind, key, user_id, payload, run_after)
+values ('rollback_check', 'rollback-check-1', '$OWNER', '{"n": 1}', now() + interval '1 day');
 SQL
     *) return 1 ;;
   esac

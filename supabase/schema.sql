@@ -586,10 +586,13 @@ CREATE TABLE private.jobs (
     result jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    leased_by text,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_key_check CHECK (((length(key) >= 1) AND (length(key) <= 500))),
     CONSTRAINT jobs_last_error_check CHECK ((length(last_error) <= 2000)),
     CONSTRAINT jobs_lease_check CHECK (((lease_until IS NULL) OR (status = ANY (ARRAY['ready'::text, 'held'::text])))),
+    CONSTRAINT jobs_leased_by_check CHECK (((length(leased_by) >= 1) AND (length(leased_by) <= 200))),
+    CONSTRAINT jobs_leased_by_lease_check CHECK (((leased_by IS NULL) OR (lease_until IS NOT NULL))),
     CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['ready'::text, 'held'::text, 'done'::text, 'failed'::text, 'dead'::text])))
 )
@@ -648,6 +651,13 @@ COMMENT ON COLUMN private.jobs.result IS 'What the worker reported with the job'
 
 
 --
+-- Name: COLUMN jobs.leased_by; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.leased_by IS 'The worker that named itself when it claimed the job; null when not leased or unnamed.';
+
+
+--
 -- Name: cancel_jobs(text, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -657,6 +667,8 @@ CREATE FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason tex
     AS $$
   update private.jobs as j
   set status = 'failed',
+      lease_until = null,
+      leased_by = null,
       last_error = left(coalesce(p_reason, 'cancelled'), 2000),
       updated_at = now()
   where j.kind = p_kind
@@ -1329,10 +1341,10 @@ COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, l
 
 
 --
--- Name: claim_jobs(text, integer); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: claim_jobs(text, integer, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer) RETURNS SETOF private.jobs
+CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text DEFAULT NULL::text) RETURNS SETOF private.jobs
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -1343,6 +1355,12 @@ begin
     raise exception using
       errcode = 'invalid_parameter_value',
       message = format('claim_jobs: p_limit must be between 1 and 1000, not %s', coalesce(p_limit::text, 'null'));
+  end if;
+  if p_worker is not null and (btrim(p_worker) = '' or length(p_worker) > 200) then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = 'claim_jobs: p_worker must name the worker, in 1 to 200 characters (or be null)',
+      hint = 'Use an id unique to this worker process, e.g. a random UUID.';
   end if;
 
   return query
@@ -1403,6 +1421,7 @@ begin
     update private.jobs as j
     set status = 'dead',
         lease_until = null,
+        leased_by = null,
         last_error = left(format('gave up after %s attempts: %s', j.attempts,
           coalesce(j.last_error, 'no result came back before the lease ran out')), 2000),
         updated_at = now()
@@ -1413,6 +1432,7 @@ begin
   leased as (
     update private.jobs as j
     set lease_until = now() + make_interval(secs => k.lease_seconds),
+        leased_by = p_worker,
         attempts = j.attempts + 1,
         updated_at = now()
     from picked as p
@@ -1427,13 +1447,13 @@ end;
 $$;
 
 
-ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer) OWNER TO postgres;
+ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) OWNER TO postgres;
 
 --
--- Name: FUNCTION claim_jobs(p_kind text, p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner, longest-waiting owners first; dead-letters those claimed again with no attempt left. Returns the leased jobs (attempts counts this one).';
+COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner, longest-waiting owners first, leased to p_worker (if named); dead-letters those claimed again with no attempt left. Returns the leased jobs (attempts counts this one).';
 
 
 --
@@ -2268,10 +2288,10 @@ COMMENT ON FUNCTION private.complete_email_batch(worker text, results jsonb) IS 
 
 
 --
--- Name: complete_jobs(text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: complete_jobs(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.complete_jobs(p_kind text, p_results jsonb) RETURNS integer
+CREATE FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker text DEFAULT NULL::text) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -2310,8 +2330,8 @@ begin
     from jsonb_array_elements(p_results) with ordinality as e (r, n)
     order by (e.r ->> 'id')::bigint, e.n
   ),
-  -- Only jobs still leased count: not finished, and (when the result names its attempt) not
-  -- claimed again by another worker since.
+  -- Only jobs still leased count: not finished, leased to p_worker (when named), and (when the
+  -- result names its attempt) not claimed again by another worker since.
   mine as (
     select
       j.id,
@@ -2329,6 +2349,7 @@ begin
     join private.jobs as j on j.id = r.id
     where j.kind = p_kind
       and j.lease_until is not null
+      and (p_worker is null or j.leased_by = p_worker)
       and (r.attempt is null or r.attempt = j.attempts)
     for update of j
   ),
@@ -2342,6 +2363,7 @@ begin
           else now() + least(private.retry_backoff(j.attempts) * (1 + 0.25 * random()), interval '1 hour')
         end,
         lease_until = null,
+        leased_by = null,
         last_error = case m.fate
           when 'done' then j.last_error
           when 'failed' then coalesce(m.error, 'failed without a reason')
@@ -2360,13 +2382,13 @@ end;
 $$;
 
 
-ALTER FUNCTION private.complete_jobs(p_kind text, p_results jsonb) OWNER TO postgres;
+ALTER FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker text) OWNER TO postgres;
 
 --
--- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb, p_worker text); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb) IS 'Records a batch of results for leased jobs of p_kind in one statement: done, failed, retry (backoff with jitter, or exactly retry_after_seconds; count_attempt false gives the attempt back); attempts used up dead-letter. Results for jobs no longer leased (or claimed again since their attempt) are ignored. Returns how many applied.';
+COMMENT ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker text) IS 'Records a batch of results for leased jobs of p_kind in one statement: done, failed, retry (backoff with jitter, or exactly retry_after_seconds; count_attempt false gives the attempt back); attempts used up dead-letter. Results for jobs no longer leased, leased to another worker than p_worker (when named), or claimed again since their attempt, are ignored. Returns how many applied.';
 
 
 --
@@ -13359,10 +13381,10 @@ REVOKE ALL ON FUNCTION private.claim_email_batch(worker text, max_chunks integer
 
 
 --
--- Name: FUNCTION claim_jobs(p_kind text, p_limit integer); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) FROM PUBLIC;
 
 
 --
@@ -13480,10 +13502,10 @@ REVOKE ALL ON FUNCTION private.complete_email_batch(worker text, results jsonb) 
 
 
 --
--- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb, p_worker text); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker text) FROM PUBLIC;
 
 
 --

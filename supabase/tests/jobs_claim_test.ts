@@ -22,17 +22,27 @@ dbTest("concurrent claimers never get the same job, and together get every due j
     await asService(async (tx) => {
       await tx`select private.register_job_kind(${KIND}, 3, 60)`;
       await tx`insert into private.jobs (kind, key, user_id)
-               select ${KIND}, 'job-' || n, (array[${owners[0].sub}, ${owners[1].sub}]::uuid[])[1 + n % 2]
+               select ${KIND}, 'job-' || n, (array[${owners[0].sub}, ${
+        owners[1].sub
+      }]::uuid[])[1 + n % 2]
                from generate_series(1, ${JOBS}) as n`;
     });
     const holder = new Map<string, number>();
     for (let round = 0; round < 200 && holder.size < JOBS; round++) {
-      const batches = await Promise.all(workers.map((sql, n) =>
-        sql<{ id: string }[]>`select id::text from private.claim_jobs(${KIND}, ${20 + 10 * n})`
-      ));
+      const batches = await Promise.all(
+        workers.map((sql, n) =>
+          sql<{ id: string }[]>`select id::text from private.claim_jobs(${KIND}, ${
+            20 + 10 * n
+          }, ${`worker-${n}`})`
+        ),
+      );
       batches.forEach((rows, worker) => {
         for (const { id } of rows) {
-          assert.equal(holder.get(id), undefined, `job ${id} went to workers ${holder.get(id)} and ${worker}`);
+          assert.equal(
+            holder.get(id),
+            undefined,
+            `job ${id} went to workers ${holder.get(id)} and ${worker}`,
+          );
           holder.set(id, worker);
         }
       });

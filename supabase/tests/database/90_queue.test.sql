@@ -7,7 +7,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(67);
+select plan(75);
 
 do $$
 begin
@@ -84,10 +84,14 @@ select is((select array_agg(id order by id) from tests.reclaimed),
 select ok((select bool_and(attempts = 2) from tests.reclaimed), 'as its second attempt');
 
 -- Results --------------------------------------------------------------------------------------
+create function tests.job_id(key text)
+returns bigint
+language sql
+as $$ select id from private.jobs where kind = 'test_ping' and key = job_id.key $$;
 create function tests.job(n integer)
 returns bigint
 language sql
-as $$ select id from private.jobs where kind = 'test_ping' and key = 'alice-' || n $$;
+as $$ select tests.job_id('alice-' || n) $$;
 
 select is(
   private.complete_jobs('test_ping', jsonb_build_array(
@@ -190,10 +194,32 @@ select is((select count(*)::integer from private.cancel_jobs('test_ping', '00000
 select is((select string_agg(status || ' ' || coalesce(last_error, '-'), ', ' order by status) from private.jobs where kind = 'test_ping'),
   'failed campaign cancelled, ready -, ready -', 'with the reason given');
 
+-- An expired lease is no obstacle to cancelling.
+update private.jobs set lease_until = now() - interval '1 second' where kind = 'test_ping' and status = 'ready';
+select is((select count(*)::integer from private.cancel_jobs('test_ping', '00000000-0000-4000-8000-0000000005b1', 'campaign cancelled')),
+  2, 'cancel_jobs also fails jobs whose worker''s lease ran out');
+select is((select count(*)::integer from private.jobs where kind = 'test_ping' and (status <> 'failed' or lease_until is not null)), 0,
+  'their leases cleared');
+
+-- Named workers ------------------------------------------------------------------------------
+delete from private.jobs where kind = 'test_ping';
+insert into private.jobs (kind, key, user_id) values ('test_ping', 'named', tests.get_user_id('alice'));
+select is((select leased_by from private.claim_jobs('test_ping', 1, 'worker-a')), 'worker-a', 'a claim records the worker that names itself');
+select is(private.complete_jobs('test_ping', jsonb_build_array(jsonb_build_object('id', tests.job_id('named'), 'outcome', 'done')), 'worker-b'),
+  0, 'another worker''s report on it is ignored');
+select is(private.complete_jobs('test_ping', jsonb_build_array(jsonb_build_object('id', tests.job_id('named'), 'outcome', 'done')), 'worker-a'),
+  1, 'its holder''s report applies');
+select is((select row(status, leased_by, lease_until)::text from private.jobs where key = 'named'), '(done,,)', 'and clears the lease');
+select throws_ok($$select * from private.claim_jobs('test_ping', 1, ' ')$$, '22023',
+  'claim_jobs: p_worker must name the worker, in 1 to 200 characters (or be null)', 'a blank worker name is refused');
+
 -- Bad results ----------------------------------------------------------------------------------
 select throws_ok($$select private.complete_jobs('test_ping', '{}')$$, '22023', 'complete_jobs: p_results must be a JSON array',
   'results must be an array');
-select throws_ok($$select private.complete_jobs('test_ping', '[{"id": 1, "outcome": "done"}, {"id": "1", "outcome": "done"}]')$$,
+insert into private.jobs (kind, key, user_id) values ('test_ping', 'held-through-bad-batch', tests.get_user_id('alice'));
+select is((select count(*)::integer from private.claim_jobs('test_ping', 1)), 1, 'a job is leased');
+select throws_ok(format($$select private.complete_jobs('test_ping', '[{"id": %s, "outcome": "done"}, {"id": "1", "outcome": "done"}]')$$,
+                        tests.job_id('held-through-bad-batch')),
   '22023', 'complete_jobs: results[1].id: "1" is not a job id', 'an id must be a number, the result named');
 select throws_ok($$select private.complete_jobs('test_ping', '[{"id": 1, "outcome": "sent"}]')$$,
   '22023', 'complete_jobs: results[0].outcome: "sent" is not done, retry or failed', 'outcome is one of three');
@@ -204,8 +230,8 @@ select throws_ok($$select private.complete_jobs('test_ping', '[{"id": 1, "outcom
   '22023', 'complete_jobs: results[0].count_attempt: expected true or false, not "no"', 'count_attempt is a boolean');
 select throws_ok($$select private.complete_jobs('test_ping', '[{"id": 1, "outcome": "failed", "error": 42}]')$$,
   '22023', 'complete_jobs: results[0].error: expected a string, not 42', 'error is a string');
-select is((select count(*)::integer from private.jobs where kind = 'test_ping' and status = 'done'), 0,
-  'a refused batch changes nothing');
+select is((select row(status, lease_until is not null)::text from private.jobs where id = tests.job_id('held-through-bad-batch')),
+  '(ready,t)', 'a refused batch changes nothing, not even its good results');
 
 -- Privileges -------------------------------------------------------------------------------------
 select table_privs_are('private', t, r, '{}', format('%s has no privilege on private.%s', r, t))

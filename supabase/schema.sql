@@ -1484,47 +1484,27 @@ begin
   end if;
 
   return query
-  with candidates as (
-    select q.id, q.attempts >= private.webhook_max_attempts() as exhausted
-    from private.webhook_queue as q
-    where q.status = 'pending'
-      and coalesce(q.lease_until, q.run_after) <= now()
-    order by coalesce(q.lease_until, q.run_after)
-    limit max_webhooks
-    for update skip locked
-  ),
-  dead as (
-    update private.webhook_queue as q
-    set status = 'dead',
-        lease_until = null,
-        leased_by = null,
-        completed_at = now(),
-        last_error = format('gave up after %s attempts: %s', q.attempts,
-          coalesce(q.last_error, 'no result came back before the lease ran out'))
-    from candidates as c
-    where q.id = c.id
-      and c.exhausted
-    returning q.id
-  ),
-  woken as (
-    update private.workflow_runs as r
-    set run_after = now()
-    from dead as d
-    where r.waiting_for = d.id
-  ),
-  leased as (
-    update private.webhook_queue as q
-    set lease_until = now() + lease,
-        leased_by = worker,
-        attempts = q.attempts + 1
-    from candidates as c
-    where q.id = c.id
-      and not c.exhausted
-    returning q.*
-  )
-  select l.id, l.id::text, l.attempts, l.user_id, l.url, l.secret_name, l.headers, l.body::text
-  from leased as l
-  order by l.created_at;
+  select c.subject_id, c.subject_id::text, c.attempts, c.user_id, c.payload ->> 'url', c.payload ->> 'secret_name',
+         c.payload -> 'headers', (c.payload -> 'body')::text
+  from private.claim_jobs('webhook', max_webhooks, worker) as c
+  order by c.created_at;
+
+  -- The caller's lease, where it is not the kind's (the claim above set that one).
+  update private.jobs as j
+  set lease_until = now() + lease
+  where j.kind = 'webhook'
+    and j.leased_by = worker
+    and j.updated_at = now()
+    and j.lease_until <> now() + lease;
+
+  -- Webhooks the claim dead-lettered (no attempt left) wake the executions waiting for them.
+  update private.workflow_runs as r
+  set run_after = now()
+  from private.jobs as j
+  where j.status = 'dead'
+    and j.updated_at = now()
+    and j.kind = 'webhook'
+    and r.waiting_for = j.subject_id;
 end;
 $$;
 
@@ -1535,7 +1515,7 @@ ALTER FUNCTION private.claim_webhooks(worker text, max_webhooks integer, lease i
 -- Name: FUNCTION claim_webhooks(worker text, max_webhooks integer, lease interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_webhooks(worker text, max_webhooks integer, lease interval) IS 'Leases up to max_webhooks due webhooks to worker (for update skip locked) and returns what to send; dead-letters those out of attempts.';
+COMMENT ON FUNCTION private.claim_webhooks(worker text, max_webhooks integer, lease interval) IS 'Leases up to max_webhooks due webhooks (jobs of kind webhook, through private.claim_jobs: skip locked, fair across owners) to worker and returns what to send; dead-letters those out of attempts.';
 
 
 --
@@ -2402,6 +2382,7 @@ CREATE FUNCTION private.complete_webhooks(worker text, results jsonb) RETURNS js
 declare
   problem text;
   counts jsonb;
+  reports jsonb;
 begin
   if jsonb_typeof(results) is distinct from 'array' then
     raise exception using
@@ -2429,72 +2410,67 @@ begin
     raise exception using errcode = 'invalid_parameter_value', message = 'complete_webhooks: ' || problem;
   end if;
 
+  -- The worker's own leased webhooks, locked, with what becomes of each; then one batch for
+  -- private.complete_jobs. A retry waits max(retry_after_seconds, the backoff) with jitter.
   with reported as (
     -- A webhook reported twice counts once, as first reported.
     select distinct on ((e.r ->> 'webhook_id')::uuid)
       (e.r ->> 'webhook_id')::uuid as webhook_id,
       e.r ->> 'outcome' as outcome,
       (e.r ->> 'http_status')::integer as http_status,
-      left(e.r ->> 'error', 1000) as error,
+      e.r ->> 'error' as error,
       (e.r ->> 'retry_after_seconds')::integer as retry_after_seconds
     from jsonb_array_elements(results) with ordinality as e (r, n)
     order by (e.r ->> 'webhook_id')::uuid, e.n
   ),
   mine as (
     select
-      q.id,
-      q.attempts,
+      j.id,
+      j.subject_id,
       r.outcome,
       r.http_status,
       r.error,
-      r.retry_after_seconds,
       case
         when r.outcome = 'sent' then 'sent'
-        when r.outcome = 'failed' or q.attempts >= private.webhook_max_attempts() then 'dead'
+        when r.outcome = 'failed' or j.attempts >= private.webhook_max_attempts() then 'dead'
         else 'retry'
-      end as fate
+      end as fate,
+      ceil(extract(epoch from least(
+        greatest(make_interval(secs => coalesce(r.retry_after_seconds, 0)), private.retry_backoff(j.attempts))
+          * (1 + 0.25 * random()),
+        interval '1 hour')))::integer as wait_seconds
     from reported as r
-    join private.webhook_queue as q on q.id = r.webhook_id
-    where q.leased_by = worker
-      and q.status = 'pending'
-    for update of q
-  ),
-  recorded as (
-    update private.webhook_queue as q
-    set status = case when m.fate = 'retry' then 'pending' else m.fate end,
-        run_after = case when m.fate = 'retry' then now() + least(
-            greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.retry_backoff(m.attempts))
-              * (1 + 0.25 * random()),
-            interval '1 hour') else q.run_after end,
-        lease_until = null,
-        leased_by = null,
-        http_status = coalesce(m.http_status, q.http_status),
-        last_error = case
-          when m.fate = 'sent' then q.last_error
-          when m.outcome = 'failed' then coalesce(m.error, 'the receiver refused the webhook')
-          when m.fate = 'dead' then format('gave up after %s attempts: %s', m.attempts, coalesce(m.error, 'no error given'))
-          else coalesce(m.error, q.last_error)
-        end,
-        completed_at = case when m.fate = 'retry' then null else now() end
-    from mine as m
-    where q.id = m.id
-    returning q.id, q.status
-  ),
-  woken as (
-    update private.workflow_runs as r
-    set run_after = now()
-    from recorded as d
-    where r.waiting_for = d.id
-      and d.status <> 'pending'
+    join private.jobs as j on j.kind = 'webhook' and j.subject_id = r.webhook_id
+    where j.leased_by = worker
+      and j.status = 'ready'
+    for update of j
   )
-  select jsonb_build_object(
-    'sent', count(*) filter (where m.fate = 'sent'),
-    'retried', count(*) filter (where m.fate = 'retry'),
-    'dead_lettered', count(*) filter (where m.fate = 'dead'),
-    'ignored', (select count(*) from reported) - count(*)
-  )
-  into counts
+  select
+    jsonb_build_object(
+      'sent', count(*) filter (where m.fate = 'sent'),
+      'retried', count(*) filter (where m.fate = 'retry'),
+      'dead_lettered', count(*) filter (where m.fate = 'dead'),
+      'ignored', (select count(*) from reported) - count(*)
+    ),
+    coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+      'id', m.id,
+      'outcome', case m.outcome when 'sent' then 'done' else m.outcome end,
+      'error', case when m.outcome = 'failed' then coalesce(m.error, 'the receiver refused the webhook') else m.error end,
+      'result', case when m.http_status is not null then jsonb_build_object('http_status', m.http_status) end,
+      'retry_after_seconds', case when m.fate = 'retry' then m.wait_seconds end
+    ))) filter (where m.id is not null), '[]')
+  into counts, reports
   from mine as m;
+
+  perform private.complete_jobs('webhook', reports, worker);
+
+  -- A delivered or dead-lettered webhook wakes the execution waiting for it.
+  update private.workflow_runs as r
+  set run_after = now()
+  from jsonb_array_elements(reports) as p (report)
+  join private.jobs as j on j.id = (p.report ->> 'id')::bigint
+  where r.waiting_for = j.subject_id
+    and j.status <> 'ready';
   return counts;
 end;
 $$;
@@ -2506,7 +2482,7 @@ ALTER FUNCTION private.complete_webhooks(worker text, results jsonb) OWNER TO po
 -- Name: FUNCTION complete_webhooks(worker text, results jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.complete_webhooks(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the webhooks it holds; retries back off, the fifth failure dead-letters; wakes the waiting executions. Returns counts.';
+COMMENT ON FUNCTION private.complete_webhooks(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the webhooks it holds, in one private.complete_jobs batch; retries back off, the fifth failure dead-letters; wakes the waiting executions. Returns counts.';
 
 
 --
@@ -2886,6 +2862,33 @@ COMMENT ON FUNCTION private.default_workflow_executions_per_minute() IS 'How man
 
 
 --
+-- Name: delete_execution_webhooks(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.delete_execution_webhooks() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from private.jobs as j
+  using old_executions as o
+  where j.kind = 'webhook'
+    and j.payload ->> 'execution_id' = o.id::text;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.delete_execution_webhooks() OWNER TO postgres;
+
+--
+-- Name: FUNCTION delete_execution_webhooks(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.delete_execution_webhooks() IS 'Trigger: deleting workflow executions deletes their webhooks (jobs of kind webhook).';
+
+
+--
 -- Name: email_campaign_metrics(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3257,6 +3260,43 @@ ALTER FUNCTION private.enforce_email_campaign_lifecycle() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.enforce_email_campaign_lifecycle() IS 'Trigger: allows only the lifecycle''s moves (clients fewer than the system) and freezes what a campaign sends once it has started.';
+
+
+--
+-- Name: enqueue_webhook(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.enqueue_webhook() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  new.id := coalesce(new.id, gen_random_uuid());
+  insert into private.jobs (kind, key, user_id, subject_id, payload)
+  values (
+    'webhook',
+    new.execution_id || ':' || new.step,
+    new.user_id,
+    new.id,
+    jsonb_build_object('execution_id', new.execution_id, 'step', new.step, 'url', new.url,
+                       'secret_name', new.secret_name, 'headers', coalesce(new.headers, '{}'), 'body', new.body)
+  );
+  new.status := 'pending';
+  new.attempts := 0;
+  new.run_after := now();
+  new.created_at := now();
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.enqueue_webhook() OWNER TO postgres;
+
+--
+-- Name: FUNCTION enqueue_webhook(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.enqueue_webhook() IS 'Instead-of-insert trigger of private.webhook_queue: enqueues the webhook as a job of kind webhook (a second webhook for the same execution step is refused by the key).';
 
 
 --
@@ -9442,56 +9482,45 @@ COMMENT ON TABLE private.visitor_identities IS 'Anonymous visitor ids linked to 
 
 
 --
--- Name: webhook_queue; Type: TABLE; Schema: private; Owner: postgres
+-- Name: webhook_queue; Type: VIEW; Schema: private; Owner: postgres
 --
 
-CREATE TABLE private.webhook_queue (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    execution_id uuid NOT NULL,
-    step integer NOT NULL,
-    url text NOT NULL,
-    secret_name text NOT NULL,
-    headers jsonb DEFAULT '{}'::jsonb NOT NULL,
-    body jsonb NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    run_after timestamp with time zone DEFAULT now() NOT NULL,
-    lease_until timestamp with time zone,
-    leased_by text,
-    http_status integer,
-    last_error text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    completed_at timestamp with time zone,
-    CONSTRAINT webhook_queue_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT webhook_queue_last_error_check CHECK ((length(last_error) <= 2000)),
-    CONSTRAINT webhook_queue_lease_check CHECK (((lease_until IS NULL) = (leased_by IS NULL))),
-    CONSTRAINT webhook_queue_leased_by_check CHECK (((length(leased_by) >= 1) AND (length(leased_by) <= 200))),
-    CONSTRAINT webhook_queue_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'dead'::text])))
-);
+CREATE VIEW private.webhook_queue AS
+ SELECT j.subject_id AS id,
+    j.user_id,
+    ((j.payload ->> 'execution_id'::text))::uuid AS execution_id,
+    ((j.payload ->> 'step'::text))::integer AS step,
+    (j.payload ->> 'url'::text) AS url,
+    (j.payload ->> 'secret_name'::text) AS secret_name,
+    (j.payload -> 'headers'::text) AS headers,
+    (j.payload -> 'body'::text) AS body,
+        CASE
+            WHEN (j.status = ANY (ARRAY['ready'::text, 'held'::text])) THEN 'pending'::text
+            WHEN (j.status = 'done'::text) THEN 'sent'::text
+            ELSE 'dead'::text
+        END AS status,
+    j.attempts,
+    j.run_after,
+    j.lease_until,
+    j.leased_by,
+    ((j.result ->> 'http_status'::text))::integer AS http_status,
+    j.last_error,
+    j.created_at,
+        CASE
+            WHEN (j.status = ANY (ARRAY['done'::text, 'failed'::text, 'dead'::text])) THEN j.updated_at
+            ELSE NULL::timestamp with time zone
+        END AS completed_at
+   FROM private.jobs j
+  WHERE (j.kind = 'webhook'::text);
 
 
 ALTER TABLE private.webhook_queue OWNER TO postgres;
 
 --
--- Name: TABLE webhook_queue; Type: COMMENT; Schema: private; Owner: postgres
+-- Name: VIEW webhook_queue; Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON TABLE private.webhook_queue IS 'Webhooks sent by workflow steps, waiting for the dispatcher: claimed under a lease, retried with backoff, dead-lettered after 5 attempts.';
-
-
---
--- Name: COLUMN webhook_queue.body; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.webhook_queue.body IS 'The JSON to POST (the dispatcher sends body::text, signed).';
-
-
---
--- Name: COLUMN webhook_queue.status; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.webhook_queue.status IS 'pending (to send), sent or dead (dead-lettered); the worker removes sent and dead rows.';
+COMMENT ON VIEW private.webhook_queue IS 'Webhooks sent by workflow steps: the jobs of kind webhook (private.jobs), in the columns the workflow worker and the dispatcher use; inserting enqueues one.';
 
 
 --
@@ -10478,22 +10507,6 @@ ALTER TABLE ONLY private.visitor_identities
 
 
 --
--- Name: webhook_queue webhook_queue_execution_id_step_key; Type: CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.webhook_queue
-    ADD CONSTRAINT webhook_queue_execution_id_step_key UNIQUE (execution_id, step);
-
-
---
--- Name: webhook_queue webhook_queue_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.webhook_queue
-    ADD CONSTRAINT webhook_queue_pkey PRIMARY KEY (id);
-
-
---
 -- Name: workflow_quotas workflow_quotas_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11081,7 +11094,7 @@ CREATE INDEX jobs_ready_idx ON private.jobs USING btree (kind, user_id, run_afte
 -- Name: jobs_subject_id_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
-CREATE INDEX jobs_subject_id_idx ON private.jobs USING btree (kind, subject_id) WHERE ((subject_id IS NOT NULL) AND (status = ANY (ARRAY['ready'::text, 'held'::text])));
+CREATE INDEX jobs_subject_id_idx ON private.jobs USING btree (kind, subject_id) WHERE (subject_id IS NOT NULL);
 
 
 --
@@ -11089,6 +11102,13 @@ CREATE INDEX jobs_subject_id_idx ON private.jobs USING btree (kind, subject_id) 
 --
 
 CREATE INDEX jobs_user_id_idx ON private.jobs USING btree (user_id);
+
+
+--
+-- Name: jobs_webhook_execution_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_webhook_execution_id_idx ON private.jobs USING btree (((payload ->> 'execution_id'::text))) WHERE (kind = 'webhook'::text);
 
 
 --
@@ -11131,20 +11151,6 @@ CREATE INDEX scoring_rescores_user_id_idx ON private.scoring_rescores USING btre
 --
 
 CREATE INDEX visitor_identities_lead_id_idx ON private.visitor_identities USING btree (lead_id);
-
-
---
--- Name: webhook_queue_ready_idx; Type: INDEX; Schema: private; Owner: postgres
---
-
-CREATE INDEX webhook_queue_ready_idx ON private.webhook_queue USING btree (COALESCE(lease_until, run_after)) WHERE (status = 'pending'::text);
-
-
---
--- Name: webhook_queue_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
---
-
-CREATE INDEX webhook_queue_user_id_idx ON private.webhook_queue USING btree (user_id);
 
 
 --
@@ -11701,6 +11707,13 @@ ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION priva
 
 
 --
+-- Name: webhook_queue enqueue_webhook; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER enqueue_webhook INSTEAD OF INSERT ON private.webhook_queue FOR EACH ROW EXECUTE FUNCTION private.enqueue_webhook();
+
+
+--
 -- Name: analytics_events analytics_events_claim_message_ids; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11782,6 +11795,13 @@ CREATE TRIGGER check_senders BEFORE INSERT OR UPDATE OF action_config, user_id O
 --
 
 CREATE TRIGGER clear_last_error BEFORE UPDATE OF name, condition, points, is_active ON public.scoring_rules FOR EACH ROW WHEN ((old.last_error IS NOT NULL)) EXECUTE FUNCTION private.clear_scoring_rule_error();
+
+
+--
+-- Name: workflow_executions delete_execution_webhooks; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER delete_execution_webhooks AFTER DELETE ON public.workflow_executions REFERENCING OLD TABLE AS old_executions FOR EACH STATEMENT EXECUTE FUNCTION private.delete_execution_webhooks();
 
 
 --
@@ -12207,22 +12227,6 @@ ALTER TABLE ONLY private.visitor_identities
 
 ALTER TABLE ONLY private.visitor_identities
     ADD CONSTRAINT visitor_identities_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
-
-
---
--- Name: webhook_queue webhook_queue_execution_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.webhook_queue
-    ADD CONSTRAINT webhook_queue_execution_id_fkey FOREIGN KEY (execution_id) REFERENCES public.workflow_executions(id) ON DELETE CASCADE;
-
-
---
--- Name: webhook_queue webhook_queue_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.webhook_queue
-    ADD CONSTRAINT webhook_queue_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -13572,6 +13576,13 @@ REVOKE ALL ON FUNCTION private.default_workflow_executions_per_minute() FROM PUB
 
 
 --
+-- Name: FUNCTION delete_execution_webhooks(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.delete_execution_webhooks() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION email_campaign_metrics(email_campaign_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13611,6 +13622,13 @@ REVOKE ALL ON FUNCTION private.email_tick_units(step text) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.enforce_email_campaign_lifecycle() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION enqueue_webhook(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.enqueue_webhook() FROM PUBLIC;
 
 
 --

@@ -12,6 +12,14 @@ import { linkedinFake } from "./linkedin.ts";
 import { type FakeOptions, json } from "./state.ts";
 import { twitterFake } from "./twitter.ts";
 
+/** A 1×1 PNG served at /media/<name>, the media the fake platforms' tests post. */
+const PIXEL = Uint8Array.from(
+  atob(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+  ),
+  (c) => c.charCodeAt(0),
+);
+
 export type Route = (request: Request) => Promise<Response>;
 
 export type Fakes = Awaited<ReturnType<typeof startFakes>>;
@@ -34,6 +42,8 @@ export function fakeEnv(base: string): Record<string, string> {
       API_URL: "",
       REVOKE_URL: "/2/oauth2/revoke",
     }),
+    // The Posts API version the adapter sends; the fake accepts OLDEST_LINKEDIN_VERSION on.
+    BEACON_LINKEDIN_VERSION: "202511",
     ...platform("linkedin", {
       AUTHORIZE_URL: "/oauth/v2/authorization",
       TOKEN_URL: "/oauth/v2/accessToken",
@@ -53,6 +63,22 @@ export function fakeEnv(base: string): Record<string, string> {
   };
 }
 
+/**
+ * The route for `method` and the path `segments`: an exact key first, then a key whose `:name`
+ * segments stand for any one segment (e.g. "POST /v21.0/:page/feed").
+ */
+function findRoute(routes: Record<string, Route>, method: string, segments: string[]) {
+  const exact = routes[`${method} /${segments.join("/")}`];
+  if (exact) return exact;
+  const pattern = Object.keys(routes).find((key) => {
+    const [verb, path] = key.split(" ");
+    const parts = path.split("/").slice(1);
+    return verb === method && parts.length === segments.length &&
+      parts.every((part, i) => part.startsWith(":") || part === segments[i]);
+  });
+  return pattern ? routes[pattern] : undefined;
+}
+
 /** Starts the four fakes on 127.0.0.1:`port` (0: any free port). */
 export async function startFakes(port = 0, options: FakeOptions = {}) {
   const twitter = twitterFake(options);
@@ -64,6 +90,10 @@ export async function startFakes(port = 0, options: FakeOptions = {}) {
     linkedin: linkedin.routes,
     facebook: facebook.routes,
     instagram: instagram.routes,
+    media: {
+      "GET /:name": () =>
+        Promise.resolve(new Response(PIXEL, { headers: { "content-type": "image/png" } })),
+    },
   };
 
   const server = Deno.serve(
@@ -71,7 +101,7 @@ export async function startFakes(port = 0, options: FakeOptions = {}) {
     (request) => {
       const url = new URL(request.url);
       const [, prefix, ...rest] = url.pathname.split("/");
-      const route = byPrefix[prefix]?.[`${request.method} /${rest.join("/")}`];
+      const route = findRoute(byPrefix[prefix] ?? {}, request.method, rest);
       if (!route) {
         return json({
           error: "not_found",

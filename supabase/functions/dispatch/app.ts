@@ -9,7 +9,7 @@
 //            "retried", "provider_calls", "to_outbox", "elapsed_ms", "db_ms", "provider_ms",
 //            "render_ms", "webhooks": {"claimed", "sent", "retried", "failed"},
 //            "social": {"claimed", "published", "reconciled", "retried", "failed",
-//                       "needs_reauth"}, "metrics": {"claimed", "recorded", "failed"}}
+//                       "needs_reauth", "db_ms", "platform_ms"}, "metrics": {"claimed", "recorded", "failed"}}
 import { z } from "zod";
 import { requireService } from "../_shared/auth.ts";
 import { createApp, readJson } from "../_shared/http.ts";

@@ -185,6 +185,8 @@ export function createDispatcher(settings: DispatchSettings) {
         retried: 0,
         failed: 0,
         needs_reauth: 0,
+        db_ms: 0,
+        platform_ms: 0,
       },
       metrics: { claimed: 0, recorded: 0, failed: 0 },
     };

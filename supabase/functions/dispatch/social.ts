@@ -51,6 +51,10 @@ export type SocialCounts = {
   retried: number;
   failed: number;
   needs_reauth: number;
+  /** Time spent waiting on Postgres (claim, connections, complete). */
+  db_ms: number;
+  /** Time spent publishing a claimed batch (platform calls, token refreshes). */
+  platform_ms: number;
 };
 
 export type MetricsCounts = {
@@ -200,37 +204,50 @@ export function createSocialLane(deps: SocialDeps) {
     }
   }
 
+  /** A claimed target's result; whatever it throws becomes a counted retry of its own. */
+  async function settle(
+    row: ClaimedPost,
+    connections: Map<string, PostingConnection>,
+  ): Promise<PostResult & { reconciled?: boolean }> {
+    try {
+      return { id: row.job_id, ...await publish(row, connections.get(row.social_connection_id)) };
+    } catch (err) {
+      console.error(`[dispatch] social post ${row.social_post_id} failed:`, err);
+      return {
+        id: row.job_id,
+        outcome: "retry",
+        error: `unexpected error: ${(err as Error).message}`,
+        retry_after_seconds: LOOKUP_AGAIN_SECONDS,
+        count_attempt: true,
+      };
+    }
+  }
+
   /** Claims and publishes batches until nothing is due or `remainingMs` runs out. */
   async function run(remainingMs: () => number, counts: SocialCounts) {
+    const timed = async <T>(bucket: "db_ms" | "platform_ms", work: () => Promise<T>) => {
+      const started = performance.now();
+      try {
+        return await work();
+      } finally {
+        counts[bucket] += Math.round(performance.now() - started);
+      }
+    };
     while (remainingMs() > 0) {
-      const rows = await claimPosts(deps.batch);
+      const rows = await timed("db_ms", () => claimPosts(deps.batch));
       if (rows.length === 0) return "drained" as const;
       counts.claimed += rows.length;
-      const connections = await postingConnections([
-        ...new Set(rows.map((row) => row.social_connection_id)),
-      ]);
-      const results = await inParallel(rows, deps.concurrency, async (row) => {
-        try {
-          return {
-            id: row.job_id,
-            ...await publish(row, connections.get(row.social_connection_id)),
-          };
-        } catch (err) {
-          console.error(
-            `[dispatch] social post ${row.social_post_id} failed:`,
-            err,
-          );
-          return {
-            id: row.job_id,
-            outcome: "retry" as const,
-            error: `unexpected error: ${(err as Error).message}`,
-            retry_after_seconds: LOOKUP_AGAIN_SECONDS,
-            count_attempt: true,
-          };
-        }
-      });
-      await completePosts(
-        results.map(({ reconciled: _, ...result }) => result as PostResult),
+      const connections = await timed(
+        "db_ms",
+        () => postingConnections([...new Set(rows.map((row) => row.social_connection_id))]),
+      );
+      const results = await timed(
+        "platform_ms",
+        () => inParallel(rows, deps.concurrency, (row) => settle(row, connections)),
+      );
+      await timed(
+        "db_ms",
+        () => completePosts(results.map(({ reconciled: _, ...result }) => result as PostResult)),
       );
       for (const result of results) {
         if (result.outcome === "published") counts.published++;

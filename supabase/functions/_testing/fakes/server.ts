@@ -3,9 +3,11 @@
 // in `_shared/providers/` at them. Tests start it on a free port; the local stack can run it
 // for a demo that never leaves the machine:
 //
-//   deno run --allow-net --allow-env supabase/functions/_testing/fakes/server.ts
+//   deno run --allow-net --allow-env supabase/functions/_testing/fakes/server.ts [--print-env]
 //
 // Port: BEACON_FAKES_PORT (default 54329). The client ids and secrets are public and fake.
+// --print-env prints the settings (NAME=value lines) pointing at that port and exits: on another
+// port than functions.env's, scripts/start exports them for the functions.
 import { facebookFake } from "./facebook.ts";
 import { instagramFake } from "./instagram.ts";
 import { linkedinFake } from "./linkedin.ts";
@@ -128,6 +130,12 @@ export async function startFakes(port = 0, options: FakeOptions = {}) {
 
 if (import.meta.main) {
   const port = Number(Deno.env.get("BEACON_FAKES_PORT") ?? "54329");
+  if (Deno.args.includes("--print-env")) {
+    for (const [name, value] of Object.entries(fakeEnv(`http://127.0.0.1:${port}`))) {
+      console.log(`${name}=${value}`);
+    }
+    Deno.exit(0);
+  }
   const fakes = await startFakes(port);
   console.error(
     `fakes: X, LinkedIn, Facebook and Instagram on ${fakes.url}/<platform>`,

@@ -146,8 +146,8 @@ export type PostOutcome =
   }
   | { outcome: "failed" | "needs_reauth"; error: string };
 
-/** One target's outcome as private.complete_social_posts takes it (`id`: the job). */
-export type PostResult = PostOutcome & { id: string };
+/** One target's outcome as private.complete_social_posts takes it (`job_id`: a JSON number). */
+export type PostResult = PostOutcome & { job_id: number };
 
 /** A connection with its sealed tokens, as the publishers need it. */
 export type PostingConnection = SealedTokens & {

@@ -210,11 +210,14 @@ export function createSocialLane(deps: SocialDeps) {
     connections: Map<string, PostingConnection>,
   ): Promise<PostResult & { reconciled?: boolean }> {
     try {
-      return { id: row.job_id, ...await publish(row, connections.get(row.social_connection_id)) };
+      return {
+        job_id: Number(row.job_id),
+        ...await publish(row, connections.get(row.social_connection_id)),
+      };
     } catch (err) {
       console.error(`[dispatch] social post ${row.social_post_id} failed:`, err);
       return {
-        id: row.job_id,
+        job_id: Number(row.job_id),
         outcome: "retry",
         error: `unexpected error: ${(err as Error).message}`,
         retry_after_seconds: LOOKUP_AGAIN_SECONDS,

@@ -1,4 +1,5 @@
-// dispatch: drains the email queue and the workflow webhook queue. Service-only: pg_cron
+// dispatch: drains the email queue, the workflow webhook queue and the social queue (posts and
+// their metrics). Service-only: pg_cron
 // calls it through pg_net (private.call_function('/dispatch')) and the local stack's loop
 // (scripts/local/cron_loop.ts) calls it every few seconds.
 //
@@ -9,7 +10,8 @@
 //            "retried", "provider_calls", "to_outbox", "elapsed_ms", "db_ms", "provider_ms",
 //            "render_ms", "webhooks": {"claimed", "sent", "retried", "failed"},
 //            "social": {"claimed", "published", "reconciled", "retried", "failed",
-//                       "needs_reauth", "db_ms", "platform_ms"}, "metrics": {"claimed", "recorded", "failed"}}
+//                       "needs_reauth", "db_ms", "platform_ms", "error"?},
+//            "metrics": {"claimed", "recorded", "failed", "error"?}}
 import { z } from "zod";
 import { requireService } from "../_shared/auth.ts";
 import { createApp, readJson } from "../_shared/http.ts";

@@ -310,13 +310,25 @@ export function createDispatcher(settings: DispatchSettings) {
         ...settings.social,
         ring: await keyRing(),
       });
-      const untilBudget = async (stopped: Promise<"drained" | "budget">) => {
-        if (await stopped === "budget") report.stopped = "budget";
+      // A social lane that fails (its SQL, a bug) says why in its counts and stops alone: the
+      // email and webhook lanes of the same run go on.
+      const alone = async (
+        counts: { error?: string },
+        work: (remaining: () => number) => Promise<"drained" | "budget">,
+      ) => {
+        try {
+          if (await work(remainingMs) === "budget") report.stopped = "budget";
+        } catch (err) {
+          console.error(`[dispatch] ${worker}: a social lane failed:`, err);
+          counts.error = (err as Error).message;
+        }
       };
       await Promise.all([
-        lanes.has("social") ? untilBudget(social.run(remainingMs, report.social)) : undefined,
+        lanes.has("social")
+          ? alone(report.social, (remaining) => social.run(remaining, report.social))
+          : undefined,
         lanes.has("metrics")
-          ? untilBudget(social.runMetrics(remainingMs, report.metrics))
+          ? alone(report.metrics, (remaining) => social.runMetrics(remaining, report.metrics))
           : undefined,
       ]);
     }

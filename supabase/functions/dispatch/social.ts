@@ -55,12 +55,16 @@ export type SocialCounts = {
   db_ms: number;
   /** Time spent publishing a claimed batch (platform calls, token refreshes). */
   platform_ms: number;
+  /** Why the lane stopped early, if it failed. */
+  error?: string;
 };
 
 export type MetricsCounts = {
   claimed: number;
   recorded: number;
   failed: number;
+  /** Why the lane stopped early, if it failed. */
+  error?: string;
 };
 
 type Final = PublishOutcome & { reconciled?: boolean };

@@ -199,9 +199,8 @@ export type ClaimedMetrics = {
   platform_post_id: string;
 };
 
-export type MetricsResult =
-  | { social_post_id: string; metrics: Record<string, number> }
-  | { social_post_id: string; error: string };
+/** A post's counts, as private.record_social_metrics takes them. */
+export type MetricsResult = { social_post_id: string; metrics: Record<string, number> };
 
 export function claimMetrics(limit: number): Promise<ClaimedMetrics[]> {
   return asService((tx) =>

@@ -267,7 +267,7 @@ export function createSocialLane(deps: SocialDeps) {
     return "budget" as const;
   }
 
-  /** Fetches due metrics and records them; a post whose metrics fail records its reason. */
+  /** Fetches due metrics and records those read, in one call per batch. */
   async function runMetrics(remainingMs: () => number, counts: MetricsCounts) {
     while (remainingMs() > 0) {
       const rows = await claimMetrics(deps.batch);
@@ -281,25 +281,22 @@ export function createSocialLane(deps: SocialDeps) {
         deps.concurrency,
         (row) => metricsOf(row, connections.get(row.social_connection_id)),
       );
-      await recordMetrics(results);
-      for (const result of results) {
-        if ("metrics" in result) counts.recorded++;
-        else counts.failed++;
-      }
+      // A post whose metrics could not be read is not recorded: the claim moved its
+      // metrics_fetched_at, so it comes round again at the next interval.
+      const read = results.filter((result) => result !== undefined);
+      await recordMetrics(read);
+      counts.recorded += read.length;
+      counts.failed += results.length - read.length;
     }
     return "budget" as const;
   }
 
+  /** The post's counts, or undefined when they cannot be read now. */
   async function metricsOf(
     row: ClaimedMetrics,
     connection: PostingConnection | undefined,
-  ): Promise<MetricsResult> {
-    if (!connection || connection.status !== "active") {
-      return {
-        social_post_id: row.social_post_id,
-        error: "the connection is not active",
-      };
-    }
+  ): Promise<MetricsResult | undefined> {
+    if (connection?.status !== "active") return undefined;
     try {
       const tokens = await openTokens(deps.ring, connection);
       const metrics = await deps.publishers[row.platform].metrics({
@@ -308,22 +305,12 @@ export function createSocialLane(deps: SocialDeps) {
         accountId: row.account_id,
         postId: row.platform_post_id,
       });
-      if (isOutcome(metrics)) {
-        return {
-          social_post_id: row.social_post_id,
-          error: "message" in metrics ? metrics.message : metrics.kind,
-        };
-      }
+      if (isOutcome(metrics)) return undefined;
       const known = Object.entries(metrics).filter(([, v]) => typeof v === "number");
-      return {
-        social_post_id: row.social_post_id,
-        metrics: Object.fromEntries(known),
-      };
+      return { social_post_id: row.social_post_id, metrics: Object.fromEntries(known) };
     } catch (err) {
-      return {
-        social_post_id: row.social_post_id,
-        error: (err as Error).message,
-      };
+      console.error(`[dispatch] metrics of social post ${row.social_post_id} failed:`, err);
+      return undefined;
     }
   }
 

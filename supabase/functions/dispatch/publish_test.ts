@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import type { Fakes } from "../_testing/fakes/server.ts";
-import { connect, scenarios, type TestApp, testEnv } from "../_testing/oauth.ts";
+import {
+  connect,
+  scenarios,
+  type TestApp,
+  testEnv,
+} from "../_testing/oauth.ts";
 import { createDispatcher } from "./dispatcher.ts";
 import { readDispatchSettings } from "./settings.ts";
 
@@ -47,7 +52,9 @@ async function schedule(
              where id = any(${ids}::uuid[])`;
     return ids;
   });
-  await asService((tx) => tx`select private.publish_due_content_batch(${user.sub}, 1000)`);
+  await asService((tx) =>
+    tx`select private.publish_due_content_batch(${user.sub}, 1000)`
+  );
   return ids;
 }
 
@@ -137,7 +144,9 @@ scenario(
                              where user_id = ${ctx.user.sub} and platform = 'twitter'`
     );
     assert.equal(connection.status, "needs_reauth");
-    const x = (await targetsOf(ctx.user)).find((t) => t.platform === "twitter")!;
+    const x = (await targetsOf(ctx.user)).find((t) =>
+      t.platform === "twitter"
+    )!;
     assert.equal(x.status, "failed");
   },
 );
@@ -203,3 +212,31 @@ scenario("two dispatchers at once publish each target once", async (ctx) => {
   }
   assert.deepEqual(await contentStatus(ids), Array(10).fill("published"));
 });
+
+scenario(
+  "the metrics lane reads each published post's counts into social_posts.metrics",
+  async (ctx) => {
+    await schedule(ctx.app, ctx.user, 1);
+    const dispatcher = dispatcherFor(ctx.fakes);
+    await dispatcher.run({ lanes: ["social"] });
+    const report = await dispatcher.run({ lanes: ["metrics"] });
+    assert.ok(report.metrics.recorded >= 4, JSON.stringify(report.metrics));
+    const rows = await asService((tx) =>
+      tx<{ platform: string; metrics: Record<string, number> }[]>`
+      select s.platform, t.metrics
+      from public.social_posts as t
+      join public.social_connections as s on s.id = t.social_connection_id
+      where t.user_id = ${ctx.user.sub}
+      order by s.platform`
+    );
+    assert.deepEqual([...rows], [
+      { platform: "facebook", metrics: { likes: 3, replies: 1, reposts: 2 } },
+      { platform: "instagram", metrics: { likes: 3, replies: 1 } },
+      { platform: "linkedin", metrics: { likes: 3, replies: 1 } },
+      {
+        platform: "twitter",
+        metrics: { likes: 3, replies: 1, reposts: 2, impressions: 40 },
+      },
+    ]);
+  },
+);

@@ -6,12 +6,7 @@ import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import type { Fakes } from "../_testing/fakes/server.ts";
-import {
-  connect,
-  scenarios,
-  type TestApp,
-  testEnv,
-} from "../_testing/oauth.ts";
+import { connect, scenarios, type TestApp, testEnv } from "../_testing/oauth.ts";
 import { createDispatcher } from "./dispatcher.ts";
 import { readDispatchSettings } from "./settings.ts";
 
@@ -52,9 +47,7 @@ async function schedule(
              where id = any(${ids}::uuid[])`;
     return ids;
   });
-  await asService((tx) =>
-    tx`select private.publish_due_content_batch(${user.sub}, 1000)`
-  );
+  await asService((tx) => tx`select private.publish_due_content_batch(${user.sub}, 1000)`);
   return ids;
 }
 
@@ -144,9 +137,7 @@ scenario(
                              where user_id = ${ctx.user.sub} and platform = 'twitter'`
     );
     assert.equal(connection.status, "needs_reauth");
-    const x = (await targetsOf(ctx.user)).find((t) =>
-      t.platform === "twitter"
-    )!;
+    const x = (await targetsOf(ctx.user)).find((t) => t.platform === "twitter")!;
     assert.equal(x.status, "failed");
   },
 );

@@ -18,7 +18,7 @@ import { createSocialLane } from "./social.ts";
 const scenario = scenarios("publish");
 
 /** A lane wired to `fakes`, with a short platform timeout. */
-export async function laneFor(fakes: Fakes) {
+async function laneFor(fakes: Fakes) {
   const env = { ...testEnv(fakes), BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA: "true" };
   const settings = {
     ...readSocialSettings(env),
@@ -37,14 +37,13 @@ export async function laneFor(fakes: Fakes) {
 
 const PLATFORMS: Platform[] = ["twitter", "linkedin", "facebook", "instagram"];
 
-/** Connects `user` to `platform` and describes a claimed target on it. */
+/** A lane, the scenario's user connected to `platform`, and a claimed target on it. */
 async function targetOn(
-  app: TestApp,
-  fakes: Fakes,
-  user: UserClaims,
+  { app, fakes, user }: { app: TestApp; fakes: Fakes; user: UserClaims },
   platform: Platform,
   extra: Partial<ClaimedPost> = {},
 ) {
+  const lane = await laneFor(fakes);
   await connect(app, user, platform);
   const connection = (await connectionOf(user, platform))!;
   const row: ClaimedPost = {
@@ -61,20 +60,14 @@ async function targetOn(
     ...extra,
   };
   const load = async () => (await postingConnections([connection.id])).get(connection.id);
-  return { row, load };
+  return { lane, row, load };
 }
 
 for (const platform of PLATFORMS) {
   scenario(
     `${platform}: a target is published with the platform's id and URL`,
     async (ctx) => {
-      const lane = await laneFor(ctx.fakes);
-      const { row, load } = await targetOn(
-        ctx.app,
-        ctx.fakes,
-        ctx.user,
-        platform,
-      );
+      const { lane, row, load } = await targetOn(ctx, platform);
       const result = await lane.publish(row, await load());
       assert.equal(result.outcome, "published", JSON.stringify(result));
       assert.equal(ctx.fakes[platform].posts.length, 1);
@@ -84,13 +77,7 @@ for (const platform of PLATFORMS) {
   scenario(
     `${platform}: accepted then timed out ends published with one post on the platform`,
     async (ctx) => {
-      const lane = await laneFor(ctx.fakes);
-      const { row, load } = await targetOn(
-        ctx.app,
-        ctx.fakes,
-        ctx.user,
-        platform,
-      );
+      const { lane, row, load } = await targetOn(ctx, platform);
       ctx.fakes[platform].failNext("publish", "accept_then_timeout");
       const result = await lane.publish(row, await load());
       assert.equal(result.outcome, "published", JSON.stringify(result));
@@ -103,13 +90,7 @@ for (const platform of PLATFORMS) {
 scenario(
   "a target claimed again is looked up first and not posted twice",
   async (ctx) => {
-    const lane = await laneFor(ctx.fakes);
-    const { row, load } = await targetOn(
-      ctx.app,
-      ctx.fakes,
-      ctx.user,
-      "linkedin",
-    );
+    const { lane, row, load } = await targetOn(ctx, "linkedin");
     assert.equal((await lane.publish(row, await load())).outcome, "published");
     const again = await lane.publish({ ...row, attempts: 2 }, await load());
     assert.equal(again.outcome, "published");
@@ -122,13 +103,7 @@ scenario(
 scenario(
   "a 5xx whose post is not there goes back to the queue, counted",
   async (ctx) => {
-    const lane = await laneFor(ctx.fakes);
-    const { row, load } = await targetOn(
-      ctx.app,
-      ctx.fakes,
-      ctx.user,
-      "twitter",
-    );
+    const { lane, row, load } = await targetOn(ctx, "twitter");
     ctx.fakes.twitter.failNext("publish", "server_error");
     const result = await lane.publish(row, await load());
     assert.equal(result.outcome, "retry");
@@ -144,13 +119,7 @@ scenario(
 scenario(
   "an expired X token is refreshed once and the post goes out",
   async (ctx) => {
-    const lane = await laneFor(ctx.fakes);
-    const { row, load } = await targetOn(
-      ctx.app,
-      ctx.fakes,
-      ctx.user,
-      "twitter",
-    );
+    const { lane, row, load } = await targetOn(ctx, "twitter");
     const before = (await connectionOf(ctx.user, "twitter"))!;
     ctx.fakes.twitter.accessTokens.clear();
     const result = await lane.publish(row, await load());
@@ -165,13 +134,7 @@ scenario(
 scenario(
   "a refused refresh makes the target needs_reauth and the connection too",
   async (ctx) => {
-    const lane = await laneFor(ctx.fakes);
-    const { row, load } = await targetOn(
-      ctx.app,
-      ctx.fakes,
-      ctx.user,
-      "twitter",
-    );
+    const { lane, row, load } = await targetOn(ctx, "twitter");
     ctx.fakes.twitter.accessTokens.clear();
     ctx.fakes.twitter.refreshTokens.clear();
     const result = await lane.publish(row, await load());
@@ -191,13 +154,7 @@ scenario(
 scenario(
   "an expired Facebook token cannot be refreshed: needs_reauth with the reason",
   async (ctx) => {
-    const lane = await laneFor(ctx.fakes);
-    const { row, load } = await targetOn(
-      ctx.app,
-      ctx.fakes,
-      ctx.user,
-      "facebook",
-    );
+    const { lane, row, load } = await targetOn(ctx, "facebook");
     ctx.fakes.facebook.accessTokens.clear();
     const result = await lane.publish(row, await load());
     assert.equal(result.outcome, "needs_reauth");
@@ -208,13 +165,7 @@ scenario(
 scenario(
   "a rate limit waits for the reset and spends no attempt",
   async (ctx) => {
-    const lane = await laneFor(ctx.fakes);
-    const { row, load } = await targetOn(
-      ctx.app,
-      ctx.fakes,
-      ctx.user,
-      "twitter",
-    );
+    const { lane, row, load } = await targetOn(ctx, "twitter");
     ctx.fakes.twitter.failNext("publish", "rate_limited");
     const result = await lane.publish(row, await load());
     assert.equal(result.outcome, "retry");
@@ -233,13 +184,7 @@ scenario(
 scenario(
   "a permanent refusal fails with the platform's message",
   async (ctx) => {
-    const lane = await laneFor(ctx.fakes);
-    const { row, load } = await targetOn(
-      ctx.app,
-      ctx.fakes,
-      ctx.user,
-      "instagram",
-    );
+    const { lane, row, load } = await targetOn(ctx, "instagram");
     ctx.fakes.instagram.failNext("container", "rejected");
     const result = await lane.publish(row, await load());
     assert.deepEqual(result, {
@@ -253,13 +198,7 @@ scenario(
 scenario(
   "a removed or switched-off connection publishes nothing",
   async (ctx) => {
-    const lane = await laneFor(ctx.fakes);
-    const { row, load } = await targetOn(
-      ctx.app,
-      ctx.fakes,
-      ctx.user,
-      "linkedin",
-    );
+    const { lane, row, load } = await targetOn(ctx, "linkedin");
     assert.deepEqual(await lane.publish(row, undefined), {
       outcome: "failed",
       error: "the social connection was removed",

@@ -2837,6 +2837,92 @@ COMMENT ON FUNCTION private.email_tick_units(step text) IS 'Email tick: the camp
 
 
 --
+-- Name: enforce_content_lifecycle(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.enforce_content_lifecycle() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  by_client constant boolean := current_user = 'authenticated';
+  social constant boolean := new.content_type = 'social_post';
+  allowed text[];
+begin
+  if tg_op = 'INSERT' then
+    -- Unknown statuses are left to content_status_check, which names them.
+    if new.status in ('publishing', 'failed') or (social and new.status = 'published') then
+      raise exception using
+        errcode = 'check_violation',
+        message = format('new %s content cannot start as %s', new.content_type, new.status),
+        hint = case when social
+          then 'Create it as draft, add its social_posts targets, then set status scheduled with scheduled_at.'
+          else 'Create it as draft, scheduled (with scheduled_at) or published.' end;
+    end if;
+    if new.status = 'published' then
+      new.published_at := coalesce(new.published_at, now());
+    end if;
+    return new;
+  end if;
+
+  if old.status in ('publishing', 'published') and old.content_type = 'social_post'
+     and (new.content is distinct from old.content or new.content_type is distinct from old.content_type) then
+    raise exception using
+      errcode = 'check_violation',
+      message = format('content of a social post cannot change once it is %s', old.status),
+      hint = 'Create a new content item to post something else.';
+  end if;
+
+  if new.status = old.status
+     or new.status not in ('draft', 'scheduled', 'publishing', 'published', 'failed', 'archived') then
+    return new;
+  end if;
+
+  allowed := case old.status
+    when 'draft' then case when social then array['scheduled', 'archived']
+                           else array['scheduled', 'published', 'archived'] end
+    when 'scheduled' then case
+      when social and by_client then array['draft', 'archived']
+      when social then array['draft', 'publishing', 'archived']
+      else array['draft', 'published', 'archived'] end
+    when 'publishing' then case when by_client then array['archived']
+                                else array['published', 'failed', 'archived'] end
+    when 'published' then array['archived']
+    when 'failed' then array['draft', 'archived']
+    else array[]::text[]
+  end;
+  if new.status <> all (allowed) then
+    raise exception using
+      errcode = 'check_violation',
+      message = format('content cannot move from %s to %s: %s', old.status, new.status,
+        case when cardinality(allowed) = 0 then format('%s is final', old.status)
+             else format('from %s it may move to %s', old.status, array_to_string(allowed, ' or ')) end),
+      hint = case
+        when new.status in ('publishing', 'published', 'failed') and social then
+          'A scheduled social post is published by Beacon at scheduled_at, to every target in social_posts.'
+        when cardinality(allowed) = 0 then 'Create a new content item instead.'
+        when old.status = 'published' then 'Published content cannot go back to draft; archive it or create a new item.'
+        else 'Schedule a draft (with scheduled_at), take a scheduled item back to draft, or archive it.'
+      end;
+  end if;
+  if new.status = 'published' then
+    new.published_at := coalesce(new.published_at, now());
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.enforce_content_lifecycle() OWNER TO postgres;
+
+--
+-- Name: FUNCTION enforce_content_lifecycle(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.enforce_content_lifecycle() IS 'Trigger: allows only the content lifecycle''s moves (clients fewer than the system), sets published_at, freezes a publishing social post.';
+
+
+--
 -- Name: enforce_email_campaign_lifecycle(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9060,11 +9146,13 @@ CREATE TABLE public.content (
     scheduled_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    published_at timestamp with time zone,
+    campaign_id uuid,
     CONSTRAINT content_content_check CHECK ((length(content) <= 1000000)),
     CONSTRAINT content_content_type_check CHECK ((content_type = ANY (ARRAY['blog_post'::text, 'social_post'::text, 'email'::text, 'ad_copy'::text]))),
     CONSTRAINT content_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT content_scheduled_needs_time_check CHECK (((status <> 'scheduled'::text) OR (scheduled_at IS NOT NULL))),
-    CONSTRAINT content_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'published'::text, 'scheduled'::text, 'archived'::text]))),
+    CONSTRAINT content_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'scheduled'::text, 'publishing'::text, 'published'::text, 'failed'::text, 'archived'::text]))),
     CONSTRAINT content_title_check CHECK (((title ~ '\S'::text) AND (length(title) <= 300)))
 );
 
@@ -9076,6 +9164,27 @@ ALTER TABLE public.content OWNER TO postgres;
 --
 
 COMMENT ON TABLE public.content IS 'Content pieces (blog, social, email, ad copy); scheduled ones carry scheduled_at.';
+
+
+--
+-- Name: COLUMN content.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.status IS 'draft, scheduled (publishes at scheduled_at), publishing, published, failed (some target failed) or archived.';
+
+
+--
+-- Name: COLUMN content.published_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.published_at IS 'When the item became published (for a social post: when its last target was published); set by the database.';
+
+
+--
+-- Name: COLUMN content.campaign_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.campaign_id IS 'The campaign this item belongs to (same owner); its social metrics are reported under it.';
 
 
 --
@@ -10554,6 +10663,20 @@ CREATE INDEX campaigns_user_id_created_at_idx ON public.campaigns USING btree (u
 
 
 --
+-- Name: content_campaign_id_user_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX content_campaign_id_user_id_idx ON public.content USING btree (campaign_id, user_id);
+
+
+--
+-- Name: content_scheduled_at_due_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX content_scheduled_at_due_idx ON public.content USING btree (scheduled_at) WHERE (status = 'scheduled'::text);
+
+
+--
 -- Name: content_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -11163,6 +11286,13 @@ CREATE TRIGGER clear_last_error BEFORE UPDATE OF name, condition, points, is_act
 
 
 --
+-- Name: content enforce_lifecycle; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER enforce_lifecycle BEFORE INSERT OR UPDATE ON public.content FOR EACH ROW EXECUTE FUNCTION private.enforce_content_lifecycle();
+
+
+--
 -- Name: email_campaigns enforce_lifecycle; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11641,6 +11771,14 @@ ALTER TABLE ONLY public.campaigns
 
 ALTER TABLE ONLY public.collect_settings
     ADD CONSTRAINT collect_settings_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: content content_campaign_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.content
+    ADD CONSTRAINT content_campaign_fkey FOREIGN KEY (campaign_id, user_id) REFERENCES public.campaigns(id, user_id) ON DELETE SET NULL (campaign_id);
 
 
 --
@@ -12936,6 +13074,13 @@ REVOKE ALL ON FUNCTION private.email_tick_units(step text) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION enforce_content_lifecycle(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.enforce_content_lifecycle() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION enforce_email_campaign_lifecycle(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13649,7 +13794,84 @@ GRANT INSERT(retention_days),UPDATE(retention_days) ON TABLE public.collect_sett
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.content TO service_role;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.content TO authenticated;
+GRANT SELECT,DELETE ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id),UPDATE(id) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id),UPDATE(user_id) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.title; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.content_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content_type),UPDATE(content_type) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.content; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content),UPDATE(content) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.metadata; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.scheduled_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(scheduled_at),UPDATE(scheduled_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(created_at),UPDATE(created_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.updated_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(updated_at),UPDATE(updated_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.campaign_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(campaign_id),UPDATE(campaign_id) ON TABLE public.content TO authenticated;
 
 
 --

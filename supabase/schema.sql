@@ -852,6 +852,113 @@ COMMENT ON FUNCTION private.check_scoring_rule_limits() IS 'Trigger (after inser
 
 
 --
+-- Name: check_social_content(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_social_content() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+begin
+  -- Ownership first (issue 8): a client's row for another owner reads nothing here; RLS refuses it.
+  if new.user_id is distinct from coalesce((select auth.uid()), new.user_id) then
+    return new;
+  end if;
+  if tg_op = 'INSERT' then
+    problem := 'social_posts: a social post needs at least one target before it is scheduled';
+  else
+    problem := private.social_content_problem(new.id, new.content);
+  end if;
+  if problem is not null then
+    raise exception using
+      errcode = 'check_violation',
+      message = problem,
+      hint = case when tg_op = 'INSERT'
+        then 'Create the content as draft, add its social_posts, then set status scheduled.'
+        else 'Fix the target (or take it out), then schedule again.' end;
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_social_content() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_social_content(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_social_content() IS 'Trigger: a social post is scheduled only with targets that can publish it (social_content_problem).';
+
+
+--
+-- Name: check_social_post(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_social_post() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  item public.content;
+  target public.social_posts := case when tg_op = 'DELETE' then old else new end;
+  position integer;
+  problem text;
+begin
+  -- Ownership first (issue 8): a client's row for another owner reads nothing here; RLS refuses it.
+  if target.user_id is distinct from coalesce((select auth.uid()), target.user_id) then
+    return target;
+  end if;
+  select c.* into item from public.content as c where c.id = target.content_id and c.user_id = target.user_id;
+  select count(*) + 1 into position
+  from public.social_posts as t
+  where t.content_id = target.content_id and (t.created_at, t.id) < (target.created_at, target.id);
+
+  if tg_op = 'DELETE' then
+    -- A cascade from the content (or the user) finds it gone already.
+    if item.status in ('publishing', 'published') then
+      problem := format('social_posts[%s]: a target of %s content cannot be removed', position, item.status);
+    elsif item.status = 'scheduled'
+          and not exists (select from public.social_posts as t where t.content_id = item.id and t.id <> old.id) then
+      problem := format('social_posts[%s]: the last target of scheduled content cannot be removed; take the content back to draft first', position);
+    end if;
+  elsif tg_op = 'UPDATE'
+        and (new.content_id, new.social_connection_id, new.account_id, new.text, new.media_urls, new.user_id)
+            is not distinct from (old.content_id, old.social_connection_id, old.account_id, old.text, old.media_urls, old.user_id) then
+    -- Beacon's own columns (status, platform_post_id, metrics, ...): nothing to check.
+    return new;
+  elsif item.id is null then
+    problem := format('social_posts[%s].content_id: %s is not one of your content items', position, target.content_id);
+  elsif item.content_type <> 'social_post' then
+    problem := format('social_posts[%s].content_id: content %s is a %s; only social_post content is published to social accounts',
+      position, target.content_id, item.content_type);
+  elsif item.status not in ('draft', 'scheduled') then
+    problem := format('social_posts[%s]: targets change only while their content is draft or scheduled (it is %s)',
+      position, item.status);
+  else
+    problem := private.social_target_problem(new, format('social_posts[%s]', position), item.content,
+      item.status = 'scheduled');
+  end if;
+  if problem is not null then
+    raise exception using errcode = 'check_violation', message = problem;
+  end if;
+  return target;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_social_post() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_social_post(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_social_post() IS 'Trigger: a target is written only for draft or scheduled social content, valid for its platform; scheduled content keeps one.';
+
+
+--
 -- Name: check_workflow_config(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6736,6 +6843,238 @@ COMMENT ON FUNCTION private.set_updated_at() IS 'Trigger: stamps updated_at on e
 
 
 --
+-- Name: social_content_problem(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_content_problem(p_content_id uuid, p_body text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(
+    (select problem
+     from (
+       select private.social_target_problem(t, format('social_posts[%s]', n), p_body, true) as problem, n
+       from (
+         select t, row_number() over (order by t.created_at, t.id) as n
+         from public.social_posts as t
+         where t.content_id = p_content_id
+       ) as numbered
+     ) as checked
+     where problem is not null
+     order by n
+     limit 1),
+    case when not exists (select from public.social_posts as t where t.content_id = p_content_id)
+      then 'social_posts: a social post needs at least one target; add a social_posts row for each account to publish to'
+    end)
+$$;
+
+
+ALTER FUNCTION private.social_content_problem(p_content_id uuid, p_body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_content_problem(p_content_id uuid, p_body text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_content_problem(p_content_id uuid, p_body text) IS 'Why a social content item cannot be scheduled (its first target problem, or no target), or null.';
+
+
+--
+-- Name: social_posting_scope(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_posting_scope(p_platform text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select case p_platform
+    when 'twitter' then 'tweet.write'
+    when 'linkedin' then 'w_member_social'
+    when 'facebook' then 'pages_manage_posts'
+    when 'instagram' then 'instagram_business_content_publish'
+  end
+$$;
+
+
+ALTER FUNCTION private.social_posting_scope(p_platform text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_posting_scope(p_platform text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_posting_scope(p_platform text) IS 'The OAuth scope a connection needs to publish on its platform.';
+
+
+--
+-- Name: social_posts; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.social_posts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    content_id uuid NOT NULL,
+    social_connection_id uuid NOT NULL,
+    account_id text,
+    text text,
+    media_urls text[] DEFAULT '{}'::text[] NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    platform_post_id text,
+    url text,
+    error text,
+    attempts integer DEFAULT 0 NOT NULL,
+    published_at timestamp with time zone,
+    metrics jsonb DEFAULT '{}'::jsonb NOT NULL,
+    metrics_fetched_at timestamp with time zone,
+    marker text DEFAULT "left"(replace((gen_random_uuid())::text, '-'::text, ''::text), 16) NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT social_posts_account_id_check CHECK (((account_id ~ '\S'::text) AND (length(account_id) <= 200))),
+    CONSTRAINT social_posts_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT social_posts_error_check CHECK ((length(error) <= 2000)),
+    CONSTRAINT social_posts_marker_check CHECK ((marker ~ '^[0-9a-f]{16}$'::text)),
+    CONSTRAINT social_posts_media_urls_check CHECK (((array_position(media_urls, NULL::text) IS NULL) AND (cardinality(media_urls) <= 10))),
+    CONSTRAINT social_posts_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
+    CONSTRAINT social_posts_platform_post_id_check CHECK ((length(platform_post_id) <= 200)),
+    CONSTRAINT social_posts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'publishing'::text, 'published'::text, 'failed'::text, 'cancelled'::text]))),
+    CONSTRAINT social_posts_text_check CHECK ((length(text) <= 63206)),
+    CONSTRAINT social_posts_url_check CHECK ((length(url) <= 2048))
+);
+
+
+ALTER TABLE public.social_posts OWNER TO postgres;
+
+--
+-- Name: TABLE social_posts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.social_posts IS 'Targets of social content (one per connection and account): written by the owner, published and measured by Beacon.';
+
+
+--
+-- Name: COLUMN social_posts.account_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.account_id IS 'One of the connection''s accounts (a Facebook page, a LinkedIn organisation); null: the connected user''s own.';
+
+
+--
+-- Name: COLUMN social_posts.text; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.text IS 'This target''s text; null: the content''s.';
+
+
+--
+-- Name: COLUMN social_posts.media_urls; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.media_urls IS 'https:// URLs of images or videos to attach (Instagram needs one).';
+
+
+--
+-- Name: COLUMN social_posts.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.status IS 'pending, publishing, published, failed (see error) or cancelled (its content was archived); set by Beacon.';
+
+
+--
+-- Name: COLUMN social_posts.attempts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.attempts IS 'Publishing attempts made so far.';
+
+
+--
+-- Name: COLUMN social_posts.metrics; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.metrics IS 'The platform''s public counts (likes, comments, shares, impressions), fetched for 7 days after publishing.';
+
+
+--
+-- Name: COLUMN social_posts.marker; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.marker IS 'A token fixed at creation that the dispatcher uses to find this post among the account''s recent ones after a timeout.';
+
+
+--
+-- Name: social_target_problem(public.social_posts, text, text, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  conn public.social_connections;
+  post_text constant text := coalesce(t.text, body);
+  text_at constant text := at || case when t.text is null then '.text (the content''s text)' else '.text' end;
+  bad_media integer;
+begin
+  select c.* into conn from public.social_connections as c where c.id = t.social_connection_id and c.user_id = t.user_id;
+  if conn.id is null then
+    return format('%s.social_connection_id: %s is not one of your social connections', at, t.social_connection_id);
+  end if;
+  if scheduling and (conn.status <> 'active' or not conn.is_active) then
+    return format('%s.social_connection_id: the %s connection is %s; connect it again before scheduling',
+      at, conn.platform, conn.status);
+  end if;
+  if scheduling and private.social_posting_scope(conn.platform) <> all (conn.scopes) then
+    return format('%s.social_connection_id: the %s connection was not granted %s; connect it again and allow posting',
+      at, conn.platform, private.social_posting_scope(conn.platform));
+  end if;
+  if t.account_id is not null and not exists (
+    select from jsonb_array_elements(conn.accounts) as a where a ->> 'id' = t.account_id
+  ) then
+    return format('%s.account_id: %s is not one of the %s connection''s accounts', at, t.account_id, conn.platform);
+  end if;
+  if conn.platform = 'facebook' and t.account_id is null then
+    return format('%s.account_id: a Facebook post goes to a page; set account_id to one of the connection''s accounts', at);
+  end if;
+
+  if conn.platform = 'twitter' and private.x_weighted_length(post_text) > 280 then
+    return format('%s: X counts %s characters (URLs 23, emoji and CJK 2); at most 280', text_at,
+      private.x_weighted_length(post_text));
+  elsif conn.platform = 'linkedin' and length(post_text) > 3000 then
+    return format('%s: %s characters; LinkedIn allows at most 3000', text_at, length(post_text));
+  elsif conn.platform = 'facebook' and length(post_text) > 63206 then
+    return format('%s: %s characters; Facebook allows at most 63206', text_at, length(post_text));
+  elsif conn.platform = 'instagram' and length(post_text) > 2200 then
+    return format('%s: %s characters; an Instagram caption allows at most 2200', text_at, length(post_text));
+  elsif conn.platform = 'instagram'
+        and regexp_count(post_text, '(^|[^[:alnum:]_&])#[[:alnum:]_]+') > 30 then
+    return format('%s: %s hashtags; Instagram allows at most 30', text_at,
+      regexp_count(post_text, '(^|[^[:alnum:]_&])#[[:alnum:]_]+'));
+  end if;
+
+  select min(m.n) into bad_media
+  from unnest(t.media_urls) with ordinality as m (url, n)
+  where m.url !~ '^https://[^/\s]+\.[^/\s]+(/\S*)?$';
+  if bad_media is not null then
+    return format('%s.media_urls[%s]: %s is not an https:// URL', at, bad_media, t.media_urls[bad_media]);
+  end if;
+  if conn.platform = 'instagram' and cardinality(t.media_urls) = 0 then
+    return format('%s.media_urls: an Instagram post needs at least one image or video URL', at);
+  end if;
+  if conn.platform = 'twitter' and cardinality(t.media_urls) > 4 then
+    return format('%s.media_urls: %s media; a post on X takes at most 4', at, cardinality(t.media_urls));
+  end if;
+  return null;
+end;
+$_$;
+
+
+ALTER FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_target_problem(t public.social_posts, at text, body text, scheduling boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) IS 'The first problem of one social post target (path, connection, account, text length per platform, media), or null.';
+
+
+--
 -- Name: start_manual_run(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6893,6 +7232,35 @@ ALTER FUNCTION private.sync_social_connection_status() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.sync_social_connection_status() IS 'Trigger: is_active switched by an app moves status between active and disconnected; a connection needing re-authorisation cannot be switched on.';
+
+
+--
+-- Name: sync_social_post_status(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.sync_social_post_status() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'archived' then
+    update public.social_posts set status = 'cancelled' where content_id = new.id and status = 'pending';
+  elsif new.status = 'draft' then
+    update public.social_posts set status = 'pending', error = null
+    where content_id = new.id and status in ('failed', 'cancelled');
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.sync_social_post_status() OWNER TO postgres;
+
+--
+-- Name: FUNCTION sync_social_post_status(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.sync_social_post_status() IS 'Trigger: archiving content cancels its pending targets; back to draft makes failed targets pending again.';
 
 
 --
@@ -10379,6 +10747,14 @@ ALTER TABLE ONLY public.sending_domains
 
 
 --
+-- Name: social_connections social_connections_id_user_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_connections
+    ADD CONSTRAINT social_connections_id_user_id_key UNIQUE (id, user_id);
+
+
+--
 -- Name: social_connections social_connections_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -10392,6 +10768,22 @@ ALTER TABLE ONLY public.social_connections
 
 ALTER TABLE ONLY public.social_connections
     ADD CONSTRAINT social_connections_user_id_platform_key UNIQUE (user_id, platform);
+
+
+--
+-- Name: social_posts social_posts_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: social_posts social_posts_target_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_target_key UNIQUE NULLS NOT DISTINCT (content_id, user_id, social_connection_id, account_id);
 
 
 --
@@ -11081,6 +11473,20 @@ CREATE INDEX social_connections_user_id_created_at_idx ON public.social_connecti
 
 
 --
+-- Name: social_posts_connection_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_connection_idx ON public.social_posts USING btree (social_connection_id, user_id);
+
+
+--
+-- Name: social_posts_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_user_id_created_at_idx ON public.social_posts USING btree (user_id, created_at DESC);
+
+
+--
 -- Name: user_secrets_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -11473,6 +11879,20 @@ CREATE TRIGGER check_senders BEFORE INSERT OR UPDATE OF action_config, user_id O
 
 
 --
+-- Name: social_posts check_target; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_target BEFORE INSERT OR DELETE OR UPDATE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.check_social_post();
+
+
+--
+-- Name: content check_targets; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_targets BEFORE INSERT OR UPDATE OF status, content, content_type ON public.content FOR EACH ROW WHEN (((new.status = 'scheduled'::text) AND (new.content_type = 'social_post'::text))) EXECUTE FUNCTION private.check_social_content();
+
+
+--
 -- Name: scoring_rules clear_last_error; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11690,6 +12110,13 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.social_connections FOR EAC
 
 
 --
+-- Name: social_posts set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
 -- Name: user_secrets set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11715,6 +12142,13 @@ CREATE TRIGGER start_run BEFORE INSERT ON public.workflow_run_requests FOR EACH 
 --
 
 CREATE TRIGGER sync_status BEFORE UPDATE OF is_active, status ON public.social_connections FOR EACH ROW EXECUTE FUNCTION private.sync_social_connection_status();
+
+
+--
+-- Name: content sync_targets; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER sync_targets AFTER UPDATE OF status ON public.content FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['archived'::text, 'draft'::text])))) EXECUTE FUNCTION private.sync_social_post_status();
 
 
 --
@@ -12120,6 +12554,30 @@ ALTER TABLE ONLY public.social_connections
 
 
 --
+-- Name: social_posts social_posts_connection_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_connection_fkey FOREIGN KEY (social_connection_id, user_id) REFERENCES public.social_connections(id, user_id) ON DELETE CASCADE;
+
+
+--
+-- Name: social_posts social_posts_content_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_content_fkey FOREIGN KEY (content_id, user_id) REFERENCES public.content(id, user_id) ON DELETE CASCADE;
+
+
+--
+-- Name: social_posts social_posts_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: user_secrets user_secrets_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -12350,6 +12808,13 @@ CREATE POLICY "owner can delete" ON public.social_connections FOR DELETE TO auth
 
 
 --
+-- Name: social_posts owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.social_posts FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: user_secrets owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12480,6 +12945,13 @@ CREATE POLICY "owner can insert" ON public.sending_domains FOR INSERT TO authent
 --
 
 CREATE POLICY "owner can insert" ON public.social_connections FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: social_posts owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.social_posts FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12616,6 +13088,13 @@ CREATE POLICY "owner can select" ON public.social_connections FOR SELECT TO auth
 
 
 --
+-- Name: social_posts owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.social_posts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: user_secrets owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12749,6 +13228,13 @@ CREATE POLICY "owner can update" ON public.social_connections FOR UPDATE TO auth
 
 
 --
+-- Name: social_posts owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.social_posts FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: user_secrets owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12806,6 +13292,12 @@ ALTER TABLE public.sending_domains ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.social_connections ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: social_posts; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.social_posts ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: user_secrets; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13018,6 +13510,20 @@ REVOKE ALL ON FUNCTION private.check_scoring_rule() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.check_scoring_rule_limits() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_social_content(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_social_content() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_social_post(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_social_post() FROM PUBLIC;
 
 
 --
@@ -13717,6 +14223,84 @@ REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION social_content_problem(p_content_id uuid, p_body text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_content_problem(p_content_id uuid, p_body text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_posting_scope(p_platform text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_posting_scope(p_platform text) FROM PUBLIC;
+
+
+--
+-- Name: TABLE social_posts; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.social_posts TO service_role;
+GRANT SELECT,DELETE ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.content_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.social_connection_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(social_connection_id),UPDATE(social_connection_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.account_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(account_id),UPDATE(account_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.text; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(text),UPDATE(text) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.media_urls; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(media_urls),UPDATE(media_urls) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: FUNCTION social_target_problem(t public.social_posts, at text, body text, scheduling boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION start_manual_run(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13735,6 +14319,13 @@ REVOKE ALL ON FUNCTION private.start_workflow_executions(workflow_ids uuid[], us
 --
 
 REVOKE ALL ON FUNCTION private.sync_social_connection_status() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION sync_social_post_status(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.sync_social_post_status() FROM PUBLIC;
 
 
 --

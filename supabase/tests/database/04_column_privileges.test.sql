@@ -5,7 +5,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(113);
+select plan(114);
 
 do $$
 begin
@@ -35,7 +35,10 @@ insert into tests.expected_grants (tbl, can_select, can_insert, can_update) valu
   ('analytics_events', '{*}', '{*}', '{}'),
   ('user_secrets', '{id,user_id,secret_name,created_at,updated_at}', '{}', '{}'),
   ('workflows', '{*}', '{*}', '{*}'),
-  ('workflow_executions', '{*}', '{}', '{}');
+  ('workflow_executions', '{*}', '{}', '{}'),
+  ('social_posts', '{*}',
+    '{id,user_id,content_id,social_connection_id,account_id,text,media_urls}',
+    '{social_connection_id,account_id,text,media_urls}');
 
 -- One assertion per table; its text has a line per column, `column: privileges`.
 select is(

@@ -6,7 +6,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(114);
+select plan(117);
 
 do $$
 begin
@@ -14,6 +14,10 @@ begin
   perform tests.create_user('mallory');
 end;
 $$;
+
+-- Alice's X connection, granted posting: every social post of hers targets it.
+insert into public.social_connections (user_id, platform, platform_user_id, access_token, scopes)
+values (tests.get_user_id('alice'), 'twitter', 'x-alice', 'v1:ciphertext', '{tweet.read,tweet.write}');
 
 -- A content item of `owner` of `kind` in status `wanted`, reached through legal moves as the
 -- system.
@@ -26,6 +30,13 @@ declare
 begin
   made := tests.insert_row('content', owner, jsonb_build_object(
     'content_type', kind, 'scheduled_at', '2030-01-01T09:00:00Z'));
+  if kind = 'social_post' then
+    insert into public.social_posts (user_id, content_id, social_connection_id)
+    select c.user_id, c.id, sc.id
+    from public.content as c
+    join public.social_connections as sc on sc.user_id = c.user_id and sc.platform = 'twitter'
+    where c.id = made;
+  end if;
   if wanted in ('scheduled', 'publishing', 'published', 'failed') then
     update public.content set status = 'scheduled' where id = made;
   end if;
@@ -210,6 +221,32 @@ select alike(
     format('campaign_id = %L', tests.insert_row('campaigns', 'mallory', '{}')), 'alice'),
   '23503: %content_campaign_fkey%',
   '... but not under mallory''s'
+);
+
+-- The targets follow their content ---------------------------------------------------------
+select is(
+  tests.try_update((select id from tests.fixture where kind = 'social_post' and status = 'scheduled'),
+    'status = ''archived''', 'alice'),
+  'ok',
+  'alice archives a scheduled post'
+);
+update public.content set status = 'archived'
+where id = (select id from tests.fixture where kind = 'social_post' and status = 'scheduled');
+select is(
+  (select status from public.social_posts
+   where content_id = (select id from tests.fixture where kind = 'social_post' and status = 'scheduled')),
+  'cancelled',
+  '... and its pending target is cancelled: nothing of it will be published'
+);
+update public.social_posts set status = 'failed', error = 'X said no'
+where content_id = (select id from tests.fixture where kind = 'social_post' and status = 'failed');
+update public.content set status = 'draft'
+where id = (select id from tests.fixture where kind = 'social_post' and status = 'failed');
+select is(
+  (select status || coalesce(error, '') from public.social_posts
+   where content_id = (select id from tests.fixture where kind = 'social_post' and status = 'failed')),
+  'pending',
+  'a failed post taken back to draft has its failed targets pending again, their errors cleared'
 );
 
 select * from finish();

@@ -1327,6 +1327,152 @@ COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, l
 
 
 --
+-- Name: jobs; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.jobs (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    key text NOT NULL,
+    user_id uuid NOT NULL,
+    subject_id uuid,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'ready'::text NOT NULL,
+    run_after timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    lease_until timestamp with time zone,
+    last_error text,
+    result jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['ready'::text, 'held'::text, 'done'::text, 'failed'::text, 'dead'::text])))
+);
+
+
+ALTER TABLE private.jobs OWNER TO postgres;
+
+--
+-- Name: TABLE jobs; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.jobs IS 'Outbound work of every kind, claimed under a lease, retried with backoff, dead-lettered.';
+
+
+--
+-- Name: claim_jobs(text, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer) RETURNS SETOF private.jobs
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with due as (
+    select j.id, row_number() over (partition by j.user_id order by j.run_after, j.id) as turn, j.run_after
+    from private.jobs as j
+    where j.kind = p_kind
+      and j.status = 'ready'
+      and j.run_after <= now()
+      and (j.lease_until is null or j.lease_until < now())
+  ),
+  -- Fair across owners: every owner's first job before anyone's second.
+  picked as (
+    select j.id
+    from private.jobs as j
+    join due as d on d.id = j.id
+    order by d.turn, d.run_after, d.id
+    limit p_limit
+    for update of j skip locked
+  )
+  update private.jobs as j
+  set lease_until = now() + make_interval(secs => k.lease_seconds),
+      attempts = j.attempts + 1,
+      updated_at = now()
+  from picked as p, private.job_kinds as k
+  where j.id = p.id and k.kind = j.kind
+  returning j.*
+$$;
+
+
+ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer) OWNER TO postgres;
+
+--
+-- Name: claim_social_posts(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_social_posts(p_limit integer) RETURNS TABLE(job_id bigint, social_post_id uuid, content_id uuid, user_id uuid, platform text, social_connection_id uuid, account_id text, text text, media_urls text[], marker text, attempts integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  claimed jsonb;
+  stale jsonb;
+begin
+  select coalesce(jsonb_agg(jsonb_build_object('id', j.id, 'subject_id', j.subject_id, 'attempts', j.attempts)), '[]')
+  into claimed
+  from private.claim_jobs('social_publish', p_limit) as j;
+
+  -- A job whose target is gone (its content or connection deleted) or whose content was
+  -- archived meanwhile publishes nothing: done, and the target cancelled.
+  with jobs as (
+    select * from jsonb_to_recordset(claimed) as j (id bigint, subject_id uuid, attempts integer)
+  ),
+  dropped as (
+    select j.id, t.id as target
+    from jobs as j
+    left join public.social_posts as t on t.id = j.subject_id and t.status = 'publishing'
+    left join public.content as c on c.id = t.content_id and c.status = 'publishing'
+    where c.id is null
+  ),
+  cancelled as (
+    update public.social_posts as t
+    set status = 'cancelled'
+    from dropped as d
+    where t.id = d.target
+    returning t.id
+  )
+  select coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'outcome', 'done',
+           'result', jsonb_build_object('skipped', 'the target or its content is gone or archived'))), '[]')
+  into stale
+  from dropped as d;
+  if jsonb_array_length(stale) > 0 then
+    perform private.complete_jobs('social_publish', stale);
+  end if;
+
+  return query
+  with jobs as (
+    select * from jsonb_to_recordset(claimed) as j (id bigint, subject_id uuid, attempts integer)
+    where not exists (select from jsonb_array_elements(stale) as s where (s ->> 'id')::bigint = j.id)
+  ),
+  counted as (
+    update public.social_posts as t
+    set attempts = j.attempts
+    from jobs as j
+    where t.id = j.subject_id
+    returning t.id, t.content_id, t.user_id, t.social_connection_id, t.account_id, t.text, t.media_urls,
+              t.marker, j.id as job_id, j.attempts
+  )
+  select t.job_id, t.id, t.content_id, t.user_id, sc.platform, t.social_connection_id, t.account_id,
+         coalesce(t.text, c.content), t.media_urls, t.marker, t.attempts
+  from counted as t
+  join public.social_connections as sc on sc.id = t.social_connection_id
+  join public.content as c on c.id = t.content_id
+  order by t.job_id;
+end;
+$$;
+
+
+ALTER FUNCTION private.claim_social_posts(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_social_posts(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_social_posts(p_limit integer) IS 'dispatch: leases up to p_limit social_publish jobs (fair across owners) and returns per target what its adapter needs.';
+
+
+--
 -- Name: claim_webhooks(text, integer, interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2155,6 +2301,153 @@ ALTER FUNCTION private.complete_email_batch(worker text, results jsonb) OWNER TO
 --
 
 COMMENT ON FUNCTION private.complete_email_batch(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the deliveries it holds; retries back off, the fifth failure dead-letters. Returns counts.';
+
+
+--
+-- Name: complete_jobs(text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_jobs(p_kind text, p_results jsonb) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with reported as (
+    select distinct on ((r ->> 'id')::bigint)
+      (r ->> 'id')::bigint as id, r ->> 'outcome' as outcome, r ->> 'error' as error, r -> 'result' as result,
+      (r ->> 'retry_after_seconds')::integer as retry_after_seconds,
+      coalesce((r ->> 'count_attempt')::boolean, true) as count_attempt
+    from jsonb_array_elements(p_results) as r
+  ),
+  mine as (
+    select j.id, r.error, r.result, r.retry_after_seconds, r.count_attempt, case
+      when r.outcome in ('done', 'failed') then r.outcome
+      when r.count_attempt and j.attempts >= k.max_attempts then 'dead'
+      else 'retry' end as fate
+    from reported as r
+    join private.jobs as j on j.id = r.id
+    join private.job_kinds as k on k.kind = j.kind
+    where j.kind = p_kind and j.status = 'ready' and j.lease_until is not null
+    for update of j
+  ),
+  recorded as (
+    update private.jobs as j
+    set status = case when m.fate = 'retry' then 'ready' else m.fate end,
+        attempts = case when m.count_attempt then j.attempts else j.attempts - 1 end,
+        run_after = case when m.fate <> 'retry' then j.run_after
+                         else now() + coalesce(make_interval(secs => m.retry_after_seconds), private.retry_backoff(j.attempts)) end,
+        lease_until = null,
+        last_error = coalesce(m.error, j.last_error),
+        result = coalesce(m.result, j.result),
+        updated_at = now()
+    from mine as m
+    where j.id = m.id
+    returning j.id
+  )
+  select count(*)::integer from recorded
+$$;
+
+
+ALTER FUNCTION private.complete_jobs(p_kind text, p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: complete_social_posts(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_social_posts(p_results jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text := private.social_result_problem(p_results);
+  live jsonb;
+  applied integer;
+  touched uuid[];
+begin
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'complete_social_posts: ' || problem;
+  end if;
+
+  -- The results that count: their job is still leased (a lost lease's report is ignored).
+  select coalesce(jsonb_agg(r || jsonb_build_object('subject_id', j.subject_id)), '[]')
+  into live
+  from (
+    select distinct on ((r ->> 'job_id')::bigint) r
+    from jsonb_array_elements(p_results) with ordinality as e (r, n)
+    order by (r ->> 'job_id')::bigint, n
+  ) as d
+  join private.jobs as j on j.id = (d.r ->> 'job_id')::bigint
+  where j.kind = 'social_publish'
+    and j.status = 'ready'
+    and j.lease_until is not null;
+
+  applied := private.complete_jobs('social_publish', (
+    select coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+      'id', (r ->> 'job_id')::bigint,
+      'outcome', case r ->> 'outcome' when 'published' then 'done' when 'retry' then 'retry' else 'failed' end,
+      'error', r ->> 'error',
+      'result', case when r ->> 'outcome' = 'published'
+        then jsonb_build_object('platform_post_id', r ->> 'platform_post_id', 'url', r ->> 'url') end,
+      'retry_after_seconds', (r ->> 'retry_after_seconds')::integer,
+      'count_attempt', (r -> 'count_attempt')::boolean))), '[]')
+    from jsonb_array_elements(live) as r));
+
+  with outcome as (
+    select (r ->> 'subject_id')::uuid as target, r, j.status as job_status, j.attempts, j.last_error
+    from jsonb_array_elements(live) as r
+    join private.jobs as j on j.id = (r ->> 'job_id')::bigint
+  ),
+  updated as (
+    update public.social_posts as t
+    set status = case o.job_status when 'done' then 'published' when 'ready' then 'publishing' else 'failed' end,
+        platform_post_id = case when o.job_status = 'done' then o.r ->> 'platform_post_id' else t.platform_post_id end,
+        url = case when o.job_status = 'done' then left(o.r ->> 'url', 2048) else t.url end,
+        published_at = case when o.job_status = 'done' then now() else t.published_at end,
+        error = case when o.job_status = 'done' then null
+                     else left(coalesce(o.r ->> 'error', o.last_error, 'failed without a reason'), 2000) end,
+        attempts = o.attempts
+    from outcome as o
+    where t.id = o.target
+      and t.status = 'publishing'
+    returning t.id, t.user_id, t.content_id, t.social_connection_id, t.status, t.platform_post_id, t.url,
+              o.r ->> 'outcome' as reported, t.error
+  ),
+  reauth as (
+    update public.social_connections as sc
+    set status = 'needs_reauth', last_error = left(u.error, 1000)
+    from (select distinct on (social_connection_id) social_connection_id, error from updated where reported = 'needs_reauth') as u
+    where sc.id = u.social_connection_id
+    returning sc.id
+  ),
+  -- (Data-modifying CTEs run whether or not the final select reads them.)
+  events as (
+    insert into public.analytics_events (user_id, event_type, event_name, properties, message_id)
+    select u.user_id, 'social', 'social_published',
+           jsonb_strip_nulls(jsonb_build_object('social_post_id', u.id, 'content_id', u.content_id,
+             'campaign_id', c.campaign_id, 'platform', sc.platform, 'platform_post_id', u.platform_post_id, 'url', u.url)),
+           'social_published:' || u.id
+    from updated as u
+    join public.content as c on c.id = u.content_id
+    join public.social_connections as sc on sc.id = u.social_connection_id
+    where u.status = 'published'
+    returning 1
+  )
+  select array_agg(distinct u.content_id) into touched
+  from updated as u
+  where u.status <> 'publishing';
+
+  perform private.settle_social_content(touched);
+  return applied;
+end;
+$$;
+
+
+ALTER FUNCTION private.complete_social_posts(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_social_posts(p_results jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.complete_social_posts(p_results jsonb) IS 'dispatch: records per target published (platform_post_id, url), retry (retry_after_seconds, count_attempt), failed or needs_reauth (error); settles the content. Returns the results applied.';
 
 
 --
@@ -4509,6 +4802,144 @@ COMMENT ON FUNCTION private.profile_rule_match_sql(rule_prefix text, lead text) 
 
 
 --
+-- Name: publish_due_content(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.publish_due_content(p_limit integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  moved integer := 0;
+  owner uuid;
+  reason text;
+begin
+  begin
+    moved := private.publish_due_content_batch(null, p_limit);
+  exception when others then
+    -- One owner's data broke the batch: redo it owner by owner, each alone.
+    for owner in
+      select distinct c.user_id
+      from public.content as c
+      where c.status = 'scheduled'
+        and c.scheduled_at <= now()
+    loop
+      begin
+        moved := moved + private.publish_due_content_batch(owner, p_limit);
+      exception when others then
+        get stacked diagnostics reason = message_text;
+        reason := left('publishing could not start: ' || reason, 2000);
+        begin
+          with failing as (
+            update public.content as c
+            set status = case when c.content_type = 'social_post' then 'publishing' else c.status end,
+                publish_error = reason
+            where c.user_id = owner
+              and c.status = 'scheduled'
+              and c.scheduled_at <= now()
+            returning c.id, c.content_type
+          )
+          update public.social_posts as t
+          set status = 'failed', error = reason
+          from failing as f
+          where t.content_id = f.id
+            and t.status = 'pending';
+          update public.content as c
+          set status = 'failed'
+          where c.user_id = owner
+            and c.status = 'publishing'
+            and c.publish_error = reason;
+        exception when others then
+          raise warning 'publish_due_content: owner % could not be failed either (%); retried next run', owner, sqlerrm;
+        end;
+      end;
+    end loop;
+  end;
+  if moved > 0 then
+    perform private.call_function('/dispatch');
+  end if;
+  return moved;
+end;
+$$;
+
+
+ALTER FUNCTION private.publish_due_content(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION publish_due_content(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.publish_due_content(p_limit integer) IS 'pg_cron (beacon-publish-due-content): moves due scheduled content on, set-based; an owner whose content cannot move gets it failed with the reason, alone.';
+
+
+--
+-- Name: publish_due_content_batch(uuid, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  moved integer;
+  social_ids uuid[];
+begin
+  with due as (
+    select c.id
+    from public.content as c
+    where c.status = 'scheduled'
+      and c.scheduled_at <= now()
+      and (p_owner is null or c.user_id = p_owner)
+    order by c.scheduled_at
+    limit p_limit
+    for update skip locked
+  ),
+  moved as (
+    update public.content as c
+    set status = case when c.content_type = 'social_post' then 'publishing' else 'published' end,
+        publish_error = null
+    from due as d
+    where c.id = d.id
+    returning c.id, c.content_type
+  ),
+  targets as (
+    update public.social_posts as t
+    set status = 'publishing', error = null
+    from moved as m
+    where t.content_id = m.id
+      and m.content_type = 'social_post'
+      and t.status = 'pending'
+    returning t.id, t.user_id, t.content_id
+  ),
+  enqueued as (
+    -- The key is the target and this round: a post failed, fixed and scheduled again is a new job.
+    insert into private.jobs (kind, key, user_id, subject_id, payload)
+    select 'social_publish', t.id::text || '@' || floor(extract(epoch from now()) * 1000000)::bigint,
+           t.user_id, t.id, jsonb_build_object('content_id', t.content_id)
+    from targets as t
+    on conflict (kind, key) do nothing
+    returning subject_id
+  )
+  select count(*), array_agg(m.id) filter (where m.content_type = 'social_post')
+  into moved, social_ids
+  from moved as m;
+  -- Content whose targets were all published in an earlier round has nothing left to send.
+  perform private.settle_social_content(social_ids);
+  return moved;
+end;
+$$;
+
+
+ALTER FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION publish_due_content_batch(p_owner uuid, p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) IS 'Moves due scheduled content on (social posts to publishing with a social_publish job per pending target; the rest to published).';
+
+
+--
 -- Name: purge_email_unsubscribe_keys(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5689,6 +6120,23 @@ COMMENT ON FUNCTION private.refresh_event_rollups() IS 'Cron job body: recompute
 
 
 --
+-- Name: register_job_kind(text, integer, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  insert into private.job_kinds (kind, max_attempts, lease_seconds)
+  values (kind, max_attempts, lease_seconds)
+  on conflict on constraint job_kinds_pkey do update
+  set max_attempts = excluded.max_attempts, lease_seconds = excluded.lease_seconds
+$$;
+
+
+ALTER FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) OWNER TO postgres;
+
+--
 -- Name: release_analytics_message_ids(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6843,6 +7291,50 @@ COMMENT ON FUNCTION private.set_updated_at() IS 'Trigger: stamps updated_at on e
 
 
 --
+-- Name: settle_social_content(uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.settle_social_content(p_content_ids uuid[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with state as (
+    select
+      t.content_id,
+      count(*) filter (where t.status in ('pending', 'publishing')) as open,
+      count(*) filter (where t.status = 'failed') as failed,
+      count(*) as total,
+      max(t.published_at) as last_published
+    from public.social_posts as t
+    where t.content_id = any(p_content_ids)
+    group by t.content_id
+  ),
+  settled as (
+    update public.content as c
+    set status = case when s.failed = 0 then 'published' else 'failed' end,
+        published_at = case when s.failed = 0 then coalesce(s.last_published, now()) end,
+        publish_error = case when s.failed > 0
+          then format('%s of %s targets failed; each one''s reason is in social_posts.error', s.failed, s.total) end
+    from state as s
+    where c.id = s.content_id
+      and c.status = 'publishing'
+      and s.open = 0
+    returning c.id
+  )
+  select count(*)::integer from settled
+$$;
+
+
+ALTER FUNCTION private.settle_social_content(p_content_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION settle_social_content(p_content_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.settle_social_content(p_content_ids uuid[]) IS 'Moves publishing content whose targets have all ended to published (none failed) or failed; returns how many moved.';
+
+
+--
 -- Name: social_content_problem(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6903,6 +7395,49 @@ ALTER FUNCTION private.social_posting_scope(p_platform text) OWNER TO postgres;
 
 COMMENT ON FUNCTION private.social_posting_scope(p_platform text) IS 'The OAuth scope a connection needs to publish on its platform.';
 
+
+--
+-- Name: social_result_problem(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_result_problem(p_results jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_results) is distinct from 'array' then 'p_results: must be a JSON array'
+    else (
+      select format('p_results[%s]%s', e.n - 1, p.problem)
+      from jsonb_array_elements(p_results) with ordinality as e (r, n)
+      cross join lateral (
+        select case
+          when jsonb_typeof(e.r) <> 'object' then ': must be an object'
+          when jsonb_typeof(e.r -> 'job_id') <> 'number' or (e.r ->> 'job_id') !~ '^[0-9]{1,18}$'
+            then '.job_id: must be the job id claim_social_posts returned'
+          when coalesce(e.r ->> 'outcome', '') not in ('published', 'retry', 'failed', 'needs_reauth')
+            then '.outcome: must be published, retry, failed or needs_reauth'
+          when e.r ->> 'outcome' = 'published' and (jsonb_typeof(e.r -> 'platform_post_id') is distinct from 'string'
+                 or length(e.r ->> 'platform_post_id') not between 1 and 200)
+            then '.platform_post_id: a published target needs the platform''s post id (1 to 200 characters)'
+          when e.r ? 'url' and jsonb_typeof(e.r -> 'url') not in ('string', 'null')
+            then '.url: must be a string'
+          when e.r ? 'error' and jsonb_typeof(e.r -> 'error') not in ('string', 'null')
+            then '.error: must be a string'
+          when e.r ? 'retry_after_seconds' and ((e.r ->> 'retry_after_seconds') !~ '^[0-9]{1,7}$')
+            then '.retry_after_seconds: must be a whole number of seconds'
+          when e.r ? 'count_attempt' and jsonb_typeof(e.r -> 'count_attempt') <> 'boolean'
+            then '.count_attempt: must be true or false'
+        end as problem
+      ) as p
+      where p.problem is not null
+      order by e.n
+      limit 1
+    )
+  end
+$_$;
+
+
+ALTER FUNCTION private.social_result_problem(p_results jsonb) OWNER TO postgres;
 
 --
 -- Name: social_posts; Type: TABLE; Schema: public; Owner: postgres
@@ -9306,6 +9841,43 @@ COMMENT ON TABLE private.event_rollups_daily IS 'Daily event totals per owner, U
 
 
 --
+-- Name: job_kinds; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.job_kinds (
+    kind text NOT NULL,
+    max_attempts integer NOT NULL,
+    lease_seconds integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_kinds_lease_seconds_check CHECK (((lease_seconds >= 1) AND (lease_seconds <= 3600))),
+    CONSTRAINT job_kinds_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
+);
+
+
+ALTER TABLE private.job_kinds OWNER TO postgres;
+
+--
+-- Name: TABLE job_kinds; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.job_kinds IS 'The kinds of queued work, with their attempts and lease.';
+
+
+--
+-- Name: jobs_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.jobs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: lead_engagement; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -9710,9 +10282,11 @@ CREATE TABLE public.content (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     published_at timestamp with time zone,
     campaign_id uuid,
+    publish_error text,
     CONSTRAINT content_content_check CHECK ((length(content) <= 1000000)),
     CONSTRAINT content_content_type_check CHECK ((content_type = ANY (ARRAY['blog_post'::text, 'social_post'::text, 'email'::text, 'ad_copy'::text]))),
     CONSTRAINT content_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT content_publish_error_check CHECK ((length(publish_error) <= 2000)),
     CONSTRAINT content_scheduled_needs_time_check CHECK (((status <> 'scheduled'::text) OR (scheduled_at IS NOT NULL))),
     CONSTRAINT content_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'scheduled'::text, 'publishing'::text, 'published'::text, 'failed'::text, 'archived'::text]))),
     CONSTRAINT content_title_check CHECK (((title ~ '\S'::text) AND (length(title) <= 300)))
@@ -9747,6 +10321,13 @@ COMMENT ON COLUMN public.content.published_at IS 'When the item became published
 --
 
 COMMENT ON COLUMN public.content.campaign_id IS 'The campaign this item belongs to (same owner); its social metrics are reported under it.';
+
+
+--
+-- Name: COLUMN content.publish_error; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.publish_error IS 'Why the last publishing failed (each target''s own reason is in social_posts.error); set by Beacon.';
 
 
 --
@@ -10507,6 +11088,30 @@ ALTER TABLE ONLY private.event_rollups_daily
 
 
 --
+-- Name: job_kinds job_kinds_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.job_kinds
+    ADD CONSTRAINT job_kinds_pkey PRIMARY KEY (kind);
+
+
+--
+-- Name: jobs jobs_kind_key_key; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_kind_key_key UNIQUE (kind, key);
+
+
+--
+-- Name: jobs jobs_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: lead_engagement lead_engagement_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11165,6 +11770,20 @@ CREATE INDEX email_unsubscribe_keys_user_id_idx ON private.email_unsubscribe_key
 
 
 --
+-- Name: jobs_ready_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_ready_idx ON private.jobs USING btree (kind, run_after) WHERE (status = 'ready'::text);
+
+
+--
+-- Name: jobs_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_user_id_idx ON private.jobs USING btree (user_id);
+
+
+--
 -- Name: lead_engagement_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -11477,6 +12096,13 @@ CREATE INDEX social_connections_user_id_created_at_idx ON public.social_connecti
 --
 
 CREATE INDEX social_posts_connection_idx ON public.social_posts USING btree (social_connection_id, user_id);
+
+
+--
+-- Name: social_posts_content_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_content_status_idx ON public.social_posts USING btree (content_id, status);
 
 
 --
@@ -11882,7 +12508,14 @@ CREATE TRIGGER check_senders BEFORE INSERT OR UPDATE OF action_config, user_id O
 -- Name: social_posts check_target; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER check_target BEFORE INSERT OR DELETE OR UPDATE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.check_social_post();
+CREATE TRIGGER check_target BEFORE INSERT OR DELETE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.check_social_post();
+
+
+--
+-- Name: social_posts check_target_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_target_change BEFORE UPDATE OF content_id, social_connection_id, account_id, text, media_urls, user_id ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.check_social_post();
 
 
 --
@@ -12279,6 +12912,22 @@ ALTER TABLE ONLY private.event_rollup_dirty
 
 ALTER TABLE ONLY private.event_rollups_daily
     ADD CONSTRAINT event_rollups_daily_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: jobs jobs_kind_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_kind_fkey FOREIGN KEY (kind) REFERENCES private.job_kinds(kind);
+
+
+--
+-- Name: jobs jobs_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -13562,6 +14211,20 @@ REVOKE ALL ON FUNCTION private.claim_email_batch(worker text, max_chunks integer
 
 
 --
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION claim_social_posts(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_social_posts(p_limit integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION claim_webhooks(worker text, max_webhooks integer, lease interval); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13673,6 +14336,20 @@ REVOKE ALL ON FUNCTION private.compile_workflow_trigger(workflow public.workflow
 --
 
 REVOKE ALL ON FUNCTION private.complete_email_batch(worker text, results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION complete_social_posts(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_social_posts(p_results jsonb) FROM PUBLIC;
 
 
 --
@@ -13999,6 +14676,20 @@ REVOKE ALL ON FUNCTION private.profile_rule_match_sql(rule_prefix text, lead tex
 
 
 --
+-- Name: FUNCTION publish_due_content(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.publish_due_content(p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION publish_due_content_batch(p_owner uuid, p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION purge_email_unsubscribe_keys(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14101,6 +14792,13 @@ REVOKE ALL ON FUNCTION private.record_updated_lead_scores() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.refresh_event_rollups() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION register_job_kind(kind text, max_attempts integer, lease_seconds integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) FROM PUBLIC;
 
 
 --
@@ -14223,6 +14921,13 @@ REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION settle_social_content(p_content_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.settle_social_content(p_content_ids uuid[]) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION social_content_problem(p_content_id uuid, p_body text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14234,6 +14939,13 @@ REVOKE ALL ON FUNCTION private.social_content_problem(p_content_id uuid, p_body 
 --
 
 REVOKE ALL ON FUNCTION private.social_posting_scope(p_platform text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_result_problem(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_result_problem(p_results jsonb) FROM PUBLIC;
 
 
 --

@@ -114,7 +114,7 @@ ROW_TABLES=(
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
-  public.social_posts
+  private.jobs public.social_posts
 )
 rows_for() {
   case "$1" in
@@ -295,6 +295,10 @@ SQL
     private.event_rollup_dirty) cat <<SQL ;;
 insert into private.event_rollup_dirty (user_id, day) values ('$OWNER', current_date - 2)
 on conflict do nothing;
+SQL
+    private.jobs) cat <<SQL ;;
+select private.register_job_kind('rollback_check', 3, 60);
+insert into private.jobs (kind, key, user_id, payload) values ('rollback_check', 'rollback-check-1', '$OWNER', '{}');
 SQL
     public.social_posts) cat <<SQL ;;
 insert into public.social_posts (user_id, content_id, social_connection_id, text)

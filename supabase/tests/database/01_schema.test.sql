@@ -4,7 +4,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(383);
+select plan(386);
 
 select tables_are(
   'public',
@@ -66,6 +66,7 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('content', 'updated_at', 'timestamp with time zone', true, 'now()'),
   ('content', 'published_at', 'timestamp with time zone', false, null),
   ('content', 'campaign_id', 'uuid', false, null),
+  ('content', 'publish_error', 'text', false, null),
 
   ('social_connections', 'id', 'uuid', true, 'gen_random_uuid()'),
   ('social_connections', 'user_id', 'uuid', true, 'auth.uid()'),

@@ -1398,6 +1398,47 @@ $$;
 ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer) OWNER TO postgres;
 
 --
+-- Name: claim_social_metrics(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_social_metrics(p_limit integer) RETURNS TABLE(social_post_id uuid, user_id uuid, platform text, social_connection_id uuid, account_id text, platform_post_id text, published_at timestamp with time zone, metrics jsonb)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with due as (
+    select t.id
+    from public.social_posts as t
+    where t.status = 'published'
+      and t.published_at > now() - interval '7 days'
+      and (t.metrics_fetched_at is null or t.metrics_fetched_at <= now() - interval '1 hour')
+    order by t.metrics_fetched_at nulls first, t.published_at
+    limit greatest(least(p_limit, 1000), 0)
+    for update of t skip locked
+  ),
+  leased as (
+    update public.social_posts as t
+    set metrics_fetched_at = now()
+    from due as d
+    where t.id = d.id
+    returning t.id, t.user_id, t.social_connection_id, t.account_id, t.platform_post_id, t.published_at, t.metrics
+  )
+  select l.id, l.user_id, sc.platform, l.social_connection_id, l.account_id, l.platform_post_id, l.published_at, l.metrics
+  from leased as l
+  join public.social_connections as sc on sc.id = l.social_connection_id
+  order by l.published_at
+$$;
+
+
+ALTER FUNCTION private.claim_social_metrics(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_social_metrics(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_social_metrics(p_limit integer) IS 'dispatch: up to p_limit published posts under 7 days old not fetched in the last hour, leased for an hour; what a metrics call needs.';
+
+
+--
 -- Name: claim_social_posts(integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5818,6 +5859,74 @@ COMMENT ON FUNCTION private.record_scoring_error(owner uuid, message text) IS 'R
 
 
 --
+-- Name: record_social_metrics(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_social_metrics(p_results jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text := private.social_metrics_problem(p_results);
+  recorded integer;
+begin
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'record_social_metrics: ' || problem;
+  end if;
+
+  with reported as (
+    select distinct on ((e.r ->> 'social_post_id')::uuid)
+      (e.r ->> 'social_post_id')::uuid as id, e.r -> 'metrics' as metrics
+    from jsonb_array_elements(p_results) with ordinality as e (r, n)
+    order by (e.r ->> 'social_post_id')::uuid, e.n desc
+  ),
+  previous as (
+    select t.id, t.user_id, t.content_id, t.social_connection_id, t.metrics as before, r.metrics as after
+    from reported as r
+    join public.social_posts as t on t.id = r.id
+    where t.status = 'published'
+    for update of t
+  ),
+  updated as (
+    update public.social_posts as t
+    set metrics = p.before || p.after,
+        metrics_fetched_at = now()
+    from previous as p
+    where t.id = p.id
+    returning t.id
+  ),
+  -- One event per count that grew; the message id makes recording the same total twice a no-op.
+  events as (
+    insert into public.analytics_events (user_id, event_type, event_name, properties, message_id)
+    select p.user_id, 'social', m.key,
+           jsonb_strip_nulls(jsonb_build_object(
+             'social_post_id', p.id, 'content_id', p.content_id, 'campaign_id', c.campaign_id,
+             'platform', sc.platform, 'increase', m.value::bigint - coalesce((p.before ->> m.key)::bigint, 0),
+             'total', m.value::bigint)),
+           format('social:%s:%s:%s', p.id, m.key, m.value)
+    from previous as p
+    cross join lateral jsonb_each(p.after) as m
+    join public.content as c on c.id = p.content_id
+    join public.social_connections as sc on sc.id = p.social_connection_id
+    where m.value::bigint > coalesce((p.before ->> m.key)::bigint, 0)
+    returning 1
+  )
+  select count(*)::integer into recorded from updated;
+  return recorded;
+end;
+$$;
+
+
+ALTER FUNCTION private.record_social_metrics(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_social_metrics(p_results jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_social_metrics(p_results jsonb) IS 'dispatch: stores [{"social_post_id", "metrics": {"likes": n, ...}}] into social_posts.metrics and an analytics event per count that grew; returns the posts recorded.';
+
+
+--
 -- Name: record_updated_lead_scores(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7371,6 +7480,45 @@ COMMENT ON FUNCTION private.social_content_problem(p_content_id uuid, p_body tex
 
 
 --
+-- Name: social_metrics_problem(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_metrics_problem(p_results jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_results) is distinct from 'array' then 'p_results: must be a JSON array'
+    else (
+      select format('p_results[%s]%s', e.n - 1, p.problem)
+      from jsonb_array_elements(p_results) with ordinality as e (r, n)
+      cross join lateral (
+        select case
+          when jsonb_typeof(e.r) <> 'object' then ': must be an object'
+          when coalesce(e.r ->> 'social_post_id', '') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+            then '.social_post_id: must be the id claim_social_metrics returned'
+          when jsonb_typeof(e.r -> 'metrics') is distinct from 'object' then '.metrics: must be an object of counts'
+          else (
+            select format('.metrics.%s: must be a whole number from 0 (a count)', m.key)
+            from jsonb_each(e.r -> 'metrics') as m
+            where m.key !~ '^[a-z][a-z_]{0,39}$' or jsonb_typeof(m.value) <> 'number'
+               or m.value::text !~ '^[0-9]{1,15}$'
+            order by m.key
+            limit 1
+          )
+        end as problem
+      ) as p
+      where p.problem is not null
+      order by e.n
+      limit 1
+    )
+  end
+$_$;
+
+
+ALTER FUNCTION private.social_metrics_problem(p_results jsonb) OWNER TO postgres;
+
+--
 -- Name: social_posting_scope(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7991,6 +8139,39 @@ ALTER FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) OWNE
 --
 
 COMMENT ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) IS 'A custom field comparison: whether the actual JSON value (null: absent) passes op against expected (see value_match_sql).';
+
+
+--
+-- Name: wake_social_metrics(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.wake_social_metrics() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  due integer;
+begin
+  select count(*) into due
+  from public.social_posts as t
+  where t.status = 'published'
+    and t.published_at > now() - interval '7 days'
+    and (t.metrics_fetched_at is null or t.metrics_fetched_at <= now() - interval '1 hour');
+  if due > 0 then
+    perform private.call_function('/dispatch');
+  end if;
+  return due;
+end;
+$$;
+
+
+ALTER FUNCTION private.wake_social_metrics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION wake_social_metrics(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.wake_social_metrics() IS 'pg_cron (beacon-social-metrics): how many published posts are due for metrics; wakes dispatch when any are.';
 
 
 --
@@ -12106,6 +12287,13 @@ CREATE INDEX social_posts_content_status_idx ON public.social_posts USING btree 
 
 
 --
+-- Name: social_posts_metrics_due_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_metrics_due_idx ON public.social_posts USING btree (published_at) WHERE (status = 'published'::text);
+
+
+--
 -- Name: social_posts_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -14218,6 +14406,13 @@ REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer) FROM PUB
 
 
 --
+-- Name: FUNCTION claim_social_metrics(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_social_metrics(p_limit integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION claim_social_posts(p_limit integer); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14781,6 +14976,13 @@ REVOKE ALL ON FUNCTION private.record_scoring_error(owner uuid, message text) FR
 
 
 --
+-- Name: FUNCTION record_social_metrics(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_social_metrics(p_results jsonb) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION record_updated_lead_scores(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14935,6 +15137,13 @@ REVOKE ALL ON FUNCTION private.social_content_problem(p_content_id uuid, p_body 
 
 
 --
+-- Name: FUNCTION social_metrics_problem(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_metrics_problem(p_results jsonb) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION social_posting_scope(p_platform text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15073,6 +15282,13 @@ REVOKE ALL ON FUNCTION private.value_match_sql(actual text, op text, expected te
 --
 
 REVOKE ALL ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION wake_social_metrics(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.wake_social_metrics() FROM PUBLIC;
 
 
 --

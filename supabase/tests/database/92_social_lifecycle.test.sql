@@ -50,30 +50,12 @@ begin
 end;
 $$;
 
--- Runs `update public.content set <set_clause> where id = <item>` as `actor` ('system' is
--- postgres) and undoes it; returns 'ok' (one row changed), 'no row', or '<sqlstate>: <message>'.
+-- `update public.content set <set_clause> where id = <item>` as `actor`, undone (tests.attempt).
 create function tests.try_update(item uuid, set_clause text, actor text)
 returns text
-language plpgsql
+language sql
 as $$
-declare
-  changed integer;
-  result text;
-begin
-  begin
-    if actor <> 'system' then
-      perform tests.authenticate_as(actor);
-    end if;
-    execute format('update public.content set %s where id = %L', set_clause, item);
-    get diagnostics changed = row_count;
-    raise exception using errcode = 'P0099', message = case when changed = 1 then 'ok' else 'no row' end;
-  exception
-    when sqlstate 'P0099' then result := sqlerrm;
-    when others then result := sqlstate || ': ' || sqlerrm;
-  end;
-  perform tests.clear_authentication();
-  return result;
-end;
+  select tests.attempt(format('update public.content set %s where id = %L', set_clause, item), actor)
 $$;
 
 create table tests.statuses (ord integer, status text);

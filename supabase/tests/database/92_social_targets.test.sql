@@ -36,30 +36,12 @@ select
   tests.insert_row('content', 'mallory', '{"content_type": "social_post"}') as mallory_post;
 grant select on tests.ids to authenticated;
 
--- Runs `sql` as `actor` ('system' is postgres) and undoes it; returns 'ok' (or the number of
--- rows when it is not 1), or '<sqlstate>: <message>'.
+-- `sql` as `actor` (alice unless named), undone (tests.attempt).
 create function tests.try(sql text, actor text default 'alice')
 returns text
-language plpgsql
+language sql
 as $$
-declare
-  changed integer;
-  result text;
-begin
-  begin
-    if actor <> 'system' then
-      perform tests.authenticate_as(actor);
-    end if;
-    execute sql;
-    get diagnostics changed = row_count;
-    raise exception using errcode = 'P0099', message = case when changed = 1 then 'ok' else changed || ' rows' end;
-  exception
-    when sqlstate 'P0099' then result := sqlerrm;
-    when others then result := sqlstate || ': ' || sqlerrm;
-  end;
-  perform tests.clear_authentication();
-  return result;
-end;
+  select tests.attempt(sql, actor)
 $$;
 
 -- Inserts a target of alice's post on `connection` with `extra` columns (a "col = value" list

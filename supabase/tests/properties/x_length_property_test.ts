@@ -58,7 +58,25 @@ const WORD_CHARS = [
   ";",
 ];
 const SEPARATORS = [" ", " ", " ", "\n", ", ", " - "];
-const TLDS = ["com", "org", "net", "io", "dev", "co", "de", "fr", "jp", "app", "info", "museum"];
+// Known top-level domains, and a few that are not (zzz, qq, com-x): those runs are no URL, and
+// send the SQL down its exact-pattern path.
+const TLDS = [
+  "com",
+  "org",
+  "net",
+  "io",
+  "dev",
+  "co",
+  "de",
+  "fr",
+  "jp",
+  "app",
+  "info",
+  "museum",
+  "zzz",
+  "qq",
+  "com-x",
+];
 const EMOJI = [
   "😀",
   "🚀",

@@ -973,6 +973,113 @@ COMMENT ON FUNCTION private.check_scoring_rule_limits() IS 'Trigger (after inser
 
 
 --
+-- Name: check_social_content(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_social_content() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+begin
+  -- Ownership first (issue 8): a client's row for another owner reads nothing here; RLS refuses it.
+  if new.user_id is distinct from coalesce((select auth.uid()), new.user_id) then
+    return new;
+  end if;
+  if tg_op = 'INSERT' then
+    problem := 'social_posts: a social post needs at least one target before it is scheduled';
+  else
+    problem := private.social_content_problem(new.id, new.content);
+  end if;
+  if problem is not null then
+    raise exception using
+      errcode = 'check_violation',
+      message = problem,
+      hint = case when tg_op = 'INSERT'
+        then 'Create the content as draft, add its social_posts, then set status scheduled.'
+        else 'Fix the target (or take it out), then schedule again.' end;
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_social_content() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_social_content(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_social_content() IS 'Trigger: a social post is scheduled only with targets that can publish it (social_content_problem).';
+
+
+--
+-- Name: check_social_post(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_social_post() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  item public.content;
+  target public.social_posts := case when tg_op = 'DELETE' then old else new end;
+  position integer;
+  problem text;
+begin
+  -- Ownership first (issue 8): a client's row for another owner reads nothing here; RLS refuses it.
+  if target.user_id is distinct from coalesce((select auth.uid()), target.user_id) then
+    return target;
+  end if;
+  select c.* into item from public.content as c where c.id = target.content_id and c.user_id = target.user_id;
+  select count(*) + 1 into position
+  from public.social_posts as t
+  where t.content_id = target.content_id and (t.created_at, t.id) < (target.created_at, target.id);
+
+  if tg_op = 'DELETE' then
+    -- A cascade from the content (or the user) finds it gone already.
+    if item.status in ('publishing', 'published') then
+      problem := format('social_posts[%s]: a target of %s content cannot be removed', position, item.status);
+    elsif item.status = 'scheduled'
+          and not exists (select from public.social_posts as t where t.content_id = item.id and t.id <> old.id) then
+      problem := format('social_posts[%s]: the last target of scheduled content cannot be removed; take the content back to draft first', position);
+    end if;
+  elsif tg_op = 'UPDATE'
+        and (new.content_id, new.social_connection_id, new.account_id, new.text, new.media_urls, new.user_id)
+            is not distinct from (old.content_id, old.social_connection_id, old.account_id, old.text, old.media_urls, old.user_id) then
+    -- Beacon's own columns (status, platform_post_id, metrics, ...): nothing to check.
+    return new;
+  elsif item.id is null then
+    problem := format('social_posts[%s].content_id: %s is not one of your content items', position, target.content_id);
+  elsif item.content_type <> 'social_post' then
+    problem := format('social_posts[%s].content_id: content %s is a %s; only social_post content is published to social accounts',
+      position, target.content_id, item.content_type);
+  elsif item.status not in ('draft', 'scheduled') then
+    problem := format('social_posts[%s]: targets change only while their content is draft or scheduled (it is %s)',
+      position, item.status);
+  else
+    problem := private.social_target_problem(new, format('social_posts[%s]', position), item.content,
+      item.status = 'scheduled');
+  end if;
+  if problem is not null then
+    raise exception using errcode = 'check_violation', message = problem;
+  end if;
+  return target;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_social_post() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_social_post(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_social_post() IS 'Trigger: a target is written only for draft or scheduled social content, valid for its platform; scheduled content keeps one.';
+
+
+--
 -- Name: check_workflow_config(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1454,6 +1561,122 @@ ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) O
 --
 
 COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner, longest-waiting owners first, leased to p_worker (if named); dead-letters those claimed again with no attempt left. Returns the leased jobs (attempts counts this one).';
+
+
+--
+-- Name: claim_social_metrics(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_social_metrics(p_limit integer) RETURNS TABLE(social_post_id uuid, user_id uuid, platform text, social_connection_id uuid, account_id text, platform_post_id text, published_at timestamp with time zone, metrics jsonb)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with due as (
+    select t.id
+    from public.social_posts as t
+    where t.status = 'published'
+      and t.published_at > now() - interval '7 days'
+      and (t.metrics_fetched_at is null or t.metrics_fetched_at <= now() - interval '1 hour')
+    order by t.metrics_fetched_at nulls first, t.published_at
+    limit greatest(least(p_limit, 1000), 0)
+    for update of t skip locked
+  ),
+  leased as (
+    update public.social_posts as t
+    set metrics_fetched_at = now()
+    from due as d
+    where t.id = d.id
+    returning t.id, t.user_id, t.social_connection_id, t.account_id, t.platform_post_id, t.published_at, t.metrics
+  )
+  select l.id, l.user_id, sc.platform, l.social_connection_id, l.account_id, l.platform_post_id, l.published_at, l.metrics
+  from leased as l
+  join public.social_connections as sc on sc.id = l.social_connection_id
+  order by l.published_at
+$$;
+
+
+ALTER FUNCTION private.claim_social_metrics(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_social_metrics(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_social_metrics(p_limit integer) IS 'dispatch: up to p_limit published posts under 7 days old not fetched in the last hour, leased for an hour; what a metrics call needs.';
+
+
+--
+-- Name: claim_social_posts(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_social_posts(p_limit integer) RETURNS TABLE(job_id bigint, social_post_id uuid, content_id uuid, user_id uuid, platform text, social_connection_id uuid, account_id text, text text, media_urls text[], marker text, attempts integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  claimed jsonb;
+  stale jsonb;
+begin
+  select coalesce(jsonb_agg(jsonb_build_object('id', j.id, 'subject_id', j.subject_id, 'attempts', j.attempts)), '[]')
+  into claimed
+  from private.claim_jobs('social_publish', p_limit) as j;
+
+  -- A job whose target is gone (its content or connection deleted) or whose content was
+  -- archived meanwhile publishes nothing: done, and the target cancelled.
+  with jobs as (
+    select * from jsonb_to_recordset(claimed) as j (id bigint, subject_id uuid, attempts integer)
+  ),
+  dropped as (
+    select j.id, t.id as target
+    from jobs as j
+    left join public.social_posts as t on t.id = j.subject_id and t.status = 'publishing'
+    left join public.content as c on c.id = t.content_id and c.status = 'publishing'
+    where c.id is null
+  ),
+  cancelled as (
+    update public.social_posts as t
+    set status = 'cancelled'
+    from dropped as d
+    where t.id = d.target
+    returning t.id
+  )
+  select coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'outcome', 'done',
+           'result', jsonb_build_object('skipped', 'the target or its content is gone or archived'))), '[]')
+  into stale
+  from dropped as d;
+  if jsonb_array_length(stale) > 0 then
+    perform private.complete_jobs('social_publish', stale);
+  end if;
+
+  return query
+  with jobs as (
+    select * from jsonb_to_recordset(claimed) as j (id bigint, subject_id uuid, attempts integer)
+    where not exists (select from jsonb_array_elements(stale) as s where (s ->> 'id')::bigint = j.id)
+  ),
+  counted as (
+    update public.social_posts as t
+    set attempts = j.attempts
+    from jobs as j
+    where t.id = j.subject_id
+    returning t.id, t.content_id, t.user_id, t.social_connection_id, t.account_id, t.text, t.media_urls,
+              t.marker, j.id as job_id, j.attempts
+  )
+  select t.job_id, t.id, t.content_id, t.user_id, sc.platform, t.social_connection_id, t.account_id,
+         coalesce(t.text, c.content), t.media_urls, t.marker, t.attempts
+  from counted as t
+  join public.social_connections as sc on sc.id = t.social_connection_id
+  join public.content as c on c.id = t.content_id
+  order by t.job_id;
+end;
+$$;
+
+
+ALTER FUNCTION private.claim_social_posts(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_social_posts(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_social_posts(p_limit integer) IS 'dispatch: leases up to p_limit social_publish jobs (fair across owners) and returns per target what its adapter needs.';
 
 
 --
@@ -2372,6 +2595,107 @@ COMMENT ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker
 
 
 --
+-- Name: complete_social_posts(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_social_posts(p_results jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text := private.social_result_problem(p_results);
+  live jsonb;
+  applied integer;
+  touched uuid[];
+begin
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'complete_social_posts: ' || problem;
+  end if;
+
+  -- The results that count: their job is still leased (a lost lease's report is ignored).
+  select coalesce(jsonb_agg(r || jsonb_build_object('subject_id', j.subject_id)), '[]')
+  into live
+  from (
+    select distinct on ((r ->> 'job_id')::bigint) r
+    from jsonb_array_elements(p_results) with ordinality as e (r, n)
+    order by (r ->> 'job_id')::bigint, n
+  ) as d
+  join private.jobs as j on j.id = (d.r ->> 'job_id')::bigint
+  where j.kind = 'social_publish'
+    and j.status = 'ready'
+    and j.lease_until is not null;
+
+  applied := private.complete_jobs('social_publish', (
+    select coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+      'id', (r ->> 'job_id')::bigint,
+      'outcome', case r ->> 'outcome' when 'published' then 'done' when 'retry' then 'retry' else 'failed' end,
+      'error', r ->> 'error',
+      'result', case when r ->> 'outcome' = 'published'
+        then jsonb_build_object('platform_post_id', r ->> 'platform_post_id', 'url', r ->> 'url') end,
+      'retry_after_seconds', (r ->> 'retry_after_seconds')::integer,
+      'count_attempt', (r -> 'count_attempt')::boolean))), '[]')
+    from jsonb_array_elements(live) as r));
+
+  with outcome as (
+    select (r ->> 'subject_id')::uuid as target, r, j.status as job_status, j.attempts, j.last_error
+    from jsonb_array_elements(live) as r
+    join private.jobs as j on j.id = (r ->> 'job_id')::bigint
+  ),
+  updated as (
+    update public.social_posts as t
+    set status = case o.job_status when 'done' then 'published' when 'ready' then 'publishing' else 'failed' end,
+        platform_post_id = case when o.job_status = 'done' then o.r ->> 'platform_post_id' else t.platform_post_id end,
+        url = case when o.job_status = 'done' then left(o.r ->> 'url', 2048) else t.url end,
+        published_at = case when o.job_status = 'done' then now() else t.published_at end,
+        error = case when o.job_status = 'done' then null
+                     else left(coalesce(o.r ->> 'error', o.last_error, 'failed without a reason'), 2000) end,
+        attempts = o.attempts
+    from outcome as o
+    where t.id = o.target
+      and t.status = 'publishing'
+    returning t.id, t.user_id, t.content_id, t.social_connection_id, t.status, t.platform_post_id, t.url,
+              o.r ->> 'outcome' as reported, t.error
+  ),
+  reauth as (
+    update public.social_connections as sc
+    set status = 'needs_reauth', last_error = left(u.error, 1000)
+    from (select distinct on (social_connection_id) social_connection_id, error from updated where reported = 'needs_reauth') as u
+    where sc.id = u.social_connection_id
+    returning sc.id
+  ),
+  -- (Data-modifying CTEs run whether or not the final select reads them.)
+  events as (
+    insert into public.analytics_events (user_id, event_type, event_name, properties, message_id)
+    select u.user_id, 'social', 'social_published',
+           jsonb_strip_nulls(jsonb_build_object('social_post_id', u.id, 'content_id', u.content_id,
+             'campaign_id', c.campaign_id, 'platform', sc.platform, 'platform_post_id', u.platform_post_id, 'url', u.url)),
+           'social_published:' || u.id
+    from updated as u
+    join public.content as c on c.id = u.content_id
+    join public.social_connections as sc on sc.id = u.social_connection_id
+    where u.status = 'published'
+    returning 1
+  )
+  select array_agg(distinct u.content_id) into touched
+  from updated as u
+  where u.status <> 'publishing';
+
+  perform private.settle_social_content(touched);
+  return applied;
+end;
+$$;
+
+
+ALTER FUNCTION private.complete_social_posts(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_social_posts(p_results jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.complete_social_posts(p_results jsonb) IS 'dispatch: records per target published (platform_post_id, url), retry (retry_after_seconds, count_attempt), failed or needs_reauth (error); settles the content. Returns the results applied.';
+
+
+--
 -- Name: complete_webhooks(text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3178,6 +3502,92 @@ ALTER FUNCTION private.email_tick_units(step text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.email_tick_units(step text) IS 'Email tick: the campaigns a step (start, cancel, finish, count) concerns now.';
+
+
+--
+-- Name: enforce_content_lifecycle(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.enforce_content_lifecycle() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  by_client constant boolean := current_user = 'authenticated';
+  social constant boolean := new.content_type = 'social_post';
+  allowed text[];
+begin
+  if tg_op = 'INSERT' then
+    -- Unknown statuses are left to content_status_check, which names them.
+    if new.status in ('publishing', 'failed') or (social and new.status = 'published') then
+      raise exception using
+        errcode = 'check_violation',
+        message = format('new %s content cannot start as %s', new.content_type, new.status),
+        hint = case when social
+          then 'Create it as draft, add its social_posts targets, then set status scheduled with scheduled_at.'
+          else 'Create it as draft, scheduled (with scheduled_at) or published.' end;
+    end if;
+    if new.status = 'published' then
+      new.published_at := coalesce(new.published_at, now());
+    end if;
+    return new;
+  end if;
+
+  if old.status in ('publishing', 'published') and old.content_type = 'social_post'
+     and (new.content is distinct from old.content or new.content_type is distinct from old.content_type) then
+    raise exception using
+      errcode = 'check_violation',
+      message = format('content of a social post cannot change once it is %s', old.status),
+      hint = 'Create a new content item to post something else.';
+  end if;
+
+  if new.status = old.status
+     or new.status not in ('draft', 'scheduled', 'publishing', 'published', 'failed', 'archived') then
+    return new;
+  end if;
+
+  allowed := case old.status
+    when 'draft' then case when social then array['scheduled', 'archived']
+                           else array['scheduled', 'published', 'archived'] end
+    when 'scheduled' then case
+      when social and by_client then array['draft', 'archived']
+      when social then array['draft', 'publishing', 'archived']
+      else array['draft', 'published', 'archived'] end
+    when 'publishing' then case when by_client then array['archived']
+                                else array['published', 'failed', 'archived'] end
+    when 'published' then array['archived']
+    when 'failed' then array['draft', 'archived']
+    else array[]::text[]
+  end;
+  if new.status <> all (allowed) then
+    raise exception using
+      errcode = 'check_violation',
+      message = format('content cannot move from %s to %s: %s', old.status, new.status,
+        case when cardinality(allowed) = 0 then format('%s is final', old.status)
+             else format('from %s it may move to %s', old.status, array_to_string(allowed, ' or ')) end),
+      hint = case
+        when new.status in ('publishing', 'published', 'failed') and social then
+          'A scheduled social post is published by Beacon at scheduled_at, to every target in social_posts.'
+        when cardinality(allowed) = 0 then 'Create a new content item instead.'
+        when old.status = 'published' then 'Published content cannot go back to draft; archive it or create a new item.'
+        else 'Schedule a draft (with scheduled_at), take a scheduled item back to draft, or archive it.'
+      end;
+  end if;
+  if new.status = 'published' then
+    new.published_at := coalesce(new.published_at, now());
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.enforce_content_lifecycle() OWNER TO postgres;
+
+--
+-- Name: FUNCTION enforce_content_lifecycle(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.enforce_content_lifecycle() IS 'Trigger: allows only the content lifecycle''s moves (clients fewer than the system), sets published_at, freezes a publishing social post.';
 
 
 --
@@ -4824,6 +5234,144 @@ COMMENT ON FUNCTION private.profile_rule_match_sql(rule_prefix text, lead text) 
 
 
 --
+-- Name: publish_due_content(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.publish_due_content(p_limit integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  moved integer := 0;
+  owner uuid;
+  reason text;
+begin
+  begin
+    moved := private.publish_due_content_batch(null, p_limit);
+  exception when others then
+    -- One owner's data broke the batch: redo it owner by owner, each alone.
+    for owner in
+      select distinct c.user_id
+      from public.content as c
+      where c.status = 'scheduled'
+        and c.scheduled_at <= now()
+    loop
+      begin
+        moved := moved + private.publish_due_content_batch(owner, p_limit);
+      exception when others then
+        get stacked diagnostics reason = message_text;
+        reason := left('publishing could not start: ' || reason, 2000);
+        begin
+          with failing as (
+            update public.content as c
+            set status = case when c.content_type = 'social_post' then 'publishing' else c.status end,
+                publish_error = reason
+            where c.user_id = owner
+              and c.status = 'scheduled'
+              and c.scheduled_at <= now()
+            returning c.id, c.content_type
+          )
+          update public.social_posts as t
+          set status = 'failed', error = reason
+          from failing as f
+          where t.content_id = f.id
+            and t.status = 'pending';
+          update public.content as c
+          set status = 'failed'
+          where c.user_id = owner
+            and c.status = 'publishing'
+            and c.publish_error = reason;
+        exception when others then
+          raise warning 'publish_due_content: owner % could not be failed either (%); retried next run', owner, sqlerrm;
+        end;
+      end;
+    end loop;
+  end;
+  if moved > 0 then
+    perform private.call_function('/dispatch');
+  end if;
+  return moved;
+end;
+$$;
+
+
+ALTER FUNCTION private.publish_due_content(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION publish_due_content(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.publish_due_content(p_limit integer) IS 'pg_cron (beacon-publish-due-content): moves due scheduled content on, set-based; an owner whose content cannot move gets it failed with the reason, alone.';
+
+
+--
+-- Name: publish_due_content_batch(uuid, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  moved integer;
+  social_ids uuid[];
+begin
+  with due as (
+    select c.id
+    from public.content as c
+    where c.status = 'scheduled'
+      and c.scheduled_at <= now()
+      and (p_owner is null or c.user_id = p_owner)
+    order by c.scheduled_at
+    limit p_limit
+    for update skip locked
+  ),
+  moved as (
+    update public.content as c
+    set status = case when c.content_type = 'social_post' then 'publishing' else 'published' end,
+        publish_error = null
+    from due as d
+    where c.id = d.id
+    returning c.id, c.content_type
+  ),
+  targets as (
+    update public.social_posts as t
+    set status = 'publishing', error = null
+    from moved as m
+    where t.content_id = m.id
+      and m.content_type = 'social_post'
+      and t.status = 'pending'
+    returning t.id, t.user_id, t.content_id
+  ),
+  enqueued as (
+    -- The key is the target and this round: a post failed, fixed and scheduled again is a new job.
+    insert into private.jobs (kind, key, user_id, subject_id, payload)
+    select 'social_publish', t.id::text || '@' || floor(extract(epoch from now()) * 1000000)::bigint,
+           t.user_id, t.id, jsonb_build_object('content_id', t.content_id)
+    from targets as t
+    on conflict (kind, key) do nothing
+    returning subject_id
+  )
+  select count(*), array_agg(m.id) filter (where m.content_type = 'social_post')
+  into moved, social_ids
+  from moved as m;
+  -- Content whose targets were all published in an earlier round has nothing left to send.
+  perform private.settle_social_content(social_ids);
+  return moved;
+end;
+$$;
+
+
+ALTER FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION publish_due_content_batch(p_owner uuid, p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) IS 'Moves due scheduled content on (social posts to publishing with a social_publish job per pending target; the rest to published).';
+
+
+--
 -- Name: purge_email_unsubscribe_keys(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5718,6 +6266,74 @@ ALTER FUNCTION private.record_scoring_error(owner uuid, message text) OWNER TO p
 --
 
 COMMENT ON FUNCTION private.record_scoring_error(owner uuid, message text) IS 'Records a scoring job''s failure on the owner''s scoring_settings row (last_error).';
+
+
+--
+-- Name: record_social_metrics(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_social_metrics(p_results jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text := private.social_metrics_problem(p_results);
+  recorded integer;
+begin
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'record_social_metrics: ' || problem;
+  end if;
+
+  with reported as (
+    select distinct on ((e.r ->> 'social_post_id')::uuid)
+      (e.r ->> 'social_post_id')::uuid as id, e.r -> 'metrics' as metrics
+    from jsonb_array_elements(p_results) with ordinality as e (r, n)
+    order by (e.r ->> 'social_post_id')::uuid, e.n desc
+  ),
+  previous as (
+    select t.id, t.user_id, t.content_id, t.social_connection_id, t.metrics as before, r.metrics as after
+    from reported as r
+    join public.social_posts as t on t.id = r.id
+    where t.status = 'published'
+    for update of t
+  ),
+  updated as (
+    update public.social_posts as t
+    set metrics = p.before || p.after,
+        metrics_fetched_at = now()
+    from previous as p
+    where t.id = p.id
+    returning t.id
+  ),
+  -- One event per count that grew; the message id makes recording the same total twice a no-op.
+  events as (
+    insert into public.analytics_events (user_id, event_type, event_name, properties, message_id)
+    select p.user_id, 'social', m.key,
+           jsonb_strip_nulls(jsonb_build_object(
+             'social_post_id', p.id, 'content_id', p.content_id, 'campaign_id', c.campaign_id,
+             'platform', sc.platform, 'increase', m.value::bigint - coalesce((p.before ->> m.key)::bigint, 0),
+             'total', m.value::bigint)),
+           format('social:%s:%s:%s', p.id, m.key, m.value)
+    from previous as p
+    cross join lateral jsonb_each(p.after) as m
+    join public.content as c on c.id = p.content_id
+    join public.social_connections as sc on sc.id = p.social_connection_id
+    where m.value::bigint > coalesce((p.before ->> m.key)::bigint, 0)
+    returning 1
+  )
+  select count(*)::integer into recorded from updated;
+  return recorded;
+end;
+$$;
+
+
+ALTER FUNCTION private.record_social_metrics(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_social_metrics(p_results jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_social_metrics(p_results jsonb) IS 'dispatch: stores [{"social_post_id", "metrics": {"likes": n, ...}}] into social_posts.metrics and an analytics event per count that grew; returns the posts recorded.';
 
 
 --
@@ -7246,6 +7862,364 @@ COMMENT ON FUNCTION private.set_updated_at() IS 'Trigger: stamps updated_at on e
 
 
 --
+-- Name: settle_social_content(uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.settle_social_content(p_content_ids uuid[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with state as (
+    select
+      t.content_id,
+      count(*) filter (where t.status in ('pending', 'publishing')) as open,
+      count(*) filter (where t.status = 'failed') as failed,
+      count(*) as total,
+      max(t.published_at) as last_published
+    from public.social_posts as t
+    where t.content_id = any(p_content_ids)
+    group by t.content_id
+  ),
+  settled as (
+    update public.content as c
+    set status = case when s.failed = 0 then 'published' else 'failed' end,
+        published_at = case when s.failed = 0 then coalesce(s.last_published, now()) end,
+        publish_error = case when s.failed > 0
+          then format('%s of %s targets failed; each one''s reason is in social_posts.error', s.failed, s.total) end
+    from state as s
+    where c.id = s.content_id
+      and c.status = 'publishing'
+      and s.open = 0
+    returning c.id
+  )
+  select count(*)::integer from settled
+$$;
+
+
+ALTER FUNCTION private.settle_social_content(p_content_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION settle_social_content(p_content_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.settle_social_content(p_content_ids uuid[]) IS 'Moves publishing content whose targets have all ended to published (none failed) or failed; returns how many moved.';
+
+
+--
+-- Name: social_content_problem(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_content_problem(p_content_id uuid, p_body text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(
+    (select problem
+     from (
+       select private.social_target_problem(t, format('social_posts[%s]', n), p_body, true) as problem, n
+       from (
+         select t, row_number() over (order by t.created_at, t.id) as n
+         from public.social_posts as t
+         where t.content_id = p_content_id
+       ) as numbered
+     ) as checked
+     where problem is not null
+     order by n
+     limit 1),
+    case when not exists (select from public.social_posts as t where t.content_id = p_content_id)
+      then 'social_posts: a social post needs at least one target; add a social_posts row for each account to publish to'
+    end)
+$$;
+
+
+ALTER FUNCTION private.social_content_problem(p_content_id uuid, p_body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_content_problem(p_content_id uuid, p_body text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_content_problem(p_content_id uuid, p_body text) IS 'Why a social content item cannot be scheduled (its first target problem, or no target), or null.';
+
+
+--
+-- Name: social_metrics_problem(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_metrics_problem(p_results jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_results) is distinct from 'array' then 'p_results: must be a JSON array'
+    else (
+      select format('p_results[%s]%s', e.n - 1, p.problem)
+      from jsonb_array_elements(p_results) with ordinality as e (r, n)
+      cross join lateral (
+        select case
+          when jsonb_typeof(e.r) <> 'object' then ': must be an object'
+          when coalesce(e.r ->> 'social_post_id', '') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+            then '.social_post_id: must be the id claim_social_metrics returned'
+          when jsonb_typeof(e.r -> 'metrics') is distinct from 'object' then '.metrics: must be an object of counts'
+          else (
+            select format('.metrics.%s: must be a whole number from 0 (a count)', m.key)
+            from jsonb_each(e.r -> 'metrics') as m
+            where m.key !~ '^[a-z][a-z_]{0,39}$' or jsonb_typeof(m.value) <> 'number'
+               or m.value::text !~ '^[0-9]{1,15}$'
+            order by m.key
+            limit 1
+          )
+        end as problem
+      ) as p
+      where p.problem is not null
+      order by e.n
+      limit 1
+    )
+  end
+$_$;
+
+
+ALTER FUNCTION private.social_metrics_problem(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: social_posting_scope(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_posting_scope(p_platform text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select case p_platform
+    when 'twitter' then 'tweet.write'
+    when 'linkedin' then 'w_member_social'
+    when 'facebook' then 'pages_manage_posts'
+    when 'instagram' then 'instagram_business_content_publish'
+  end
+$$;
+
+
+ALTER FUNCTION private.social_posting_scope(p_platform text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_posting_scope(p_platform text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_posting_scope(p_platform text) IS 'The OAuth scope a connection needs to publish on its platform.';
+
+
+--
+-- Name: social_result_problem(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_result_problem(p_results jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_results) is distinct from 'array' then 'p_results: must be a JSON array'
+    else (
+      select format('p_results[%s]%s', e.n - 1, p.problem)
+      from jsonb_array_elements(p_results) with ordinality as e (r, n)
+      cross join lateral (
+        select case
+          when jsonb_typeof(e.r) <> 'object' then ': must be an object'
+          when jsonb_typeof(e.r -> 'job_id') <> 'number' or (e.r ->> 'job_id') !~ '^[0-9]{1,18}$'
+            then '.job_id: must be the job id claim_social_posts returned'
+          when coalesce(e.r ->> 'outcome', '') not in ('published', 'retry', 'failed', 'needs_reauth')
+            then '.outcome: must be published, retry, failed or needs_reauth'
+          when e.r ->> 'outcome' = 'published' and (jsonb_typeof(e.r -> 'platform_post_id') is distinct from 'string'
+                 or length(e.r ->> 'platform_post_id') not between 1 and 200)
+            then '.platform_post_id: a published target needs the platform''s post id (1 to 200 characters)'
+          when e.r ? 'url' and jsonb_typeof(e.r -> 'url') not in ('string', 'null')
+            then '.url: must be a string'
+          when e.r ? 'error' and jsonb_typeof(e.r -> 'error') not in ('string', 'null')
+            then '.error: must be a string'
+          when e.r ? 'retry_after_seconds' and ((e.r ->> 'retry_after_seconds') !~ '^[0-9]{1,7}$')
+            then '.retry_after_seconds: must be a whole number of seconds'
+          when e.r ? 'count_attempt' and jsonb_typeof(e.r -> 'count_attempt') <> 'boolean'
+            then '.count_attempt: must be true or false'
+        end as problem
+      ) as p
+      where p.problem is not null
+      order by e.n
+      limit 1
+    )
+  end
+$_$;
+
+
+ALTER FUNCTION private.social_result_problem(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: social_posts; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.social_posts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    content_id uuid NOT NULL,
+    social_connection_id uuid NOT NULL,
+    account_id text,
+    text text,
+    media_urls text[] DEFAULT '{}'::text[] NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    platform_post_id text,
+    url text,
+    error text,
+    attempts integer DEFAULT 0 NOT NULL,
+    published_at timestamp with time zone,
+    metrics jsonb DEFAULT '{}'::jsonb NOT NULL,
+    metrics_fetched_at timestamp with time zone,
+    marker text DEFAULT "left"(replace((gen_random_uuid())::text, '-'::text, ''::text), 16) NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT social_posts_account_id_check CHECK (((account_id ~ '\S'::text) AND (length(account_id) <= 200))),
+    CONSTRAINT social_posts_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT social_posts_error_check CHECK ((length(error) <= 2000)),
+    CONSTRAINT social_posts_marker_check CHECK ((marker ~ '^[0-9a-f]{16}$'::text)),
+    CONSTRAINT social_posts_media_urls_check CHECK (((array_position(media_urls, NULL::text) IS NULL) AND (cardinality(media_urls) <= 10))),
+    CONSTRAINT social_posts_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
+    CONSTRAINT social_posts_platform_post_id_check CHECK ((length(platform_post_id) <= 200)),
+    CONSTRAINT social_posts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'publishing'::text, 'published'::text, 'failed'::text, 'cancelled'::text]))),
+    CONSTRAINT social_posts_text_check CHECK ((length(text) <= 63206)),
+    CONSTRAINT social_posts_url_check CHECK ((length(url) <= 2048))
+);
+
+
+ALTER TABLE public.social_posts OWNER TO postgres;
+
+--
+-- Name: TABLE social_posts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.social_posts IS 'Targets of social content (one per connection and account): written by the owner, published and measured by Beacon.';
+
+
+--
+-- Name: COLUMN social_posts.account_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.account_id IS 'One of the connection''s accounts (a Facebook page, a LinkedIn organisation); null: the connected user''s own.';
+
+
+--
+-- Name: COLUMN social_posts.text; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.text IS 'This target''s text; null: the content''s.';
+
+
+--
+-- Name: COLUMN social_posts.media_urls; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.media_urls IS 'https:// URLs of images or videos to attach (Instagram needs one).';
+
+
+--
+-- Name: COLUMN social_posts.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.status IS 'pending, publishing, published, failed (see error) or cancelled (its content was archived); set by Beacon.';
+
+
+--
+-- Name: COLUMN social_posts.attempts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.attempts IS 'Publishing attempts made so far.';
+
+
+--
+-- Name: COLUMN social_posts.metrics; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.metrics IS 'The platform''s public counts (likes, comments, shares, impressions), fetched for 7 days after publishing.';
+
+
+--
+-- Name: COLUMN social_posts.marker; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.marker IS 'A token fixed at creation that the dispatcher uses to find this post among the account''s recent ones after a timeout.';
+
+
+--
+-- Name: social_target_problem(public.social_posts, text, text, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  conn public.social_connections;
+  post_text constant text := coalesce(t.text, body);
+  text_at constant text := at || case when t.text is null then '.text (the content''s text)' else '.text' end;
+  bad_media integer;
+begin
+  select c.* into conn from public.social_connections as c where c.id = t.social_connection_id and c.user_id = t.user_id;
+  if conn.id is null then
+    return format('%s.social_connection_id: %s is not one of your social connections', at, t.social_connection_id);
+  end if;
+  if scheduling and (conn.status <> 'active' or not conn.is_active) then
+    return format('%s.social_connection_id: the %s connection is %s; connect it again before scheduling',
+      at, conn.platform, conn.status);
+  end if;
+  if scheduling and private.social_posting_scope(conn.platform) <> all (conn.scopes) then
+    return format('%s.social_connection_id: the %s connection was not granted %s; connect it again and allow posting',
+      at, conn.platform, private.social_posting_scope(conn.platform));
+  end if;
+  if t.account_id is not null and not exists (
+    select from jsonb_array_elements(conn.accounts) as a where a ->> 'id' = t.account_id
+  ) then
+    return format('%s.account_id: %s is not one of the %s connection''s accounts', at, t.account_id, conn.platform);
+  end if;
+  if conn.platform = 'facebook' and t.account_id is null then
+    return format('%s.account_id: a Facebook post goes to a page; set account_id to one of the connection''s accounts', at);
+  end if;
+
+  if conn.platform = 'twitter' and private.x_weighted_length(post_text) > 280 then
+    return format('%s: X counts %s characters (URLs 23, emoji and CJK 2); at most 280', text_at,
+      private.x_weighted_length(post_text));
+  elsif conn.platform = 'linkedin' and length(post_text) > 3000 then
+    return format('%s: %s characters; LinkedIn allows at most 3000', text_at, length(post_text));
+  elsif conn.platform = 'facebook' and length(post_text) > 63206 then
+    return format('%s: %s characters; Facebook allows at most 63206', text_at, length(post_text));
+  elsif conn.platform = 'instagram' and length(post_text) > 2200 then
+    return format('%s: %s characters; an Instagram caption allows at most 2200', text_at, length(post_text));
+  elsif conn.platform = 'instagram'
+        and regexp_count(post_text, '(^|[^[:alnum:]_&])#[[:alnum:]_]+') > 30 then
+    return format('%s: %s hashtags; Instagram allows at most 30', text_at,
+      regexp_count(post_text, '(^|[^[:alnum:]_&])#[[:alnum:]_]+'));
+  end if;
+
+  select min(m.n) into bad_media
+  from unnest(t.media_urls) with ordinality as m (url, n)
+  where m.url !~ '^https://[^/\s]+\.[^/\s]+(/\S*)?$';
+  if bad_media is not null then
+    return format('%s.media_urls[%s]: %s is not an https:// URL', at, bad_media, t.media_urls[bad_media]);
+  end if;
+  if conn.platform = 'instagram' and cardinality(t.media_urls) = 0 then
+    return format('%s.media_urls: an Instagram post needs at least one image or video URL', at);
+  end if;
+  if conn.platform = 'twitter' and cardinality(t.media_urls) > 4 then
+    return format('%s.media_urls: %s media; a post on X takes at most 4', at, cardinality(t.media_urls));
+  end if;
+  return null;
+end;
+$_$;
+
+
+ALTER FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_target_problem(t public.social_posts, at text, body text, scheduling boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) IS 'The first problem of one social post target (path, connection, account, text length per platform, media), or null.';
+
+
+--
 -- Name: start_manual_run(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7403,6 +8377,35 @@ ALTER FUNCTION private.sync_social_connection_status() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.sync_social_connection_status() IS 'Trigger: is_active switched by an app moves status between active and disconnected; a connection needing re-authorisation cannot be switched on.';
+
+
+--
+-- Name: sync_social_post_status(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.sync_social_post_status() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'archived' then
+    update public.social_posts set status = 'cancelled' where content_id = new.id and status = 'pending';
+  elsif new.status = 'draft' then
+    update public.social_posts set status = 'pending', error = null
+    where content_id = new.id and status in ('failed', 'cancelled');
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.sync_social_post_status() OWNER TO postgres;
+
+--
+-- Name: FUNCTION sync_social_post_status(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.sync_social_post_status() IS 'Trigger: archiving content cancels its pending targets; back to draft makes failed targets pending again.';
 
 
 --
@@ -7598,6 +8601,39 @@ ALTER FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) OWNE
 --
 
 COMMENT ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) IS 'A custom field comparison: whether the actual JSON value (null: absent) passes op against expected (see value_match_sql).';
+
+
+--
+-- Name: wake_social_metrics(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.wake_social_metrics() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  due integer;
+begin
+  select count(*) into due
+  from public.social_posts as t
+  where t.status = 'published'
+    and t.published_at > now() - interval '7 days'
+    and (t.metrics_fetched_at is null or t.metrics_fetched_at <= now() - interval '1 hour');
+  if due > 0 then
+    perform private.call_function('/dispatch');
+  end if;
+  return due;
+end;
+$$;
+
+
+ALTER FUNCTION private.wake_social_metrics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION wake_social_metrics(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.wake_social_metrics() IS 'pg_cron (beacon-social-metrics): how many published posts are due for metrics; wakes dispatch when any are.';
 
 
 --
@@ -8055,6 +9091,228 @@ ALTER FUNCTION private.write_key_owner(key text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.write_key_owner(key text) IS 'The owner of an unrevoked write key (null for any other text); notes its use at most once a minute.';
+
+
+--
+-- Name: x_emoji_pattern(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.x_emoji_pattern() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select
+    -- keycaps: 1️⃣ #️⃣
+    '[0-9#*]\uFE0F?\u20E3'
+    -- flags: a pair of regional indicators
+    || '|[\U0001F1E6-\U0001F1FF]{2}'
+    -- © and ® are emoji only with the emoji variation selector; everything else is one by itself.
+    || '|(?:[\u00A9\u00AE]\uFE0F|[\u203C\u2049\u2122\u2139\u2194-\u21AA\u231A-\u23FF\u24C2\u25AA-\u27BF'
+    || '\u2934\u2935\u2B05-\u2B55\u3030\u303D\u3297\u3299\U0001F000-\U0001FAFF]\uFE0F?)'
+    || '[\U0001F3FB-\U0001F3FF]?'
+    || '(?:[\U000E0020-\U000E007E]+\U000E007F)?'
+    || '(?:\u200D[\u2194-\u27BF\U0001F000-\U0001FAFF]\uFE0F?[\U0001F3FB-\U0001F3FF]?)*'
+$$;
+
+
+ALTER FUNCTION private.x_emoji_pattern() OWNER TO postgres;
+
+--
+-- Name: FUNCTION x_emoji_pattern(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.x_emoji_pattern() IS 'The regular expression for one emoji as X counts it (2): keycaps, flags, modifiers, tag and ZWJ sequences.';
+
+
+--
+-- Name: x_tlds(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.x_tlds() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select string_to_array(
+    'northwesternmutual,travelersinsurance,americanexpress,kerryproperties,sandvikcoromant,' ||
+    'afamilycompany,americanfamily,bananarepublic,cancerresearch,cookingchannel,kerrylogistics,' ||
+    'weatherchannel,international,lifeinsurance,orientexpress,spreadbetting,travelchannel,' ||
+    'wolterskluwer,construction,lplfinancial,pamperedchef,scholarships,versicherung,accountants,' ||
+    'barclaycard,blackfriday,blockbuster,bridgestone,calvinklein,contractors,creditunion,engineering,' ||
+    'enterprises,foodnetwork,investments,kerryhotels,lamborghini,motorcycles,olayangroup,photography,' ||
+    'playstation,productions,progressive,redumbrella,rightathome,williamhill,accountant,apartments,' ||
+    'associates,basketball,bnpparibas,boehringer,capitalone,consulting,creditcard,cuisinella,' ||
+    'eurovision,extraspace,foundation,healthcare,immobilien,industries,management,mitsubishi,' ||
+    'nationwide,newholland,nextdirect,onyourside,properties,protection,prudential,realestate,' ||
+    'republican,restaurant,schaeffler,swiftcover,tatamotors,technology,telefonica,university,' ||
+    'vistaprint,vlaanderen,volkswagen,accenture,alfaromeo,allfinanz,amsterdam,analytics,aquarelle,' ||
+    'barcelona,bloomberg,christmas,community,directory,education,equipment,fairwinds,financial,' ||
+    'firestone,fresenius,frontdoor,fujixerox,furniture,goldpoint,goodhands,hisamitsu,homedepot,' ||
+    'homegoods,homesense,honeywell,institute,insurance,kuokgroup,ladbrokes,lancaster,landrover,' ||
+    'lifestyle,marketing,marshalls,mcdonalds,melbourne,microsoft,montblanc,panasonic,passagens,' ||
+    'pramerica,richardli,scjohnson,shangrila,solutions,statebank,statefarm,stockholm,travelers,' ||
+    'vacations,yodobashi,abudhabi,airforce,allstate,attorney,barclays,barefoot,bargains,baseball,' ||
+    'boutique,bradesco,broadway,brussels,budapest,builders,business,capetown,catering,catholic,' ||
+    'chrysler,cipriani,cityeats,cleaning,clinique,clothing,commbank,computer,delivery,deloitte,' ||
+    'democrat,diamonds,discount,discover,download,engineer,ericsson,esurance,etisalat,everbank,' ||
+    'exchange,feedback,fidelity,firmdale,flsmidth,football,frontier,goodyear,grainger,graphics,' ||
+    'guardian,hdfcbank,helsinki,holdings,hospital,infiniti,ipiranga,istanbul,jpmorgan,lighting,' ||
+    'lundbeck,marriott,maserati,mckinsey,memorial,merckmsd,mortgage,movistar,mutuelle,observer,' ||
+    'partners,pharmacy,pictures,plumbing,property,redstone,reliance,saarland,samsclub,security,' ||
+    'services,shopping,showtime,softbank,software,stcgroup,supplies,symantec,telecity,training,' ||
+    'uconnect,vanguard,ventures,verisign,woodside,yokohama,abogado,academy,agakhan,alibaba,android,' ||
+    'athleta,auction,audible,auspost,avianca,banamex,bauhaus,bentley,bestbuy,booking,brother,bugatti,' ||
+    'capital,caravan,careers,cartier,channel,charity,chintai,citadel,clubmed,college,cologne,comcast,' ||
+    'company,compare,contact,cooking,corsica,country,coupons,courses,cricket,cruises,dentist,digital,' ||
+    'domains,exposed,express,farmers,fashion,ferrari,ferrero,finance,fishing,fitness,flights,florist,' ||
+    'flowers,forsale,frogans,fujitsu,gallery,genting,godaddy,grocery,guitars,hamburg,hangout,hitachi,' ||
+    'holiday,hosting,hoteles,hotmail,hyundai,iselect,ismaili,jewelry,juniper,kitchen,komatsu,lacaixa,' ||
+    'lancome,lanxess,lasalle,latrobe,leclerc,liaison,limited,lincoln,markets,metlife,monster,netbank,' ||
+    'netflix,network,neustar,okinawa,oldnavy,organic,origins,panerai,philips,pioneer,politie,realtor,' ||
+    'recipes,rentals,reviews,rexroth,samsung,sandvik,schmidt,schwarz,science,shiksha,shriram,singles,' ||
+    'spiegel,staples,starhub,statoil,storage,support,surgery,systems,temasek,theater,theatre,tickets,' ||
+    'tiffany,toshiba,trading,walmart,wanggou,watches,weather,website,wedding,whoswho,windows,winners,' ||
+    'xfinity,yamaxun,youtube,zuerich,abarth,abbott,abbvie,active,africa,agency,airbus,airtel,alipay,' ||
+    'alsace,alstom,anquan,aramco,author,bayern,beauty,berlin,bharti,blanco,bostik,boston,broker,' ||
+    'camera,career,caseih,casino,center,chanel,chrome,church,circle,claims,clinic,coffee,comsec,' ||
+    'condos,coupon,credit,cruise,dating,datsun,dealer,degree,dental,design,direct,doctor,doosan,' ||
+    'dunlop,dupont,durban,emerck,energy,estate,events,expert,family,flickr,futbol,gallup,garden,' ||
+    'george,giving,global,google,gratis,health,hermes,hiphop,hockey,hotels,hughes,imamat,insure,' ||
+    'intuit,jaguar,joburg,juegos,kaufen,kinder,kindle,kosher,lancia,latino,lawyer,lefrak,living,' ||
+    'locker,london,luxury,madrid,maison,makeup,market,mattel,mobile,mobily,monash,mormon,moscow,' ||
+    'museum,mutual,nagoya,natura,nissan,nissay,norton,nowruz,office,olayan,online,oracle,orange,' ||
+    'otsuka,pfizer,photos,physio,piaget,pictet,quebec,racing,realty,reisen,repair,report,review,' ||
+    'rocher,rogers,ryukyu,safety,sakura,sanofi,school,schule,search,secure,select,shouji,soccer,' ||
+    'social,stream,studio,supply,suzuki,swatch,sydney,taipei,taobao,target,tattoo,tennis,tienda,' ||
+    'tjmaxx,tkmaxx,toyota,travel,unicom,viajes,viking,villas,virgin,vision,voting,voyage,vuelos,' ||
+    'walter,warman,webcam,xihuan,xperia,yachts,yandex,zappos,actor,adult,aetna,amfam,amica,apple,' ||
+    'archi,audio,autos,azure,baidu,beats,bible,bingo,black,boats,boots,bosch,build,canon,cards,chase,' ||
+    'cheap,chloe,cisco,citic,click,cloud,coach,codes,crown,cymru,dabur,dance,deals,delta,dodge,drive,' ||
+    'dubai,earth,edeka,email,epost,epson,faith,fedex,final,forex,forum,gallo,games,gifts,gives,glade,' ||
+    'glass,globo,gmail,green,gripe,group,gucci,guide,homes,honda,horse,house,hyatt,iinet,ikano,intel,' ||
+    'irish,iveco,jetzt,koeln,kyoto,lamer,lease,legal,lexus,lilly,linde,lipsy,lixil,loans,locus,lotte,' ||
+    'lotto,lupin,macys,mango,media,miami,money,mopar,movie,nadex,nexus,nikon,ninja,nokia,nowtv,omega,' ||
+    'onion,osaka,paris,parts,party,phone,photo,pizza,place,poker,praxi,press,prime,promo,quest,radio,' ||
+    'rehab,reise,ricoh,rocks,rodeo,rugby,salon,sener,seven,sharp,shell,shoes,skype,sling,smart,smile,' ||
+    'solar,space,sport,stada,store,study,style,sucks,swiss,tatar,tires,tirol,tmall,today,tokyo,tools,' ||
+    'toray,total,tours,trade,trust,tunes,tushu,ubank,vegas,video,vista,vodka,volvo,wales,watch,weber,' ||
+    'weibo,works,world,xerox,yahoo,zippo,aarp,able,adac,aero,aigo,akdn,ally,amex,arab,army,arpa,arte,' ||
+    'asda,asia,audi,auto,baby,band,bank,bbva,beer,best,bike,bing,blog,blue,bofa,bond,book,buzz,cafe,' ||
+    'call,camp,care,cars,casa,case,cash,cbre,cern,chat,citi,city,club,cool,coop,cyou,data,date,dclk,' ||
+    'deal,dell,desi,diet,dish,docs,doha,duck,duns,dvag,erni,fage,fail,fans,farm,fast,fiat,fido,film,' ||
+    'fire,fish,flir,food,ford,free,fund,game,gbiz,gent,ggee,gift,gmbh,gold,golf,goog,guge,guru,hair,' ||
+    'haus,hdfc,help,here,hgtv,host,hsbc,icbc,ieee,imdb,immo,info,itau,java,jeep,jobs,jprs,kddi,kiwi,' ||
+    'kpmg,kred,land,lego,lgbt,lidl,life,like,limo,link,live,loan,loft,love,ltda,luxe,maif,meet,meme,' ||
+    'menu,mini,mint,mobi,moda,moto,mtpc,name,navy,news,next,nico,nike,ollo,open,page,pars,pccw,pics,' ||
+    'ping,pink,play,plus,pohl,porn,post,prod,prof,qpon,raid,read,reit,rent,rest,rich,rmit,room,rsvp,' ||
+    'ruhr,safe,sale,sapo,sarl,save,saxo,scor,scot,seat,seek,sexy,shaw,shia,shop,show,silk,sina,site,' ||
+    'skin,sncf,sohu,song,sony,spot,star,surf,talk,taxi,team,tech,teva,tiaa,tips,town,toys,tube,vana,' ||
+    'visa,viva,vivo,vote,voto,wang,weir,wien,wiki,wine,work,xbox,yoga,zara,zero,zone,aaa,abb,abc,aco,' ||
+    'ads,aeg,afl,aig,anz,aol,app,art,aws,axa,bar,bbc,bbt,bcg,bcn,bet,bid,bio,biz,bms,bmw,bnl,bom,boo,' ||
+    'bot,box,buy,bzh,cab,cal,cam,car,cat,cba,cbn,cbs,ceb,ceo,cfa,cfd,com,cpa,crs,csc,dad,day,dds,dev,' ||
+    'dhl,diy,dnp,dog,dot,dtv,dvr,eat,eco,edu,esq,eus,fan,fit,fly,foo,fox,frl,ftr,fun,fyi,gal,gap,gay,' ||
+    'gdn,gea,gle,gmo,gmx,goo,gop,got,gov,hbo,hiv,hkt,hot,how,htc,ibm,ice,icu,ifm,inc,ing,ink,int,ist,' ||
+    'itv,iwc,jcb,jcp,jio,jlc,jll,jmp,jnj,jot,joy,kfh,kia,kim,kpn,krd,lat,law,lds,llc,llp,lol,lpl,ltd,' ||
+    'man,map,mba,mcd,med,men,meo,mil,mit,mlb,mls,mma,moe,moi,mom,mov,msd,mtn,mtr,nab,nba,nec,net,new,' ||
+    'nfl,ngo,nhk,now,nra,nrw,ntt,nyc,obi,off,one,ong,onl,ooo,org,ott,ovh,pay,pet,phd,pid,pin,pnc,pro,' ||
+    'pru,pub,pwc,qvc,red,ren,ril,rio,rip,run,rwe,sap,sas,sbi,sbs,sca,scb,ses,sew,sex,sfr,ski,sky,soy,' ||
+    'srl,srt,stc,tab,tax,tci,tdk,tel,thd,tjx,top,trv,tui,tvs,ubs,uno,uol,ups,vet,vig,vin,vip,wed,win,' ||
+    'wme,wow,wtc,wtf,xin,xxx,xyz,you,yun,zip,ac,ad,ae,af,ag,ai,al,am,an,ao,aq,ar,as,at,au,aw,ax,az,ba,' ||
+    'bb,bd,be,bf,bg,bh,bi,bj,bl,bm,bn,bo,bq,br,bs,bt,bv,bw,by,bz,ca,cc,cd,cf,cg,ch,ci,ck,cl,cm,cn,co,' ||
+    'cr,cu,cv,cw,cx,cy,cz,de,dj,dk,dm,do,dz,ec,ee,eg,eh,er,es,et,eu,fi,fj,fk,fm,fo,fr,ga,gb,gd,ge,gf,' ||
+    'gg,gh,gi,gl,gm,gn,gp,gq,gr,gs,gt,gu,gw,gy,hk,hm,hn,hr,ht,hu,id,ie,il,im,in,io,iq,ir,is,it,je,jm,' ||
+    'jo,jp,ke,kg,kh,ki,km,kn,kp,kr,kw,ky,kz,la,lb,lc,li,lk,lr,ls,lt,lu,lv,ly,ma,mc,md,me,mf,mg,mh,mk,' ||
+    'ml,mm,mn,mo,mp,mq,mr,ms,mt,mu,mv,mw,mx,my,mz,na,nc,ne,nf,ng,ni,nl,no,np,nr,nu,nz,om,pa,pe,pf,pg,' ||
+    'ph,pk,pl,pm,pn,pr,ps,pt,pw,py,qa,re,ro,rs,ru,rw,sa,sb,sc,sd,se,sg,sh,si,sj,sk,sl,sm,sn,so,sr,ss,' ||
+    'st,su,sv,sx,sy,sz,tc,td,tf,tg,th,tj,tk,tl,tm,tn,to,tp,tr,tt,tv,tw,tz,ua,ug,uk,um,us,uy,uz,va,vc,' ||
+    've,vg,vi,vn,vu,wf,ws,ye,yt,za,zm,zw',
+    ',')
+$$;
+
+
+ALTER FUNCTION private.x_tlds() OWNER TO postgres;
+
+--
+-- Name: FUNCTION x_tlds(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.x_tlds() IS 'The top-level domains twitter-text 3.1.0 counts URLs on (ASCII ones), longest first.';
+
+
+--
+-- Name: x_url_pattern(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.x_url_pattern(tld text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $_$
+  select
+    -- Not inside a word, a mention, a hashtag or a cashtag, nor right after . / - _.
+    '(^|[^a-z0-9@$#\uFF20\uFF03._/-])'
+    || '(https?://)?'
+    || '(?:[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?\.)+'
+    || '(' || tld || ')(?=[^0-9a-z@+-]|$)'
+    || '(?::[0-9]{1,5})?'
+    -- A path ends on a letter, digit or one of =_#/+- (so a sentence's full stop is not in it).
+    || '(?:/(?:[a-z0-9!*'';:=+,.$/%#\[\]\u2013_~&|@\u00c0-\u024f\u0400-\u04ff-]*'
+    || '[a-z0-9=_#/+\u00c0-\u024f\u0400-\u04ff-])?)?'
+    || '(?:\?[a-z0-9!?*''();:&=+$/%#\[\]_.,~|@-]*[a-z0-9_&=#/-])?'
+$_$;
+
+
+ALTER FUNCTION private.x_url_pattern(tld text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION x_url_pattern(tld text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.x_url_pattern(tld text) IS 'The regular expression (case-insensitive) for what X counts as a URL on top-level domains matching tld; group 3 is the TLD.';
+
+
+--
+-- Name: x_weighted_length(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.x_weighted_length(p_text text) RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+declare
+  body text := normalize(coalesce(p_text, ''), nfc);
+  url_pattern text := private.x_url_pattern('[a-z][a-z0-9-]*');
+  urls integer;
+  emoji integer;
+  weight integer;
+begin
+  if exists (
+    select from regexp_matches(body, url_pattern, 'gi') as m
+    where lower(m[3]) <> all (private.x_tlds())
+  ) then
+    url_pattern := private.x_url_pattern(array_to_string(private.x_tlds(), '|'));
+  end if;
+  -- Each URL and each emoji becomes one placeholder of weight 1 (U+0001), then gets the rest
+  -- of its weight (23 or 2) added back.
+  urls := regexp_count(body, url_pattern, 1, 'i');
+  body := regexp_replace(body, url_pattern, E'\\1\u0001', 'gi');
+  emoji := regexp_count(body, private.x_emoji_pattern());
+  body := regexp_replace(body, private.x_emoji_pattern(), E'\u0001', 'g');
+  select coalesce(sum(
+    case when cp <= 4351 or cp between 8192 and 8205 or cp between 8208 and 8223 or cp between 8242 and 8247
+         then 1 else 2 end), 0)
+  into weight
+  from (select ascii(c) as cp from string_to_table(body, null) as c) as chars;
+  return weight + urls * 22 + emoji;
+end;
+$$;
+
+
+ALTER FUNCTION private.x_weighted_length(p_text text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION x_weighted_length(p_text text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.x_weighted_length(p_text text) IS 'The length X gives a post (twitter-text 3.1.0''s weightedLength): URLs 23, emoji 2, CJK 2; at most 280 may be posted.';
 
 
 --
@@ -9659,11 +10917,15 @@ CREATE TABLE public.content (
     scheduled_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    published_at timestamp with time zone,
+    campaign_id uuid,
+    publish_error text,
     CONSTRAINT content_content_check CHECK ((length(content) <= 1000000)),
     CONSTRAINT content_content_type_check CHECK ((content_type = ANY (ARRAY['blog_post'::text, 'social_post'::text, 'email'::text, 'ad_copy'::text]))),
     CONSTRAINT content_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT content_publish_error_check CHECK ((length(publish_error) <= 2000)),
     CONSTRAINT content_scheduled_needs_time_check CHECK (((status <> 'scheduled'::text) OR (scheduled_at IS NOT NULL))),
-    CONSTRAINT content_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'published'::text, 'scheduled'::text, 'archived'::text]))),
+    CONSTRAINT content_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'scheduled'::text, 'publishing'::text, 'published'::text, 'failed'::text, 'archived'::text]))),
     CONSTRAINT content_title_check CHECK (((title ~ '\S'::text) AND (length(title) <= 300)))
 );
 
@@ -9675,6 +10937,34 @@ ALTER TABLE public.content OWNER TO postgres;
 --
 
 COMMENT ON TABLE public.content IS 'Content pieces (blog, social, email, ad copy); scheduled ones carry scheduled_at.';
+
+
+--
+-- Name: COLUMN content.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.status IS 'draft, scheduled (publishes at scheduled_at), publishing, published, failed (some target failed) or archived.';
+
+
+--
+-- Name: COLUMN content.published_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.published_at IS 'When the item became published (for a social post: when its last target was published); set by the database.';
+
+
+--
+-- Name: COLUMN content.campaign_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.campaign_id IS 'The campaign this item belongs to (same owner); its social metrics are reported under it.';
+
+
+--
+-- Name: COLUMN content.publish_error; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.publish_error IS 'Why the last publishing failed (each target''s own reason is in social_posts.error); set by Beacon.';
 
 
 --
@@ -10683,6 +11973,14 @@ ALTER TABLE ONLY public.sending_domains
 
 
 --
+-- Name: social_connections social_connections_id_user_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_connections
+    ADD CONSTRAINT social_connections_id_user_id_key UNIQUE (id, user_id);
+
+
+--
 -- Name: social_connections social_connections_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -10696,6 +11994,22 @@ ALTER TABLE ONLY public.social_connections
 
 ALTER TABLE ONLY public.social_connections
     ADD CONSTRAINT social_connections_user_id_platform_key UNIQUE (user_id, platform);
+
+
+--
+-- Name: social_posts social_posts_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: social_posts social_posts_target_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_target_key UNIQUE NULLS NOT DISTINCT (content_id, user_id, social_connection_id, account_id);
 
 
 --
@@ -11182,6 +12496,20 @@ CREATE INDEX campaigns_user_id_created_at_idx ON public.campaigns USING btree (u
 
 
 --
+-- Name: content_campaign_id_user_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX content_campaign_id_user_id_idx ON public.content USING btree (campaign_id, user_id);
+
+
+--
+-- Name: content_scheduled_at_due_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX content_scheduled_at_due_idx ON public.content USING btree (scheduled_at) WHERE (status = 'scheduled'::text);
+
+
+--
 -- Name: content_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -11389,6 +12717,34 @@ CREATE INDEX social_connections_expires_at_idx ON public.social_connections USIN
 --
 
 CREATE INDEX social_connections_user_id_created_at_idx ON public.social_connections USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: social_posts_connection_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_connection_idx ON public.social_posts USING btree (social_connection_id, user_id);
+
+
+--
+-- Name: social_posts_content_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_content_status_idx ON public.social_posts USING btree (content_id, status);
+
+
+--
+-- Name: social_posts_metrics_due_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_metrics_due_idx ON public.social_posts USING btree (published_at) WHERE (status = 'published'::text);
+
+
+--
+-- Name: social_posts_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_user_id_created_at_idx ON public.social_posts USING btree (user_id, created_at DESC);
 
 
 --
@@ -11791,6 +13147,27 @@ CREATE TRIGGER check_senders BEFORE INSERT OR UPDATE OF action_config, user_id O
 
 
 --
+-- Name: social_posts check_target; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_target BEFORE INSERT OR DELETE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.check_social_post();
+
+
+--
+-- Name: social_posts check_target_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_target_change BEFORE UPDATE OF content_id, social_connection_id, account_id, text, media_urls, user_id ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.check_social_post();
+
+
+--
+-- Name: content check_targets; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_targets BEFORE INSERT OR UPDATE OF status, content, content_type ON public.content FOR EACH ROW WHEN (((new.status = 'scheduled'::text) AND (new.content_type = 'social_post'::text))) EXECUTE FUNCTION private.check_social_content();
+
+
+--
 -- Name: scoring_rules clear_last_error; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11802,6 +13179,13 @@ CREATE TRIGGER clear_last_error BEFORE UPDATE OF name, condition, points, is_act
 --
 
 CREATE TRIGGER delete_execution_webhooks AFTER DELETE ON public.workflow_executions REFERENCING OLD TABLE AS old_executions FOR EACH STATEMENT EXECUTE FUNCTION private.delete_execution_webhooks();
+
+
+--
+-- Name: content enforce_lifecycle; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER enforce_lifecycle BEFORE INSERT OR UPDATE ON public.content FOR EACH ROW EXECUTE FUNCTION private.enforce_content_lifecycle();
 
 
 --
@@ -12008,6 +13392,13 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.social_connections FOR EAC
 
 
 --
+-- Name: social_posts set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
 -- Name: user_secrets set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -12033,6 +13424,13 @@ CREATE TRIGGER start_run BEFORE INSERT ON public.workflow_run_requests FOR EACH 
 --
 
 CREATE TRIGGER sync_status BEFORE UPDATE OF is_active, status ON public.social_connections FOR EACH ROW EXECUTE FUNCTION private.sync_social_connection_status();
+
+
+--
+-- Name: content sync_targets; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER sync_targets AFTER UPDATE OF status ON public.content FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['archived'::text, 'draft'::text])))) EXECUTE FUNCTION private.sync_social_post_status();
 
 
 --
@@ -12286,6 +13684,14 @@ ALTER TABLE ONLY public.collect_settings
 
 
 --
+-- Name: content content_campaign_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.content
+    ADD CONSTRAINT content_campaign_fkey FOREIGN KEY (campaign_id, user_id) REFERENCES public.campaigns(id, user_id) ON DELETE SET NULL (campaign_id);
+
+
+--
 -- Name: content content_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -12427,6 +13833,30 @@ ALTER TABLE ONLY public.sending_domains
 
 ALTER TABLE ONLY public.social_connections
     ADD CONSTRAINT social_connections_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: social_posts social_posts_connection_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_connection_fkey FOREIGN KEY (social_connection_id, user_id) REFERENCES public.social_connections(id, user_id) ON DELETE CASCADE;
+
+
+--
+-- Name: social_posts social_posts_content_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_content_fkey FOREIGN KEY (content_id, user_id) REFERENCES public.content(id, user_id) ON DELETE CASCADE;
+
+
+--
+-- Name: social_posts social_posts_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -12672,6 +14102,13 @@ CREATE POLICY "owner can delete" ON public.social_connections FOR DELETE TO auth
 
 
 --
+-- Name: social_posts owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.social_posts FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: user_secrets owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12802,6 +14239,13 @@ CREATE POLICY "owner can insert" ON public.sending_domains FOR INSERT TO authent
 --
 
 CREATE POLICY "owner can insert" ON public.social_connections FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: social_posts owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.social_posts FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12938,6 +14382,13 @@ CREATE POLICY "owner can select" ON public.social_connections FOR SELECT TO auth
 
 
 --
+-- Name: social_posts owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.social_posts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: user_secrets owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -13071,6 +14522,13 @@ CREATE POLICY "owner can update" ON public.social_connections FOR UPDATE TO auth
 
 
 --
+-- Name: social_posts owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.social_posts FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: user_secrets owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -13128,6 +14586,12 @@ ALTER TABLE public.sending_domains ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.social_connections ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: social_posts; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.social_posts ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: user_secrets; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13350,6 +14814,20 @@ REVOKE ALL ON FUNCTION private.check_scoring_rule_limits() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION check_social_content(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_social_content() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_social_post(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_social_post() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION check_workflow_config(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13389,6 +14867,20 @@ REVOKE ALL ON FUNCTION private.claim_email_batch(worker text, max_chunks integer
 --
 
 REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION claim_social_metrics(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_social_metrics(p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION claim_social_posts(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_social_posts(p_limit integer) FROM PUBLIC;
 
 
 --
@@ -13513,6 +15005,13 @@ REVOKE ALL ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_wor
 
 
 --
+-- Name: FUNCTION complete_social_posts(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_social_posts(p_results jsonb) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION complete_webhooks(worker text, results jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13615,6 +15114,13 @@ REVOKE ALL ON FUNCTION private.email_tick_run(step text, ids uuid[]) FROM PUBLIC
 --
 
 REVOKE ALL ON FUNCTION private.email_tick_units(step text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION enforce_content_lifecycle(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.enforce_content_lifecycle() FROM PUBLIC;
 
 
 --
@@ -13864,6 +15370,20 @@ REVOKE ALL ON FUNCTION private.profile_rule_match_sql(rule_prefix text, lead tex
 
 
 --
+-- Name: FUNCTION publish_due_content(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.publish_due_content(p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION publish_due_content_batch(p_owner uuid, p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION purge_email_unsubscribe_keys(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13959,6 +15479,13 @@ REVOKE ALL ON FUNCTION private.record_schedule_failure(workflow_id uuid, minute 
 --
 
 REVOKE ALL ON FUNCTION private.record_scoring_error(owner uuid, message text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION record_social_metrics(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_social_metrics(p_results jsonb) FROM PUBLIC;
 
 
 --
@@ -14109,6 +15636,105 @@ REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION settle_social_content(p_content_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.settle_social_content(p_content_ids uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_content_problem(p_content_id uuid, p_body text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_content_problem(p_content_id uuid, p_body text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_metrics_problem(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_metrics_problem(p_results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_posting_scope(p_platform text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_posting_scope(p_platform text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_result_problem(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_result_problem(p_results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: TABLE social_posts; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.social_posts TO service_role;
+GRANT SELECT,DELETE ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.content_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.social_connection_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(social_connection_id),UPDATE(social_connection_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.account_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(account_id),UPDATE(account_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.text; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(text),UPDATE(text) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.media_urls; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(media_urls),UPDATE(media_urls) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: FUNCTION social_target_problem(t public.social_posts, at text, body text, scheduling boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION start_manual_run(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14127,6 +15753,13 @@ REVOKE ALL ON FUNCTION private.start_workflow_executions(workflow_ids uuid[], us
 --
 
 REVOKE ALL ON FUNCTION private.sync_social_connection_status() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION sync_social_post_status(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.sync_social_post_status() FROM PUBLIC;
 
 
 --
@@ -14165,6 +15798,13 @@ REVOKE ALL ON FUNCTION private.value_matches(actual jsonb, op text, expected jso
 
 
 --
+-- Name: FUNCTION wake_social_metrics(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.wake_social_metrics() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION webhook_max_attempts(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14197,6 +15837,34 @@ REVOKE ALL ON FUNCTION private.write_email_delivery_facts(delivery public.email_
 --
 
 REVOKE ALL ON FUNCTION private.write_key_owner(key text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION x_emoji_pattern(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.x_emoji_pattern() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION x_tlds(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.x_tlds() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION x_url_pattern(tld text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.x_url_pattern(tld text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION x_weighted_length(p_text text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.x_weighted_length(p_text text) FROM PUBLIC;
 
 
 --
@@ -14380,7 +16048,84 @@ GRANT INSERT(retention_days),UPDATE(retention_days) ON TABLE public.collect_sett
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.content TO service_role;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.content TO authenticated;
+GRANT SELECT,DELETE ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id),UPDATE(id) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id),UPDATE(user_id) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.title; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.content_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content_type),UPDATE(content_type) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.content; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content),UPDATE(content) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.metadata; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.scheduled_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(scheduled_at),UPDATE(scheduled_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(created_at),UPDATE(created_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.updated_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(updated_at),UPDATE(updated_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.campaign_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(campaign_id),UPDATE(campaign_id) ON TABLE public.content TO authenticated;
 
 
 --

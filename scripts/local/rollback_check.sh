@@ -126,7 +126,7 @@ ROW_TABLES=(
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
-  private.job_kinds private.jobs
+  private.job_kinds private.jobs public.social_posts
 )
 rows_for() {
   case "$1" in
@@ -146,7 +146,7 @@ SQL
     public.content) cat <<SQL ;;
 insert into public.content (user_id, title, content_type, content, metadata, status, scheduled_at)
 values ('$OWNER', 'Rollback check: launch post', 'blog_post', 'Hello.', '{"words": 1}', 'draft', null),
-       ('$OWNER', 'Rollback check: teaser', 'social_post', 'Soon.', '{}', 'scheduled',
+       ('$OWNER', 'Rollback check: teaser', 'social_post', 'Soon.', '{}', 'draft',
         now() + interval '1 day');
 SQL
     public.social_connections) cat <<SQL ;;
@@ -314,6 +314,13 @@ SQL
     private.jobs) cat <<SQL ;;
 insert into private.jobs (kind, key, user_id, payload, run_after)
 values ('rollback_check', 'rollback-check-1', '$OWNER', '{"n": 1}', now() + interval '1 day');
+SQL
+    public.social_posts) cat <<SQL ;;
+insert into public.social_posts (user_id, content_id, social_connection_id, text)
+select c.user_id, c.id, sc.id, 'Soon, on LinkedIn.'
+from public.content as c
+join public.social_connections as sc on sc.user_id = c.user_id and sc.platform = 'linkedin'
+where c.user_id = '$OWNER' and c.content_type = 'social_post';
 SQL
     *) return 1 ;;
   esac

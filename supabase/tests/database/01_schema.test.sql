@@ -4,7 +4,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(377);
+select plan(386);
 
 select tables_are(
   'public',
@@ -13,9 +13,9 @@ select tables_are(
     'analytics_events', 'user_secrets', 'workflows', 'workflow_executions',
     'email_suppressions', 'email_deliveries',
     'scoring_rules', 'scoring_settings', 'lead_score_ledger', 'lead_status_history', 'workflow_run_requests',
-    'sending_domains', 'write_keys', 'collect_settings'
+    'sending_domains', 'write_keys', 'collect_settings', 'social_posts'
   ],
-  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*), sending_domains (30_email_senders) and collection''s two (70_collect)'
+  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*), sending_domains (30_email_senders), collection''s two (70_collect) and social_posts (92_social_*)'
 );
 
 -- Every column of every table, as the spec has it: type, not null, default (null: none).
@@ -64,6 +64,9 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('content', 'scheduled_at', 'timestamp with time zone', false, null),
   ('content', 'created_at', 'timestamp with time zone', true, 'now()'),
   ('content', 'updated_at', 'timestamp with time zone', true, 'now()'),
+  ('content', 'published_at', 'timestamp with time zone', false, null),
+  ('content', 'campaign_id', 'uuid', false, null),
+  ('content', 'publish_error', 'text', false, null),
 
   ('social_connections', 'id', 'uuid', true, 'gen_random_uuid()'),
   ('social_connections', 'user_id', 'uuid', true, 'auth.uid()'),

@@ -587,6 +587,8 @@ CREATE TABLE public.leads (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     email_normalized text GENERATED ALWAYS AS (lower(btrim(email))) STORED,
+    subscription_status text DEFAULT 'subscribed'::text NOT NULL,
+    subscription_changed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT leads_company_check CHECK (((company ~ '\S'::text) AND (length(company) <= 200))),
     CONSTRAINT leads_custom_fields_check CHECK ((jsonb_typeof(custom_fields) = 'object'::text)),
     CONSTRAINT leads_email_check CHECK (((email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(email) <= 320))),
@@ -596,6 +598,7 @@ CREATE TABLE public.leads (
     CONSTRAINT leads_score_check CHECK (((score >= '-100000'::integer) AND (score <= 100000))),
     CONSTRAINT leads_source_check CHECK ((length(source) <= 200)),
     CONSTRAINT leads_status_check CHECK ((status = ANY (ARRAY['new'::text, 'qualified'::text, 'contacted'::text, 'converted'::text, 'lost'::text]))),
+    CONSTRAINT leads_subscription_status_check CHECK ((subscription_status = ANY (ARRAY['subscribed'::text, 'unconfirmed'::text, 'unsubscribed'::text]))),
     CONSTRAINT leads_tags_check CHECK (((array_position(tags, NULL::text) IS NULL) AND (cardinality(tags) <= 100)))
 );
 
@@ -614,6 +617,20 @@ COMMENT ON TABLE public.leads IS 'Leads (contacts) per user; unique by email_nor
 --
 
 COMMENT ON COLUMN public.leads.email_normalized IS 'lower(btrim(email)), kept by the database; with user_id the upsert target (constraint leads_user_id_email_key).';
+
+
+--
+-- Name: COLUMN leads.subscription_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.subscription_status IS 'subscribed (receives campaign email), unconfirmed (double opt-in pending: receives none) or unsubscribed (receives none); an unsubscribe or complaint suppression sets unsubscribed.';
+
+
+--
+-- Name: COLUMN leads.subscription_changed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.subscription_changed_at IS 'When subscription_status last changed (system-maintained; unconfirmed leads expire from it).';
 
 
 --
@@ -5829,6 +5846,14 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
           and (s.statuses is null or l.status = any (s.statuses))
           and (s.min_score is null or l.score >= s.min_score)
       )
+
+      -- Subscription: only subscribed leads receive campaign email. One whose address is
+      -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
+      and (l.subscription_status = 'subscribed'
+           or exists (
+             select
+             from public.email_suppressions as u
+             where u.user_id = owner and lower(u.email) = l.email_normalized))
   ),
   -- Explicit entries with the owner's lead of the same address, selected or not.
   explicit_leads as (
@@ -5839,7 +5864,8 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
       l.first_name as lead_first_name,
       l.last_name as lead_last_name,
       l.company as lead_company,
-      l.custom_fields as lead_custom_fields
+      l.custom_fields as lead_custom_fields,
+      l.subscription_status as lead_subscription_status
     from explicit as x
     left join public.leads as l on l.user_id = owner and lower(l.email) = x.address
   )
@@ -5853,6 +5879,14 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
       || coalesce(s.custom_fields, x.lead_custom_fields, '{}')
   from explicit_leads as x
   full join selected as s on s.address = x.address
+  -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
+  -- (a suppressed one stays, recorded as suppressed by fan-out).
+  where x.lead_subscription_status is null
+     or x.lead_subscription_status = 'subscribed'
+     or exists (
+       select
+       from public.email_suppressions as u
+       where u.user_id = owner and lower(u.email) = x.address)
 $$;
 
 
@@ -5862,7 +5896,7 @@ ALTER FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb
 -- Name: FUNCTION resolve_email_recipients(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries plus selected leads, one per lower(email), lead data winning.';
+COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries plus selected leads, one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
 
 
 --
@@ -6626,6 +6660,43 @@ COMMENT ON FUNCTION private.set_lead_score() IS 'Trigger: keeps leads.score = pr
 
 
 --
+-- Name: set_lead_subscription(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.set_lead_subscription() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if exists (
+    select
+    from public.email_suppressions as s
+    where s.user_id = new.user_id
+      and lower(s.email) = lower(btrim(new.email))
+      and s.reason in ('unsubscribed', 'complaint')
+  ) then
+    new.subscription_status := 'unsubscribed';
+  end if;
+  if tg_op = 'INSERT' or new.subscription_status is distinct from old.subscription_status then
+    new.subscription_changed_at := now();
+  else
+    new.subscription_changed_at := old.subscription_changed_at;
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.set_lead_subscription() OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_lead_subscription(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.set_lead_subscription() IS 'Trigger (before insert or update on leads): an address unsubscribed or complained about stays unsubscribed; stamps subscription_changed_at when the state changes.';
+
+
+--
 -- Name: set_updated_at(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6901,6 +6972,36 @@ ALTER FUNCTION private.unknown_key(object jsonb, allowed text[]) OWNER TO postgr
 --
 
 COMMENT ON FUNCTION private.unknown_key(object jsonb, allowed text[]) IS 'The first key (alphabetically) of a JSON object that is not among allowed; null if none.';
+
+
+--
+-- Name: unsubscribe_suppressed_leads(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.unsubscribe_suppressed_leads() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  update public.leads as l
+  set subscription_status = 'unsubscribed'
+  from new_suppressions as s
+  where s.user_id = l.user_id
+    and lower(s.email) = l.email_normalized
+    and s.reason in ('unsubscribed', 'complaint')
+    and l.subscription_status <> 'unsubscribed';
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.unsubscribe_suppressed_leads() OWNER TO postgres;
+
+--
+-- Name: FUNCTION unsubscribe_suppressed_leads(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.unsubscribe_suppressed_leads() IS 'Trigger (after insert or update on email_suppressions, per statement): an unsubscribe or complaint unsubscribes the owner''s lead of that address.';
 
 
 --
@@ -11296,6 +11397,13 @@ CREATE TRIGGER set_lead_score BEFORE INSERT OR UPDATE ON public.leads FOR EACH R
 
 
 --
+-- Name: leads set_lead_subscription; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_lead_subscription BEFORE INSERT OR UPDATE OF email, subscription_status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_lead_subscription();
+
+
+--
 -- Name: campaigns set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11398,6 +11506,20 @@ CREATE TRIGGER sync_status BEFORE UPDATE OF is_active, status ON public.social_c
 --
 
 CREATE TRIGGER sync_trigger AFTER INSERT OR UPDATE OF trigger_config, action_config, is_active, user_id ON public.workflows FOR EACH ROW EXECUTE FUNCTION private.sync_workflow_trigger();
+
+
+--
+-- Name: email_suppressions unsubscribe_leads_after_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER unsubscribe_leads_after_insert AFTER INSERT ON public.email_suppressions REFERENCING NEW TABLE AS new_suppressions FOR EACH STATEMENT EXECUTE FUNCTION private.unsubscribe_suppressed_leads();
+
+
+--
+-- Name: email_suppressions unsubscribe_leads_after_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER unsubscribe_leads_after_update AFTER UPDATE ON public.email_suppressions REFERENCING NEW TABLE AS new_suppressions FOR EACH STATEMENT EXECUTE FUNCTION private.unsubscribe_suppressed_leads();
 
 
 --
@@ -12654,6 +12776,13 @@ GRANT INSERT(custom_fields),UPDATE(custom_fields) ON TABLE public.leads TO authe
 
 
 --
+-- Name: COLUMN leads.subscription_status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(subscription_status),UPDATE(subscription_status) ON TABLE public.leads TO authenticated;
+
+
+--
 -- Name: FUNCTION changed_lead_fields(old_lead public.leads, new_lead public.leads); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13371,6 +13500,13 @@ REVOKE ALL ON FUNCTION private.set_lead_score() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION set_lead_subscription(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.set_lead_subscription() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION set_updated_at(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13417,6 +13553,13 @@ REVOKE ALL ON FUNCTION private.try_rescore_leads(owner uuid) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.unknown_key(object jsonb, allowed text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION unsubscribe_suppressed_leads(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.unsubscribe_suppressed_leads() FROM PUBLIC;
 
 
 --

@@ -4,7 +4,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(377);
+select plan(383);
 
 select tables_are(
   'public',
@@ -53,6 +53,8 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('leads', 'created_at', 'timestamp with time zone', true, 'now()'),
   ('leads', 'updated_at', 'timestamp with time zone', true, 'now()'),
   ('leads', 'email_normalized', 'text', false, 'lower(btrim(email))'),
+  ('leads', 'subscription_status', 'text', true, '''subscribed''::text'),
+  ('leads', 'subscription_changed_at', 'timestamp with time zone', true, 'now()'),
 
   ('content', 'id', 'uuid', true, 'gen_random_uuid()'),
   ('content', 'user_id', 'uuid', true, 'auth.uid()'),

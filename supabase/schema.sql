@@ -735,12 +735,28 @@ begin
     return new;
   end if;
   problem := private.recipient_list_problem(new.recipient_list);
+  -- Lists: the owner's own.
+  if problem is null then
+    select format('recipient_list[%s].list: you have no list %s', e.n - 1, e.entry -> 'list')
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object'
+      and e.entry ? 'list'
+      and not exists (
+        select
+        from public.lists as l
+        where l.user_id = new.user_id
+          and l.id = (e.entry ->> 'list')::uuid)
+    order by e.n
+    limit 1;
+  end if;
   if problem is not null then
     raise exception using
       errcode = 'check_violation',
       message = problem,
-      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?} '
-             'and {"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}; entries are counted from 0.';
+      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?}, '
+             '{"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}} and {"list": <id of one of your lists>}; '
+             'entries are counted from 0.';
   end if;
   return new;
 end;
@@ -4638,9 +4654,21 @@ begin
         end
       end,
       case when jsonb_typeof(e.entry) = 'string' then '' end,
-      case when not (e.entry ? 'email' or e.entry ? 'leads') then
-        format('%s: needs "email" (a recipient) or "leads" (a lead selector)', a.at)
+      case when not (e.entry ? 'email' or e.entry ? 'leads' or e.entry ? 'list') then
+        format('%s: needs "email" (a recipient), "leads" (a lead selector) or "list" (a subscription list)', a.at)
       end,
+      -- A subscription list: {"list": id}. That it is the owner's is checked on save
+      -- (private.check_recipient_list), which knows the owner.
+      (select format('%s: unknown key "%s"; a list entry has only "list"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'list' and k <> 'list'
+       order by k
+       limit 1),
+      case when e.entry ? 'list'
+                and (jsonb_typeof(e.entry -> 'list') <> 'string' or lower(e.entry ->> 'list') !~ uuid_pattern) then
+        format('%s.list: %s is not a list id (a uuid)', a.at, e.entry -> 'list')
+      end,
+      case when e.entry ? 'list' then '' end,
       -- A lead selector.
       (select format('%s: unknown key "%s"; a lead selector has only "leads"', a.at, k)
        from jsonb_object_keys(e.entry) as k
@@ -5833,8 +5861,9 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
     cross join lateral (select e.entry -> 'leads' as s) as sel
     where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
   ),
-  selected as (
-    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+  -- The ids of the leads that lead selectors and lists pick.
+  picked as (
+    select l.id
     from public.leads as l
     where exists (select from selectors)
       and l.user_id = owner
@@ -5846,7 +5875,22 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
           and (s.statuses is null or l.status = any (s.statuses))
           and (s.min_score is null or l.score >= s.min_score)
       )
-
+    union
+    -- Lists: the members of each {"list": id} who have not left it.
+    select m.lead_id
+    from public.list_memberships as m
+    where m.user_id = owner
+      and m.unsubscribed_at is null
+      and m.list_id in (
+        select (e.entry ->> 'list')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list')
+  ),
+  selected as (
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (select p.id from picked as p)
       -- Subscription: only subscribed leads receive campaign email. One whose address is
       -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
       and (l.subscription_status = 'subscribed'
@@ -5896,7 +5940,7 @@ ALTER FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb
 -- Name: FUNCTION resolve_email_recipients(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries plus selected leads, one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
+COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads and list members who have not left, one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
 
 
 --
@@ -9415,6 +9459,60 @@ COMMENT ON COLUMN public.lead_status_history.workflow_id IS 'The workflow whose 
 
 
 --
+-- Name: list_memberships; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.list_memberships (
+    list_id uuid NOT NULL,
+    lead_id uuid NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    subscribed_at timestamp with time zone DEFAULT now() NOT NULL,
+    unsubscribed_at timestamp with time zone
+);
+
+
+ALTER TABLE public.list_memberships OWNER TO postgres;
+
+--
+-- Name: TABLE list_memberships; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.list_memberships IS 'A lead on a list; unsubscribed_at set once it left (the recipient from the unsubscribe page, or the owner): campaigns to the list skip it.';
+
+
+--
+-- Name: COLUMN list_memberships.unsubscribed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.list_memberships.unsubscribed_at IS 'When the lead left the list; null while a member. Owners may clear it to re-add the lead.';
+
+
+--
+-- Name: lists; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lists (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    description text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lists_description_check CHECK ((length(description) <= 2000)),
+    CONSTRAINT lists_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200)))
+);
+
+
+ALTER TABLE public.lists OWNER TO postgres;
+
+--
+-- Name: TABLE lists; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lists IS 'Subscription lists (topics) per owner; email campaigns target one with {"list": id}; recipients may leave one from the unsubscribe page.';
+
+
+--
 -- Name: scoring_settings; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -10145,6 +10243,38 @@ ALTER TABLE ONLY public.leads
 
 
 --
+-- Name: list_memberships list_memberships_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_pkey PRIMARY KEY (list_id, lead_id);
+
+
+--
+-- Name: lists lists_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: lists lists_user_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_id_key UNIQUE (user_id, id);
+
+
+--
+-- Name: lists lists_user_id_name_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_name_key UNIQUE (user_id, name);
+
+
+--
 -- Name: scoring_rules scoring_rules_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -10837,6 +10967,20 @@ CREATE INDEX leads_user_id_lower_email_idx ON public.leads USING btree (user_id,
 
 
 --
+-- Name: list_memberships_lead_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX list_memberships_lead_id_idx ON public.list_memberships USING btree (lead_id);
+
+
+--
+-- Name: list_memberships_user_id_list_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX list_memberships_user_id_list_id_idx ON public.list_memberships USING btree (user_id, list_id);
+
+
+--
 -- Name: scoring_rules_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -11446,6 +11590,13 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.leads FOR EACH ROW EXECUTE
 
 
 --
+-- Name: lists set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.lists FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
 -- Name: scoring_rules set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11878,6 +12029,38 @@ ALTER TABLE ONLY public.leads
 
 
 --
+-- Name: list_memberships list_memberships_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: list_memberships list_memberships_list_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_list_fkey FOREIGN KEY (user_id, list_id) REFERENCES public.lists(user_id, id) ON DELETE CASCADE;
+
+
+--
+-- Name: list_memberships list_memberships_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: lists lists_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: scoring_rules scoring_rules_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -12042,6 +12225,18 @@ ALTER TABLE public.lead_status_history ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.leads ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: list_memberships; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.list_memberships ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lists; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lists ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: analytics_events owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12109,6 +12304,20 @@ CREATE POLICY "owner can delete" ON public.lead_status_history FOR DELETE TO aut
 --
 
 CREATE POLICY "owner can delete" ON public.leads FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: list_memberships owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.list_memberships FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.lists FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12245,6 +12454,22 @@ CREATE POLICY "owner can insert" ON public.leads FOR INSERT TO authenticated WIT
 
 
 --
+-- Name: list_memberships owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.list_memberships FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (lead_id IN ( SELECT l.id
+   FROM public.leads l
+  WHERE (l.user_id = ( SELECT auth.uid() AS uid))))));
+
+
+--
+-- Name: lists owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.lists FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12378,6 +12603,20 @@ CREATE POLICY "owner can select" ON public.leads FOR SELECT TO authenticated USI
 
 
 --
+-- Name: list_memberships owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.list_memberships FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.lists FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12508,6 +12747,20 @@ CREATE POLICY "owner can update" ON public.lead_status_history FOR UPDATE TO aut
 --
 
 CREATE POLICY "owner can update" ON public.leads FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: list_memberships owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.list_memberships FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.lists FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -13944,6 +14197,78 @@ GRANT SELECT ON TABLE public.lead_score_ledger TO authenticated;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lead_status_history TO service_role;
 GRANT SELECT ON TABLE public.lead_status_history TO authenticated;
+
+
+--
+-- Name: TABLE list_memberships; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.list_memberships TO service_role;
+GRANT SELECT,DELETE ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.list_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(list_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.unsubscribed_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(unsubscribed_at),UPDATE(unsubscribed_at) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: TABLE lists; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lists TO service_role;
+GRANT SELECT,DELETE ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.description; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.lists TO authenticated;
 
 
 --

@@ -114,6 +114,7 @@ ROW_TABLES=(
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
+  public.lists public.list_memberships
 )
 rows_for() {
   case "$1" in
@@ -294,6 +295,16 @@ SQL
     private.event_rollup_dirty) cat <<SQL ;;
 insert into private.event_rollup_dirty (user_id, day) values ('$OWNER', current_date - 2)
 on conflict do nothing;
+SQL
+    public.lists) cat <<SQL ;;
+insert into public.lists (user_id, name, description)
+values ('$OWNER', 'Rollback check: newsletter', 'Monthly news.');
+SQL
+    public.list_memberships) cat <<SQL ;;
+insert into public.list_memberships (user_id, list_id, lead_id)
+select '$OWNER', l.id, d.id
+from public.lists as l, public.leads as d
+where l.user_id = '$OWNER' and d.user_id = '$OWNER';
 SQL
     *) return 1 ;;
   esac

@@ -13,9 +13,10 @@ select tables_are(
     'analytics_events', 'user_secrets', 'workflows', 'workflow_executions',
     'email_suppressions', 'email_deliveries',
     'scoring_rules', 'scoring_settings', 'lead_score_ledger', 'lead_status_history', 'workflow_run_requests',
-    'sending_domains', 'write_keys', 'collect_settings'
+    'sending_domains', 'write_keys', 'collect_settings',
+    'lists', 'list_memberships'
   ],
-  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*), sending_domains (30_email_senders) and collection''s two (70_collect)'
+  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*), sending_domains (30_email_senders) collection''s two (70_collect) and the audience''s lists (74_lists)'
 );
 
 -- Every column of every table, as the spec has it: type, not null, default (null: none).

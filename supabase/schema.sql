@@ -720,6 +720,43 @@ COMMENT ON FUNCTION private.check_email_campaign_sender() IS 'Trigger: a campaig
 
 
 --
+-- Name: check_form_lists(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_form_lists() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  missing uuid;
+begin
+  select x.id
+  into missing
+  from unnest(new.list_ids) with ordinality as x (id, n)
+  where not exists (select from public.lists as l where l.id = x.id and l.user_id = new.user_id)
+  order by x.n
+  limit 1;
+  if missing is not null then
+    raise exception using
+      errcode = 'foreign_key_violation',
+      message = format('list_ids: you have no list %s', missing),
+      hint = 'Create the list first (public.lists) and use its id.';
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_form_lists() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_form_lists(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_form_lists() IS 'Trigger (before insert or update of list_ids on forms): every list a form joins is its owner''s.';
+
+
+--
 -- Name: check_recipient_list(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6889,6 +6926,86 @@ COMMENT ON FUNCTION private.start_workflow_executions(workflow_ids uuid[], user_
 
 
 --
+-- Name: submit_form(uuid, text, jsonb, jsonb, inet, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) RETURNS TABLE(lead_id uuid, subscription_status text, needs_confirmation boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  form public.forms;
+  lead public.leads;
+begin
+  select f.* into form from public.forms as f where f.id = submit_form.form_id and f.is_active;
+  if not found then
+    raise exception using errcode = 'no_data_found', message = 'form: no such form, or it is inactive';
+  end if;
+
+  insert into public.leads as l (
+    user_id, email, first_name, last_name, company, phone, source, tags, custom_fields, subscription_status
+  )
+  values (
+    form.user_id,
+    btrim(submit_form.email),
+    lead_fields ->> 'first_name',
+    lead_fields ->> 'last_name',
+    lead_fields ->> 'company',
+    lead_fields ->> 'phone',
+    left('form: ' || form.name, 200),
+    form.tags,
+    coalesce(submit_form.custom_fields, '{}'),
+    case when form.double_opt_in then 'unconfirmed' else 'subscribed' end
+  )
+  on conflict (user_id, email_normalized) do update
+  set first_name = coalesce(excluded.first_name, l.first_name),
+      last_name = coalesce(excluded.last_name, l.last_name),
+      company = coalesce(excluded.company, l.company),
+      phone = coalesce(excluded.phone, l.phone),
+      tags = array(select distinct t from unnest(l.tags || excluded.tags) as t order by t),
+      custom_fields = l.custom_fields || excluded.custom_fields,
+      subscription_status = case
+        when l.subscription_status = 'subscribed' then 'subscribed'
+        when form.double_opt_in then 'unconfirmed'
+        when l.subscription_status = 'unconfirmed' then 'subscribed'
+        else l.subscription_status
+      end
+  returning l.* into lead;
+
+  insert into public.list_memberships as m (user_id, list_id, lead_id)
+  select form.user_id, x.id, lead.id
+  from unnest(form.list_ids) as x (id)
+  join public.lists as li on li.id = x.id and li.user_id = form.user_id
+  on conflict (list_id, lead_id) do update
+  set unsubscribed_at = null, subscribed_at = now()
+  where m.unsubscribed_at is not null;
+
+  if form.consent_text is not null then
+    insert into public.consents (
+      user_id, lead_id, form_id, purpose, consent_text, consent_version, ip_address, user_agent
+    )
+    values (
+      form.user_id, lead.id, form.id, form.consent_purpose, form.consent_text, form.consent_version,
+      client_ip, left(client_user_agent, 1000)
+    );
+  end if;
+
+  return query select lead.id, lead.subscription_status, lead.subscription_status = 'unconfirmed';
+end;
+$$;
+
+
+ALTER FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) IS 'A public post of a form (checked by the forms function): upserts the lead by email_normalized, joins the form''s lists, records the consent, sets the subscription (unconfirmed under double opt-in).';
+
+
+--
 -- Name: sync_social_connection_status(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9191,6 +9308,37 @@ COMMENT ON COLUMN public.collect_settings.retention_days IS 'Days analytics even
 
 
 --
+-- Name: consents; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.consents (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    lead_id uuid NOT NULL,
+    form_id uuid,
+    purpose text NOT NULL,
+    consent_text text,
+    consent_version text,
+    ip_address inet,
+    user_agent text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT consents_consent_text_check CHECK ((length(consent_text) <= 5000)),
+    CONSTRAINT consents_consent_version_check CHECK ((length(consent_version) <= 100)),
+    CONSTRAINT consents_purpose_check CHECK ((length(purpose) <= 100)),
+    CONSTRAINT consents_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE public.consents OWNER TO postgres;
+
+--
+-- Name: TABLE consents; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.consents IS 'What a lead agreed to, when and how: purpose, the consent text and version shown, the form, IP address and user agent. Written by the system (forms), read by owners.';
+
+
+--
 -- Name: content; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -9338,6 +9486,68 @@ COMMENT ON COLUMN public.email_suppressions.reason IS 'unsubscribed, hard_bounce
 --
 
 COMMENT ON COLUMN public.email_suppressions.email_campaign_id IS 'The email campaign whose message led to it, if any.';
+
+
+--
+-- Name: forms; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.forms (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    fields text[] DEFAULT '{}'::text[] NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    list_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    double_opt_in boolean DEFAULT false NOT NULL,
+    consent_purpose text DEFAULT 'email_marketing'::text NOT NULL,
+    consent_text text,
+    consent_version text,
+    success_url text,
+    confirm_url text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT forms_confirm_url_check CHECK (((length(confirm_url) <= 2048) AND (confirm_url ~ '^(https://|http://(localhost|127\.0\.0\.1)(:[0-9]+)?(/|$))[^@[:space:][:cntrl:]\\]*$'::text))),
+    CONSTRAINT forms_consent_purpose_check CHECK ((consent_purpose ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT forms_consent_text_check CHECK (((consent_text ~ '\S'::text) AND (length(consent_text) <= 5000))),
+    CONSTRAINT forms_consent_version_check CHECK (((length(consent_version) >= 1) AND (length(consent_version) <= 100))),
+    CONSTRAINT forms_fields_check CHECK (((cardinality(fields) <= 50) AND (array_position(fields, NULL::text) IS NULL) AND (array_to_string(fields, ','::text) ~ '^([a-z][a-z0-9_]{0,62}(,|$))*$'::text) AND (NOT ('email'::text = ANY (fields))))),
+    CONSTRAINT forms_list_ids_check CHECK (((cardinality(list_ids) <= 20) AND (array_position(list_ids, NULL::uuid) IS NULL))),
+    CONSTRAINT forms_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200))),
+    CONSTRAINT forms_success_url_check CHECK (((length(success_url) <= 2048) AND (success_url ~ '^(https://|http://(localhost|127\.0\.0\.1)(:[0-9]+)?(/|$))[^@[:space:][:cntrl:]\\]*$'::text))),
+    CONSTRAINT forms_tags_check CHECK (((cardinality(tags) <= 20) AND (array_position(tags, NULL::text) IS NULL)))
+);
+
+
+ALTER TABLE public.forms OWNER TO postgres;
+
+--
+-- Name: TABLE forms; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.forms IS 'Signup forms posted to POST /functions/v1/forms/{id}: accepted fields (beyond email), tags and lists to join, double opt-in, consent text and version, redirect URLs.';
+
+
+--
+-- Name: COLUMN forms.fields; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.fields IS 'The form fields a post may set besides email: first_name, last_name, company, phone go to the lead, any other name to its custom_fields; the rest are ignored.';
+
+
+--
+-- Name: COLUMN forms.list_ids; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.list_ids IS 'Lists (of the owner) the lead joins.';
+
+
+--
+-- Name: COLUMN forms.double_opt_in; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.double_opt_in IS 'The lead stays unconfirmed (no campaign email) until it follows the link of the confirmation email.';
 
 
 --
@@ -10147,6 +10357,14 @@ ALTER TABLE ONLY public.collect_settings
 
 
 --
+-- Name: consents consents_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: content content_id_user_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -10200,6 +10418,14 @@ ALTER TABLE ONLY public.email_deliveries
 
 ALTER TABLE ONLY public.email_suppressions
     ADD CONSTRAINT email_suppressions_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: forms forms_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.forms
+    ADD CONSTRAINT forms_pkey PRIMARY KEY (id);
 
 
 --
@@ -10785,6 +11011,27 @@ CREATE INDEX campaigns_user_id_created_at_idx ON public.campaigns USING btree (u
 
 
 --
+-- Name: consents_form_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_form_id_idx ON public.consents USING btree (form_id) WHERE (form_id IS NOT NULL);
+
+
+--
+-- Name: consents_lead_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_lead_id_idx ON public.consents USING btree (lead_id);
+
+
+--
+-- Name: consents_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_user_id_created_at_idx ON public.consents USING btree (user_id, created_at DESC);
+
+
+--
 -- Name: content_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -10866,6 +11113,13 @@ CREATE INDEX email_suppressions_user_id_created_at_idx ON public.email_suppressi
 --
 
 CREATE UNIQUE INDEX email_suppressions_user_id_email_key ON public.email_suppressions USING btree (user_id, lower(email));
+
+
+--
+-- Name: forms_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX forms_user_id_created_at_idx ON public.forms USING btree (user_id, created_at DESC);
 
 
 --
@@ -11366,6 +11620,13 @@ CREATE TRIGGER check_config BEFORE INSERT OR UPDATE OF trigger_config, action_co
 
 
 --
+-- Name: forms check_form_lists; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_form_lists BEFORE INSERT OR UPDATE OF list_ids, user_id ON public.forms FOR EACH ROW EXECUTE FUNCTION private.check_form_lists();
+
+
+--
 -- Name: scoring_rules check_limits_after_insert; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11580,6 +11841,13 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.email_campaigns FOR EACH R
 --
 
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.email_deliveries FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
+-- Name: forms set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.forms FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 
 --
@@ -11917,6 +12185,30 @@ ALTER TABLE ONLY public.collect_settings
 
 
 --
+-- Name: consents consents_form_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_form_id_fkey FOREIGN KEY (form_id) REFERENCES public.forms(id) ON DELETE SET NULL;
+
+
+--
+-- Name: consents consents_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: consents consents_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: content content_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -11986,6 +12278,14 @@ ALTER TABLE ONLY public.email_suppressions
 
 ALTER TABLE ONLY public.email_suppressions
     ADD CONSTRAINT email_suppressions_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: forms forms_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.forms
+    ADD CONSTRAINT forms_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -12183,6 +12483,12 @@ ALTER TABLE public.campaigns ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.collect_settings ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: consents; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.consents ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: content; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -12205,6 +12511,12 @@ ALTER TABLE public.email_deliveries ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.email_suppressions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: forms; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.forms ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: lead_score_ledger; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12258,6 +12570,13 @@ CREATE POLICY "owner can delete" ON public.collect_settings FOR DELETE TO authen
 
 
 --
+-- Name: consents owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.consents FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12283,6 +12602,13 @@ CREATE POLICY "owner can delete" ON public.email_deliveries FOR DELETE TO authen
 --
 
 CREATE POLICY "owner can delete" ON public.email_suppressions FOR DELETE TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) AND (reason = 'manual'::text)));
+
+
+--
+-- Name: forms owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.forms FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12405,6 +12731,13 @@ CREATE POLICY "owner can insert" ON public.collect_settings FOR INSERT TO authen
 
 
 --
+-- Name: consents owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.consents FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12430,6 +12763,13 @@ CREATE POLICY "owner can insert" ON public.email_deliveries FOR INSERT TO authen
 --
 
 CREATE POLICY "owner can insert" ON public.email_suppressions FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (reason = 'manual'::text)));
+
+
+--
+-- Name: forms owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.forms FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12554,6 +12894,13 @@ CREATE POLICY "owner can select" ON public.collect_settings FOR SELECT TO authen
 
 
 --
+-- Name: consents owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.consents FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12579,6 +12926,13 @@ CREATE POLICY "owner can select" ON public.email_deliveries FOR SELECT TO authen
 --
 
 CREATE POLICY "owner can select" ON public.email_suppressions FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: forms owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.forms FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12701,6 +13055,13 @@ CREATE POLICY "owner can update" ON public.collect_settings FOR UPDATE TO authen
 
 
 --
+-- Name: consents owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.consents FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12726,6 +13087,13 @@ CREATE POLICY "owner can update" ON public.email_deliveries FOR UPDATE TO authen
 --
 
 CREATE POLICY "owner can update" ON public.email_suppressions FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: forms owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.forms FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -13047,6 +13415,13 @@ REVOKE ALL ON FUNCTION private.changed_lead_fields(old_lead public.leads, new_le
 --
 
 REVOKE ALL ON FUNCTION private.check_email_campaign_sender() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_form_lists(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_form_lists() FROM PUBLIC;
 
 
 --
@@ -13781,6 +14156,13 @@ REVOKE ALL ON FUNCTION private.start_workflow_executions(workflow_ids uuid[], us
 
 
 --
+-- Name: FUNCTION submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION sync_social_connection_status(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14041,6 +14423,14 @@ GRANT INSERT(retention_days),UPDATE(retention_days) ON TABLE public.collect_sett
 
 
 --
+-- Name: TABLE consents; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.consents TO service_role;
+GRANT SELECT ON TABLE public.consents TO authenticated;
+
+
+--
 -- Name: TABLE content; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -14181,6 +14571,105 @@ GRANT INSERT(reason) ON TABLE public.email_suppressions TO authenticated;
 --
 
 GRANT INSERT(email_campaign_id) ON TABLE public.email_suppressions TO authenticated;
+
+
+--
+-- Name: TABLE forms; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.forms TO service_role;
+GRANT SELECT,DELETE ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.fields; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(fields),UPDATE(fields) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.tags; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(tags),UPDATE(tags) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.list_ids; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(list_ids),UPDATE(list_ids) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.double_opt_in; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(double_opt_in),UPDATE(double_opt_in) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_purpose; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_purpose),UPDATE(consent_purpose) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_text; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_text),UPDATE(consent_text) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_version; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_version),UPDATE(consent_version) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.success_url; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(success_url),UPDATE(success_url) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_url; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_url),UPDATE(confirm_url) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.forms TO authenticated;
 
 
 --

@@ -114,7 +114,7 @@ ROW_TABLES=(
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
-  public.lists public.list_memberships
+  public.lists public.list_memberships public.forms public.consents
 )
 rows_for() {
   case "$1" in
@@ -305,6 +305,23 @@ insert into public.list_memberships (user_id, list_id, lead_id)
 select '$OWNER', l.id, d.id
 from public.lists as l, public.leads as d
 where l.user_id = '$OWNER' and d.user_id = '$OWNER';
+SQL
+    public.forms) cat <<SQL ;;
+insert into public.forms (user_id, name, fields, tags, list_ids, double_opt_in, consent_text,
+                          consent_version, success_url, confirm_url)
+select '$OWNER', 'Rollback check: signup', '{first_name}', '{signup}', array_agg(l.id), true,
+       'Email me the newsletter.', 'v1', 'https://rollback.example/thanks',
+       'https://rollback.example/confirmed'
+from public.lists as l
+where l.user_id = '$OWNER';
+SQL
+    public.consents) cat <<SQL ;;
+insert into public.consents (user_id, lead_id, form_id, purpose, consent_text, consent_version,
+                             ip_address, user_agent)
+select '$OWNER', d.id, f.id, 'email_marketing', f.consent_text, f.consent_version, '192.0.2.1',
+       'RollbackCheck/1.0'
+from public.leads as d, public.forms as f
+where d.user_id = '$OWNER' and f.user_id = '$OWNER';
 SQL
     *) return 1 ;;
   esac

@@ -772,6 +772,15 @@ begin
     return new;
   end if;
   problem := private.recipient_list_problem(new.recipient_list);
+  -- Confirmations: only in the system's confirmation campaigns.
+  if problem is null and new.purpose <> 'confirmation' then
+    select format('recipient_list[%s]: {"confirm": ...} is for confirmation emails only', e.n - 1)
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm'
+    order by e.n
+    limit 1;
+  end if;
   -- Lists: the owner's own.
   if problem is null then
     select format('recipient_list[%s].list: you have no list %s', e.n - 1, e.entry -> 'list')
@@ -2239,6 +2248,52 @@ COMMENT ON FUNCTION private.complete_webhooks(worker text, results jsonb) IS 'Re
 
 
 --
+-- Name: confirm_form_lead(uuid, uuid, inet, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  form public.forms;
+  lead public.leads;
+begin
+  select f.* into form from public.forms as f where f.id = confirm_form_lead.form_id;
+  update public.leads as l
+  set subscription_status = 'subscribed'
+  where l.id = confirm_form_lead.lead_id
+    and l.user_id = form.user_id
+    and l.subscription_status = 'unconfirmed'
+  returning l.* into lead;
+  if lead.id is not null then
+    insert into public.consents (
+      user_id, lead_id, form_id, purpose, consent_text, consent_version, ip_address, user_agent
+    )
+    values (
+      form.user_id, lead.id, form.id, 'double_opt_in', form.consent_text, form.consent_version,
+      client_ip, left(client_user_agent, 1000)
+    );
+    return lead.subscription_status;
+  end if;
+  select l.subscription_status into lead.subscription_status
+  from public.leads as l
+  where l.id = confirm_form_lead.lead_id and l.user_id = form.user_id;
+  return lead.subscription_status;
+end;
+$$;
+
+
+ALTER FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) IS 'A followed double opt-in link: subscribes the unconfirmed lead and records the confirmation as a consent; returns the lead''s state.';
+
+
+--
 -- Name: create_analytics_event_partition(date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3063,6 +3118,58 @@ ALTER FUNCTION private.event_lead_id(owner uuid, properties jsonb) OWNER TO post
 --
 
 COMMENT ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) IS 'The owner''s lead an analytics event is about: properties.lead_id, else properties.email; null if none.';
+
+
+--
+-- Name: expire_unconfirmed_leads(interval); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.expire_unconfirmed_leads(max_age interval DEFAULT '30 days'::interval) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  owner uuid;
+  deleted integer;
+  total integer := 0;
+  failed integer := 0;
+  message text;
+begin
+  for owner in
+    select distinct l.user_id
+    from public.leads as l
+    where l.subscription_status = 'unconfirmed'
+      and l.subscription_changed_at < now() - max_age
+  loop
+    begin
+      delete from public.leads as l
+      where l.user_id = owner
+        and l.subscription_status = 'unconfirmed'
+        and l.subscription_changed_at < now() - max_age
+        and l.subscription_changed_at = l.created_at;
+      get diagnostics deleted = row_count;
+      total := total + deleted;
+      delete from private.unconfirmed_expiry_failures as f where f.user_id = owner;
+    exception when others then
+      get stacked diagnostics message = message_text;
+      failed := failed + 1;
+      insert into private.unconfirmed_expiry_failures as f (user_id, error)
+      values (owner, left(message, 2000))
+      on conflict (user_id) do update set error = excluded.error, failed_at = now();
+    end;
+  end loop;
+  return jsonb_build_object('deleted', total, 'failed_owners', failed);
+end;
+$$;
+
+
+ALTER FUNCTION private.expire_unconfirmed_leads(max_age interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION expire_unconfirmed_leads(max_age interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.expire_unconfirmed_leads(max_age interval) IS 'Cron job body (beacon-expire-unconfirmed-leads): deletes leads unconfirmed since creation for longer than max_age, owner by owner; failures in private.unconfirmed_expiry_failures.';
 
 
 --
@@ -4691,6 +4798,18 @@ begin
         end
       end,
       case when jsonb_typeof(e.entry) = 'string' then '' end,
+      -- A confirmation (double opt-in): {"confirm": lead id}, written by the system only (see
+      -- private.check_recipient_list).
+      (select format('%s: unknown key "%s"; a confirmation entry has only "confirm"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'confirm' and k <> 'confirm'
+       order by k
+       limit 1),
+      case when e.entry ? 'confirm'
+                and (jsonb_typeof(e.entry -> 'confirm') <> 'string' or lower(e.entry ->> 'confirm') !~ uuid_pattern) then
+        format('%s.confirm: %s is not a lead id (a uuid)', a.at, e.entry -> 'confirm')
+      end,
+      case when e.entry ? 'confirm' then '' end,
       case when not (e.entry ? 'email' or e.entry ? 'leads' or e.entry ? 'list') then
         format('%s: needs "email" (a recipient), "leads" (a lead selector) or "list" (a subscription list)', a.at)
       end,
@@ -5935,6 +6054,16 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
              select
              from public.email_suppressions as u
              where u.user_id = owner and lower(u.email) = l.email_normalized))
+    union
+    -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.subscription_status = 'unconfirmed'
+      and l.id in (
+        select (e.entry ->> 'confirm')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm')
   ),
   -- Explicit entries with the owner's lead of the same address, selected or not.
   explicit_leads as (
@@ -5977,7 +6106,7 @@ ALTER FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb
 -- Name: FUNCTION resolve_email_recipients(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads and list members who have not left, one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
+COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads, list members who have not left and leads asked to confirm (while unconfirmed), one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
 
 
 --
@@ -6622,6 +6751,65 @@ ALTER FUNCTION private.secure_tenant_table(tbl regclass) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.secure_tenant_table(tbl regclass) IS 'Migration helper: enables RLS on a tenant table and creates its four owner-only policies.';
+
+
+--
+-- Name: send_form_confirmation(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  form public.forms;
+  lead public.leads;
+  confirmation_id uuid;
+  delivery_status text;
+begin
+  select f.* into form from public.forms as f where f.id = send_form_confirmation.form_id;
+  select l.* into lead
+  from public.leads as l
+  where l.id = send_form_confirmation.lead_id and l.user_id = form.user_id;
+  if lead.id is null or lead.subscription_status <> 'unconfirmed' then
+    return null;
+  end if;
+  if exists (
+    select
+    from public.email_campaigns as c
+    where c.user_id = form.user_id
+      and c.purpose = 'confirmation'
+      and c.created_at > now() - interval '5 minutes'
+      and c.recipient_list @> jsonb_build_array(jsonb_build_object('confirm', lead.id))
+  ) then
+    return 'throttled';
+  end if;
+
+  insert into public.email_campaigns (user_id, subject, content, recipient_list, send_at, status, purpose)
+  values (
+    form.user_id,
+    form.confirm_subject,
+    replace(form.confirm_body, '{{confirm_url}}', confirm_url),
+    jsonb_build_array(jsonb_build_object('confirm', lead.id)),
+    now(),
+    'scheduled',
+    'confirmation'
+  )
+  returning id into confirmation_id;
+  update public.email_campaigns as c set status = 'sending' where c.id = confirmation_id;
+  select d.status into delivery_status from public.email_deliveries as d where d.email_campaign_id = confirmation_id;
+  return coalesce(delivery_status, 'none');
+end;
+$$;
+
+
+ALTER FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) IS 'Sends the double opt-in confirmation email of a form to its unconfirmed lead through the email pipeline (a confirmation campaign); at most one per lead every 5 minutes.';
 
 
 --
@@ -9112,6 +9300,26 @@ ALTER TABLE private.scoring_rescores ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 
 
 --
+-- Name: unconfirmed_expiry_failures; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.unconfirmed_expiry_failures (
+    user_id uuid NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text NOT NULL
+);
+
+
+ALTER TABLE private.unconfirmed_expiry_failures OWNER TO postgres;
+
+--
+-- Name: TABLE unconfirmed_expiry_failures; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.unconfirmed_expiry_failures IS 'Owners whose unconfirmed leads could not be expired in the last run, with the reason (cleared by a later success).';
+
+
+--
 -- Name: visitor_identities; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -9392,11 +9600,13 @@ CREATE TABLE public.email_campaigns (
     from_name text,
     reply_to text,
     error_message text,
+    purpose text DEFAULT 'marketing'::text NOT NULL,
     CONSTRAINT email_campaigns_content_check CHECK ((length(content) <= 1000000)),
     CONSTRAINT email_campaigns_error_message_check CHECK ((length(error_message) <= 2000)),
     CONSTRAINT email_campaigns_from_email_check CHECK (((from_email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(from_email) <= 320))),
     CONSTRAINT email_campaigns_from_name_check CHECK (((btrim(from_name) <> ''::text) AND (length(from_name) <= 200) AND (from_name !~ '[[:cntrl:]]'::text))),
     CONSTRAINT email_campaigns_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
+    CONSTRAINT email_campaigns_purpose_check CHECK ((purpose = ANY (ARRAY['marketing'::text, 'confirmation'::text]))),
     CONSTRAINT email_campaigns_recipient_list_check CHECK ((jsonb_typeof(recipient_list) = 'array'::text)),
     CONSTRAINT email_campaigns_reply_to_check CHECK (((reply_to ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(reply_to) <= 320))),
     CONSTRAINT email_campaigns_scheduled_needs_send_at_check CHECK (((status <> 'scheduled'::text) OR (send_at IS NOT NULL))),
@@ -9447,6 +9657,13 @@ COMMENT ON COLUMN public.email_campaigns.reply_to IS 'Where replies go; null: to
 --
 
 COMMENT ON COLUMN public.email_campaigns.error_message IS 'Why the system could not send or finish this campaign (status failed); null otherwise. Written by the system.';
+
+
+--
+-- Name: COLUMN email_campaigns.purpose; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.email_campaigns.purpose IS 'marketing (the default: only subscribed leads receive it) or confirmation (a double opt-in email the system sends to an unconfirmed lead; not writable by clients).';
 
 
 --
@@ -9508,6 +9725,10 @@ CREATE TABLE public.forms (
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    confirm_subject text DEFAULT 'Please confirm your subscription'::text NOT NULL,
+    confirm_body text DEFAULT '<p>Hi {{first_name|there}},</p><p>please confirm that you want our emails: <a href="{{confirm_url}}">confirm my subscription</a>.</p><p>If you did not sign up, ignore this email: you will not hear from us again.</p>'::text NOT NULL,
+    CONSTRAINT forms_confirm_body_check CHECK (((length(confirm_body) <= 100000) AND (strpos(confirm_body, '{{confirm_url}}'::text) > 0))),
+    CONSTRAINT forms_confirm_subject_check CHECK (((confirm_subject ~ '\S'::text) AND (length(confirm_subject) <= 998))),
     CONSTRAINT forms_confirm_url_check CHECK (((length(confirm_url) <= 2048) AND (confirm_url ~ '^(https://|http://(localhost|127\.0\.0\.1)(:[0-9]+)?(/|$))[^@[:space:][:cntrl:]\\]*$'::text))),
     CONSTRAINT forms_consent_purpose_check CHECK ((consent_purpose ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
     CONSTRAINT forms_consent_text_check CHECK (((consent_text ~ '\S'::text) AND (length(consent_text) <= 5000))),
@@ -9548,6 +9769,20 @@ COMMENT ON COLUMN public.forms.list_ids IS 'Lists (of the owner) the lead joins.
 --
 
 COMMENT ON COLUMN public.forms.double_opt_in IS 'The lead stays unconfirmed (no campaign email) until it follows the link of the confirmation email.';
+
+
+--
+-- Name: COLUMN forms.confirm_subject; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.confirm_subject IS 'Subject of the double opt-in confirmation email.';
+
+
+--
+-- Name: COLUMN forms.confirm_body; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.confirm_body IS 'HTML of the double opt-in confirmation email; must contain {{confirm_url}} (the signed confirm link). Merge tags as in campaigns.';
 
 
 --
@@ -10282,6 +10517,14 @@ ALTER TABLE ONLY private.rate_limit_counters
 
 ALTER TABLE ONLY private.scoring_rescores
     ADD CONSTRAINT scoring_rescores_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: unconfirmed_expiry_failures unconfirmed_expiry_failures_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.unconfirmed_expiry_failures
+    ADD CONSTRAINT unconfirmed_expiry_failures_pkey PRIMARY KEY (user_id);
 
 
 --
@@ -11046,6 +11289,13 @@ CREATE INDEX email_campaigns_campaign_id_user_id_idx ON public.email_campaigns U
 
 
 --
+-- Name: email_campaigns_confirmations_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX email_campaigns_confirmations_idx ON public.email_campaigns USING btree (user_id, created_at) WHERE (purpose = 'confirmation'::text);
+
+
+--
 -- Name: email_campaigns_status_send_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -11204,6 +11454,13 @@ CREATE INDEX lead_status_history_lead_id_changed_at_idx ON public.lead_status_hi
 --
 
 CREATE INDEX lead_status_history_user_id_changed_at_idx ON public.lead_status_history USING btree (user_id, changed_at DESC);
+
+
+--
+-- Name: leads_unconfirmed_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_unconfirmed_idx ON public.leads USING btree (subscription_changed_at) WHERE (subscription_status = 'unconfirmed'::text);
 
 
 --
@@ -12094,6 +12351,14 @@ ALTER TABLE ONLY private.oauth_states
 
 ALTER TABLE ONLY private.scoring_rescores
     ADD CONSTRAINT scoring_rescores_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: unconfirmed_expiry_failures unconfirmed_expiry_failures_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.unconfirmed_expiry_failures
+    ADD CONSTRAINT unconfirmed_expiry_failures_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -13602,6 +13867,13 @@ REVOKE ALL ON FUNCTION private.complete_webhooks(worker text, results jsonb) FRO
 
 
 --
+-- Name: FUNCTION confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION create_analytics_event_partition(month date); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13711,6 +13983,13 @@ REVOKE ALL ON FUNCTION private.event_filter_problem(path text, filter jsonb, nou
 --
 
 REVOKE ALL ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION expire_unconfirmed_leads(max_age interval); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.expire_unconfirmed_leads(max_age interval) FROM PUBLIC;
 
 
 --
@@ -14104,6 +14383,13 @@ REVOKE ALL ON FUNCTION private.scoring_rule_problem(condition jsonb) FROM PUBLIC
 --
 
 REVOKE ALL ON FUNCTION private.secure_tenant_table(tbl regclass) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) FROM PUBLIC;
 
 
 --
@@ -14670,6 +14956,20 @@ GRANT INSERT(confirm_url),UPDATE(confirm_url) ON TABLE public.forms TO authentic
 --
 
 GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_subject; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_subject),UPDATE(confirm_subject) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_body; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_body),UPDATE(confirm_body) ON TABLE public.forms TO authenticated;
 
 
 --

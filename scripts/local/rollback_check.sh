@@ -115,6 +115,7 @@ ROW_TABLES=(
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
   public.lists public.list_memberships public.forms public.consents
+  private.unconfirmed_expiry_failures
 )
 rows_for() {
   case "$1" in
@@ -322,6 +323,10 @@ select '$OWNER', d.id, f.id, 'email_marketing', f.consent_text, f.consent_versio
        'RollbackCheck/1.0'
 from public.leads as d, public.forms as f
 where d.user_id = '$OWNER' and f.user_id = '$OWNER';
+SQL
+    private.unconfirmed_expiry_failures) cat <<SQL ;;
+insert into private.unconfirmed_expiry_failures (user_id, error)
+values ('$OWNER', 'Rollback check: a trigger refused');
 SQL
     *) return 1 ;;
   esac

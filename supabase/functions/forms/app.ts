@@ -13,6 +13,17 @@
 // 403; unknown or inactive forms 404; requests per client address and per form are limited
 // (429 + Retry-After; BEACON_RATE_LIMIT_FORMS_PER_IP / _PER_TOKEN, see _shared/rate_limit.ts).
 //
+// Double opt-in (a form with double_opt_in): the post leaves a new lead unconfirmed and sends
+// it the form's confirmation email through the email pipeline (suppressed addresses get
+// nothing) with a signed link that expires after BEACON_CONFIRM_TTL_HOURS (168):
+//
+//   GET  /functions/v1/forms/confirm/{token}   a page with a Confirm button (changes nothing:
+//                                              mail scanners follow links)
+//   POST /functions/v1/forms/confirm/{token}   subscribes the lead, records the confirmation
+//                                              as a consent; 303 to the form's confirm_url
+//
+// Posting the form again re-sends the email (at most one every 5 minutes per lead).
+//
 // Redirects go only to the URLs the owner stored on the form, and, when
 // BEACON_FORMS_REDIRECT_ALLOWLIST is set, only to those under it (as for OAuth redirects,
 // _shared/redirects.ts); a form whose URL is outside it answers with the page instead.
@@ -20,14 +31,17 @@ import type { Context } from "hono";
 import { z } from "zod";
 import { asService } from "../_shared/db.ts";
 import { requestClient } from "../_shared/email/client.ts";
+import { signConfirmToken, verifyConfirmToken } from "../_shared/email/confirm_tokens.ts";
 import { escapeHtml } from "../_shared/email/html.ts";
+import { readTrackingSettings } from "../_shared/email/settings.ts";
+import type { TrackingKey } from "../_shared/email/tokens.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readParams } from "../_shared/http.ts";
 import { TURNSTILE_URL, verifyTurnstile } from "../_shared/providers/turnstile.ts";
 import { rateLimit, readRateLimitSettings } from "../_shared/rate_limit.ts";
 import { allowedRedirect, parseAllowlist, type RedirectRule } from "../_shared/redirects.ts";
 import { readUserSecret } from "../_shared/secrets.ts";
-import { activeForm, type Form, submitForm } from "./queries.ts";
+import { activeForm, confirmLead, type Form, sendConfirmation, submitForm } from "./queries.ts";
 
 export const HONEYPOT = "beacon_hp";
 export const TURNSTILE_FIELD = "cf-turnstile-response";
@@ -35,6 +49,11 @@ export const TURNSTILE_SECRET = "TURNSTILE_SECRET_KEY";
 const LEAD_COLUMNS = ["first_name", "last_name", "company", "phone"] as const;
 
 export type FormsSettings = {
+  /** Where this function answers, e.g. https://<ref>.supabase.co/functions/v1/forms. */
+  baseUrl: string;
+  /** Signs confirm links (BEACON_TRACKING_SECRET, as for tracking links). */
+  key: TrackingKey;
+  confirmTtlHours: number;
   turnstileUrl: string;
   /** Undefined: any URL the owner stored (the database checks its shape). */
   redirectAllowlist?: RedirectRule[];
@@ -46,8 +65,15 @@ export function readFormsSettings(
   const env = readEnv({
     BEACON_TURNSTILE_URL: z.url().default(TURNSTILE_URL),
     BEACON_FORMS_REDIRECT_ALLOWLIST: z.string().optional(),
+    BEACON_FORMS_URL: z.url({ protocol: /^https?$/ }).optional(),
+    BEACON_CONFIRM_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(168),
+    SUPABASE_URL: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:54321"),
   }, source);
   return {
+    baseUrl: (env.BEACON_FORMS_URL ?? `${env.SUPABASE_URL.replace(/\/+$/, "")}/functions/v1/forms`)
+      .replace(/\/+$/, ""),
+    key: readTrackingSettings(source).key,
+    confirmTtlHours: env.BEACON_CONFIRM_TTL_HOURS,
     turnstileUrl: env.BEACON_TURNSTILE_URL.replace(/\/$/, ""),
     redirectAllowlist: env.BEACON_FORMS_REDIRECT_ALLOWLIST === undefined
       ? undefined
@@ -56,6 +82,9 @@ export function readFormsSettings(
 }
 
 const Params = z.object({ form_id: z.uuid({ error: "is not a form id" }) });
+const ConfirmParams = z.object({
+  token: z.string().regex(/^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$/, "is not a confirm token"),
+});
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const name = z.string().trim().min(1).max(200, "must be at most 200 characters");
@@ -149,17 +178,29 @@ export function createFormsApp(settings: FormsSettings) {
     }),
   );
 
-  /** Where the browser goes after a post: the form's success_url when it is allowed. */
-  function successUrl(form: Form): string | undefined {
-    if (!form.success_url) return undefined;
-    if (!settings.redirectAllowlist) return form.success_url;
-    const url = allowedRedirect(settings.redirectAllowlist, form.success_url);
+  app.use(
+    "/confirm/:token",
+    rateLimit(readRateLimitSettings("forms_confirm", { perIp: 60, perToken: 20 }), {
+      token: (c) => c.req.param("token"),
+    }),
+  );
+
+  /** A URL the owner stored on form `formId`, when the allow-list (if any) allows it. */
+  function allowed(formId: string, column: string, stored: string | null): string | undefined {
+    if (!stored) return undefined;
+    if (!settings.redirectAllowlist) return stored;
+    const url = allowedRedirect(settings.redirectAllowlist, stored);
     if (!url) {
-      console.warn(
-        `[forms] form ${form.id}: success_url is outside BEACON_FORMS_REDIRECT_ALLOWLIST`,
-      );
+      console.warn(`[forms] form ${formId}: ${column} is outside BEACON_FORMS_REDIRECT_ALLOWLIST`);
     }
     return url?.href;
+  }
+
+  /** The signed confirm link of a lead's double opt-in on a form. */
+  function confirmUrl(formId: string, leadId: string): string {
+    const expiresAt = new Date(Date.now() + settings.confirmTtlHours * 3600_000);
+    const token = signConfirmToken(settings.key, { formId, leadId, expiresAt });
+    return `${settings.baseUrl}/confirm/${token}`;
   }
 
   app.post("/:form_id", async (c) => {
@@ -171,7 +212,7 @@ export function createFormsApp(settings: FormsSettings) {
     const status = form.double_opt_in ? "unconfirmed" : "subscribed";
     const answer = () => {
       if (!html) return c.json({ ok: true, status });
-      const target = successUrl(form);
+      const target = allowed(form.id, "success_url", form.success_url);
       if (target) return c.redirect(target, 303);
       return c.html(
         page(
@@ -207,15 +248,72 @@ export function createFormsApp(settings: FormsSettings) {
         );
       }
     }
-    await asService((tx) =>
-      submitForm(tx, form.id, {
+    await asService(async (tx) => {
+      const submitted = await submitForm(tx, form.id, {
         email: post.email,
         ...fields,
         ip: client.ip,
         userAgent: client.userAgent,
-      })
-    );
+      });
+      if (submitted.needs_confirmation) {
+        await sendConfirmation(
+          tx,
+          form.id,
+          submitted.lead_id,
+          confirmUrl(form.id, submitted.lead_id),
+        );
+      }
+    });
     return answer();
+  });
+
+  /** The confirmation a token carries; an invalid or expired one answers its page. */
+  function confirmationOf(c: Context) {
+    const { token } = readParams(c, ConfirmParams);
+    const confirmation = verifyConfirmToken(settings.key, token);
+    if (confirmation === "expired") {
+      throw new HttpError(
+        410,
+        "expired",
+        "This confirmation link has expired: sign up again to get a new one.",
+      );
+    }
+    if (!confirmation) {
+      throw new HttpError(404, "not_found", "This confirmation link is not valid.");
+    }
+    return confirmation;
+  }
+
+  app.get("/confirm/:token", (c) => {
+    confirmationOf(c);
+    c.header("cache-control", "no-store");
+    c.header("referrer-policy", "no-referrer");
+    return c.html(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Confirm your subscription</title></head>
+<body><h1>Confirm your subscription</h1>
+<form method="post"><button type="submit">Confirm</button></form></body></html>`);
+  });
+
+  app.post("/confirm/:token", async (c) => {
+    const { formId, leadId } = confirmationOf(c);
+    const client = requestClient(c.req.raw.headers);
+    const result = await asService((tx) =>
+      confirmLead(tx, formId, leadId, client.ip, client.userAgent)
+    );
+    if (result.status === null) {
+      throw new HttpError(404, "not_found", "This subscription no longer exists.");
+    }
+    if (result.status !== "subscribed") {
+      throw new HttpError(
+        409,
+        "unsubscribed",
+        "This address has unsubscribed; sign up again to subscribe.",
+      );
+    }
+    const target = allowed(formId, "confirm_url", result.confirm_url);
+    if (target) return c.redirect(target, 303);
+    return c.html(page("You are subscribed", "Thank you for confirming your subscription."));
   });
 
   return app;

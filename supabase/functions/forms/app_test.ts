@@ -203,7 +203,9 @@ dbTest("posts are rate-limited per client address and per form", async () => {
 dbTest("with the owner's Turnstile secret, a post needs a valid, unused widget token", async () => {
   const fake = startTurnstileFake(["0x4AAAAAAA-owner-secret"]);
   const user = await createUser("forms-turnstile");
-  const guarded = createFormsApp(readFormsSettings({ BEACON_TURNSTILE_URL: fake.url }));
+  const guarded = createFormsApp(
+    readFormsSettings({ ...Deno.env.toObject(), BEACON_TURNSTILE_URL: fake.url }),
+  );
   try {
     const formId = await createForm(user, { consent_text: null });
     await storeUserSecret(user.sub, TURNSTILE_SECRET, "0x4AAAAAAA-owner-secret");
@@ -246,7 +248,10 @@ dbTest("with the owner's Turnstile secret, a post needs a valid, unused widget t
 dbTest("a success_url outside BEACON_FORMS_REDIRECT_ALLOWLIST is not followed", async () => {
   const user = await createUser("forms-allowlist");
   const strict = createFormsApp(
-    readFormsSettings({ BEACON_FORMS_REDIRECT_ALLOWLIST: "https://allowed.example" }),
+    readFormsSettings({
+      ...Deno.env.toObject(),
+      BEACON_FORMS_REDIRECT_ALLOWLIST: "https://allowed.example",
+    }),
   );
   try {
     const formId = await createForm(user, { consent_text: null });

@@ -43,3 +43,33 @@ export async function submitForm(tx: Tx, formId: string, s: Submission): Promise
       ${tx.json(s.customFields)}, ${s.ip ?? null}::inet, ${s.userAgent})`;
   return row;
 }
+
+/**
+ * Sends the confirmation email of a double opt-in (private.send_form_confirmation): the
+ * delivery's status, "throttled", or null when the lead is not unconfirmed.
+ */
+export async function sendConfirmation(
+  tx: Tx,
+  formId: string,
+  leadId: string,
+  confirmUrl: string,
+): Promise<string | null> {
+  const [row] = await tx<{ status: string | null }[]>`
+    select private.send_form_confirmation(${formId}, ${leadId}, ${confirmUrl}) as status`;
+  return row.status;
+}
+
+/** A followed confirm link: the lead's state afterwards and where the form sends the browser. */
+export async function confirmLead(
+  tx: Tx,
+  formId: string,
+  leadId: string,
+  ip: string | undefined,
+  userAgent: string | null,
+): Promise<{ status: string | null; confirm_url: string | null }> {
+  const [row] = await tx<{ status: string | null; confirm_url: string | null }[]>`
+    select private.confirm_form_lead(${formId}, ${leadId}, ${ip ?? null}::inet, ${userAgent})
+             as status,
+           (select f.confirm_url from public.forms as f where f.id = ${formId}) as confirm_url`;
+  return row;
+}

@@ -4,7 +4,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(383);
+select plan(386);
 
 select tables_are(
   'public',
@@ -103,6 +103,7 @@ insert into tests.expected_columns (tbl, col, type, not_null, dflt) values
   ('email_campaigns', 'from_name', 'text', false, null),
   ('email_campaigns', 'reply_to', 'text', false, null),
   ('email_campaigns', 'error_message', 'text', false, null),
+  ('email_campaigns', 'purpose', 'text', true, '''marketing''::text'),
 
   ('analytics_events', 'id', 'uuid', true, 'gen_random_uuid()'),
   ('analytics_events', 'user_id', 'uuid', true, 'auth.uid()'),

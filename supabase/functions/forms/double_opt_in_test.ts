@@ -111,7 +111,7 @@ dbTest(
       res = await app.request(link, { method: "POST", headers: { "user-agent": "Reader/1.0" } });
       assert.equal(res.status, 303);
       assert.equal(res.headers.get("location"), "https://acme.example/confirmed");
-    // A consent per post, then the confirmation.
+      // A consent per post, then the confirmation.
       assert.deepEqual(await lead(user, address), {
         subscription_status: "subscribed",
         consents: ["email_marketing v2", "email_marketing v2", "double_opt_in v2"],

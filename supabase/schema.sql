@@ -34,6 +34,27 @@ COMMENT ON SCHEMA private IS 'Beacon internals: helpers, queues and state that a
 
 
 --
+-- Name: address_hash(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.address_hash(owner uuid, address text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select sha256(convert_to(owner::text || ':' || lower(btrim(address)), 'UTF8'))
+$$;
+
+
+ALTER FUNCTION private.address_hash(owner uuid, address text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION address_hash(owner uuid, address text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.address_hash(owner uuid, address text) IS 'SHA-256 of an owner''s normalised email address (owner id salted), as private.erased_addresses keeps it.';
+
+
+--
 -- Name: analytics_event_partition_name(date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3041,6 +3062,56 @@ ALTER FUNCTION private.enforce_email_campaign_lifecycle() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.enforce_email_campaign_lifecycle() IS 'Trigger: allows only the lifecycle''s moves (clients fewer than the system) and freezes what a campaign sends once it has started.';
+
+
+--
+-- Name: erase_deleted_leads(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.erase_deleted_leads() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if current_setting('beacon.erase_lead', true) is distinct from 'on' then
+    return null;
+  end if;
+  delete from public.analytics_events as a
+  using erased_leads as l
+  where a.user_id = l.user_id
+    and (a.properties ->> 'lead_id' = l.id::text or lower(a.properties ->> 'email') = l.email_normalized);
+  insert into private.email_metrics_stale (email_campaign_id)
+  select distinct d.email_campaign_id
+  from public.email_deliveries as d
+  join erased_leads as l on d.user_id = l.user_id and lower(d.email) = l.email_normalized;
+  delete from public.email_deliveries as d
+  using erased_leads as l
+  where d.user_id = l.user_id and lower(d.email) = l.email_normalized;
+  delete from private.email_unsubscribe_keys as k
+  using erased_leads as l
+  where k.user_id = l.user_id and lower(k.email) = l.email_normalized;
+  delete from public.email_suppressions as s
+  using erased_leads as l
+  where s.user_id = l.user_id and lower(s.email) = l.email_normalized;
+  delete from public.workflow_executions as e
+  using erased_leads as l
+  where e.user_id = l.user_id and e.trigger_data ->> 'lead_id' = l.id::text;
+  insert into private.erased_addresses (user_id, address_hash)
+  select l.user_id, private.address_hash(l.user_id, l.email_normalized)
+  from erased_leads as l
+  on conflict (user_id, address_hash) do nothing;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.erase_deleted_leads() OWNER TO postgres;
+
+--
+-- Name: FUNCTION erase_deleted_leads(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.erase_deleted_leads() IS 'Trigger (after delete on leads, per statement; only under public.erase_lead): deletes the erased leads'' events, deliveries, suppressions, unsubscribe keys and workflow executions, keeps their address hashes.';
 
 
 --
@@ -6091,12 +6162,19 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
   full join selected as s on s.address = x.address
   -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
   -- (a suppressed one stays, recorded as suppressed by fan-out).
-  where x.lead_subscription_status is null
-     or x.lead_subscription_status = 'subscribed'
-     or exists (
-       select
-       from public.email_suppressions as u
-       where u.user_id = owner and lower(u.email) = x.address)
+  where (x.lead_subscription_status is null
+         or x.lead_subscription_status = 'subscribed'
+         or exists (
+           select
+           from public.email_suppressions as u
+           where u.user_id = owner and lower(u.email) = x.address))
+    -- Privacy: an explicit address whose lead was erased (public.erase_lead) gets nothing.
+    and (x.address is null
+         or x.lead_id is not null
+         or not exists (
+           select
+           from private.erased_addresses as z
+           where z.user_id = owner and z.address_hash = private.address_hash(owner, x.address)))
 $$;
 
 
@@ -6933,7 +7011,7 @@ COMMENT ON FUNCTION private.set_lead_score() IS 'Trigger: keeps leads.score = pr
 --
 
 CREATE FUNCTION private.set_lead_subscription() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
@@ -6943,6 +7021,12 @@ begin
     where s.user_id = new.user_id
       and lower(s.email) = lower(btrim(new.email))
       and s.reason in ('unsubscribed', 'complaint')
+  ) or exists (
+    -- Privacy: an address whose lead was erased is never sent to again.
+    select
+    from private.erased_addresses as z
+    where z.user_id = new.user_id
+      and z.address_hash = private.address_hash(new.user_id, new.email)
   ) then
     new.subscription_status := 'unsubscribed';
   end if;
@@ -7979,6 +8063,40 @@ COMMENT ON FUNCTION public.create_write_key(name text) IS 'Creates a publishable
 
 
 --
+-- Name: erase_lead(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.erase_lead(lead_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  address text;
+begin
+  select l.email_normalized into address from public.leads as l where l.id = erase_lead.lead_id;
+  if address is null then
+    raise exception using
+      errcode = 'no_data_found',
+      message = format('erase_lead: you have no lead %s', lead_id);
+  end if;
+  perform set_config('beacon.erase_lead', 'on', true);
+  delete from public.leads as l where l.id = erase_lead.lead_id;
+  perform set_config('beacon.erase_lead', '', true);
+  return jsonb_build_object('erased', lead_id, 'address_kept_as_hash', true);
+end;
+$$;
+
+
+ALTER FUNCTION public.erase_lead(lead_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION erase_lead(lead_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.erase_lead(lead_id uuid) IS 'Erases one of the caller''s leads: deletes it with its events, deliveries, suppressions, consents, memberships and workflow executions; keeps only a hash of its address, so it is never sent to again.';
+
+
+--
 -- Name: explain_lead_score(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -8033,6 +8151,80 @@ ALTER FUNCTION public.explain_lead_score(lead_id uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.explain_lead_score(lead_id uuid) IS 'Why one of the caller''s leads has its score: (source, reason, points) per contribution, summing to the score.';
+
+
+--
+-- Name: export_lead_data(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.export_lead_data(lead_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  lead public.leads;
+  result jsonb;
+begin
+  select l.* into lead from public.leads as l where l.id = export_lead_data.lead_id;
+  if lead.id is null then
+    raise exception using
+      errcode = 'no_data_found',
+      message = format('export_lead_data: you have no lead %s', lead_id);
+  end if;
+  select jsonb_build_object(
+    'exported_at', now(),
+    'lead', to_jsonb(lead) - 'user_id',
+    'consents', coalesce((
+      select jsonb_agg(to_jsonb(c) - 'user_id' - 'lead_id' order by c.created_at)
+      from public.consents as c where c.lead_id = lead.id), '[]'),
+    'lists', coalesce((
+      select jsonb_agg(jsonb_build_object('list', li.name, 'subscribed_at', m.subscribed_at,
+                                          'unsubscribed_at', m.unsubscribed_at) order by li.name)
+      from public.list_memberships as m join public.lists as li on li.id = m.list_id
+      where m.lead_id = lead.id), '[]'),
+    'email_deliveries', coalesce((
+      select jsonb_agg(jsonb_build_object('email_campaign_id', d.email_campaign_id, 'subject', c.subject,
+                                          'email', d.email, 'status', d.status, 'sent_at', d.sent_at,
+                                          'opened_at', d.opened_at, 'clicked_at', d.clicked_at,
+                                          'unsubscribed_at', d.unsubscribed_at) order by d.created_at)
+      from public.email_deliveries as d join public.email_campaigns as c on c.id = d.email_campaign_id
+      where d.user_id = lead.user_id and lower(d.email) = lead.email_normalized), '[]'),
+    'suppressions', coalesce((
+      select jsonb_agg(jsonb_build_object('email', s.email, 'reason', s.reason, 'created_at', s.created_at))
+      from public.email_suppressions as s
+      where s.user_id = lead.user_id and lower(s.email) = lead.email_normalized), '[]'),
+    'events', coalesce((
+      select jsonb_agg(to_jsonb(a) - 'user_id' order by a."timestamp")
+      from public.analytics_events as a
+      where a.user_id = lead.user_id
+        and (a.properties ->> 'lead_id' = lead.id::text or lower(a.properties ->> 'email') = lead.email_normalized)),
+      '[]'),
+    'score_ledger', coalesce((
+      select jsonb_agg(jsonb_build_object('points', g.points, 'source', g.source, 'reason', g.reason,
+                                          'created_at', g.created_at) order by g.created_at)
+      from public.lead_score_ledger as g where g.lead_id = lead.id), '[]'),
+    'status_history', coalesce((
+      select jsonb_agg(to_jsonb(h) - 'user_id' - 'lead_id' order by h.changed_at)
+      from public.lead_status_history as h where h.lead_id = lead.id), '[]'),
+    'workflow_executions', coalesce((
+      select jsonb_agg(jsonb_build_object('workflow', w.name, 'status', e.status, 'started_at', e.started_at,
+                                          'completed_at', e.completed_at) order by e.started_at)
+      from public.workflow_executions as e join public.workflows as w on w.id = e.workflow_id
+      where e.user_id = lead.user_id and e.trigger_data ->> 'lead_id' = lead.id::text), '[]')
+  )
+  into result;
+  return result;
+end;
+$$;
+
+
+ALTER FUNCTION public.export_lead_data(lead_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION export_lead_data(lead_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.export_lead_data(lead_id uuid) IS 'Everything held about one of the caller''s leads, as JSON: the lead, consents, lists, email deliveries, suppressions, events, score ledger, status history and workflow executions.';
 
 
 --
@@ -9054,6 +9246,26 @@ ALTER TABLE private.email_unsubscribe_keys OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.email_unsubscribe_keys IS 'Unsubscribe keys of deliveries whose campaign was deleted: the links in sent mail keep working until kept_until (60 days).';
+
+
+--
+-- Name: erased_addresses; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.erased_addresses (
+    user_id uuid NOT NULL,
+    address_hash bytea NOT NULL,
+    erased_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE private.erased_addresses OWNER TO postgres;
+
+--
+-- Name: TABLE erased_addresses; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.erased_addresses IS 'Addresses of erased leads, as private.address_hash only: never sent to again, and a lead created on one starts unsubscribed.';
 
 
 --
@@ -10461,6 +10673,14 @@ ALTER TABLE ONLY private.email_unsubscribe_effects
 
 ALTER TABLE ONLY private.email_unsubscribe_keys
     ADD CONSTRAINT email_unsubscribe_keys_pkey PRIMARY KEY (delivery_id);
+
+
+--
+-- Name: erased_addresses erased_addresses_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.erased_addresses
+    ADD CONSTRAINT erased_addresses_pkey PRIMARY KEY (user_id, address_hash);
 
 
 --
@@ -11933,6 +12153,13 @@ CREATE TRIGGER enforce_lifecycle BEFORE INSERT OR UPDATE ON public.email_campaig
 
 
 --
+-- Name: leads erase_deleted_leads; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER erase_deleted_leads AFTER DELETE ON public.leads REFERENCING OLD TABLE AS erased_leads FOR EACH STATEMENT EXECUTE FUNCTION private.erase_deleted_leads();
+
+
+--
 -- Name: write_keys guard_write_key; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -12303,6 +12530,14 @@ ALTER TABLE ONLY private.email_unsubscribe_effects
 
 ALTER TABLE ONLY private.email_unsubscribe_keys
     ADD CONSTRAINT email_unsubscribe_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: erased_addresses erased_addresses_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.erased_addresses
+    ADD CONSTRAINT erased_addresses_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -13514,6 +13749,13 @@ ALTER TABLE public.workflows ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.write_keys ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: FUNCTION address_hash(owner uuid, address text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.address_hash(owner uuid, address text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION analytics_event_partition_name(month date); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13969,6 +14211,13 @@ REVOKE ALL ON FUNCTION private.email_tick_units(step text) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.enforce_email_campaign_lifecycle() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION erase_deleted_leads(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.erase_deleted_leads() FROM PUBLIC;
 
 
 --
@@ -14550,12 +14799,30 @@ GRANT ALL ON FUNCTION public.create_write_key(name text) TO authenticated;
 
 
 --
+-- Name: FUNCTION erase_lead(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.erase_lead(lead_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.erase_lead(lead_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.erase_lead(lead_id uuid) TO service_role;
+
+
+--
 -- Name: FUNCTION explain_lead_score(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.explain_lead_score(lead_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION export_lead_data(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.export_lead_data(lead_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.export_lead_data(lead_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.export_lead_data(lead_id uuid) TO service_role;
 
 
 --

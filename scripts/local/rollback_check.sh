@@ -115,7 +115,7 @@ ROW_TABLES=(
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
   public.lists public.list_memberships public.forms public.consents
-  private.unconfirmed_expiry_failures
+  private.unconfirmed_expiry_failures private.erased_addresses
 )
 rows_for() {
   case "$1" in
@@ -327,6 +327,10 @@ SQL
     private.unconfirmed_expiry_failures) cat <<SQL ;;
 insert into private.unconfirmed_expiry_failures (user_id, error)
 values ('$OWNER', 'Rollback check: a trigger refused');
+SQL
+    private.erased_addresses) cat <<SQL ;;
+insert into private.erased_addresses (user_id, address_hash)
+values ('$OWNER', sha256(convert_to('$OWNER:erased@rollback.example', 'UTF8')));
 SQL
     *) return 1 ;;
   esac

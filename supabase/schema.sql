@@ -34,6 +34,27 @@ COMMENT ON SCHEMA private IS 'Beacon internals: helpers, queues and state that a
 
 
 --
+-- Name: address_hash(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.address_hash(owner uuid, address text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select sha256(convert_to(owner::text || ':' || lower(btrim(address)), 'UTF8'))
+$$;
+
+
+ALTER FUNCTION private.address_hash(owner uuid, address text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION address_hash(owner uuid, address text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.address_hash(owner uuid, address text) IS 'SHA-256 of an owner''s normalised email address (owner id salted), as private.erased_addresses keeps it.';
+
+
+--
 -- Name: analytics_event_partition_name(date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -708,6 +729,8 @@ CREATE TABLE public.leads (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     email_normalized text GENERATED ALWAYS AS (lower(btrim(email))) STORED,
+    subscription_status text DEFAULT 'subscribed'::text NOT NULL,
+    subscription_changed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT leads_company_check CHECK (((company ~ '\S'::text) AND (length(company) <= 200))),
     CONSTRAINT leads_custom_fields_check CHECK ((jsonb_typeof(custom_fields) = 'object'::text)),
     CONSTRAINT leads_email_check CHECK (((email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(email) <= 320))),
@@ -717,6 +740,7 @@ CREATE TABLE public.leads (
     CONSTRAINT leads_score_check CHECK (((score >= '-100000'::integer) AND (score <= 100000))),
     CONSTRAINT leads_source_check CHECK ((length(source) <= 200)),
     CONSTRAINT leads_status_check CHECK ((status = ANY (ARRAY['new'::text, 'qualified'::text, 'contacted'::text, 'converted'::text, 'lost'::text]))),
+    CONSTRAINT leads_subscription_status_check CHECK ((subscription_status = ANY (ARRAY['subscribed'::text, 'unconfirmed'::text, 'unsubscribed'::text]))),
     CONSTRAINT leads_tags_check CHECK (((array_position(tags, NULL::text) IS NULL) AND (cardinality(tags) <= 100)))
 );
 
@@ -735,6 +759,20 @@ COMMENT ON TABLE public.leads IS 'Leads (contacts) per user; unique by email_nor
 --
 
 COMMENT ON COLUMN public.leads.email_normalized IS 'lower(btrim(email)), kept by the database; with user_id the upsert target (constraint leads_user_id_email_key).';
+
+
+--
+-- Name: COLUMN leads.subscription_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.subscription_status IS 'subscribed (receives campaign email), unconfirmed (double opt-in pending: receives none) or unsubscribed (receives none); an unsubscribe or complaint suppression sets unsubscribed.';
+
+
+--
+-- Name: COLUMN leads.subscription_changed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.subscription_changed_at IS 'When subscription_status last changed (system-maintained; unconfirmed leads expire from it).';
 
 
 --
@@ -824,6 +862,43 @@ COMMENT ON FUNCTION private.check_email_campaign_sender() IS 'Trigger: a campaig
 
 
 --
+-- Name: check_form_lists(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_form_lists() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  missing uuid;
+begin
+  select x.id
+  into missing
+  from unnest(new.list_ids) with ordinality as x (id, n)
+  where not exists (select from public.lists as l where l.id = x.id and l.user_id = new.user_id)
+  order by x.n
+  limit 1;
+  if missing is not null then
+    raise exception using
+      errcode = 'foreign_key_violation',
+      message = format('list_ids: you have no list %s', missing),
+      hint = 'Create the list first (public.lists) and use its id.';
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_form_lists() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_form_lists(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_form_lists() IS 'Trigger (before insert or update of list_ids on forms): every list a form joins is its owner''s.';
+
+
+--
 -- Name: check_recipient_list(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -839,12 +914,37 @@ begin
     return new;
   end if;
   problem := private.recipient_list_problem(new.recipient_list);
+  -- Confirmations: only in the system's confirmation campaigns.
+  if problem is null and new.purpose <> 'confirmation' then
+    select format('recipient_list[%s]: {"confirm": ...} is for confirmation emails only', e.n - 1)
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm'
+    order by e.n
+    limit 1;
+  end if;
+  -- Lists: the owner's own.
+  if problem is null then
+    select format('recipient_list[%s].list: you have no list %s', e.n - 1, e.entry -> 'list')
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object'
+      and e.entry ? 'list'
+      and not exists (
+        select
+        from public.lists as l
+        where l.user_id = new.user_id
+          and l.id = (e.entry ->> 'list')::uuid)
+    order by e.n
+    limit 1;
+  end if;
   if problem is not null then
     raise exception using
       errcode = 'check_violation',
       message = problem,
-      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?} '
-             'and {"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}; entries are counted from 0.';
+      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?}, '
+             '{"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}} and {"list": <id of one of your lists>}; '
+             'entries are counted from 0.';
   end if;
   return new;
 end;
@@ -2810,6 +2910,52 @@ COMMENT ON FUNCTION private.complete_webhooks(worker text, results jsonb) IS 'Re
 
 
 --
+-- Name: confirm_form_lead(uuid, uuid, inet, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  form public.forms;
+  lead public.leads;
+begin
+  select f.* into form from public.forms as f where f.id = confirm_form_lead.form_id;
+  update public.leads as l
+  set subscription_status = 'subscribed'
+  where l.id = confirm_form_lead.lead_id
+    and l.user_id = form.user_id
+    and l.subscription_status = 'unconfirmed'
+  returning l.* into lead;
+  if lead.id is not null then
+    insert into public.consents (
+      user_id, lead_id, form_id, purpose, consent_text, consent_version, ip_address, user_agent
+    )
+    values (
+      form.user_id, lead.id, form.id, 'double_opt_in', form.consent_text, form.consent_version,
+      client_ip, left(client_user_agent, 1000)
+    );
+    return lead.subscription_status;
+  end if;
+  select l.subscription_status into lead.subscription_status
+  from public.leads as l
+  where l.id = confirm_form_lead.lead_id and l.user_id = form.user_id;
+  return lead.subscription_status;
+end;
+$$;
+
+
+ALTER FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) IS 'A followed double opt-in link: subscribes the unconfirmed lead and records the confirmation as a consent; returns the lead''s state.';
+
+
+--
 -- Name: create_analytics_event_partition(date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3710,6 +3856,56 @@ COMMENT ON FUNCTION private.enqueue_webhook() IS 'Instead-of-insert trigger of p
 
 
 --
+-- Name: erase_deleted_leads(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.erase_deleted_leads() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if current_setting('beacon.erase_lead', true) is distinct from 'on' then
+    return null;
+  end if;
+  delete from public.analytics_events as a
+  using erased_leads as l
+  where a.user_id = l.user_id
+    and (a.properties ->> 'lead_id' = l.id::text or lower(a.properties ->> 'email') = l.email_normalized);
+  insert into private.email_metrics_stale (email_campaign_id)
+  select distinct d.email_campaign_id
+  from public.email_deliveries as d
+  join erased_leads as l on d.user_id = l.user_id and lower(d.email) = l.email_normalized;
+  delete from public.email_deliveries as d
+  using erased_leads as l
+  where d.user_id = l.user_id and lower(d.email) = l.email_normalized;
+  delete from private.email_unsubscribe_keys as k
+  using erased_leads as l
+  where k.user_id = l.user_id and lower(k.email) = l.email_normalized;
+  delete from public.email_suppressions as s
+  using erased_leads as l
+  where s.user_id = l.user_id and lower(s.email) = l.email_normalized;
+  delete from public.workflow_executions as e
+  using erased_leads as l
+  where e.user_id = l.user_id and e.trigger_data ->> 'lead_id' = l.id::text;
+  insert into private.erased_addresses (user_id, address_hash)
+  select l.user_id, private.address_hash(l.user_id, l.email_normalized)
+  from erased_leads as l
+  on conflict (user_id, address_hash) do nothing;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.erase_deleted_leads() OWNER TO postgres;
+
+--
+-- Name: FUNCTION erase_deleted_leads(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.erase_deleted_leads() IS 'Trigger (after delete on leads, per statement; only under public.erase_lead): deletes the erased leads'' events, deliveries, suppressions, unsubscribe keys and workflow executions, keeps their address hashes.';
+
+
+--
 -- Name: event_filter_problem(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3784,6 +3980,58 @@ ALTER FUNCTION private.event_lead_id(owner uuid, properties jsonb) OWNER TO post
 --
 
 COMMENT ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) IS 'The owner''s lead an analytics event is about: properties.lead_id, else properties.email; null if none.';
+
+
+--
+-- Name: expire_unconfirmed_leads(interval); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.expire_unconfirmed_leads(max_age interval DEFAULT '30 days'::interval) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  owner uuid;
+  deleted integer;
+  total integer := 0;
+  failed integer := 0;
+  message text;
+begin
+  for owner in
+    select distinct l.user_id
+    from public.leads as l
+    where l.subscription_status = 'unconfirmed'
+      and l.subscription_changed_at < now() - max_age
+  loop
+    begin
+      delete from public.leads as l
+      where l.user_id = owner
+        and l.subscription_status = 'unconfirmed'
+        and l.subscription_changed_at < now() - max_age
+        and l.subscription_changed_at = l.created_at;
+      get diagnostics deleted = row_count;
+      total := total + deleted;
+      delete from private.unconfirmed_expiry_failures as f where f.user_id = owner;
+    exception when others then
+      get stacked diagnostics message = message_text;
+      failed := failed + 1;
+      insert into private.unconfirmed_expiry_failures as f (user_id, error)
+      values (owner, left(message, 2000))
+      on conflict (user_id) do update set error = excluded.error, failed_at = now();
+    end;
+  end loop;
+  return jsonb_build_object('deleted', total, 'failed_owners', failed);
+end;
+$$;
+
+
+ALTER FUNCTION private.expire_unconfirmed_leads(max_age interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION expire_unconfirmed_leads(max_age interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.expire_unconfirmed_leads(max_age interval) IS 'Cron job body (beacon-expire-unconfirmed-leads): deletes leads unconfirmed since creation for longer than max_age, owner by owner; failures in private.unconfirmed_expiry_failures.';
 
 
 --
@@ -5696,9 +5944,33 @@ begin
         end
       end,
       case when jsonb_typeof(e.entry) = 'string' then '' end,
-      case when not (e.entry ? 'email' or e.entry ? 'leads') then
-        format('%s: needs "email" (a recipient) or "leads" (a lead selector)', a.at)
+      -- A confirmation (double opt-in): {"confirm": lead id}, written by the system only (see
+      -- private.check_recipient_list).
+      (select format('%s: unknown key "%s"; a confirmation entry has only "confirm"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'confirm' and k <> 'confirm'
+       order by k
+       limit 1),
+      case when e.entry ? 'confirm'
+                and (jsonb_typeof(e.entry -> 'confirm') <> 'string' or lower(e.entry ->> 'confirm') !~ uuid_pattern) then
+        format('%s.confirm: %s is not a lead id (a uuid)', a.at, e.entry -> 'confirm')
       end,
+      case when e.entry ? 'confirm' then '' end,
+      case when not (e.entry ? 'email' or e.entry ? 'leads' or e.entry ? 'list') then
+        format('%s: needs "email" (a recipient), "leads" (a lead selector) or "list" (a subscription list)', a.at)
+      end,
+      -- A subscription list: {"list": id}. That it is the owner's is checked on save
+      -- (private.check_recipient_list), which knows the owner.
+      (select format('%s: unknown key "%s"; a list entry has only "list"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'list' and k <> 'list'
+       order by k
+       limit 1),
+      case when e.entry ? 'list'
+                and (jsonb_typeof(e.entry -> 'list') <> 'string' or lower(e.entry ->> 'list') !~ uuid_pattern) then
+        format('%s.list: %s is not a list id (a uuid)', a.at, e.entry -> 'list')
+      end,
+      case when e.entry ? 'list' then '' end,
       -- A lead selector.
       (select format('%s: unknown key "%s"; a lead selector has only "leads"', a.at, k)
        from jsonb_object_keys(e.entry) as k
@@ -7002,8 +7274,9 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
     cross join lateral (select e.entry -> 'leads' as s) as sel
     where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
   ),
-  selected as (
-    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+  -- The ids of the leads that lead selectors and lists pick.
+  picked as (
+    select l.id
     from public.leads as l
     where exists (select from selectors)
       and l.user_id = owner
@@ -7015,6 +7288,39 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
           and (s.statuses is null or l.status = any (s.statuses))
           and (s.min_score is null or l.score >= s.min_score)
       )
+    union
+    -- Lists: the members of each {"list": id} who have not left it.
+    select m.lead_id
+    from public.list_memberships as m
+    where m.user_id = owner
+      and m.unsubscribed_at is null
+      and m.list_id in (
+        select (e.entry ->> 'list')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list')
+  ),
+  selected as (
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (select p.id from picked as p)
+      -- Subscription: only subscribed leads receive campaign email. One whose address is
+      -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
+      and (l.subscription_status = 'subscribed'
+           or exists (
+             select
+             from public.email_suppressions as u
+             where u.user_id = owner and lower(u.email) = l.email_normalized))
+    union
+    -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.subscription_status = 'unconfirmed'
+      and l.id in (
+        select (e.entry ->> 'confirm')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm')
   ),
   -- Explicit entries with the owner's lead of the same address, selected or not.
   explicit_leads as (
@@ -7025,7 +7331,8 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
       l.first_name as lead_first_name,
       l.last_name as lead_last_name,
       l.company as lead_company,
-      l.custom_fields as lead_custom_fields
+      l.custom_fields as lead_custom_fields,
+      l.subscription_status as lead_subscription_status
     from explicit as x
     left join public.leads as l on l.user_id = owner and lower(l.email) = x.address
   )
@@ -7039,6 +7346,21 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
       || coalesce(s.custom_fields, x.lead_custom_fields, '{}')
   from explicit_leads as x
   full join selected as s on s.address = x.address
+  -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
+  -- (a suppressed one stays, recorded as suppressed by fan-out).
+  where (x.lead_subscription_status is null
+         or x.lead_subscription_status = 'subscribed'
+         or exists (
+           select
+           from public.email_suppressions as u
+           where u.user_id = owner and lower(u.email) = x.address))
+    -- Privacy: an explicit address whose lead was erased (public.erase_lead) gets nothing.
+    and (x.address is null
+         or x.lead_id is not null
+         or not exists (
+           select
+           from private.erased_addresses as z
+           where z.user_id = owner and z.address_hash = private.address_hash(owner, x.address)))
 $$;
 
 
@@ -7048,7 +7370,7 @@ ALTER FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb
 -- Name: FUNCTION resolve_email_recipients(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries plus selected leads, one per lower(email), lead data winning.';
+COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads, list members who have not left and leads asked to confirm (while unconfirmed), one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
 
 
 --
@@ -7722,6 +8044,65 @@ COMMENT ON FUNCTION private.secure_tenant_table(tbl regclass) IS 'Migration help
 
 
 --
+-- Name: send_form_confirmation(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  form public.forms;
+  lead public.leads;
+  confirmation_id uuid;
+  delivery_status text;
+begin
+  select f.* into form from public.forms as f where f.id = send_form_confirmation.form_id;
+  select l.* into lead
+  from public.leads as l
+  where l.id = send_form_confirmation.lead_id and l.user_id = form.user_id;
+  if lead.id is null or lead.subscription_status <> 'unconfirmed' then
+    return null;
+  end if;
+  if exists (
+    select
+    from public.email_campaigns as c
+    where c.user_id = form.user_id
+      and c.purpose = 'confirmation'
+      and c.created_at > now() - interval '5 minutes'
+      and c.recipient_list @> jsonb_build_array(jsonb_build_object('confirm', lead.id))
+  ) then
+    return 'throttled';
+  end if;
+
+  insert into public.email_campaigns (user_id, subject, content, recipient_list, send_at, status, purpose)
+  values (
+    form.user_id,
+    form.confirm_subject,
+    replace(form.confirm_body, '{{confirm_url}}', confirm_url),
+    jsonb_build_array(jsonb_build_object('confirm', lead.id)),
+    now(),
+    'scheduled',
+    'confirmation'
+  )
+  returning id into confirmation_id;
+  update public.email_campaigns as c set status = 'sending' where c.id = confirmation_id;
+  select d.status into delivery_status from public.email_deliveries as d where d.email_campaign_id = confirmation_id;
+  return coalesce(delivery_status, 'none');
+end;
+$$;
+
+
+ALTER FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) IS 'Sends the double opt-in confirmation email of a form to its unconfirmed lead through the email pipeline (a confirmation campaign); at most one per lead every 5 minutes.';
+
+
+--
 -- Name: sender_problem(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7835,6 +8216,49 @@ ALTER FUNCTION private.set_lead_score() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.set_lead_score() IS 'Trigger: keeps leads.score = profile points + ledgered points, within -100000 to 100000; ignores scores written by anyone but Beacon''s scoring.';
+
+
+--
+-- Name: set_lead_subscription(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.set_lead_subscription() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if exists (
+    select
+    from public.email_suppressions as s
+    where s.user_id = new.user_id
+      and lower(s.email) = lower(btrim(new.email))
+      and s.reason in ('unsubscribed', 'complaint')
+  ) or exists (
+    -- Privacy: an address whose lead was erased is never sent to again.
+    select
+    from private.erased_addresses as z
+    where z.user_id = new.user_id
+      and z.address_hash = private.address_hash(new.user_id, new.email)
+  ) then
+    new.subscription_status := 'unsubscribed';
+  end if;
+  if tg_op = 'INSERT' or new.subscription_status is distinct from old.subscription_status then
+    new.subscription_changed_at := now();
+  else
+    new.subscription_changed_at := old.subscription_changed_at;
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.set_lead_subscription() OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_lead_subscription(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.set_lead_subscription() IS 'Trigger (before insert or update on leads): an address unsubscribed or complained about stays unsubscribed; stamps subscription_changed_at when the state changes.';
 
 
 --
@@ -8344,6 +8768,86 @@ COMMENT ON FUNCTION private.start_workflow_executions(workflow_ids uuid[], user_
 
 
 --
+-- Name: submit_form(uuid, text, jsonb, jsonb, inet, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) RETURNS TABLE(lead_id uuid, subscription_status text, needs_confirmation boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  form public.forms;
+  lead public.leads;
+begin
+  select f.* into form from public.forms as f where f.id = submit_form.form_id and f.is_active;
+  if not found then
+    raise exception using errcode = 'no_data_found', message = 'form: no such form, or it is inactive';
+  end if;
+
+  insert into public.leads as l (
+    user_id, email, first_name, last_name, company, phone, source, tags, custom_fields, subscription_status
+  )
+  values (
+    form.user_id,
+    btrim(submit_form.email),
+    lead_fields ->> 'first_name',
+    lead_fields ->> 'last_name',
+    lead_fields ->> 'company',
+    lead_fields ->> 'phone',
+    left('form: ' || form.name, 200),
+    form.tags,
+    coalesce(submit_form.custom_fields, '{}'),
+    case when form.double_opt_in then 'unconfirmed' else 'subscribed' end
+  )
+  on conflict (user_id, email_normalized) do update
+  set first_name = coalesce(excluded.first_name, l.first_name),
+      last_name = coalesce(excluded.last_name, l.last_name),
+      company = coalesce(excluded.company, l.company),
+      phone = coalesce(excluded.phone, l.phone),
+      tags = array(select distinct t from unnest(l.tags || excluded.tags) as t order by t),
+      custom_fields = l.custom_fields || excluded.custom_fields,
+      subscription_status = case
+        when l.subscription_status = 'subscribed' then 'subscribed'
+        when form.double_opt_in then 'unconfirmed'
+        when l.subscription_status = 'unconfirmed' then 'subscribed'
+        else l.subscription_status
+      end
+  returning l.* into lead;
+
+  insert into public.list_memberships as m (user_id, list_id, lead_id)
+  select form.user_id, x.id, lead.id
+  from unnest(form.list_ids) as x (id)
+  join public.lists as li on li.id = x.id and li.user_id = form.user_id
+  on conflict (list_id, lead_id) do update
+  set unsubscribed_at = null, subscribed_at = now()
+  where m.unsubscribed_at is not null;
+
+  if form.consent_text is not null then
+    insert into public.consents (
+      user_id, lead_id, form_id, purpose, consent_text, consent_version, ip_address, user_agent
+    )
+    values (
+      form.user_id, lead.id, form.id, form.consent_purpose, form.consent_text, form.consent_version,
+      client_ip, left(client_user_agent, 1000)
+    );
+  end if;
+
+  return query select lead.id, lead.subscription_status, lead.subscription_status = 'unconfirmed';
+end;
+$$;
+
+
+ALTER FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) IS 'A public post of a form (checked by the forms function): upserts the lead by email_normalized, joins the form''s lists, records the consent, sets the subscription (unconfirmed under double opt-in).';
+
+
+--
 -- Name: sync_social_connection_status(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8500,6 +9004,36 @@ ALTER FUNCTION private.unknown_key(object jsonb, allowed text[]) OWNER TO postgr
 --
 
 COMMENT ON FUNCTION private.unknown_key(object jsonb, allowed text[]) IS 'The first key (alphabetically) of a JSON object that is not among allowed; null if none.';
+
+
+--
+-- Name: unsubscribe_suppressed_leads(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.unsubscribe_suppressed_leads() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  update public.leads as l
+  set subscription_status = 'unsubscribed'
+  from new_suppressions as s
+  where s.user_id = l.user_id
+    and lower(s.email) = l.email_normalized
+    and s.reason in ('unsubscribed', 'complaint')
+    and l.subscription_status <> 'unsubscribed';
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.unsubscribe_suppressed_leads() OWNER TO postgres;
+
+--
+-- Name: FUNCTION unsubscribe_suppressed_leads(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.unsubscribe_suppressed_leads() IS 'Trigger (after insert or update on email_suppressions, per statement): an unsubscribe or complaint unsubscribes the owner''s lead of that address.';
 
 
 --
@@ -9383,6 +9917,40 @@ COMMENT ON FUNCTION public.create_write_key(name text) IS 'Creates a publishable
 
 
 --
+-- Name: erase_lead(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.erase_lead(lead_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  address text;
+begin
+  select l.email_normalized into address from public.leads as l where l.id = erase_lead.lead_id;
+  if address is null then
+    raise exception using
+      errcode = 'no_data_found',
+      message = format('erase_lead: you have no lead %s', lead_id);
+  end if;
+  perform set_config('beacon.erase_lead', 'on', true);
+  delete from public.leads as l where l.id = erase_lead.lead_id;
+  perform set_config('beacon.erase_lead', '', true);
+  return jsonb_build_object('erased', lead_id, 'address_kept_as_hash', true);
+end;
+$$;
+
+
+ALTER FUNCTION public.erase_lead(lead_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION erase_lead(lead_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.erase_lead(lead_id uuid) IS 'Erases one of the caller''s leads: deletes it with its events, deliveries, suppressions, consents, memberships and workflow executions; keeps only a hash of its address, so it is never sent to again.';
+
+
+--
 -- Name: explain_lead_score(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -9437,6 +10005,80 @@ ALTER FUNCTION public.explain_lead_score(lead_id uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.explain_lead_score(lead_id uuid) IS 'Why one of the caller''s leads has its score: (source, reason, points) per contribution, summing to the score.';
+
+
+--
+-- Name: export_lead_data(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.export_lead_data(lead_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  lead public.leads;
+  result jsonb;
+begin
+  select l.* into lead from public.leads as l where l.id = export_lead_data.lead_id;
+  if lead.id is null then
+    raise exception using
+      errcode = 'no_data_found',
+      message = format('export_lead_data: you have no lead %s', lead_id);
+  end if;
+  select jsonb_build_object(
+    'exported_at', now(),
+    'lead', to_jsonb(lead) - 'user_id',
+    'consents', coalesce((
+      select jsonb_agg(to_jsonb(c) - 'user_id' - 'lead_id' order by c.created_at)
+      from public.consents as c where c.lead_id = lead.id), '[]'),
+    'lists', coalesce((
+      select jsonb_agg(jsonb_build_object('list', li.name, 'subscribed_at', m.subscribed_at,
+                                          'unsubscribed_at', m.unsubscribed_at) order by li.name)
+      from public.list_memberships as m join public.lists as li on li.id = m.list_id
+      where m.lead_id = lead.id), '[]'),
+    'email_deliveries', coalesce((
+      select jsonb_agg(jsonb_build_object('email_campaign_id', d.email_campaign_id, 'subject', c.subject,
+                                          'email', d.email, 'status', d.status, 'sent_at', d.sent_at,
+                                          'opened_at', d.opened_at, 'clicked_at', d.clicked_at,
+                                          'unsubscribed_at', d.unsubscribed_at) order by d.created_at)
+      from public.email_deliveries as d join public.email_campaigns as c on c.id = d.email_campaign_id
+      where d.user_id = lead.user_id and lower(d.email) = lead.email_normalized), '[]'),
+    'suppressions', coalesce((
+      select jsonb_agg(jsonb_build_object('email', s.email, 'reason', s.reason, 'created_at', s.created_at))
+      from public.email_suppressions as s
+      where s.user_id = lead.user_id and lower(s.email) = lead.email_normalized), '[]'),
+    'events', coalesce((
+      select jsonb_agg(to_jsonb(a) - 'user_id' order by a."timestamp")
+      from public.analytics_events as a
+      where a.user_id = lead.user_id
+        and (a.properties ->> 'lead_id' = lead.id::text or lower(a.properties ->> 'email') = lead.email_normalized)),
+      '[]'),
+    'score_ledger', coalesce((
+      select jsonb_agg(jsonb_build_object('points', g.points, 'source', g.source, 'reason', g.reason,
+                                          'created_at', g.created_at) order by g.created_at)
+      from public.lead_score_ledger as g where g.lead_id = lead.id), '[]'),
+    'status_history', coalesce((
+      select jsonb_agg(to_jsonb(h) - 'user_id' - 'lead_id' order by h.changed_at)
+      from public.lead_status_history as h where h.lead_id = lead.id), '[]'),
+    'workflow_executions', coalesce((
+      select jsonb_agg(jsonb_build_object('workflow', w.name, 'status', e.status, 'started_at', e.started_at,
+                                          'completed_at', e.completed_at) order by e.started_at)
+      from public.workflow_executions as e join public.workflows as w on w.id = e.workflow_id
+      where e.user_id = lead.user_id and e.trigger_data ->> 'lead_id' = lead.id::text), '[]')
+  )
+  into result;
+  return result;
+end;
+$$;
+
+
+ALTER FUNCTION public.export_lead_data(lead_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION export_lead_data(lead_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.export_lead_data(lead_id uuid) IS 'Everything held about one of the caller''s leads, as JSON: the lead, consents, lists, email deliveries, suppressions, events, score ledger, status history and workflow executions.';
 
 
 --
@@ -10461,6 +11103,26 @@ COMMENT ON TABLE private.email_unsubscribe_keys IS 'Unsubscribe keys of deliveri
 
 
 --
+-- Name: erased_addresses; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.erased_addresses (
+    user_id uuid NOT NULL,
+    address_hash bytea NOT NULL,
+    erased_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE private.erased_addresses OWNER TO postgres;
+
+--
+-- Name: TABLE erased_addresses; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.erased_addresses IS 'Addresses of erased leads, as private.address_hash only: never sent to again, and a lead created on one starts unsubscribed.';
+
+
+--
 -- Name: event_rollup_dirty; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -10718,6 +11380,26 @@ ALTER TABLE private.scoring_rescores ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 
 
 --
+-- Name: unconfirmed_expiry_failures; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.unconfirmed_expiry_failures (
+    user_id uuid NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text NOT NULL
+);
+
+
+ALTER TABLE private.unconfirmed_expiry_failures OWNER TO postgres;
+
+--
+-- Name: TABLE unconfirmed_expiry_failures; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.unconfirmed_expiry_failures IS 'Owners whose unconfirmed leads could not be expired in the last run, with the reason (cleared by a later success).';
+
+
+--
 -- Name: visitor_identities; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -10903,6 +11585,37 @@ COMMENT ON COLUMN public.collect_settings.retention_days IS 'Days analytics even
 
 
 --
+-- Name: consents; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.consents (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    lead_id uuid NOT NULL,
+    form_id uuid,
+    purpose text NOT NULL,
+    consent_text text,
+    consent_version text,
+    ip_address inet,
+    user_agent text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT consents_consent_text_check CHECK ((length(consent_text) <= 5000)),
+    CONSTRAINT consents_consent_version_check CHECK ((length(consent_version) <= 100)),
+    CONSTRAINT consents_purpose_check CHECK ((length(purpose) <= 100)),
+    CONSTRAINT consents_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE public.consents OWNER TO postgres;
+
+--
+-- Name: TABLE consents; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.consents IS 'What a lead agreed to, when and how: purpose, the consent text and version shown, the form, IP address and user agent. Written by the system (forms), read by owners.';
+
+
+--
 -- Name: content; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -10988,11 +11701,13 @@ CREATE TABLE public.email_campaigns (
     from_name text,
     reply_to text,
     error_message text,
+    purpose text DEFAULT 'marketing'::text NOT NULL,
     CONSTRAINT email_campaigns_content_check CHECK ((length(content) <= 1000000)),
     CONSTRAINT email_campaigns_error_message_check CHECK ((length(error_message) <= 2000)),
     CONSTRAINT email_campaigns_from_email_check CHECK (((from_email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(from_email) <= 320))),
     CONSTRAINT email_campaigns_from_name_check CHECK (((btrim(from_name) <> ''::text) AND (length(from_name) <= 200) AND (from_name !~ '[[:cntrl:]]'::text))),
     CONSTRAINT email_campaigns_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
+    CONSTRAINT email_campaigns_purpose_check CHECK ((purpose = ANY (ARRAY['marketing'::text, 'confirmation'::text]))),
     CONSTRAINT email_campaigns_recipient_list_check CHECK ((jsonb_typeof(recipient_list) = 'array'::text)),
     CONSTRAINT email_campaigns_reply_to_check CHECK (((reply_to ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(reply_to) <= 320))),
     CONSTRAINT email_campaigns_scheduled_needs_send_at_check CHECK (((status <> 'scheduled'::text) OR (send_at IS NOT NULL))),
@@ -11046,6 +11761,13 @@ COMMENT ON COLUMN public.email_campaigns.error_message IS 'Why the system could 
 
 
 --
+-- Name: COLUMN email_campaigns.purpose; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.email_campaigns.purpose IS 'marketing (the default: only subscribed leads receive it) or confirmation (a double opt-in email the system sends to an unconfirmed lead; not writable by clients).';
+
+
+--
 -- Name: email_suppressions; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -11082,6 +11804,86 @@ COMMENT ON COLUMN public.email_suppressions.reason IS 'unsubscribed, hard_bounce
 --
 
 COMMENT ON COLUMN public.email_suppressions.email_campaign_id IS 'The email campaign whose message led to it, if any.';
+
+
+--
+-- Name: forms; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.forms (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    fields text[] DEFAULT '{}'::text[] NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    list_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    double_opt_in boolean DEFAULT false NOT NULL,
+    consent_purpose text DEFAULT 'email_marketing'::text NOT NULL,
+    consent_text text,
+    consent_version text,
+    success_url text,
+    confirm_url text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    confirm_subject text DEFAULT 'Please confirm your subscription'::text NOT NULL,
+    confirm_body text DEFAULT '<p>Hi {{first_name|there}},</p><p>please confirm that you want our emails: <a href="{{confirm_url}}">confirm my subscription</a>.</p><p>If you did not sign up, ignore this email: you will not hear from us again.</p>'::text NOT NULL,
+    CONSTRAINT forms_confirm_body_check CHECK (((length(confirm_body) <= 100000) AND (strpos(confirm_body, '{{confirm_url}}'::text) > 0))),
+    CONSTRAINT forms_confirm_subject_check CHECK (((confirm_subject ~ '\S'::text) AND (length(confirm_subject) <= 998))),
+    CONSTRAINT forms_confirm_url_check CHECK (((length(confirm_url) <= 2048) AND (confirm_url ~ '^(https://|http://(localhost|127\.0\.0\.1)(:[0-9]+)?(/|$))[^@[:space:][:cntrl:]\\]*$'::text))),
+    CONSTRAINT forms_consent_purpose_check CHECK ((consent_purpose ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT forms_consent_text_check CHECK (((consent_text ~ '\S'::text) AND (length(consent_text) <= 5000))),
+    CONSTRAINT forms_consent_version_check CHECK (((length(consent_version) >= 1) AND (length(consent_version) <= 100))),
+    CONSTRAINT forms_fields_check CHECK (((cardinality(fields) <= 50) AND (array_position(fields, NULL::text) IS NULL) AND (array_to_string(fields, ','::text) ~ '^([a-z][a-z0-9_]{0,62}(,|$))*$'::text) AND (NOT ('email'::text = ANY (fields))))),
+    CONSTRAINT forms_list_ids_check CHECK (((cardinality(list_ids) <= 20) AND (array_position(list_ids, NULL::uuid) IS NULL))),
+    CONSTRAINT forms_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200))),
+    CONSTRAINT forms_success_url_check CHECK (((length(success_url) <= 2048) AND (success_url ~ '^(https://|http://(localhost|127\.0\.0\.1)(:[0-9]+)?(/|$))[^@[:space:][:cntrl:]\\]*$'::text))),
+    CONSTRAINT forms_tags_check CHECK (((cardinality(tags) <= 20) AND (array_position(tags, NULL::text) IS NULL)))
+);
+
+
+ALTER TABLE public.forms OWNER TO postgres;
+
+--
+-- Name: TABLE forms; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.forms IS 'Signup forms posted to POST /functions/v1/forms/{id}: accepted fields (beyond email), tags and lists to join, double opt-in, consent text and version, redirect URLs.';
+
+
+--
+-- Name: COLUMN forms.fields; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.fields IS 'The form fields a post may set besides email: first_name, last_name, company, phone go to the lead, any other name to its custom_fields; the rest are ignored.';
+
+
+--
+-- Name: COLUMN forms.list_ids; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.list_ids IS 'Lists (of the owner) the lead joins.';
+
+
+--
+-- Name: COLUMN forms.double_opt_in; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.double_opt_in IS 'The lead stays unconfirmed (no campaign email) until it follows the link of the confirmation email.';
+
+
+--
+-- Name: COLUMN forms.confirm_subject; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.confirm_subject IS 'Subject of the double opt-in confirmation email.';
+
+
+--
+-- Name: COLUMN forms.confirm_body; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.confirm_body IS 'HTML of the double opt-in confirmation email; must contain {{confirm_url}} (the signed confirm link). Merge tags as in campaigns.';
 
 
 --
@@ -11200,6 +12002,60 @@ COMMENT ON COLUMN public.lead_status_history.changed_by IS 'The signed-in user w
 --
 
 COMMENT ON COLUMN public.lead_status_history.workflow_id IS 'The workflow whose step made the change; kept when the workflow is deleted.';
+
+
+--
+-- Name: list_memberships; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.list_memberships (
+    list_id uuid NOT NULL,
+    lead_id uuid NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    subscribed_at timestamp with time zone DEFAULT now() NOT NULL,
+    unsubscribed_at timestamp with time zone
+);
+
+
+ALTER TABLE public.list_memberships OWNER TO postgres;
+
+--
+-- Name: TABLE list_memberships; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.list_memberships IS 'A lead on a list; unsubscribed_at set once it left (the recipient from the unsubscribe page, or the owner): campaigns to the list skip it.';
+
+
+--
+-- Name: COLUMN list_memberships.unsubscribed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.list_memberships.unsubscribed_at IS 'When the lead left the list; null while a member. Owners may clear it to re-add the lead.';
+
+
+--
+-- Name: lists; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lists (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    description text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lists_description_check CHECK ((length(description) <= 2000)),
+    CONSTRAINT lists_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200)))
+);
+
+
+ALTER TABLE public.lists OWNER TO postgres;
+
+--
+-- Name: TABLE lists; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lists IS 'Subscription lists (topics) per owner; email campaigns target one with {"list": id}; recipients may leave one from the unsubscribe page.';
 
 
 --
@@ -11709,6 +12565,14 @@ ALTER TABLE ONLY private.email_unsubscribe_keys
 
 
 --
+-- Name: erased_addresses erased_addresses_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.erased_addresses
+    ADD CONSTRAINT erased_addresses_pkey PRIMARY KEY (user_id, address_hash);
+
+
+--
 -- Name: event_rollup_dirty event_rollup_dirty_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11789,6 +12653,14 @@ ALTER TABLE ONLY private.scoring_rescores
 
 
 --
+-- Name: unconfirmed_expiry_failures unconfirmed_expiry_failures_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.unconfirmed_expiry_failures
+    ADD CONSTRAINT unconfirmed_expiry_failures_pkey PRIMARY KEY (user_id);
+
+
+--
 -- Name: visitor_identities visitor_identities_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11842,6 +12714,14 @@ ALTER TABLE ONLY public.campaigns
 
 ALTER TABLE ONLY public.collect_settings
     ADD CONSTRAINT collect_settings_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: consents consents_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_pkey PRIMARY KEY (id);
 
 
 --
@@ -11901,6 +12781,14 @@ ALTER TABLE ONLY public.email_suppressions
 
 
 --
+-- Name: forms forms_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.forms
+    ADD CONSTRAINT forms_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: lead_score_ledger lead_score_ledger_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -11938,6 +12826,38 @@ ALTER TABLE ONLY public.leads
 
 ALTER TABLE ONLY public.leads
     ADD CONSTRAINT leads_user_id_email_key UNIQUE (user_id, email_normalized);
+
+
+--
+-- Name: list_memberships list_memberships_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_pkey PRIMARY KEY (list_id, lead_id);
+
+
+--
+-- Name: lists lists_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: lists lists_user_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_id_key UNIQUE (user_id, id);
+
+
+--
+-- Name: lists lists_user_id_name_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_name_key UNIQUE (user_id, name);
 
 
 --
@@ -12496,6 +13416,27 @@ CREATE INDEX campaigns_user_id_created_at_idx ON public.campaigns USING btree (u
 
 
 --
+-- Name: consents_form_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_form_id_idx ON public.consents USING btree (form_id) WHERE (form_id IS NOT NULL);
+
+
+--
+-- Name: consents_lead_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_lead_id_idx ON public.consents USING btree (lead_id);
+
+
+--
+-- Name: consents_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_user_id_created_at_idx ON public.consents USING btree (user_id, created_at DESC);
+
+
+--
 -- Name: content_campaign_id_user_id_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -12521,6 +13462,13 @@ CREATE INDEX content_user_id_created_at_idx ON public.content USING btree (user_
 --
 
 CREATE INDEX email_campaigns_campaign_id_user_id_idx ON public.email_campaigns USING btree (campaign_id, user_id);
+
+
+--
+-- Name: email_campaigns_confirmations_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX email_campaigns_confirmations_idx ON public.email_campaigns USING btree (user_id, created_at) WHERE (purpose = 'confirmation'::text);
 
 
 --
@@ -12591,6 +13539,13 @@ CREATE INDEX email_suppressions_user_id_created_at_idx ON public.email_suppressi
 --
 
 CREATE UNIQUE INDEX email_suppressions_user_id_email_key ON public.email_suppressions USING btree (user_id, lower(email));
+
+
+--
+-- Name: forms_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX forms_user_id_created_at_idx ON public.forms USING btree (user_id, created_at DESC);
 
 
 --
@@ -12678,6 +13633,13 @@ CREATE INDEX lead_status_history_user_id_changed_at_idx ON public.lead_status_hi
 
 
 --
+-- Name: leads_unconfirmed_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_unconfirmed_idx ON public.leads USING btree (subscription_changed_at) WHERE (subscription_status = 'unconfirmed'::text);
+
+
+--
 -- Name: leads_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -12689,6 +13651,20 @@ CREATE INDEX leads_user_id_created_at_idx ON public.leads USING btree (user_id, 
 --
 
 CREATE INDEX leads_user_id_lower_email_idx ON public.leads USING btree (user_id, lower(email));
+
+
+--
+-- Name: list_memberships_lead_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX list_memberships_lead_id_idx ON public.list_memberships USING btree (lead_id);
+
+
+--
+-- Name: list_memberships_user_id_list_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX list_memberships_user_id_list_id_idx ON public.list_memberships USING btree (user_id, list_id);
 
 
 --
@@ -13112,6 +14088,13 @@ CREATE TRIGGER check_config BEFORE INSERT OR UPDATE OF trigger_config, action_co
 
 
 --
+-- Name: forms check_form_lists; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_form_lists BEFORE INSERT OR UPDATE OF list_ids, user_id ON public.forms FOR EACH ROW EXECUTE FUNCTION private.check_form_lists();
+
+
+--
 -- Name: scoring_rules check_limits_after_insert; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -13193,6 +14176,13 @@ CREATE TRIGGER enforce_lifecycle BEFORE INSERT OR UPDATE ON public.content FOR E
 --
 
 CREATE TRIGGER enforce_lifecycle BEFORE INSERT OR UPDATE ON public.email_campaigns FOR EACH ROW EXECUTE FUNCTION private.enforce_email_campaign_lifecycle();
+
+
+--
+-- Name: leads erase_deleted_leads; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER erase_deleted_leads AFTER DELETE ON public.leads REFERENCING OLD TABLE AS erased_leads FOR EACH STATEMENT EXECUTE FUNCTION private.erase_deleted_leads();
 
 
 --
@@ -13322,6 +14312,13 @@ CREATE TRIGGER set_lead_score BEFORE INSERT OR UPDATE ON public.leads FOR EACH R
 
 
 --
+-- Name: leads set_lead_subscription; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_lead_subscription BEFORE INSERT OR UPDATE OF email, subscription_status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_lead_subscription();
+
+
+--
 -- Name: campaigns set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -13357,10 +14354,24 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.email_deliveries FOR EACH 
 
 
 --
+-- Name: forms set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.forms FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
 -- Name: leads set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
+-- Name: lists set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.lists FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 
 --
@@ -13438,6 +14449,20 @@ CREATE TRIGGER sync_targets AFTER UPDATE OF status ON public.content FOR EACH RO
 --
 
 CREATE TRIGGER sync_trigger AFTER INSERT OR UPDATE OF trigger_config, action_config, is_active, user_id ON public.workflows FOR EACH ROW EXECUTE FUNCTION private.sync_workflow_trigger();
+
+
+--
+-- Name: email_suppressions unsubscribe_leads_after_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER unsubscribe_leads_after_insert AFTER INSERT ON public.email_suppressions REFERENCING NEW TABLE AS new_suppressions FOR EACH STATEMENT EXECUTE FUNCTION private.unsubscribe_suppressed_leads();
+
+
+--
+-- Name: email_suppressions unsubscribe_leads_after_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER unsubscribe_leads_after_update AFTER UPDATE ON public.email_suppressions REFERENCING NEW TABLE AS new_suppressions FOR EACH STATEMENT EXECUTE FUNCTION private.unsubscribe_suppressed_leads();
 
 
 --
@@ -13548,6 +14573,14 @@ ALTER TABLE ONLY private.email_unsubscribe_keys
 
 
 --
+-- Name: erased_addresses erased_addresses_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.erased_addresses
+    ADD CONSTRAINT erased_addresses_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: event_rollup_dirty event_rollup_dirty_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -13609,6 +14642,14 @@ ALTER TABLE ONLY private.oauth_states
 
 ALTER TABLE ONLY private.scoring_rescores
     ADD CONSTRAINT scoring_rescores_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: unconfirmed_expiry_failures unconfirmed_expiry_failures_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.unconfirmed_expiry_failures
+    ADD CONSTRAINT unconfirmed_expiry_failures_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -13681,6 +14722,30 @@ ALTER TABLE ONLY public.campaigns
 
 ALTER TABLE ONLY public.collect_settings
     ADD CONSTRAINT collect_settings_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: consents consents_form_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_form_id_fkey FOREIGN KEY (form_id) REFERENCES public.forms(id) ON DELETE SET NULL;
+
+
+--
+-- Name: consents consents_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: consents consents_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -13764,6 +14829,14 @@ ALTER TABLE ONLY public.email_suppressions
 
 
 --
+-- Name: forms forms_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.forms
+    ADD CONSTRAINT forms_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: lead_score_ledger lead_score_ledger_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -13801,6 +14874,38 @@ ALTER TABLE ONLY public.lead_status_history
 
 ALTER TABLE ONLY public.leads
     ADD CONSTRAINT leads_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: list_memberships list_memberships_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: list_memberships list_memberships_list_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_list_fkey FOREIGN KEY (user_id, list_id) REFERENCES public.lists(user_id, id) ON DELETE CASCADE;
+
+
+--
+-- Name: list_memberships list_memberships_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: lists lists_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -13962,6 +15067,12 @@ ALTER TABLE public.campaigns ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.collect_settings ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: consents; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.consents ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: content; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -13986,6 +15097,12 @@ ALTER TABLE public.email_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.email_suppressions ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: forms; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.forms ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: lead_score_ledger; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -14002,6 +15119,18 @@ ALTER TABLE public.lead_status_history ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.leads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: list_memberships; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.list_memberships ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lists; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lists ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: analytics_events owner can delete; Type: POLICY; Schema: public; Owner: postgres
@@ -14022,6 +15151,13 @@ CREATE POLICY "owner can delete" ON public.campaigns FOR DELETE TO authenticated
 --
 
 CREATE POLICY "owner can delete" ON public.collect_settings FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: consents owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.consents FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -14053,6 +15189,13 @@ CREATE POLICY "owner can delete" ON public.email_suppressions FOR DELETE TO auth
 
 
 --
+-- Name: forms owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.forms FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: lead_score_ledger owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -14071,6 +15214,20 @@ CREATE POLICY "owner can delete" ON public.lead_status_history FOR DELETE TO aut
 --
 
 CREATE POLICY "owner can delete" ON public.leads FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: list_memberships owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.list_memberships FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.lists FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -14165,6 +15322,13 @@ CREATE POLICY "owner can insert" ON public.collect_settings FOR INSERT TO authen
 
 
 --
+-- Name: consents owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.consents FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -14193,6 +15357,13 @@ CREATE POLICY "owner can insert" ON public.email_suppressions FOR INSERT TO auth
 
 
 --
+-- Name: forms owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.forms FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: lead_score_ledger owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -14211,6 +15382,22 @@ CREATE POLICY "owner can insert" ON public.lead_status_history FOR INSERT TO aut
 --
 
 CREATE POLICY "owner can insert" ON public.leads FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: list_memberships owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.list_memberships FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (lead_id IN ( SELECT l.id
+   FROM public.leads l
+  WHERE (l.user_id = ( SELECT auth.uid() AS uid))))));
+
+
+--
+-- Name: lists owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.lists FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -14305,6 +15492,13 @@ CREATE POLICY "owner can select" ON public.collect_settings FOR SELECT TO authen
 
 
 --
+-- Name: consents owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.consents FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -14333,6 +15527,13 @@ CREATE POLICY "owner can select" ON public.email_suppressions FOR SELECT TO auth
 
 
 --
+-- Name: forms owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.forms FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: lead_score_ledger owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -14351,6 +15552,20 @@ CREATE POLICY "owner can select" ON public.lead_status_history FOR SELECT TO aut
 --
 
 CREATE POLICY "owner can select" ON public.leads FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: list_memberships owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.list_memberships FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.lists FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -14445,6 +15660,13 @@ CREATE POLICY "owner can update" ON public.collect_settings FOR UPDATE TO authen
 
 
 --
+-- Name: consents owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.consents FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -14473,6 +15695,13 @@ CREATE POLICY "owner can update" ON public.email_suppressions FOR UPDATE TO auth
 
 
 --
+-- Name: forms owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.forms FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: lead_score_ledger owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -14491,6 +15720,20 @@ CREATE POLICY "owner can update" ON public.lead_status_history FOR UPDATE TO aut
 --
 
 CREATE POLICY "owner can update" ON public.leads FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: list_memberships owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.list_memberships FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.lists FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -14622,6 +15865,13 @@ ALTER TABLE public.workflows ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.write_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: FUNCTION address_hash(owner uuid, address text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.address_hash(owner uuid, address text) FROM PUBLIC;
+
 
 --
 -- Name: FUNCTION analytics_event_partition_name(month date); Type: ACL; Schema: private; Owner: postgres
@@ -14779,6 +16029,13 @@ GRANT INSERT(custom_fields),UPDATE(custom_fields) ON TABLE public.leads TO authe
 
 
 --
+-- Name: COLUMN leads.subscription_status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(subscription_status),UPDATE(subscription_status) ON TABLE public.leads TO authenticated;
+
+
+--
 -- Name: FUNCTION changed_lead_fields(old_lead public.leads, new_lead public.leads); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14790,6 +16047,13 @@ REVOKE ALL ON FUNCTION private.changed_lead_fields(old_lead public.leads, new_le
 --
 
 REVOKE ALL ON FUNCTION private.check_email_campaign_sender() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_form_lists(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_form_lists() FROM PUBLIC;
 
 
 --
@@ -15019,6 +16283,13 @@ REVOKE ALL ON FUNCTION private.complete_webhooks(worker text, results jsonb) FRO
 
 
 --
+-- Name: FUNCTION confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION create_analytics_event_partition(month date); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15138,6 +16409,13 @@ REVOKE ALL ON FUNCTION private.enqueue_webhook() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION erase_deleted_leads(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.erase_deleted_leads() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION event_filter_problem(path text, filter jsonb, noun text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15149,6 +16427,13 @@ REVOKE ALL ON FUNCTION private.event_filter_problem(path text, filter jsonb, nou
 --
 
 REVOKE ALL ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION expire_unconfirmed_leads(max_age interval); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.expire_unconfirmed_leads(max_age interval) FROM PUBLIC;
 
 
 --
@@ -15608,6 +16893,13 @@ REVOKE ALL ON FUNCTION private.secure_tenant_table(tbl regclass) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION sender_problem(owner uuid, address text, path text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15626,6 +16918,13 @@ REVOKE ALL ON FUNCTION private.set_execution_owner() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.set_lead_score() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION set_lead_subscription(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.set_lead_subscription() FROM PUBLIC;
 
 
 --
@@ -15749,6 +17048,13 @@ REVOKE ALL ON FUNCTION private.start_workflow_executions(workflow_ids uuid[], us
 
 
 --
+-- Name: FUNCTION submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION sync_social_connection_status(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15781,6 +17087,13 @@ REVOKE ALL ON FUNCTION private.try_rescore_leads(owner uuid) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.unknown_key(object jsonb, allowed text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION unsubscribe_suppressed_leads(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.unsubscribe_suppressed_leads() FROM PUBLIC;
 
 
 --
@@ -15885,12 +17198,30 @@ GRANT ALL ON FUNCTION public.create_write_key(name text) TO authenticated;
 
 
 --
+-- Name: FUNCTION erase_lead(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.erase_lead(lead_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.erase_lead(lead_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.erase_lead(lead_id uuid) TO service_role;
+
+
+--
 -- Name: FUNCTION explain_lead_score(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.explain_lead_score(lead_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION export_lead_data(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.export_lead_data(lead_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.export_lead_data(lead_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.export_lead_data(lead_id uuid) TO service_role;
 
 
 --
@@ -16041,6 +17372,14 @@ GRANT INSERT(honor_privacy_signals),UPDATE(honor_privacy_signals) ON TABLE publi
 --
 
 GRANT INSERT(retention_days),UPDATE(retention_days) ON TABLE public.collect_settings TO authenticated;
+
+
+--
+-- Name: TABLE consents; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.consents TO service_role;
+GRANT SELECT ON TABLE public.consents TO authenticated;
 
 
 --
@@ -16264,6 +17603,119 @@ GRANT INSERT(email_campaign_id) ON TABLE public.email_suppressions TO authentica
 
 
 --
+-- Name: TABLE forms; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.forms TO service_role;
+GRANT SELECT,DELETE ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.fields; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(fields),UPDATE(fields) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.tags; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(tags),UPDATE(tags) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.list_ids; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(list_ids),UPDATE(list_ids) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.double_opt_in; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(double_opt_in),UPDATE(double_opt_in) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_purpose; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_purpose),UPDATE(consent_purpose) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_text; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_text),UPDATE(consent_text) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_version; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_version),UPDATE(consent_version) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.success_url; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(success_url),UPDATE(success_url) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_url; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_url),UPDATE(confirm_url) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_subject; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_subject),UPDATE(confirm_subject) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_body; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_body),UPDATE(confirm_body) ON TABLE public.forms TO authenticated;
+
+
+--
 -- Name: TABLE lead_score_ledger; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -16277,6 +17729,78 @@ GRANT SELECT ON TABLE public.lead_score_ledger TO authenticated;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lead_status_history TO service_role;
 GRANT SELECT ON TABLE public.lead_status_history TO authenticated;
+
+
+--
+-- Name: TABLE list_memberships; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.list_memberships TO service_role;
+GRANT SELECT,DELETE ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.list_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(list_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.unsubscribed_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(unsubscribed_at),UPDATE(unsubscribed_at) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: TABLE lists; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lists TO service_role;
+GRANT SELECT,DELETE ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.description; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.lists TO authenticated;
 
 
 --

@@ -127,6 +127,8 @@ ROW_TABLES=(
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
   private.job_kinds private.jobs public.social_posts
+  public.lists public.list_memberships public.forms public.consents
+  private.unconfirmed_expiry_failures private.erased_addresses
 )
 rows_for() {
   case "$1" in
@@ -321,6 +323,41 @@ select c.user_id, c.id, sc.id, 'Soon, on LinkedIn.'
 from public.content as c
 join public.social_connections as sc on sc.user_id = c.user_id and sc.platform = 'linkedin'
 where c.user_id = '$OWNER' and c.content_type = 'social_post';
+SQL
+    public.lists) cat <<SQL ;;
+insert into public.lists (user_id, name, description)
+values ('$OWNER', 'Rollback check: newsletter', 'Monthly news.');
+SQL
+    public.list_memberships) cat <<SQL ;;
+insert into public.list_memberships (user_id, list_id, lead_id)
+select '$OWNER', l.id, d.id
+from public.lists as l, public.leads as d
+where l.user_id = '$OWNER' and d.user_id = '$OWNER';
+SQL
+    public.forms) cat <<SQL ;;
+insert into public.forms (user_id, name, fields, tags, list_ids, double_opt_in, consent_text,
+                          consent_version, success_url, confirm_url)
+select '$OWNER', 'Rollback check: signup', '{first_name}', '{signup}', array_agg(l.id), true,
+       'Email me the newsletter.', 'v1', 'https://rollback.example/thanks',
+       'https://rollback.example/confirmed'
+from public.lists as l
+where l.user_id = '$OWNER';
+SQL
+    public.consents) cat <<SQL ;;
+insert into public.consents (user_id, lead_id, form_id, purpose, consent_text, consent_version,
+                             ip_address, user_agent)
+select '$OWNER', d.id, f.id, 'email_marketing', f.consent_text, f.consent_version, '192.0.2.1',
+       'RollbackCheck/1.0'
+from public.leads as d, public.forms as f
+where d.user_id = '$OWNER' and f.user_id = '$OWNER';
+SQL
+    private.unconfirmed_expiry_failures) cat <<SQL ;;
+insert into private.unconfirmed_expiry_failures (user_id, error)
+values ('$OWNER', 'Rollback check: a trigger refused');
+SQL
+    private.erased_addresses) cat <<SQL ;;
+insert into private.erased_addresses (user_id, address_hash)
+values ('$OWNER', sha256(convert_to('$OWNER:erased@rollback.example', 'UTF8')));
 SQL
     *) return 1 ;;
   esac

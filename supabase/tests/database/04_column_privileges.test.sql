@@ -20,8 +20,8 @@ create table tests.expected_grants (ord serial, tbl text, can_select text[], can
 insert into tests.expected_grants (tbl, can_select, can_insert, can_update) values
   ('campaigns', '{*}', '{*}', '{*}'),
   ('leads', '{*}',
-    '{id,user_id,email,first_name,last_name,company,phone,status,source,tags,custom_fields}',
-    '{email,first_name,last_name,company,phone,status,source,tags,custom_fields}'),
+    '{id,user_id,email,first_name,last_name,company,phone,status,source,tags,custom_fields,subscription_status}',
+    '{email,first_name,last_name,company,phone,status,source,tags,custom_fields,subscription_status}'),
   ('content', '{*}',
     '{id,user_id,title,content_type,content,metadata,status,scheduled_at,created_at,updated_at,campaign_id}',
     '{id,user_id,title,content_type,content,metadata,status,scheduled_at,created_at,updated_at,campaign_id}'),

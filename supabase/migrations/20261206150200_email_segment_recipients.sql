@@ -9,7 +9,7 @@
 --
 -- recipient_list_problem, check_recipient_list and resolve_email_recipients are redefined
 -- from their bodies in 20261204120000_email_recipient_list_check and
--- 20261204120100_email_fan_out_integers; the segment parts are marked "segment".
+-- 20261206140400 (audience: lists, subscription, confirmations); the segment parts are marked "Segment".
 
 create function private.segment_lead_ids(owner uuid, segment_ids uuid[])
 returns setof uuid
@@ -52,12 +52,10 @@ comment on function private.recipient_segments_problem(uuid, jsonb) is
   'The first {"segment": id} entry of a (well-formed) recipient_list that is not one of the owner''s segments, named by its path; null if none.';
 revoke all on function private.recipient_segments_problem(uuid, jsonb) from public, anon, authenticated, service_role;
 
-create or replace function private.recipient_list_problem(recipient_list jsonb)
-returns text
-language plpgsql
-immutable
-set search_path = ''
-as $$
+create or replace function private.recipient_list_problem(recipient_list jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
 declare
   email_pattern constant text := '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$';
   uuid_pattern constant text := '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
@@ -87,7 +85,20 @@ begin
         end
       end,
       case when jsonb_typeof(e.entry) = 'string' then '' end,
-      -- A segment (its owner is checked by private.recipient_segments_problem).
+      -- A confirmation (double opt-in): {"confirm": lead id}, written by the system only (see
+      -- private.check_recipient_list).
+      (select format('%s: unknown key "%s"; a confirmation entry has only "confirm"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'confirm' and k <> 'confirm'
+       order by k
+       limit 1),
+      case when e.entry ? 'confirm'
+                and (jsonb_typeof(e.entry -> 'confirm') <> 'string' or lower(e.entry ->> 'confirm') !~ uuid_pattern) then
+        format('%s.confirm: %s is not a lead id (a uuid)', a.at, e.entry -> 'confirm')
+      end,
+      case when e.entry ? 'confirm' then '' end,
+      -- A segment: {"segment": id}; that it is the owner's is checked on save
+      -- (private.recipient_segments_problem, from private.check_recipient_list).
       (select format('%s: unknown key "%s"; a segment entry has only "segment"', a.at, k)
        from jsonb_object_keys(e.entry) as k
        where e.entry ? 'segment' and k <> 'segment'
@@ -98,9 +109,21 @@ begin
         format('%s.segment: %s is not a segment id (a uuid)', a.at, e.entry -> 'segment')
       end,
       case when e.entry ? 'segment' then '' end,
-      case when not (e.entry ? 'email' or e.entry ? 'leads') then
-        format('%s: needs "email" (a recipient) or "leads" (a lead selector)', a.at)
+      case when not (e.entry ? 'email' or e.entry ? 'leads' or e.entry ? 'list') then
+        format('%s: needs "email" (a recipient), "leads" (a lead selector) or "list" (a subscription list)', a.at)
       end,
+      -- A subscription list: {"list": id}. That it is the owner's is checked on save
+      -- (private.check_recipient_list), which knows the owner.
+      (select format('%s: unknown key "%s"; a list entry has only "list"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'list' and k <> 'list'
+       order by k
+       limit 1),
+      case when e.entry ? 'list'
+                and (jsonb_typeof(e.entry -> 'list') <> 'string' or lower(e.entry ->> 'list') !~ uuid_pattern) then
+        format('%s.list: %s is not a list id (a uuid)', a.at, e.entry -> 'list')
+      end,
+      case when e.entry ? 'list' then '' end,
       -- A lead selector.
       (select format('%s: unknown key "%s"; a lead selector has only "leads"', a.at, k)
        from jsonb_object_keys(e.entry) as k
@@ -174,15 +197,13 @@ begin
   limit 1;
   return problem;
 end;
-$$;
+$_$;
 
 
-create or replace function private.check_recipient_list()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
+create or replace function private.check_recipient_list() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
 declare
   problem text;
 begin
@@ -190,26 +211,52 @@ begin
   if jsonb_typeof(new.recipient_list) is distinct from 'array' then
     return new;
   end if;
-  problem := coalesce(private.recipient_list_problem(new.recipient_list),
-    private.recipient_segments_problem(new.user_id, new.recipient_list));
+  problem := private.recipient_list_problem(new.recipient_list);
+  -- Confirmations: only in the system's confirmation campaigns.
+  if problem is null and new.purpose <> 'confirmation' then
+    select format('recipient_list[%s]: {"confirm": ...} is for confirmation emails only', e.n - 1)
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm'
+    order by e.n
+    limit 1;
+  end if;
+  -- Lists: the owner's own.
+  if problem is null then
+    select format('recipient_list[%s].list: you have no list %s', e.n - 1, e.entry -> 'list')
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object'
+      and e.entry ? 'list'
+      and not exists (
+        select
+        from public.lists as l
+        where l.user_id = new.user_id
+          and l.id = (e.entry ->> 'list')::uuid)
+    order by e.n
+    limit 1;
+  end if;
+  -- Segments: the owner's own.
+  if problem is null then
+    problem := private.recipient_segments_problem(new.user_id, new.recipient_list);
+  end if;
   if problem is not null then
     raise exception using
       errcode = 'check_violation',
       message = problem,
-      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?} '
-             'and {"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}; entries are counted from 0.';
+      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?}, '
+             '{"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}, {"list": <id of one of your lists>} and {"segment": <id of one of your segments>}; '
+             'entries are counted from 0.';
   end if;
   return new;
 end;
 $$;
 
 
-create or replace function private.resolve_email_recipients(owner uuid, recipient_list jsonb)
-returns table (email text, lead_id uuid, first_name text, last_name text, merge_data jsonb)
-language sql
-stable
-set search_path = ''
-as $$
+create or replace function private.resolve_email_recipients(owner uuid, recipient_list jsonb) RETURNS TABLE(email text, lead_id uuid, first_name text, last_name text, merge_data jsonb)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
   with entries as (
     select e.entry, e.n
     from jsonb_array_elements(recipient_list) with ordinality as e (entry, n)
@@ -240,8 +287,9 @@ as $$
     cross join lateral (select e.entry -> 'leads' as s) as sel
     where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
   ),
-  selected as (
-    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+  -- The ids of the leads that lead selectors and lists pick.
+  picked as (
+    select l.id
     from public.leads as l
     where exists (select from selectors)
       and l.user_id = owner
@@ -253,15 +301,45 @@ as $$
           and (s.statuses is null or l.status = any (s.statuses))
           and (s.min_score is null or l.score >= s.min_score)
       )
-    -- The leads of the owner's segments named by {"segment": id} entries, in one query.
     union
-    select lower(l.email), l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    -- Segments: the owner's leads in any {"segment": id} named, in one query.
+    select private.segment_lead_ids(owner, array(
+      select (e.entry ->> 'segment')::uuid
+      from entries as e
+      where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment'))
+    union
+    -- Lists: the members of each {"list": id} who have not left it.
+    select m.lead_id
+    from public.list_memberships as m
+    where m.user_id = owner
+      and m.unsubscribed_at is null
+      and m.list_id in (
+        select (e.entry ->> 'list')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list')
+  ),
+  selected as (
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
     from public.leads as l
     where l.user_id = owner
+      and l.id in (select p.id from picked as p)
+      -- Subscription: only subscribed leads receive campaign email. One whose address is
+      -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
+      and (l.subscription_status = 'subscribed'
+           or exists (
+             select
+             from public.email_suppressions as u
+             where u.user_id = owner and lower(u.email) = l.email_normalized))
+    union
+    -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.subscription_status = 'unconfirmed'
       and l.id in (
-        select private.segment_lead_ids(owner, array(
-          select (e.entry ->> 'segment')::uuid from entries as e
-          where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment')))
+        select (e.entry ->> 'confirm')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm')
   ),
   -- Explicit entries with the owner's lead of the same address, selected or not.
   explicit_leads as (
@@ -272,7 +350,8 @@ as $$
       l.first_name as lead_first_name,
       l.last_name as lead_last_name,
       l.company as lead_company,
-      l.custom_fields as lead_custom_fields
+      l.custom_fields as lead_custom_fields,
+      l.subscription_status as lead_subscription_status
     from explicit as x
     left join public.leads as l on l.user_id = owner and lower(l.email) = x.address
   )
@@ -286,5 +365,20 @@ as $$
       || coalesce(s.custom_fields, x.lead_custom_fields, '{}')
   from explicit_leads as x
   full join selected as s on s.address = x.address
+  -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
+  -- (a suppressed one stays, recorded as suppressed by fan-out).
+  where (x.lead_subscription_status is null
+         or x.lead_subscription_status = 'subscribed'
+         or exists (
+           select
+           from public.email_suppressions as u
+           where u.user_id = owner and lower(u.email) = x.address))
+    -- Privacy: an explicit address whose lead was erased (public.erase_lead) gets nothing.
+    and (x.address is null
+         or x.lead_id is not null
+         or not exists (
+           select
+           from private.erased_addresses as z
+           where z.user_id = owner and z.address_hash = private.address_hash(owner, x.address)))
 $$;
 

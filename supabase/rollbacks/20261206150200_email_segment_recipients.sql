@@ -1,11 +1,9 @@
--- Back to recipient lists without segments: the bodies of 20261204120000_email_recipient_list_check
--- and 20261204120100_email_fan_out_integers.
-create or replace function private.recipient_list_problem(recipient_list jsonb)
-returns text
-language plpgsql
-immutable
-set search_path = ''
-as $$
+-- Back to recipient lists without segments: the bodies as the audience migrations
+-- (20261206140000-140400) left them.
+create or replace function private.recipient_list_problem(recipient_list jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
 declare
   email_pattern constant text := '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$';
   uuid_pattern constant text := '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
@@ -35,9 +33,33 @@ begin
         end
       end,
       case when jsonb_typeof(e.entry) = 'string' then '' end,
-      case when not (e.entry ? 'email' or e.entry ? 'leads') then
-        format('%s: needs "email" (a recipient) or "leads" (a lead selector)', a.at)
+      -- A confirmation (double opt-in): {"confirm": lead id}, written by the system only (see
+      -- private.check_recipient_list).
+      (select format('%s: unknown key "%s"; a confirmation entry has only "confirm"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'confirm' and k <> 'confirm'
+       order by k
+       limit 1),
+      case when e.entry ? 'confirm'
+                and (jsonb_typeof(e.entry -> 'confirm') <> 'string' or lower(e.entry ->> 'confirm') !~ uuid_pattern) then
+        format('%s.confirm: %s is not a lead id (a uuid)', a.at, e.entry -> 'confirm')
       end,
+      case when e.entry ? 'confirm' then '' end,
+      case when not (e.entry ? 'email' or e.entry ? 'leads' or e.entry ? 'list') then
+        format('%s: needs "email" (a recipient), "leads" (a lead selector) or "list" (a subscription list)', a.at)
+      end,
+      -- A subscription list: {"list": id}. That it is the owner's is checked on save
+      -- (private.check_recipient_list), which knows the owner.
+      (select format('%s: unknown key "%s"; a list entry has only "list"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'list' and k <> 'list'
+       order by k
+       limit 1),
+      case when e.entry ? 'list'
+                and (jsonb_typeof(e.entry -> 'list') <> 'string' or lower(e.entry ->> 'list') !~ uuid_pattern) then
+        format('%s.list: %s is not a list id (a uuid)', a.at, e.entry -> 'list')
+      end,
+      case when e.entry ? 'list' then '' end,
       -- A lead selector.
       (select format('%s: unknown key "%s"; a lead selector has only "leads"', a.at, k)
        from jsonb_object_keys(e.entry) as k
@@ -111,15 +133,13 @@ begin
   limit 1;
   return problem;
 end;
-$$;
+$_$;
 
 
-create or replace function private.check_recipient_list()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
+create or replace function private.check_recipient_list() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
 declare
   problem text;
 begin
@@ -128,24 +148,47 @@ begin
     return new;
   end if;
   problem := private.recipient_list_problem(new.recipient_list);
+  -- Confirmations: only in the system's confirmation campaigns.
+  if problem is null and new.purpose <> 'confirmation' then
+    select format('recipient_list[%s]: {"confirm": ...} is for confirmation emails only', e.n - 1)
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm'
+    order by e.n
+    limit 1;
+  end if;
+  -- Lists: the owner's own.
+  if problem is null then
+    select format('recipient_list[%s].list: you have no list %s', e.n - 1, e.entry -> 'list')
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object'
+      and e.entry ? 'list'
+      and not exists (
+        select
+        from public.lists as l
+        where l.user_id = new.user_id
+          and l.id = (e.entry ->> 'list')::uuid)
+    order by e.n
+    limit 1;
+  end if;
   if problem is not null then
     raise exception using
       errcode = 'check_violation',
       message = problem,
-      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?} '
-             'and {"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}; entries are counted from 0.';
+      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?}, '
+             '{"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}} and {"list": <id of one of your lists>}; '
+             'entries are counted from 0.';
   end if;
   return new;
 end;
 $$;
 
 
-create or replace function private.resolve_email_recipients(owner uuid, recipient_list jsonb)
-returns table (email text, lead_id uuid, first_name text, last_name text, merge_data jsonb)
-language sql
-stable
-set search_path = ''
-as $$
+create or replace function private.resolve_email_recipients(owner uuid, recipient_list jsonb) RETURNS TABLE(email text, lead_id uuid, first_name text, last_name text, merge_data jsonb)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
   with entries as (
     select e.entry, e.n
     from jsonb_array_elements(recipient_list) with ordinality as e (entry, n)
@@ -176,8 +219,9 @@ as $$
     cross join lateral (select e.entry -> 'leads' as s) as sel
     where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
   ),
-  selected as (
-    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+  -- The ids of the leads that lead selectors and lists pick.
+  picked as (
+    select l.id
     from public.leads as l
     where exists (select from selectors)
       and l.user_id = owner
@@ -189,6 +233,39 @@ as $$
           and (s.statuses is null or l.status = any (s.statuses))
           and (s.min_score is null or l.score >= s.min_score)
       )
+    union
+    -- Lists: the members of each {"list": id} who have not left it.
+    select m.lead_id
+    from public.list_memberships as m
+    where m.user_id = owner
+      and m.unsubscribed_at is null
+      and m.list_id in (
+        select (e.entry ->> 'list')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list')
+  ),
+  selected as (
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (select p.id from picked as p)
+      -- Subscription: only subscribed leads receive campaign email. One whose address is
+      -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
+      and (l.subscription_status = 'subscribed'
+           or exists (
+             select
+             from public.email_suppressions as u
+             where u.user_id = owner and lower(u.email) = l.email_normalized))
+    union
+    -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.subscription_status = 'unconfirmed'
+      and l.id in (
+        select (e.entry ->> 'confirm')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm')
   ),
   -- Explicit entries with the owner's lead of the same address, selected or not.
   explicit_leads as (
@@ -199,7 +276,8 @@ as $$
       l.first_name as lead_first_name,
       l.last_name as lead_last_name,
       l.company as lead_company,
-      l.custom_fields as lead_custom_fields
+      l.custom_fields as lead_custom_fields,
+      l.subscription_status as lead_subscription_status
     from explicit as x
     left join public.leads as l on l.user_id = owner and lower(l.email) = x.address
   )
@@ -213,6 +291,21 @@ as $$
       || coalesce(s.custom_fields, x.lead_custom_fields, '{}')
   from explicit_leads as x
   full join selected as s on s.address = x.address
+  -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
+  -- (a suppressed one stays, recorded as suppressed by fan-out).
+  where (x.lead_subscription_status is null
+         or x.lead_subscription_status = 'subscribed'
+         or exists (
+           select
+           from public.email_suppressions as u
+           where u.user_id = owner and lower(u.email) = x.address))
+    -- Privacy: an explicit address whose lead was erased (public.erase_lead) gets nothing.
+    and (x.address is null
+         or x.lead_id is not null
+         or not exists (
+           select
+           from private.erased_addresses as z
+           where z.user_id = owner and z.address_hash = private.address_hash(owner, x.address)))
 $$;
 
 

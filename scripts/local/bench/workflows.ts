@@ -12,6 +12,7 @@
 // end. Each of the 20 workflows has three steps (add_tag, set_field, adjust_score). The bench
 // user's workflow quota is raised above what the run can reach.
 import { parseArgs } from "node:util";
+import { benchClaims, createMatchingWorkflows, insertLeads } from "./leads.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -37,26 +38,8 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const number = (n: number) => Math.round(n).toLocaleString("en-US");
 const step = (text: string) => console.error(`bench: ${text}`);
 
-const userId = crypto.randomUUID();
-const claims = {
-  sub: userId,
-  role: "authenticated" as const,
-  email: `bench-${userId}@example.test`,
-};
-
-// `count` single-lead inserts by `clients` concurrent clients; returns the elapsed ms.
-async function insertLeads(prefix: string, count: number): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    for (let n = next++; n < count; n = next++) {
-      await asUser(claims, (tx) =>
-        tx`insert into public.leads (email, first_name, company, source)
-           values (${`${prefix}${n}@bench.example`}, ${"Lead " + n}, 'Bench Inc', 'bench')`);
-    }
-  }));
-  return performance.now() - started;
-}
+const claims = benchClaims();
+const userId = claims.sub;
 
 let paused = false;
 try {
@@ -82,20 +65,13 @@ try {
   }
 
   step(`${number(leads)} lead inserts, no workflow`);
-  const bareMs = await insertLeads("bare", leads);
+  const bareMs = await insertLeads(asUser, claims, "bare", leads, clients);
 
   step("20 workflows that match every new lead");
-  await asUser(claims, (tx) =>
-    tx`insert into public.workflows (name, trigger_config, action_config)
-       select 'bench ' || n, '{"type": "lead_created", "conditions": {"statuses": ["new"]}}',
-              jsonb_build_object('steps', jsonb_build_array(
-                jsonb_build_object('type', 'add_tag', 'tag', 'wf' || n),
-                jsonb_build_object('type', 'set_field', 'key', 'wf' || n, 'value', n),
-                '{"type": "adjust_score", "points": 1}'::jsonb))
-       from generate_series(1, 20) as n`);
+  await createMatchingWorkflows(asUser, claims);
 
   step(`${number(leads)} lead inserts, 20 matching workflows`);
-  const busyMs = await insertLeads("busy", leads);
+  const busyMs = await insertLeads(asUser, claims, "busy", leads, clients);
   const [{ started }] = await asService((tx) =>
     tx`select count(*)::int as started from public.workflow_executions where user_id = ${userId}`
   );

@@ -1,0 +1,49 @@
+// Lead generation shared by the benchmarks that insert leads as an app does: one lead per
+// transaction, as the signed-in user, several clients at once.
+import type { Tx, UserClaims } from "../../../supabase/functions/_shared/db.ts";
+
+type AsUser = <T>(claims: UserClaims, work: (tx: Tx) => Promise<T>) => Promise<T>;
+
+/** Bench users' claims: a fresh id and the email the bench's auth.users row carries. */
+export function benchClaims(): UserClaims & { email: string } {
+  const sub = crypto.randomUUID();
+  return { sub, role: "authenticated", email: `bench-${sub}@example.test` };
+}
+
+/**
+ * `count` single-lead inserts (emails `<prefix><n>@bench.example`) by `clients` concurrent
+ * clients, each in its own transaction as the user; returns the elapsed milliseconds.
+ */
+export async function insertLeads(
+  asUser: AsUser,
+  claims: UserClaims,
+  prefix: string,
+  count: number,
+  clients: number,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: clients }, async () => {
+    for (let n = next++; n < count; n = next++) {
+      await asUser(claims, (tx) =>
+        tx`insert into public.leads (email, first_name, company, source)
+           values (${`${prefix}${n}@bench.example`}, ${"Lead " + n}, 'Bench Inc', 'bench')`);
+    }
+  }));
+  return performance.now() - started;
+}
+
+/** The bench's 20 active lead_created workflows of three steps, each matching every new lead. */
+export function createMatchingWorkflows(asUser: AsUser, claims: UserClaims): Promise<unknown> {
+  return asUser(
+    claims,
+    (tx) =>
+      tx`insert into public.workflows (name, trigger_config, action_config)
+       select 'bench ' || n, '{"type": "lead_created", "conditions": {"statuses": ["new"]}}',
+              jsonb_build_object('steps', jsonb_build_array(
+                jsonb_build_object('type', 'add_tag', 'tag', 'wf' || n),
+                jsonb_build_object('type', 'set_field', 'key', 'wf' || n, 'value', n),
+                '{"type": "adjust_score", "points": 1}'::jsonb))
+       from generate_series(1, 20) as n`,
+  );
+}

@@ -2996,6 +2996,64 @@ COMMENT ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) IS 'The 
 
 
 --
+-- Name: expand_lead_changes(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.expand_lead_changes(batch integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  claimed bigint[];
+  owner uuid;
+  owner_changes bigint[];
+begin
+  select array_agg(c.id order by c.id)
+  into claimed
+  from (
+    select p.id
+    from private.lead_changes as p
+    where p.error is null
+    order by p.id
+    limit greatest(batch, 1)
+    for update skip locked
+  ) as c;
+  if claimed is null then
+    return 0;
+  end if;
+  begin
+    perform private.start_lead_change_workflows(claimed);
+  exception when others then
+    -- Someone's rows fail the batch: expand owner by owner, each on their own.
+    for owner in select distinct c.user_id from private.lead_changes as c where c.id = any (claimed) loop
+      select array_agg(c.id order by c.id)
+      into owner_changes
+      from private.lead_changes as c
+      where c.id = any (claimed) and c.user_id = owner;
+      begin
+        perform private.start_lead_change_workflows(owner_changes);
+      exception when others then
+        update private.lead_changes as c
+        set error = left(sqlerrm, 2000), failed_at = now()
+        where c.id = any (owner_changes);
+      end;
+    end loop;
+  end;
+  return cardinality(claimed);
+end;
+$$;
+
+
+ALTER FUNCTION private.expand_lead_changes(batch integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION expand_lead_changes(batch integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.expand_lead_changes(batch integer) IS 'Claims up to batch pending lead_changes rows (oldest first, skip locked) and starts their workflows; an owner whose rows fail keeps them with the error. Returns how many rows it claimed.';
+
+
+--
 -- Name: fail_email_campaign(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3931,38 +3989,17 @@ CREATE FUNCTION private.match_inserted_lead_workflows() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  if not exists (
+  insert into private.lead_changes (user_id, chain, leads)
+  select n.user_id, private.current_workflow_chain(), jsonb_agg(to_jsonb(l))
+  from new_leads as n
+  join public.leads as l on l.id = n.id
+  where exists (
     select
     from private.workflow_triggers as t
-    where t.user_id in (select n.user_id from new_leads as n)
+    where t.user_id = n.user_id
       and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
-  ) then
-    return null;
-  end if;
-  perform private.start_workflow_executions(
-    array_agg(m.workflow_id), array_agg(m.user_id), array_agg(m.lead_id), array_agg(m.data))
-  from (
-    select
-      t.workflow_id,
-      l.user_id,
-      l.id as lead_id,
-      jsonb_build_object('trigger', t.type, 'lead_id', l.id) || case t.type
-        when 'tag_added' then jsonb_build_object('tags', n.tags)
-        when 'lead_score_reached' then jsonb_build_object('score', l.score, 'threshold', t.score)
-        else '{}'
-      end as data
-    from new_leads as n
-    join public.leads as l on l.id = n.id
-    join private.workflow_triggers as t
-      on t.user_id = n.user_id
-     and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
-    where case t.type
-        when 'lead_created' then true
-        when 'tag_added' then t.tag = any (n.tags) or (t.tag is null and cardinality(n.tags) > 0)
-        else l.score >= t.score
-      end
-      and (t.conditions is null or private.lead_matches(l, t.conditions))
-  ) as m;
+  )
+  group by n.user_id;
   return null;
 end;
 $$;
@@ -3974,7 +4011,7 @@ ALTER FUNCTION private.match_inserted_lead_workflows() OWNER TO postgres;
 -- Name: FUNCTION match_inserted_lead_workflows(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.match_inserted_lead_workflows() IS 'Trigger (after insert on leads, per statement): starts lead_created, tag_added and lead_score_reached workflows.';
+COMMENT ON FUNCTION private.match_inserted_lead_workflows() IS 'Trigger (after insert on leads, per statement): records the new leads of owners with lead_created, tag_added or lead_score_reached workflows in private.lead_changes, one row per owner.';
 
 
 --
@@ -6650,6 +6687,91 @@ COMMENT ON FUNCTION private.set_updated_at() IS 'Trigger: stamps updated_at on e
 
 
 --
+-- Name: start_lead_change_workflows(bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.start_lead_change_workflows(change_ids bigint[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  previous_chain constant text := current_setting('beacon.workflow_chain', true);
+  recorded_chain uuid[];
+begin
+  for recorded_chain in
+    select distinct c.chain from private.lead_changes as c where c.id = any (change_ids)
+  loop
+    perform pg_catalog.set_config('beacon.workflow_chain', recorded_chain::text, true);
+    perform private.start_workflow_executions(
+      array_agg(m.workflow_id order by m.change_id, m.position, m.workflow_id),
+      array_agg(m.user_id order by m.change_id, m.position, m.workflow_id),
+      array_agg(m.lead_id order by m.change_id, m.position, m.workflow_id),
+      array_agg(m.data order by m.change_id, m.position, m.workflow_id))
+    from (
+      -- Each lead's conditions are checked once per distinct condition of its owner's
+      -- workflows, not once per workflow: 20 workflows sharing a condition check it once.
+      with recorded as materialized (
+        select c.id as change_id, e.position, c.user_id, l as lead
+        from private.lead_changes as c
+        cross join lateral jsonb_array_elements(c.leads) with ordinality as e (lead, position)
+        cross join lateral jsonb_populate_record(null::public.leads, e.lead) as l
+        where c.id = any (change_ids)
+          and c.chain = recorded_chain
+          and l.user_id = c.user_id
+          and exists (select from public.leads as still where still.id = l.id)
+      ),
+      triggers as materialized (
+        select t.*
+        from private.workflow_triggers as t
+        where t.user_id in (select r.user_id from recorded as r)
+          and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
+      ),
+      met as materialized (
+        select r.change_id, r.position, d.conditions
+        from recorded as r
+        join (select distinct t.user_id, t.conditions from triggers as t where t.conditions is not null) as d
+          on d.user_id = r.user_id
+        where private.lead_matches(r.lead, d.conditions)
+      )
+      select
+        r.change_id,
+        r.position,
+        t.workflow_id,
+        r.user_id,
+        (r.lead).id as lead_id,
+        jsonb_build_object('trigger', t.type, 'lead_id', (r.lead).id) || case t.type
+          when 'tag_added' then jsonb_build_object('tags', (r.lead).tags)
+          when 'lead_score_reached' then jsonb_build_object('score', (r.lead).score, 'threshold', t.score)
+          else '{}'
+        end as data
+      from recorded as r
+      join triggers as t on t.user_id = r.user_id
+      left join met as k
+        on k.change_id = r.change_id and k.position = r.position and k.conditions = t.conditions
+      where case t.type
+          when 'lead_created' then true
+          when 'tag_added' then t.tag = any ((r.lead).tags) or (t.tag is null and cardinality((r.lead).tags) > 0)
+          else (r.lead).score >= t.score
+        end
+        and (t.conditions is null or k.change_id is not null)
+    ) as m;
+  end loop;
+  perform pg_catalog.set_config('beacon.workflow_chain', coalesce(previous_chain, ''), true);
+  delete from private.lead_changes as c where c.id = any (change_ids);
+end;
+$$;
+
+
+ALTER FUNCTION private.start_lead_change_workflows(change_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_lead_change_workflows(change_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.start_lead_change_workflows(change_ids bigint[]) IS 'Starts the workflows that these lead_changes rows match (their leads as recorded, under their recorded chain), oldest first, and deletes the rows.';
+
+
+--
 -- Name: start_manual_run(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8658,6 +8780,67 @@ COMMENT ON TABLE private.event_rollups_daily IS 'Daily event totals per owner, U
 
 
 --
+-- Name: lead_changes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.lead_changes (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    chain uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    leads jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text,
+    failed_at timestamp with time zone,
+    CONSTRAINT lead_changes_failed_check CHECK (((error IS NULL) = (failed_at IS NULL))),
+    CONSTRAINT lead_changes_leads_check CHECK ((jsonb_typeof(leads) = 'array'::text))
+);
+
+
+ALTER TABLE private.lead_changes OWNER TO postgres;
+
+--
+-- Name: TABLE lead_changes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.lead_changes IS 'Inbox of lead inserts whose owner has lead_created, tag_added or lead_score_reached workflows: one row per statement and owner, expanded into executions by beacon-lead-changes. No foreign key to auth.users: a row is short-lived, and a deleted owner''s rows match no workflow.';
+
+
+--
+-- Name: COLUMN lead_changes.chain; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.lead_changes.chain IS 'The workflow chain running when the leads were inserted (empty outside the worker).';
+
+
+--
+-- Name: COLUMN lead_changes.leads; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.lead_changes.leads IS 'The inserted leads as they stood after the insert statement (to_jsonb of each public.leads row).';
+
+
+--
+-- Name: COLUMN lead_changes.error; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.lead_changes.error IS 'Why expanding this row failed; such rows are kept and no longer claimed.';
+
+
+--
+-- Name: lead_changes_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.lead_changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.lead_changes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: lead_engagement; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -9836,6 +10019,14 @@ ALTER TABLE ONLY private.event_rollups_daily
 
 
 --
+-- Name: lead_changes lead_changes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.lead_changes
+    ADD CONSTRAINT lead_changes_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: lead_engagement lead_engagement_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -10467,6 +10658,20 @@ CREATE INDEX email_unsubscribe_keys_kept_until_idx ON private.email_unsubscribe_
 --
 
 CREATE INDEX email_unsubscribe_keys_user_id_idx ON private.email_unsubscribe_keys USING btree (user_id);
+
+
+--
+-- Name: lead_changes_pending_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX lead_changes_pending_idx ON private.lead_changes USING btree (id) WHERE (error IS NULL);
+
+
+--
+-- Name: lead_changes_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX lead_changes_user_id_idx ON private.lead_changes USING btree (user_id);
 
 
 --
@@ -11860,6 +12065,12 @@ ALTER TABLE ONLY public.write_keys
 
 
 --
+-- Name: lead_changes; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.lead_changes ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: analytics_events; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -12957,6 +13168,13 @@ REVOKE ALL ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) FROM 
 
 
 --
+-- Name: FUNCTION expand_lead_changes(batch integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.expand_lead_changes(batch integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION fail_email_campaign(email_campaign_id uuid, step text, problem text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13375,6 +13593,13 @@ REVOKE ALL ON FUNCTION private.set_lead_score() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION start_lead_change_workflows(change_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.start_lead_change_workflows(change_ids bigint[]) FROM PUBLIC;
 
 
 --

@@ -114,6 +114,7 @@ ROW_TABLES=(
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
   private.event_rollups_daily private.event_rollup_dirty
+  private.lead_changes
 )
 rows_for() {
   case "$1" in
@@ -294,6 +295,11 @@ SQL
     private.event_rollup_dirty) cat <<SQL ;;
 insert into private.event_rollup_dirty (user_id, day) values ('$OWNER', current_date - 2)
 on conflict do nothing;
+SQL
+    # A failed row: beacon-lead-changes never claims it, so its count holds while jobs run.
+    private.lead_changes) cat <<SQL ;;
+insert into private.lead_changes (user_id, leads, error, failed_at)
+values ('$OWNER', '[]', 'Rollback check', now());
 SQL
     *) return 1 ;;
   esac

@@ -14,7 +14,7 @@
 // created_at: the time from the insert to its workflows' executions existing.
 import { parseArgs } from "node:util";
 import { number, printGoal, printTable } from "./output.ts";
-import { benchClaims, createMatchingWorkflows, insertLeads } from "./leads.ts";
+import { awaitLeadChanges, benchClaims, createMatchingWorkflows, insertLeads } from "./leads.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -62,19 +62,9 @@ async function triggerTimes(prefix: string): Promise<Map<string, number>> {
   return times;
 }
 
-/** Waits until every lead of the phase has its 20 executions (30 s at most); their latencies. */
+/** Waits until beacon-lead-changes has started the phase's executions; their latencies. */
 async function startLatencies(prefix: string): Promise<number[]> {
-  const deadline = performance.now() + 30_000;
-  for (;;) {
-    const [{ pending }] = await asService((tx) =>
-      tx`select count(*)::int as pending from public.leads as l
-         where l.user_id = ${userId} and l.email like ${prefix + "%"}
-           and (select count(*) from public.workflow_executions as e
-                where e.user_id = l.user_id and (e.trigger_data ->> 'lead_id')::uuid = l.id) < 20`
-    );
-    if (pending === 0 || performance.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  await awaitLeadChanges(asService, userId);
   const rows = await asService((tx) =>
     tx`select extract(epoch from max(e.started_at) - l.created_at)::float8 as seconds
        from public.leads as l

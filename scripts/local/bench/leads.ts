@@ -47,3 +47,24 @@ export function createMatchingWorkflows(asUser: AsUser, claims: UserClaims): Pro
        from generate_series(1, 20) as n`,
   );
 }
+
+type AsService = <T>(work: (tx: Tx) => Promise<T>) => Promise<T>;
+
+/**
+ * Waits (60 s at most) until beacon-lead-changes has expanded the owner's recorded lead
+ * inserts into executions: a lead insert starts its workflows through that inbox, not itself.
+ */
+export async function awaitLeadChanges(asService: AsService, userId: string): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const [{ pending }] = await asService((tx) =>
+      tx`select exists (select from private.lead_changes
+                        where user_id = ${userId} and error is null) as pending`
+    );
+    if (!pending) return;
+    if (performance.now() > deadline) {
+      throw new Error("beacon-lead-changes left lead inserts unexpanded for 60 s");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

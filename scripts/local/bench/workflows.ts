@@ -7,12 +7,13 @@
 //   deno run -A --env-file=scripts/local/functions.env scripts/local/bench/workflows.ts \
 //     [--leads 5000] [--clients 4] [--workers 1]
 //
-// The pg_cron worker (beacon-workflow-worker) is paused for the run, so that the inserts are
-// measured alone and the worker's rate is the benchmark's own workers'; it is resumed at the
-// end. Each of the 20 workflows has three steps (add_tag, set_field, adjust_score). The bench
+// The inserts' executions are started by beacon-lead-changes within about a second; the bench
+// waits for them before the worker phase. The pg_cron worker (beacon-workflow-worker) is
+// paused for the run, so that the inserts are measured alone and the worker's rate is the
+// benchmark's own workers'; it is resumed at the end. Each of the 20 workflows has three steps (add_tag, set_field, adjust_score). The bench
 // user's workflow quota is raised above what the run can reach.
 import { parseArgs } from "node:util";
-import { benchClaims, createMatchingWorkflows, insertLeads } from "./leads.ts";
+import { awaitLeadChanges, benchClaims, createMatchingWorkflows, insertLeads } from "./leads.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -72,6 +73,7 @@ try {
 
   step(`${number(leads)} lead inserts, 20 matching workflows`);
   const busyMs = await insertLeads(asUser, claims, "busy", leads, clients);
+  await awaitLeadChanges(asService, userId);
   const [{ started }] = await asService((tx) =>
     tx`select count(*)::int as started from public.workflow_executions where user_id = ${userId}`
   );

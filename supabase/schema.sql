@@ -34,6 +34,83 @@ COMMENT ON SCHEMA private IS 'Beacon internals: helpers, queues and state that a
 
 
 --
+-- Name: activity_problem(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.activity_problem(path text, activity jsonb, list text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  actions constant text[] := array['opened', 'clicked', 'bounced'];
+  allowed constant text[] := case list
+    when 'events' then array['event_type', 'event_name', 'properties', 'within_days', 'absent']
+    else array['action', 'within_days', 'absent'] end;
+  key text;
+begin
+  if jsonb_typeof(activity) is distinct from 'object' then
+    return format('%s: expected an activity such as %s, not %s', path,
+      case list when 'events' then '{"event_name": "signup", "within_days": 30}'
+        else '{"action": "opened", "within_days": 30}' end,
+      left(activity::text, 100));
+  end if;
+  key := private.unknown_key(activity, allowed);
+  if key is not null then
+    return format('%s.%s: unknown key; an activity in %s takes %s', path, key, list, array_to_string(allowed, ', '));
+  end if;
+  if list = 'events' then
+    key := private.event_filter_problem(path, activity, 'an event activity');
+    if key is not null then
+      return key;
+    end if;
+  elsif jsonb_typeof(activity -> 'action') is distinct from 'string' or activity ->> 'action' <> all (actions) then
+    return format('%s.action: expected one of %s, not %s',
+      path, array_to_string(actions, ', '), coalesce(left((activity -> 'action')::text, 100), '(missing)'));
+  end if;
+  key := private.jsonb_integer_problem(activity -> 'within_days', path || '.within_days', 1, 3650);
+  if key is not null then
+    return key;
+  end if;
+  if activity ? 'absent' and jsonb_typeof(activity -> 'absent') <> 'boolean' then
+    return format('%s.absent: expected true (no such activity in the window) or false, not %s',
+      path, left((activity -> 'absent')::text, 100));
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.activity_problem(path text, activity jsonb, list text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION activity_problem(path text, activity jsonb, list text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.activity_problem(path text, activity jsonb, list text) IS 'What is wrong with one activity of lead conditions (list ''events'' or ''emails'') found at path, or null if it is valid.';
+
+
+--
+-- Name: address_hash(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.address_hash(owner uuid, address text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select sha256(convert_to(owner::text || ':' || lower(btrim(address)), 'UTF8'))
+$$;
+
+
+ALTER FUNCTION private.address_hash(owner uuid, address text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION address_hash(owner uuid, address text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.address_hash(owner uuid, address text) IS 'SHA-256 of an owner''s normalised email address (owner id salted), as private.erased_addresses keeps it.';
+
+
+--
 -- Name: analytics_event_partition_name(date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -568,6 +645,127 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: jobs; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.jobs (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    key text NOT NULL,
+    user_id uuid NOT NULL,
+    subject_id uuid,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'ready'::text NOT NULL,
+    run_after timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    lease_until timestamp with time zone,
+    last_error text,
+    result jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    leased_by text,
+    CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT jobs_key_check CHECK (((length(key) >= 1) AND (length(key) <= 500))),
+    CONSTRAINT jobs_last_error_check CHECK ((length(last_error) <= 2000)),
+    CONSTRAINT jobs_lease_check CHECK (((lease_until IS NULL) OR (status = ANY (ARRAY['ready'::text, 'held'::text])))),
+    CONSTRAINT jobs_leased_by_check CHECK (((length(leased_by) >= 1) AND (length(leased_by) <= 200))),
+    CONSTRAINT jobs_leased_by_lease_check CHECK (((leased_by IS NULL) OR (lease_until IS NOT NULL))),
+    CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['ready'::text, 'held'::text, 'done'::text, 'failed'::text, 'dead'::text])))
+)
+WITH (fillfactor='80');
+
+
+ALTER TABLE private.jobs OWNER TO postgres;
+
+--
+-- Name: TABLE jobs; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.jobs IS 'Outbound work of every kind: claimed under a lease with private.claim_jobs, reported with private.complete_jobs; retried with backoff, dead-lettered after the kind''s max_attempts. See docs/queue.md.';
+
+
+--
+-- Name: COLUMN jobs.key; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.key IS 'Idempotency key, unique per kind: enqueue with on conflict (kind, key) do nothing; workers pass it to providers.';
+
+
+--
+-- Name: COLUMN jobs.subject_id; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.subject_id IS 'What the job works for (a campaign, a post, an execution): hold_jobs and cancel_jobs act on it.';
+
+
+--
+-- Name: COLUMN jobs.status; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.status IS 'ready (claimable once run_after has passed and no lease is live), held (waits for hold_jobs(..., false)), done, failed (refused for good), dead (attempts used up).';
+
+
+--
+-- Name: COLUMN jobs.attempts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.attempts IS 'Claims so far (a rate-limited attempt is given back); at the kind''s max_attempts a failing job is dead-lettered.';
+
+
+--
+-- Name: COLUMN jobs.lease_until; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.lease_until IS 'Set by a claim; while in the future nobody else can claim the job; once past, the job can be claimed again.';
+
+
+--
+-- Name: COLUMN jobs.result; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.result IS 'What the worker reported with the job''s outcome.';
+
+
+--
+-- Name: COLUMN jobs.leased_by; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.leased_by IS 'The worker that named itself when it claimed the job; null when not leased or unnamed.';
+
+
+--
+-- Name: cancel_jobs(text, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason text) RETURNS SETOF private.jobs
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update private.jobs as j
+  set status = 'failed',
+      lease_until = null,
+      leased_by = null,
+      last_error = left(coalesce(p_reason, 'cancelled'), 2000),
+      updated_at = now()
+  where j.kind = p_kind
+    and j.subject_id = p_subject_id
+    and j.status in ('ready', 'held')
+    and (j.lease_until is null or j.lease_until <= now())
+  returning j.*
+$$;
+
+
+ALTER FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_jobs(p_kind text, p_subject_id uuid, p_reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason text) IS 'Fails the waiting jobs of p_kind for p_subject_id with p_reason; jobs a worker holds right now are left to its report. Returns the cancelled jobs.';
+
+
+--
 -- Name: leads; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -587,6 +785,8 @@ CREATE TABLE public.leads (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     email_normalized text GENERATED ALWAYS AS (lower(btrim(email))) STORED,
+    subscription_status text DEFAULT 'subscribed'::text NOT NULL,
+    subscription_changed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT leads_company_check CHECK (((company ~ '\S'::text) AND (length(company) <= 200))),
     CONSTRAINT leads_custom_fields_check CHECK ((jsonb_typeof(custom_fields) = 'object'::text)),
     CONSTRAINT leads_email_check CHECK (((email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(email) <= 320))),
@@ -596,6 +796,7 @@ CREATE TABLE public.leads (
     CONSTRAINT leads_score_check CHECK (((score >= '-100000'::integer) AND (score <= 100000))),
     CONSTRAINT leads_source_check CHECK ((length(source) <= 200)),
     CONSTRAINT leads_status_check CHECK ((status = ANY (ARRAY['new'::text, 'qualified'::text, 'contacted'::text, 'converted'::text, 'lost'::text]))),
+    CONSTRAINT leads_subscription_status_check CHECK ((subscription_status = ANY (ARRAY['subscribed'::text, 'unconfirmed'::text, 'unsubscribed'::text]))),
     CONSTRAINT leads_tags_check CHECK (((array_position(tags, NULL::text) IS NULL) AND (cardinality(tags) <= 100)))
 );
 
@@ -614,6 +815,20 @@ COMMENT ON TABLE public.leads IS 'Leads (contacts) per user; unique by email_nor
 --
 
 COMMENT ON COLUMN public.leads.email_normalized IS 'lower(btrim(email)), kept by the database; with user_id the upsert target (constraint leads_user_id_email_key).';
+
+
+--
+-- Name: COLUMN leads.subscription_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.subscription_status IS 'subscribed (receives campaign email), unconfirmed (double opt-in pending: receives none) or unsubscribed (receives none); an unsubscribe or complaint suppression sets unsubscribed.';
+
+
+--
+-- Name: COLUMN leads.subscription_changed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.subscription_changed_at IS 'When subscription_status last changed (system-maintained; unconfirmed leads expire from it).';
 
 
 --
@@ -703,6 +918,43 @@ COMMENT ON FUNCTION private.check_email_campaign_sender() IS 'Trigger: a campaig
 
 
 --
+-- Name: check_form_lists(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_form_lists() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  missing uuid;
+begin
+  select x.id
+  into missing
+  from unnest(new.list_ids) with ordinality as x (id, n)
+  where not exists (select from public.lists as l where l.id = x.id and l.user_id = new.user_id)
+  order by x.n
+  limit 1;
+  if missing is not null then
+    raise exception using
+      errcode = 'foreign_key_violation',
+      message = format('list_ids: you have no list %s', missing),
+      hint = 'Create the list first (public.lists) and use its id.';
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_form_lists() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_form_lists(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_form_lists() IS 'Trigger (before insert or update of list_ids on forms): every list a form joins is its owner''s.';
+
+
+--
 -- Name: check_recipient_list(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -718,12 +970,41 @@ begin
     return new;
   end if;
   problem := private.recipient_list_problem(new.recipient_list);
+  -- Confirmations: only in the system's confirmation campaigns.
+  if problem is null and new.purpose <> 'confirmation' then
+    select format('recipient_list[%s]: {"confirm": ...} is for confirmation emails only', e.n - 1)
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm'
+    order by e.n
+    limit 1;
+  end if;
+  -- Lists: the owner's own.
+  if problem is null then
+    select format('recipient_list[%s].list: you have no list %s', e.n - 1, e.entry -> 'list')
+    into problem
+    from jsonb_array_elements(new.recipient_list) with ordinality as e (entry, n)
+    where jsonb_typeof(e.entry) = 'object'
+      and e.entry ? 'list'
+      and not exists (
+        select
+        from public.lists as l
+        where l.user_id = new.user_id
+          and l.id = (e.entry ->> 'list')::uuid)
+    order by e.n
+    limit 1;
+  end if;
+  -- Segments: the owner's own.
+  if problem is null then
+    problem := private.recipient_segments_problem(new.user_id, new.recipient_list);
+  end if;
   if problem is not null then
     raise exception using
       errcode = 'check_violation',
       message = problem,
-      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?} '
-             'and {"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}; entries are counted from 0.';
+      hint = 'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?}, '
+             '{"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}, {"list": <id of one of your lists>} and {"segment": <id of one of your segments>}; '
+             'entries are counted from 0.';
   end if;
   return new;
 end;
@@ -849,6 +1130,142 @@ ALTER FUNCTION private.check_scoring_rule_limits() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.check_scoring_rule_limits() IS 'Trigger (after insert or update on scoring_rules, per statement): at most 200 rules per owner, and the absolute points of their active rules add up to at most 50000.';
+
+
+--
+-- Name: check_segment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_segment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  problem constant text := private.lead_conditions_problem('predicate', new.predicate);
+begin
+  if problem is not null then
+    raise exception using errcode = 'check_violation', message = problem,
+      hint = 'A predicate takes statuses, min_score, max_score, tags, custom_fields, events and emails (docs/segments.md).';
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_segment() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_segment(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_segment() IS 'Trigger: refuses a segment whose predicate the lead grammar rejects, naming the path (predicate.tags.any[0]: ...).';
+
+
+--
+-- Name: check_social_content(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_social_content() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+begin
+  -- Ownership first (issue 8): a client's row for another owner reads nothing here; RLS refuses it.
+  if new.user_id is distinct from coalesce((select auth.uid()), new.user_id) then
+    return new;
+  end if;
+  if tg_op = 'INSERT' then
+    problem := 'social_posts: a social post needs at least one target before it is scheduled';
+  else
+    problem := private.social_content_problem(new.id, new.content);
+  end if;
+  if problem is not null then
+    raise exception using
+      errcode = 'check_violation',
+      message = problem,
+      hint = case when tg_op = 'INSERT'
+        then 'Create the content as draft, add its social_posts, then set status scheduled.'
+        else 'Fix the target (or take it out), then schedule again.' end;
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_social_content() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_social_content(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_social_content() IS 'Trigger: a social post is scheduled only with targets that can publish it (social_content_problem).';
+
+
+--
+-- Name: check_social_post(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_social_post() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  item public.content;
+  target public.social_posts := case when tg_op = 'DELETE' then old else new end;
+  position integer;
+  problem text;
+begin
+  -- Ownership first (issue 8): a client's row for another owner reads nothing here; RLS refuses it.
+  if target.user_id is distinct from coalesce((select auth.uid()), target.user_id) then
+    return target;
+  end if;
+  select c.* into item from public.content as c where c.id = target.content_id and c.user_id = target.user_id;
+  select count(*) + 1 into position
+  from public.social_posts as t
+  where t.content_id = target.content_id and (t.created_at, t.id) < (target.created_at, target.id);
+
+  if tg_op = 'DELETE' then
+    -- A cascade from the content (or the user) finds it gone already.
+    if item.status in ('publishing', 'published') then
+      problem := format('social_posts[%s]: a target of %s content cannot be removed', position, item.status);
+    elsif item.status = 'scheduled'
+          and not exists (select from public.social_posts as t where t.content_id = item.id and t.id <> old.id) then
+      problem := format('social_posts[%s]: the last target of scheduled content cannot be removed; take the content back to draft first', position);
+    end if;
+  elsif tg_op = 'UPDATE'
+        and (new.content_id, new.social_connection_id, new.account_id, new.text, new.media_urls, new.user_id)
+            is not distinct from (old.content_id, old.social_connection_id, old.account_id, old.text, old.media_urls, old.user_id) then
+    -- Beacon's own columns (status, platform_post_id, metrics, ...): nothing to check.
+    return new;
+  elsif item.id is null then
+    problem := format('social_posts[%s].content_id: %s is not one of your content items', position, target.content_id);
+  elsif item.content_type <> 'social_post' then
+    problem := format('social_posts[%s].content_id: content %s is a %s; only social_post content is published to social accounts',
+      position, target.content_id, item.content_type);
+  elsif item.status not in ('draft', 'scheduled') then
+    problem := format('social_posts[%s]: targets change only while their content is draft or scheduled (it is %s)',
+      position, item.status);
+  else
+    problem := private.social_target_problem(new, format('social_posts[%s]', position), item.content,
+      item.status = 'scheduled');
+  end if;
+  if problem is not null then
+    raise exception using errcode = 'check_violation', message = problem;
+  end if;
+  return target;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_social_post() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_social_post(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_social_post() IS 'Trigger: a target is written only for draft or scheduled social content, valid for its platform; scheduled content keeps one.';
 
 
 --
@@ -1220,6 +1637,238 @@ COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, l
 
 
 --
+-- Name: claim_jobs(text, integer, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text DEFAULT NULL::text) RETURNS SETOF private.jobs
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  k private.job_kinds := private.job_kind('claim_jobs', p_kind);
+begin
+  if p_limit is null or p_limit not between 1 and 1000 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('claim_jobs: p_limit must be between 1 and 1000, not %s', coalesce(p_limit::text, 'null'));
+  end if;
+  if p_worker is not null and (btrim(p_worker) = '' or length(p_worker) > 200) then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = 'claim_jobs: p_worker must name the worker, in 1 to 200 characters (or be null)',
+      hint = 'Use an id unique to this worker process, e.g. a random UUID.';
+  end if;
+
+  return query
+  -- The owners with ready jobs of this kind, one index probe each, with their earliest.
+  with recursive owners (user_id, first_run_after) as (
+    (
+      select j.user_id, j.run_after
+      from private.jobs as j
+      where j.kind = p_kind
+        and j.status = 'ready'
+      order by j.user_id, j.run_after
+      limit 1
+    )
+    union all
+    select n.user_id, n.run_after
+    from owners as o
+    cross join lateral (
+      select j.user_id, j.run_after
+      from private.jobs as j
+      where j.kind = p_kind
+        and j.status = 'ready'
+        and j.user_id > o.user_id
+      order by j.user_id, j.run_after
+      limit 1
+    ) as n
+  ),
+  -- Longest-waiting owners first, each an equal share of the batch.
+  chosen as (
+    select o.user_id
+    from owners as o
+    where o.first_run_after <= now()
+    order by o.first_run_after
+    limit p_limit
+  ),
+  share as (
+    select greatest(1, p_limit / greatest(count(*), 1))::integer as per_owner
+    from chosen
+  ),
+  picked as (
+    select j.id, j.attempts
+    from chosen as c
+    cross join share as s
+    cross join lateral (
+      select j.id, j.attempts
+      from private.jobs as j
+      where j.kind = p_kind
+        and j.status = 'ready'
+        and j.user_id = c.user_id
+        and j.run_after <= now()
+        and (j.lease_until is null or j.lease_until <= now())
+      order by j.run_after
+      limit s.per_owner
+      for update skip locked
+    ) as j
+  ),
+  -- Claimed again after its last lease ran out with no result, and no attempt left.
+  dead as (
+    update private.jobs as j
+    set status = 'dead',
+        lease_until = null,
+        leased_by = null,
+        last_error = left(format('gave up after %s attempts: %s', j.attempts,
+          coalesce(j.last_error, 'no result came back before the lease ran out')), 2000),
+        updated_at = now()
+    from picked as p
+    where j.id = p.id
+      and p.attempts >= k.max_attempts
+  ),
+  leased as (
+    update private.jobs as j
+    set lease_until = now() + make_interval(secs => k.lease_seconds),
+        leased_by = p_worker,
+        attempts = j.attempts + 1,
+        updated_at = now()
+    from picked as p
+    where j.id = p.id
+      and p.attempts < k.max_attempts
+    returning j.*
+  )
+  select l.*
+  from leased as l
+  order by l.run_after, l.id;
+end;
+$$;
+
+
+ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner, longest-waiting owners first, leased to p_worker (if named); dead-letters those claimed again with no attempt left. Returns the leased jobs (attempts counts this one).';
+
+
+--
+-- Name: claim_social_metrics(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_social_metrics(p_limit integer) RETURNS TABLE(social_post_id uuid, user_id uuid, platform text, social_connection_id uuid, account_id text, platform_post_id text, published_at timestamp with time zone, metrics jsonb)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with due as (
+    select t.id
+    from public.social_posts as t
+    where t.status = 'published'
+      and t.published_at > now() - interval '7 days'
+      and (t.metrics_fetched_at is null or t.metrics_fetched_at <= now() - interval '1 hour')
+    order by t.metrics_fetched_at nulls first, t.published_at
+    limit greatest(least(p_limit, 1000), 0)
+    for update of t skip locked
+  ),
+  leased as (
+    update public.social_posts as t
+    set metrics_fetched_at = now()
+    from due as d
+    where t.id = d.id
+    returning t.id, t.user_id, t.social_connection_id, t.account_id, t.platform_post_id, t.published_at, t.metrics
+  )
+  select l.id, l.user_id, sc.platform, l.social_connection_id, l.account_id, l.platform_post_id, l.published_at, l.metrics
+  from leased as l
+  join public.social_connections as sc on sc.id = l.social_connection_id
+  order by l.published_at
+$$;
+
+
+ALTER FUNCTION private.claim_social_metrics(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_social_metrics(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_social_metrics(p_limit integer) IS 'dispatch: up to p_limit published posts under 7 days old not fetched in the last hour, leased for an hour; what a metrics call needs.';
+
+
+--
+-- Name: claim_social_posts(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_social_posts(p_limit integer) RETURNS TABLE(job_id bigint, social_post_id uuid, content_id uuid, user_id uuid, platform text, social_connection_id uuid, account_id text, text text, media_urls text[], marker text, attempts integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  claimed jsonb;
+  stale jsonb;
+begin
+  select coalesce(jsonb_agg(jsonb_build_object('id', j.id, 'subject_id', j.subject_id, 'attempts', j.attempts)), '[]')
+  into claimed
+  from private.claim_jobs('social_publish', p_limit) as j;
+
+  -- A job whose target is gone (its content or connection deleted) or whose content was
+  -- archived meanwhile publishes nothing: done, and the target cancelled.
+  with jobs as (
+    select * from jsonb_to_recordset(claimed) as j (id bigint, subject_id uuid, attempts integer)
+  ),
+  dropped as (
+    select j.id, t.id as target
+    from jobs as j
+    left join public.social_posts as t on t.id = j.subject_id and t.status = 'publishing'
+    left join public.content as c on c.id = t.content_id and c.status = 'publishing'
+    where c.id is null
+  ),
+  cancelled as (
+    update public.social_posts as t
+    set status = 'cancelled'
+    from dropped as d
+    where t.id = d.target
+    returning t.id
+  )
+  select coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'outcome', 'done',
+           'result', jsonb_build_object('skipped', 'the target or its content is gone or archived'))), '[]')
+  into stale
+  from dropped as d;
+  if jsonb_array_length(stale) > 0 then
+    perform private.complete_jobs('social_publish', stale);
+  end if;
+
+  return query
+  with jobs as (
+    select * from jsonb_to_recordset(claimed) as j (id bigint, subject_id uuid, attempts integer)
+    where not exists (select from jsonb_array_elements(stale) as s where (s ->> 'id')::bigint = j.id)
+  ),
+  counted as (
+    update public.social_posts as t
+    set attempts = j.attempts
+    from jobs as j
+    where t.id = j.subject_id
+    returning t.id, t.content_id, t.user_id, t.social_connection_id, t.account_id, t.text, t.media_urls,
+              t.marker, j.id as job_id, j.attempts
+  )
+  select t.job_id, t.id, t.content_id, t.user_id, sc.platform, t.social_connection_id, t.account_id,
+         coalesce(t.text, c.content), t.media_urls, t.marker, t.attempts
+  from counted as t
+  join public.social_connections as sc on sc.id = t.social_connection_id
+  join public.content as c on c.id = t.content_id
+  order by t.job_id;
+end;
+$$;
+
+
+ALTER FUNCTION private.claim_social_posts(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_social_posts(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.claim_social_posts(p_limit integer) IS 'dispatch: leases up to p_limit social_publish jobs (fair across owners) and returns per target what its adapter needs.';
+
+
+--
 -- Name: claim_webhooks(text, integer, interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1247,47 +1896,27 @@ begin
   end if;
 
   return query
-  with candidates as (
-    select q.id, q.attempts >= private.webhook_max_attempts() as exhausted
-    from private.webhook_queue as q
-    where q.status = 'pending'
-      and coalesce(q.lease_until, q.run_after) <= now()
-    order by coalesce(q.lease_until, q.run_after)
-    limit max_webhooks
-    for update skip locked
-  ),
-  dead as (
-    update private.webhook_queue as q
-    set status = 'dead',
-        lease_until = null,
-        leased_by = null,
-        completed_at = now(),
-        last_error = format('gave up after %s attempts: %s', q.attempts,
-          coalesce(q.last_error, 'no result came back before the lease ran out'))
-    from candidates as c
-    where q.id = c.id
-      and c.exhausted
-    returning q.id
-  ),
-  woken as (
-    update private.workflow_runs as r
-    set run_after = now()
-    from dead as d
-    where r.waiting_for = d.id
-  ),
-  leased as (
-    update private.webhook_queue as q
-    set lease_until = now() + lease,
-        leased_by = worker,
-        attempts = q.attempts + 1
-    from candidates as c
-    where q.id = c.id
-      and not c.exhausted
-    returning q.*
-  )
-  select l.id, l.id::text, l.attempts, l.user_id, l.url, l.secret_name, l.headers, l.body::text
-  from leased as l
-  order by l.created_at;
+  select c.subject_id, c.subject_id::text, c.attempts, c.user_id, c.payload ->> 'url', c.payload ->> 'secret_name',
+         c.payload -> 'headers', (c.payload -> 'body')::text
+  from private.claim_jobs('webhook', max_webhooks, worker) as c
+  order by c.created_at;
+
+  -- The caller's lease, where it is not the kind's (the claim above set that one).
+  update private.jobs as j
+  set lease_until = now() + lease
+  where j.kind = 'webhook'
+    and j.leased_by = worker
+    and j.updated_at = now()
+    and j.lease_until <> now() + lease;
+
+  -- Webhooks the claim dead-lettered (no attempt left) wake the executions waiting for them.
+  update private.workflow_runs as r
+  set run_after = now()
+  from private.jobs as j
+  where j.status = 'dead'
+    and j.updated_at = now()
+    and j.kind = 'webhook'
+    and r.waiting_for = j.subject_id;
 end;
 $$;
 
@@ -1298,7 +1927,7 @@ ALTER FUNCTION private.claim_webhooks(worker text, max_webhooks integer, lease i
 -- Name: FUNCTION claim_webhooks(worker text, max_webhooks integer, lease interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_webhooks(worker text, max_webhooks integer, lease interval) IS 'Leases up to max_webhooks due webhooks to worker (for update skip locked) and returns what to send; dead-letters those out of attempts.';
+COMMENT ON FUNCTION private.claim_webhooks(worker text, max_webhooks integer, lease interval) IS 'Leases up to max_webhooks due webhooks (jobs of kind webhook, through private.claim_jobs: skip locked, fair across owners) to worker and returns what to send; dead-letters those out of attempts.';
 
 
 --
@@ -2051,6 +2680,211 @@ COMMENT ON FUNCTION private.complete_email_batch(worker text, results jsonb) IS 
 
 
 --
+-- Name: complete_jobs(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker text DEFAULT NULL::text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  k private.job_kinds := private.job_kind('complete_jobs', p_kind);
+  problem text;
+  applied integer;
+begin
+  if jsonb_typeof(p_results) is distinct from 'array' then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = 'complete_jobs: p_results must be a JSON array',
+      hint = 'Pass [{"id": ..., "outcome": "done" | "retry" | "failed", "error"?, "result"?, "retry_after_seconds"?, "count_attempt"?, "attempt"?}].';
+  end if;
+  select p.problem
+  into problem
+  from jsonb_array_elements(p_results) with ordinality as e (r, n)
+  cross join lateral (select private.job_result_problem(e.r, (e.n - 1)::integer) as problem) as p
+  where p.problem is not null
+  order by e.n
+  limit 1;
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'complete_jobs: ' || problem;
+  end if;
+
+  with reported as (
+    -- A job reported twice counts once, as first reported.
+    select distinct on ((e.r ->> 'id')::bigint)
+      (e.r ->> 'id')::bigint as id,
+      e.r ->> 'outcome' as outcome,
+      left(e.r ->> 'error', 1000) as error,
+      e.r -> 'result' as result,
+      (e.r ->> 'retry_after_seconds')::numeric::integer as retry_after_seconds,
+      coalesce((e.r ->> 'count_attempt')::boolean, true) as count_attempt,
+      (e.r ->> 'attempt')::numeric::integer as attempt
+    from jsonb_array_elements(p_results) with ordinality as e (r, n)
+    order by (e.r ->> 'id')::bigint, e.n
+  ),
+  -- Only jobs still leased count: not finished, leased to p_worker (when named), and (when the
+  -- result names its attempt) not claimed again by another worker since.
+  mine as (
+    select
+      j.id,
+      j.attempts,
+      r.error,
+      r.result,
+      r.retry_after_seconds,
+      r.count_attempt,
+      case
+        when r.outcome in ('done', 'failed') then r.outcome
+        when r.count_attempt and j.attempts >= k.max_attempts then 'dead'
+        else 'retry'
+      end as fate
+    from reported as r
+    join private.jobs as j on j.id = r.id
+    where j.kind = p_kind
+      and j.lease_until is not null
+      and (p_worker is null or j.leased_by = p_worker)
+      and (r.attempt is null or r.attempt = j.attempts)
+    for update of j
+  ),
+  recorded as (
+    update private.jobs as j
+    set status = case when m.fate = 'retry' then j.status else m.fate end,
+        attempts = case when m.count_attempt then j.attempts else j.attempts - 1 end,
+        run_after = case
+          when m.fate <> 'retry' then j.run_after
+          when m.retry_after_seconds is not null then now() + make_interval(secs => m.retry_after_seconds)
+          else now() + least(private.retry_backoff(j.attempts) * (1 + 0.25 * random()), interval '1 hour')
+        end,
+        lease_until = null,
+        leased_by = null,
+        last_error = case m.fate
+          when 'done' then j.last_error
+          when 'failed' then coalesce(m.error, 'failed without a reason')
+          when 'dead' then left(format('gave up after %s attempts: %s', j.attempts, coalesce(m.error, 'no error given')), 2000)
+          else coalesce(m.error, j.last_error)
+        end,
+        result = coalesce(m.result, j.result),
+        updated_at = now()
+    from mine as m
+    where j.id = m.id
+    returning j.id
+  )
+  select count(*)::integer into applied from recorded;
+  return applied;
+end;
+$$;
+
+
+ALTER FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb, p_worker text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker text) IS 'Records a batch of results for leased jobs of p_kind in one statement: done, failed, retry (backoff with jitter, or exactly retry_after_seconds; count_attempt false gives the attempt back); attempts used up dead-letter. Results for jobs no longer leased, leased to another worker than p_worker (when named), or claimed again since their attempt, are ignored. Returns how many applied.';
+
+
+--
+-- Name: complete_social_posts(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_social_posts(p_results jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text := private.social_result_problem(p_results);
+  live jsonb;
+  applied integer;
+  touched uuid[];
+begin
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'complete_social_posts: ' || problem;
+  end if;
+
+  -- The results that count: their job is still leased (a lost lease's report is ignored).
+  select coalesce(jsonb_agg(r || jsonb_build_object('subject_id', j.subject_id)), '[]')
+  into live
+  from (
+    select distinct on ((r ->> 'job_id')::bigint) r
+    from jsonb_array_elements(p_results) with ordinality as e (r, n)
+    order by (r ->> 'job_id')::bigint, n
+  ) as d
+  join private.jobs as j on j.id = (d.r ->> 'job_id')::bigint
+  where j.kind = 'social_publish'
+    and j.status = 'ready'
+    and j.lease_until is not null;
+
+  applied := private.complete_jobs('social_publish', (
+    select coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+      'id', (r ->> 'job_id')::bigint,
+      'outcome', case r ->> 'outcome' when 'published' then 'done' when 'retry' then 'retry' else 'failed' end,
+      'error', r ->> 'error',
+      'result', case when r ->> 'outcome' = 'published'
+        then jsonb_build_object('platform_post_id', r ->> 'platform_post_id', 'url', r ->> 'url') end,
+      'retry_after_seconds', (r ->> 'retry_after_seconds')::integer,
+      'count_attempt', (r -> 'count_attempt')::boolean))), '[]')
+    from jsonb_array_elements(live) as r));
+
+  with outcome as (
+    select (r ->> 'subject_id')::uuid as target, r, j.status as job_status, j.attempts, j.last_error
+    from jsonb_array_elements(live) as r
+    join private.jobs as j on j.id = (r ->> 'job_id')::bigint
+  ),
+  updated as (
+    update public.social_posts as t
+    set status = case o.job_status when 'done' then 'published' when 'ready' then 'publishing' else 'failed' end,
+        platform_post_id = case when o.job_status = 'done' then o.r ->> 'platform_post_id' else t.platform_post_id end,
+        url = case when o.job_status = 'done' then left(o.r ->> 'url', 2048) else t.url end,
+        published_at = case when o.job_status = 'done' then now() else t.published_at end,
+        error = case when o.job_status = 'done' then null
+                     else left(coalesce(o.r ->> 'error', o.last_error, 'failed without a reason'), 2000) end,
+        attempts = o.attempts
+    from outcome as o
+    where t.id = o.target
+      and t.status = 'publishing'
+    returning t.id, t.user_id, t.content_id, t.social_connection_id, t.status, t.platform_post_id, t.url,
+              o.r ->> 'outcome' as reported, t.error
+  ),
+  reauth as (
+    update public.social_connections as sc
+    set status = 'needs_reauth', last_error = left(u.error, 1000)
+    from (select distinct on (social_connection_id) social_connection_id, error from updated where reported = 'needs_reauth') as u
+    where sc.id = u.social_connection_id
+    returning sc.id
+  ),
+  -- (Data-modifying CTEs run whether or not the final select reads them.)
+  events as (
+    insert into public.analytics_events (user_id, event_type, event_name, properties, message_id)
+    select u.user_id, 'social', 'social_published',
+           jsonb_strip_nulls(jsonb_build_object('social_post_id', u.id, 'content_id', u.content_id,
+             'campaign_id', c.campaign_id, 'platform', sc.platform, 'platform_post_id', u.platform_post_id, 'url', u.url)),
+           'social_published:' || u.id
+    from updated as u
+    join public.content as c on c.id = u.content_id
+    join public.social_connections as sc on sc.id = u.social_connection_id
+    where u.status = 'published'
+    returning 1
+  )
+  select array_agg(distinct u.content_id) into touched
+  from updated as u
+  where u.status <> 'publishing';
+
+  perform private.settle_social_content(touched);
+  return applied;
+end;
+$$;
+
+
+ALTER FUNCTION private.complete_social_posts(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_social_posts(p_results jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.complete_social_posts(p_results jsonb) IS 'dispatch: records per target published (platform_post_id, url), retry (retry_after_seconds, count_attempt), failed or needs_reauth (error); settles the content. Returns the results applied.';
+
+
+--
 -- Name: complete_webhooks(text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2061,6 +2895,7 @@ CREATE FUNCTION private.complete_webhooks(worker text, results jsonb) RETURNS js
 declare
   problem text;
   counts jsonb;
+  reports jsonb;
 begin
   if jsonb_typeof(results) is distinct from 'array' then
     raise exception using
@@ -2088,72 +2923,67 @@ begin
     raise exception using errcode = 'invalid_parameter_value', message = 'complete_webhooks: ' || problem;
   end if;
 
+  -- The worker's own leased webhooks, locked, with what becomes of each; then one batch for
+  -- private.complete_jobs. A retry waits max(retry_after_seconds, the backoff) with jitter.
   with reported as (
     -- A webhook reported twice counts once, as first reported.
     select distinct on ((e.r ->> 'webhook_id')::uuid)
       (e.r ->> 'webhook_id')::uuid as webhook_id,
       e.r ->> 'outcome' as outcome,
       (e.r ->> 'http_status')::integer as http_status,
-      left(e.r ->> 'error', 1000) as error,
+      e.r ->> 'error' as error,
       (e.r ->> 'retry_after_seconds')::integer as retry_after_seconds
     from jsonb_array_elements(results) with ordinality as e (r, n)
     order by (e.r ->> 'webhook_id')::uuid, e.n
   ),
   mine as (
     select
-      q.id,
-      q.attempts,
+      j.id,
+      j.subject_id,
       r.outcome,
       r.http_status,
       r.error,
-      r.retry_after_seconds,
       case
         when r.outcome = 'sent' then 'sent'
-        when r.outcome = 'failed' or q.attempts >= private.webhook_max_attempts() then 'dead'
+        when r.outcome = 'failed' or j.attempts >= private.webhook_max_attempts() then 'dead'
         else 'retry'
-      end as fate
+      end as fate,
+      ceil(extract(epoch from least(
+        greatest(make_interval(secs => coalesce(r.retry_after_seconds, 0)), private.retry_backoff(j.attempts))
+          * (1 + 0.25 * random()),
+        interval '1 hour')))::integer as wait_seconds
     from reported as r
-    join private.webhook_queue as q on q.id = r.webhook_id
-    where q.leased_by = worker
-      and q.status = 'pending'
-    for update of q
-  ),
-  recorded as (
-    update private.webhook_queue as q
-    set status = case when m.fate = 'retry' then 'pending' else m.fate end,
-        run_after = case when m.fate = 'retry' then now() + least(
-            greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.retry_backoff(m.attempts))
-              * (1 + 0.25 * random()),
-            interval '1 hour') else q.run_after end,
-        lease_until = null,
-        leased_by = null,
-        http_status = coalesce(m.http_status, q.http_status),
-        last_error = case
-          when m.fate = 'sent' then q.last_error
-          when m.outcome = 'failed' then coalesce(m.error, 'the receiver refused the webhook')
-          when m.fate = 'dead' then format('gave up after %s attempts: %s', m.attempts, coalesce(m.error, 'no error given'))
-          else coalesce(m.error, q.last_error)
-        end,
-        completed_at = case when m.fate = 'retry' then null else now() end
-    from mine as m
-    where q.id = m.id
-    returning q.id, q.status
-  ),
-  woken as (
-    update private.workflow_runs as r
-    set run_after = now()
-    from recorded as d
-    where r.waiting_for = d.id
-      and d.status <> 'pending'
+    join private.jobs as j on j.kind = 'webhook' and j.subject_id = r.webhook_id
+    where j.leased_by = worker
+      and j.status = 'ready'
+    for update of j
   )
-  select jsonb_build_object(
-    'sent', count(*) filter (where m.fate = 'sent'),
-    'retried', count(*) filter (where m.fate = 'retry'),
-    'dead_lettered', count(*) filter (where m.fate = 'dead'),
-    'ignored', (select count(*) from reported) - count(*)
-  )
-  into counts
+  select
+    jsonb_build_object(
+      'sent', count(*) filter (where m.fate = 'sent'),
+      'retried', count(*) filter (where m.fate = 'retry'),
+      'dead_lettered', count(*) filter (where m.fate = 'dead'),
+      'ignored', (select count(*) from reported) - count(*)
+    ),
+    coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+      'id', m.id,
+      'outcome', case m.outcome when 'sent' then 'done' else m.outcome end,
+      'error', case when m.outcome = 'failed' then coalesce(m.error, 'the receiver refused the webhook') else m.error end,
+      'result', case when m.http_status is not null then jsonb_build_object('http_status', m.http_status) end,
+      'retry_after_seconds', case when m.fate = 'retry' then m.wait_seconds end
+    ))) filter (where m.id is not null), '[]')
+  into counts, reports
   from mine as m;
+
+  perform private.complete_jobs('webhook', reports, worker);
+
+  -- A delivered or dead-lettered webhook wakes the execution waiting for it.
+  update private.workflow_runs as r
+  set run_after = now()
+  from jsonb_array_elements(reports) as p (report)
+  join private.jobs as j on j.id = (p.report ->> 'id')::bigint
+  where r.waiting_for = j.subject_id
+    and j.status <> 'ready';
   return counts;
 end;
 $$;
@@ -2165,7 +2995,53 @@ ALTER FUNCTION private.complete_webhooks(worker text, results jsonb) OWNER TO po
 -- Name: FUNCTION complete_webhooks(worker text, results jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.complete_webhooks(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the webhooks it holds; retries back off, the fifth failure dead-letters; wakes the waiting executions. Returns counts.';
+COMMENT ON FUNCTION private.complete_webhooks(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the webhooks it holds, in one private.complete_jobs batch; retries back off, the fifth failure dead-letters; wakes the waiting executions. Returns counts.';
+
+
+--
+-- Name: confirm_form_lead(uuid, uuid, inet, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  form public.forms;
+  lead public.leads;
+begin
+  select f.* into form from public.forms as f where f.id = confirm_form_lead.form_id;
+  update public.leads as l
+  set subscription_status = 'subscribed'
+  where l.id = confirm_form_lead.lead_id
+    and l.user_id = form.user_id
+    and l.subscription_status = 'unconfirmed'
+  returning l.* into lead;
+  if lead.id is not null then
+    insert into public.consents (
+      user_id, lead_id, form_id, purpose, consent_text, consent_version, ip_address, user_agent
+    )
+    values (
+      form.user_id, lead.id, form.id, 'double_opt_in', form.consent_text, form.consent_version,
+      client_ip, left(client_user_agent, 1000)
+    );
+    return lead.subscription_status;
+  end if;
+  select l.subscription_status into lead.subscription_status
+  from public.leads as l
+  where l.id = confirm_form_lead.lead_id and l.user_id = form.user_id;
+  return lead.subscription_status;
+end;
+$$;
+
+
+ALTER FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) IS 'A followed double opt-in link: subscribes the unconfirmed lead and records the confirmation as a consent; returns the lead''s state.';
 
 
 --
@@ -2545,6 +3421,33 @@ COMMENT ON FUNCTION private.default_workflow_executions_per_minute() IS 'How man
 
 
 --
+-- Name: delete_execution_webhooks(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.delete_execution_webhooks() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from private.jobs as j
+  using old_executions as o
+  where j.kind = 'webhook'
+    and j.payload ->> 'execution_id' = o.id::text;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.delete_execution_webhooks() OWNER TO postgres;
+
+--
+-- Name: FUNCTION delete_execution_webhooks(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.delete_execution_webhooks() IS 'Trigger: deleting workflow executions deletes their webhooks (jobs of kind webhook).';
+
+
+--
 -- Name: email_campaign_metrics(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2837,6 +3740,92 @@ COMMENT ON FUNCTION private.email_tick_units(step text) IS 'Email tick: the camp
 
 
 --
+-- Name: enforce_content_lifecycle(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.enforce_content_lifecycle() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  by_client constant boolean := current_user = 'authenticated';
+  social constant boolean := new.content_type = 'social_post';
+  allowed text[];
+begin
+  if tg_op = 'INSERT' then
+    -- Unknown statuses are left to content_status_check, which names them.
+    if new.status in ('publishing', 'failed') or (social and new.status = 'published') then
+      raise exception using
+        errcode = 'check_violation',
+        message = format('new %s content cannot start as %s', new.content_type, new.status),
+        hint = case when social
+          then 'Create it as draft, add its social_posts targets, then set status scheduled with scheduled_at.'
+          else 'Create it as draft, scheduled (with scheduled_at) or published.' end;
+    end if;
+    if new.status = 'published' then
+      new.published_at := coalesce(new.published_at, now());
+    end if;
+    return new;
+  end if;
+
+  if old.status in ('publishing', 'published') and old.content_type = 'social_post'
+     and (new.content is distinct from old.content or new.content_type is distinct from old.content_type) then
+    raise exception using
+      errcode = 'check_violation',
+      message = format('content of a social post cannot change once it is %s', old.status),
+      hint = 'Create a new content item to post something else.';
+  end if;
+
+  if new.status = old.status
+     or new.status not in ('draft', 'scheduled', 'publishing', 'published', 'failed', 'archived') then
+    return new;
+  end if;
+
+  allowed := case old.status
+    when 'draft' then case when social then array['scheduled', 'archived']
+                           else array['scheduled', 'published', 'archived'] end
+    when 'scheduled' then case
+      when social and by_client then array['draft', 'archived']
+      when social then array['draft', 'publishing', 'archived']
+      else array['draft', 'published', 'archived'] end
+    when 'publishing' then case when by_client then array['archived']
+                                else array['published', 'failed', 'archived'] end
+    when 'published' then array['archived']
+    when 'failed' then array['draft', 'archived']
+    else array[]::text[]
+  end;
+  if new.status <> all (allowed) then
+    raise exception using
+      errcode = 'check_violation',
+      message = format('content cannot move from %s to %s: %s', old.status, new.status,
+        case when cardinality(allowed) = 0 then format('%s is final', old.status)
+             else format('from %s it may move to %s', old.status, array_to_string(allowed, ' or ')) end),
+      hint = case
+        when new.status in ('publishing', 'published', 'failed') and social then
+          'A scheduled social post is published by Beacon at scheduled_at, to every target in social_posts.'
+        when cardinality(allowed) = 0 then 'Create a new content item instead.'
+        when old.status = 'published' then 'Published content cannot go back to draft; archive it or create a new item.'
+        else 'Schedule a draft (with scheduled_at), take a scheduled item back to draft, or archive it.'
+      end;
+  end if;
+  if new.status = 'published' then
+    new.published_at := coalesce(new.published_at, now());
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.enforce_content_lifecycle() OWNER TO postgres;
+
+--
+-- Name: FUNCTION enforce_content_lifecycle(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.enforce_content_lifecycle() IS 'Trigger: allows only the content lifecycle''s moves (clients fewer than the system), sets published_at, freezes a publishing social post.';
+
+
+--
 -- Name: enforce_email_campaign_lifecycle(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2919,6 +3908,93 @@ COMMENT ON FUNCTION private.enforce_email_campaign_lifecycle() IS 'Trigger: allo
 
 
 --
+-- Name: enqueue_webhook(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.enqueue_webhook() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  new.id := coalesce(new.id, gen_random_uuid());
+  insert into private.jobs (kind, key, user_id, subject_id, payload)
+  values (
+    'webhook',
+    new.execution_id || ':' || new.step,
+    new.user_id,
+    new.id,
+    jsonb_build_object('execution_id', new.execution_id, 'step', new.step, 'url', new.url,
+                       'secret_name', new.secret_name, 'headers', coalesce(new.headers, '{}'), 'body', new.body)
+  );
+  new.status := 'pending';
+  new.attempts := 0;
+  new.run_after := now();
+  new.created_at := now();
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.enqueue_webhook() OWNER TO postgres;
+
+--
+-- Name: FUNCTION enqueue_webhook(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.enqueue_webhook() IS 'Instead-of-insert trigger of private.webhook_queue: enqueues the webhook as a job of kind webhook (a second webhook for the same execution step is refused by the key).';
+
+
+--
+-- Name: erase_deleted_leads(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.erase_deleted_leads() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if current_setting('beacon.erase_lead', true) is distinct from 'on' then
+    return null;
+  end if;
+  delete from public.analytics_events as a
+  using erased_leads as l
+  where a.user_id = l.user_id
+    and (a.properties ->> 'lead_id' = l.id::text or lower(a.properties ->> 'email') = l.email_normalized);
+  insert into private.email_metrics_stale (email_campaign_id)
+  select distinct d.email_campaign_id
+  from public.email_deliveries as d
+  join erased_leads as l on d.user_id = l.user_id and lower(d.email) = l.email_normalized;
+  delete from public.email_deliveries as d
+  using erased_leads as l
+  where d.user_id = l.user_id and lower(d.email) = l.email_normalized;
+  delete from private.email_unsubscribe_keys as k
+  using erased_leads as l
+  where k.user_id = l.user_id and lower(k.email) = l.email_normalized;
+  delete from public.email_suppressions as s
+  using erased_leads as l
+  where s.user_id = l.user_id and lower(s.email) = l.email_normalized;
+  delete from public.workflow_executions as e
+  using erased_leads as l
+  where e.user_id = l.user_id and e.trigger_data ->> 'lead_id' = l.id::text;
+  insert into private.erased_addresses (user_id, address_hash)
+  select l.user_id, private.address_hash(l.user_id, l.email_normalized)
+  from erased_leads as l
+  on conflict (user_id, address_hash) do nothing;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.erase_deleted_leads() OWNER TO postgres;
+
+--
+-- Name: FUNCTION erase_deleted_leads(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.erase_deleted_leads() IS 'Trigger (after delete on leads, per statement; only under public.erase_lead): deletes the erased leads'' events, deliveries, suppressions, unsubscribe keys and workflow executions, keeps their address hashes.';
+
+
+--
 -- Name: event_filter_problem(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2996,61 +4072,55 @@ COMMENT ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) IS 'The 
 
 
 --
--- Name: expand_lead_changes(integer); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: expire_unconfirmed_leads(interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.expand_lead_changes(batch integer DEFAULT 1000) RETURNS integer
+CREATE FUNCTION private.expire_unconfirmed_leads(max_age interval DEFAULT '30 days'::interval) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-  claimed bigint[];
   owner uuid;
-  owner_changes bigint[];
+  deleted integer;
+  total integer := 0;
+  failed integer := 0;
+  message text;
 begin
-  select array_agg(c.id order by c.id)
-  into claimed
-  from (
-    select p.id
-    from private.lead_changes as p
-    where p.error is null
-    order by p.id
-    limit greatest(batch, 1)
-    for update skip locked
-  ) as c;
-  if claimed is null then
-    return 0;
-  end if;
-  begin
-    perform private.start_lead_change_workflows(claimed);
-  exception when others then
-    -- Someone's rows fail the batch: expand owner by owner, each on their own.
-    for owner in select distinct c.user_id from private.lead_changes as c where c.id = any (claimed) loop
-      select array_agg(c.id order by c.id)
-      into owner_changes
-      from private.lead_changes as c
-      where c.id = any (claimed) and c.user_id = owner;
-      begin
-        perform private.start_lead_change_workflows(owner_changes);
-      exception when others then
-        update private.lead_changes as c
-        set error = left(sqlerrm, 2000), failed_at = now()
-        where c.id = any (owner_changes);
-      end;
-    end loop;
-  end;
-  return cardinality(claimed);
+  for owner in
+    select distinct l.user_id
+    from public.leads as l
+    where l.subscription_status = 'unconfirmed'
+      and l.subscription_changed_at < now() - max_age
+  loop
+    begin
+      delete from public.leads as l
+      where l.user_id = owner
+        and l.subscription_status = 'unconfirmed'
+        and l.subscription_changed_at < now() - max_age
+        and l.subscription_changed_at = l.created_at;
+      get diagnostics deleted = row_count;
+      total := total + deleted;
+      delete from private.unconfirmed_expiry_failures as f where f.user_id = owner;
+    exception when others then
+      get stacked diagnostics message = message_text;
+      failed := failed + 1;
+      insert into private.unconfirmed_expiry_failures as f (user_id, error)
+      values (owner, left(message, 2000))
+      on conflict (user_id) do update set error = excluded.error, failed_at = now();
+    end;
+  end loop;
+  return jsonb_build_object('deleted', total, 'failed_owners', failed);
 end;
 $$;
 
 
-ALTER FUNCTION private.expand_lead_changes(batch integer) OWNER TO postgres;
+ALTER FUNCTION private.expire_unconfirmed_leads(max_age interval) OWNER TO postgres;
 
 --
--- Name: FUNCTION expand_lead_changes(batch integer); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION expire_unconfirmed_leads(max_age interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.expand_lead_changes(batch integer) IS 'Claims up to batch pending lead_changes rows (oldest first, skip locked) and starts their workflows; an owner whose rows fail keeps them with the error. Returns how many rows it claimed.';
+COMMENT ON FUNCTION private.expire_unconfirmed_leads(max_age interval) IS 'Cron job body (beacon-expire-unconfirmed-leads): deletes leads unconfirmed since creation for longer than max_age, owner by owner; failures in private.unconfirmed_expiry_failures.';
 
 
 --
@@ -3347,6 +4417,133 @@ COMMENT ON FUNCTION private.hold_email_campaign_for_campaign() IS 'Trigger on em
 
 
 --
+-- Name: hold_jobs(text, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hold_jobs(p_kind text, p_subject_id uuid, p_held boolean) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with changed as (
+    update private.jobs as j
+    set status = case when p_held then 'held' else 'ready' end,
+        updated_at = now()
+    where j.kind = p_kind
+      and j.subject_id = p_subject_id
+      and j.status = case when p_held then 'ready' else 'held' end
+    returning j.id
+  )
+  select count(*)::integer from changed
+$$;
+
+
+ALTER FUNCTION private.hold_jobs(p_kind text, p_subject_id uuid, p_held boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hold_jobs(p_kind text, p_subject_id uuid, p_held boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hold_jobs(p_kind text, p_subject_id uuid, p_held boolean) IS 'p_held: holds the ready jobs of p_kind for p_subject_id (a worker holding one may still report it; a retry stays held); else makes its held jobs ready again. Returns how many changed.';
+
+
+--
+-- Name: job_kinds; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.job_kinds (
+    kind text NOT NULL,
+    max_attempts integer NOT NULL,
+    lease_seconds integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_kinds_kind_check CHECK ((kind ~ '^[a-z][a-z0-9_]{0,49}$'::text)),
+    CONSTRAINT job_kinds_lease_seconds_check CHECK (((lease_seconds >= 1) AND (lease_seconds <= 3600))),
+    CONSTRAINT job_kinds_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
+);
+
+
+ALTER TABLE private.job_kinds OWNER TO postgres;
+
+--
+-- Name: TABLE job_kinds; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.job_kinds IS 'Kinds of queued work (email, webhook, ...): attempts before a job is dead-lettered, and how long a claim leases it.';
+
+
+--
+-- Name: job_kind(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.job_kind(caller text, kind text) RETURNS private.job_kinds
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  registered private.job_kinds;
+begin
+  select k.* into registered from private.job_kinds as k where k.kind = job_kind.kind;
+  if not found then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('%s: %s is not a kind of job', caller, coalesce(quote_literal(kind), 'null')),
+      hint = 'Register it first with private.register_job_kind(kind, max_attempts, lease_seconds).';
+  end if;
+  return registered;
+end;
+$$;
+
+
+ALTER FUNCTION private.job_kind(caller text, kind text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION job_kind(caller text, kind text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.job_kind(caller text, kind text) IS 'The registered kind of job named kind; an error naming caller otherwise.';
+
+
+--
+-- Name: job_result_problem(jsonb, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.job_result_problem(result jsonb, i integer) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(
+    case when jsonb_typeof(result) <> 'object' then format('results[%s]: expected an object, not %s', i, result) end,
+    case when jsonb_typeof(result -> 'id') is distinct from 'number' or (result ->> 'id')::numeric % 1 <> 0
+              or (result ->> 'id')::numeric < 1 then
+      format('results[%s].id: %s is not a job id', i, coalesce(result -> 'id', 'null'))
+    end,
+    case when (result ->> 'outcome') is null or (result ->> 'outcome') not in ('done', 'retry', 'failed') then
+      format('results[%s].outcome: %s is not done, retry or failed', i, coalesce(result -> 'outcome', 'null'))
+    end,
+    case when jsonb_typeof(result -> 'error') not in ('string', 'null') then
+      format('results[%s].error: expected a string, not %s', i, result -> 'error')
+    end,
+    private.retry_after_problem(result -> 'retry_after_seconds', format('results[%s].retry_after_seconds', i)),
+    case when jsonb_typeof(result -> 'count_attempt') not in ('boolean', 'null') then
+      format('results[%s].count_attempt: expected true or false, not %s', i, result -> 'count_attempt')
+    end,
+    case when jsonb_typeof(result -> 'attempt') not in ('number', 'null')
+              or (result ->> 'attempt')::numeric % 1 <> 0 or (result ->> 'attempt')::numeric not between 1 and 100 then
+      format('results[%s].attempt: expected the job''s attempts from its claim, not %s', i, result -> 'attempt')
+    end
+  )
+$$;
+
+
+ALTER FUNCTION private.job_result_problem(result jsonb, i integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION job_result_problem(result jsonb, i integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.job_result_problem(result jsonb, i integer) IS 'What is wrong with the i-th result reported to private.complete_jobs, or null.';
+
+
+--
 -- Name: jsonb_integer(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3431,6 +4628,47 @@ COMMENT ON FUNCTION private.keep_email_unsubscribe_keys() IS 'Trigger (before de
 
 
 --
+-- Name: lead_activity_matches(public.leads, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select (case list
+    when 'events' then exists (
+      select
+      from public.analytics_events as e
+      where e.user_id = lead.user_id
+        and e."timestamp" >= now() - make_interval(days => private.jsonb_integer(activity -> 'within_days'))
+        and (not activity ? 'event_type' or e.event_type = activity ->> 'event_type')
+        and (not activity ? 'event_name' or e.event_name = activity ->> 'event_name')
+        and (not activity ? 'properties' or e.properties @> (activity -> 'properties'))
+        and (lower(e.properties ->> 'lead_id') = lead.id::text or lower(e.properties ->> 'email') = lower(lead.email)))
+    else exists (
+      select
+      from public.email_deliveries as d
+      where d.lead_id = lead.id
+        and d.user_id = lead.user_id
+        and case activity ->> 'action'
+          when 'opened' then d.human_opened_at
+          when 'clicked' then d.human_clicked_at
+          else d.bounced_at
+        end >= now() - make_interval(days => private.jsonb_integer(activity -> 'within_days')))
+  end) <> coalesce((activity -> 'absent')::boolean, false)
+$$;
+
+
+ALTER FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_activity_matches(lead public.leads, activity jsonb, list text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) IS 'Whether one lead meets one (valid) activity of its conditions (list ''events'' or ''emails''); see lead_conditions_sql for the set-based form.';
+
+
+--
 -- Name: lead_conditions_problem(text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3449,9 +4687,9 @@ begin
     return format('%s: expected an object such as {"statuses": ["new"], "min_score": 10}, not %s',
       path, coalesce(left(conditions::text, 100), '(missing)'));
   end if;
-  key := private.unknown_key(conditions, array['statuses', 'min_score', 'max_score', 'tags', 'custom_fields']);
+  key := private.unknown_key(conditions, array['statuses', 'min_score', 'max_score', 'tags', 'custom_fields', 'events', 'emails']);
   if key is not null then
-    return format('%s.%s: unknown key; conditions take statuses, min_score, max_score, tags and custom_fields',
+    return format('%s.%s: unknown key; conditions take statuses, min_score, max_score, tags, custom_fields, events and emails',
       path, key);
   end if;
 
@@ -3536,8 +4774,30 @@ begin
        or private.comparison_problem(format('%s.custom_fields[%s]', path, c.n - 1), c.v) is not null
     order by c.n
     limit 1;
-    return problem;
+    if problem is not null then
+      return problem;
+    end if;
   end if;
+
+  foreach list in array array['events', 'emails'] loop
+    if conditions ? list then
+      if jsonb_typeof(conditions -> list) <> 'array' or jsonb_array_length(conditions -> list) not between 1 and 10 then
+        return format('%s.%s: expected a list of 1 to 10 activities such as %s, not %s', path, list,
+          case list when 'events' then '[{"event_name": "signup", "within_days": 30}]'
+            else '[{"action": "opened", "within_days": 30}]' end,
+          left((conditions -> list)::text, 100));
+      end if;
+      select private.activity_problem(format('%s.%s[%s]', path, list, a.n - 1), a.v, list)
+      into problem
+      from jsonb_array_elements(conditions -> list) with ordinality as a (v, n)
+      where private.activity_problem(format('%s.%s[%s]', path, list, a.n - 1), a.v, list) is not null
+      order by a.n
+      limit 1;
+      if problem is not null then
+        return problem;
+      end if;
+    end if;
+  end loop;
   return null;
 end;
 $$;
@@ -3549,7 +4809,83 @@ ALTER FUNCTION private.lead_conditions_problem(path text, conditions jsonb) OWNE
 -- Name: FUNCTION lead_conditions_problem(path text, conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.lead_conditions_problem(path text, conditions jsonb) IS 'What is wrong with lead conditions found at path, as "<path>.<key>: <problem>", or null if they are valid.';
+COMMENT ON FUNCTION private.lead_conditions_problem(path text, conditions jsonb) IS 'What is wrong with lead conditions found at path, as "<path>.<key>: <problem>", or null if they are valid. The one validator of workflow conditions, segments and segment recipients.';
+
+
+--
+-- Name: lead_conditions_sql(jsonb, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  parts text[] := array['true'];
+  tag_ops constant jsonb := '{"any": "%1$s.tags && %2$L::text[]", "all": "%1$s.tags @> %2$L::text[]", "none": "not %1$s.tags && %2$L::text[]"}'::jsonb;
+  list text;
+begin
+  if conditions is null then
+    return 'true';
+  end if;
+  if conditions ? 'statuses' then
+    parts := parts || format('%s.status = any (%L::text[])', lead,
+      array(select jsonb_array_elements_text(conditions -> 'statuses')));
+  end if;
+  if conditions ? 'min_score' then
+    parts := parts || format('%s.score >= %L::integer', lead, private.jsonb_integer(conditions -> 'min_score'));
+  end if;
+  if conditions ? 'max_score' then
+    parts := parts || format('%s.score <= %L::integer', lead, private.jsonb_integer(conditions -> 'max_score'));
+  end if;
+  foreach list in array array['any', 'all', 'none'] loop
+    if conditions -> 'tags' ? list then
+      parts := parts || format(tag_ops ->> list, lead,
+        array(select jsonb_array_elements_text(conditions -> 'tags' -> list)));
+    end if;
+  end loop;
+  parts := parts || array(
+    select private.value_match_sql(format('%s.custom_fields -> %L', lead, c ->> 'key'),
+      quote_literal(c ->> 'op'), coalesce(format('%L::jsonb', c -> 'value'), 'null::jsonb'))
+    from jsonb_array_elements(coalesce(conditions -> 'custom_fields', '[]')) as c);
+  -- Activity as uncorrelated sub-selects (hashed once per query, not run per lead) over the
+  -- owner's rows in the window, read through the owner's (user_id, timestamp) indexes.
+  parts := parts || array(
+    select format('(%s) <> %L::boolean', q.membership, coalesce((a -> 'absent')::boolean, false))
+    from jsonb_array_elements(coalesce(conditions -> 'events', '[]')) as a
+    cross join lateral (
+      select format('e.user_id = %s and e."timestamp" >= now() - %L::interval%s%s%s', owner,
+        make_interval(days => private.jsonb_integer(a -> 'within_days')),
+        ' and e.event_type = ' || quote_literal(a ->> 'event_type'),
+        ' and e.event_name = ' || quote_literal(a ->> 'event_name'),
+        ' and e.properties @> ' || quote_literal(a ->> 'properties') || '::jsonb') as filter
+    ) as f
+    cross join lateral (
+      select format('%1$s.id::text in (select lower(e.properties ->> ''lead_id'') from public.analytics_events as e '
+        'where %3$s and e.properties ->> ''lead_id'' is not null) or lower(%1$s.email) in ('
+        'select lower(e.properties ->> ''email'') from public.analytics_events as e '
+        'where %3$s and e.properties ->> ''email'' is not null)', lead, owner, f.filter) as membership
+    ) as q);
+  parts := parts || array(
+    select format('(%1$s.id in (select d.lead_id from public.email_deliveries as d where d.user_id = %2$s '
+      'and d.lead_id is not null and d.%3$I >= now() - %4$L::interval)) <> %5$L::boolean',
+      lead, owner,
+      case a ->> 'action' when 'opened' then 'human_opened_at' when 'clicked' then 'human_clicked_at' else 'bounced_at' end,
+      make_interval(days => private.jsonb_integer(a -> 'within_days')),
+      coalesce((a -> 'absent')::boolean, false))
+    from jsonb_array_elements(coalesce(conditions -> 'emails', '[]')) as a);
+  return '(' || array_to_string(parts, ') and (') || ')';
+end;
+$_$;
+
+
+ALTER FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_conditions_sql(conditions jsonb, lead text, owner text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) IS 'The SQL boolean expression of (valid) lead conditions over the lead row alias `lead`, whose owner is the SQL expression `owner` (a literal lets the planner hash the activity sub-selects once). Values are quoted literals. The one compiler of segments and recipient selectors; agrees with lead_matches.';
 
 
 --
@@ -3557,7 +4893,7 @@ COMMENT ON FUNCTION private.lead_conditions_problem(path text, conditions jsonb)
 --
 
 CREATE FUNCTION private.lead_matches(lead public.leads, conditions jsonb) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
 begin
@@ -3576,6 +4912,11 @@ begin
       select
       from jsonb_array_elements(conditions -> 'custom_fields') as c
       where not private.value_matches(lead.custom_fields -> (c ->> 'key'), c ->> 'op', c -> 'value')))
+    and (not (conditions ? 'events' or conditions ? 'emails') or not exists (
+      select
+      from unnest(array['events', 'emails']) as list
+      cross join lateral jsonb_array_elements(coalesce(conditions -> list, '[]')) as a
+      where not private.lead_activity_matches(lead, a, list)))
   );
 end;
 $$;
@@ -3587,7 +4928,7 @@ ALTER FUNCTION private.lead_matches(lead public.leads, conditions jsonb) OWNER T
 -- Name: FUNCTION lead_matches(lead public.leads, conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.lead_matches(lead public.leads, conditions jsonb) IS 'Whether a lead meets (valid) workflow conditions; null conditions: always.';
+COMMENT ON FUNCTION private.lead_matches(lead public.leads, conditions jsonb) IS 'Whether a lead meets (valid) lead conditions, activity included; null conditions: always. One row at a time; lead_conditions_sql is the set-based form and agrees with it.';
 
 
 --
@@ -3989,17 +5330,38 @@ CREATE FUNCTION private.match_inserted_lead_workflows() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  insert into private.lead_changes (user_id, chain, leads)
-  select n.user_id, private.current_workflow_chain(), jsonb_agg(to_jsonb(l))
-  from new_leads as n
-  join public.leads as l on l.id = n.id
-  where exists (
+  if not exists (
     select
     from private.workflow_triggers as t
-    where t.user_id = n.user_id
+    where t.user_id in (select n.user_id from new_leads as n)
       and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
-  )
-  group by n.user_id;
+  ) then
+    return null;
+  end if;
+  perform private.start_workflow_executions(
+    array_agg(m.workflow_id), array_agg(m.user_id), array_agg(m.lead_id), array_agg(m.data))
+  from (
+    select
+      t.workflow_id,
+      l.user_id,
+      l.id as lead_id,
+      jsonb_build_object('trigger', t.type, 'lead_id', l.id) || case t.type
+        when 'tag_added' then jsonb_build_object('tags', n.tags)
+        when 'lead_score_reached' then jsonb_build_object('score', l.score, 'threshold', t.score)
+        else '{}'
+      end as data
+    from new_leads as n
+    join public.leads as l on l.id = n.id
+    join private.workflow_triggers as t
+      on t.user_id = n.user_id
+     and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
+    where case t.type
+        when 'lead_created' then true
+        when 'tag_added' then t.tag = any (n.tags) or (t.tag is null and cardinality(n.tags) > 0)
+        else l.score >= t.score
+      end
+      and (t.conditions is null or private.lead_matches(l, t.conditions))
+  ) as m;
   return null;
 end;
 $$;
@@ -4011,7 +5373,7 @@ ALTER FUNCTION private.match_inserted_lead_workflows() OWNER TO postgres;
 -- Name: FUNCTION match_inserted_lead_workflows(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.match_inserted_lead_workflows() IS 'Trigger (after insert on leads, per statement): records the new leads of owners with lead_created, tag_added or lead_score_reached workflows in private.lead_changes, one row per owner.';
+COMMENT ON FUNCTION private.match_inserted_lead_workflows() IS 'Trigger (after insert on leads, per statement): starts lead_created, tag_added and lead_score_reached workflows.';
 
 
 --
@@ -4353,6 +5715,144 @@ COMMENT ON FUNCTION private.profile_rule_match_sql(rule_prefix text, lead text) 
 
 
 --
+-- Name: publish_due_content(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.publish_due_content(p_limit integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  moved integer := 0;
+  owner uuid;
+  reason text;
+begin
+  begin
+    moved := private.publish_due_content_batch(null, p_limit);
+  exception when others then
+    -- One owner's data broke the batch: redo it owner by owner, each alone.
+    for owner in
+      select distinct c.user_id
+      from public.content as c
+      where c.status = 'scheduled'
+        and c.scheduled_at <= now()
+    loop
+      begin
+        moved := moved + private.publish_due_content_batch(owner, p_limit);
+      exception when others then
+        get stacked diagnostics reason = message_text;
+        reason := left('publishing could not start: ' || reason, 2000);
+        begin
+          with failing as (
+            update public.content as c
+            set status = case when c.content_type = 'social_post' then 'publishing' else c.status end,
+                publish_error = reason
+            where c.user_id = owner
+              and c.status = 'scheduled'
+              and c.scheduled_at <= now()
+            returning c.id, c.content_type
+          )
+          update public.social_posts as t
+          set status = 'failed', error = reason
+          from failing as f
+          where t.content_id = f.id
+            and t.status = 'pending';
+          update public.content as c
+          set status = 'failed'
+          where c.user_id = owner
+            and c.status = 'publishing'
+            and c.publish_error = reason;
+        exception when others then
+          raise warning 'publish_due_content: owner % could not be failed either (%); retried next run', owner, sqlerrm;
+        end;
+      end;
+    end loop;
+  end;
+  if moved > 0 then
+    perform private.call_function('/dispatch');
+  end if;
+  return moved;
+end;
+$$;
+
+
+ALTER FUNCTION private.publish_due_content(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION publish_due_content(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.publish_due_content(p_limit integer) IS 'pg_cron (beacon-publish-due-content): moves due scheduled content on, set-based; an owner whose content cannot move gets it failed with the reason, alone.';
+
+
+--
+-- Name: publish_due_content_batch(uuid, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  moved integer;
+  social_ids uuid[];
+begin
+  with due as (
+    select c.id
+    from public.content as c
+    where c.status = 'scheduled'
+      and c.scheduled_at <= now()
+      and (p_owner is null or c.user_id = p_owner)
+    order by c.scheduled_at
+    limit p_limit
+    for update skip locked
+  ),
+  moved as (
+    update public.content as c
+    set status = case when c.content_type = 'social_post' then 'publishing' else 'published' end,
+        publish_error = null
+    from due as d
+    where c.id = d.id
+    returning c.id, c.content_type
+  ),
+  targets as (
+    update public.social_posts as t
+    set status = 'publishing', error = null
+    from moved as m
+    where t.content_id = m.id
+      and m.content_type = 'social_post'
+      and t.status = 'pending'
+    returning t.id, t.user_id, t.content_id
+  ),
+  enqueued as (
+    -- The key is the target and this round: a post failed, fixed and scheduled again is a new job.
+    insert into private.jobs (kind, key, user_id, subject_id, payload)
+    select 'social_publish', t.id::text || '@' || floor(extract(epoch from now()) * 1000000)::bigint,
+           t.user_id, t.id, jsonb_build_object('content_id', t.content_id)
+    from targets as t
+    on conflict (kind, key) do nothing
+    returning subject_id
+  )
+  select count(*), array_agg(m.id) filter (where m.content_type = 'social_post')
+  into moved, social_ids
+  from moved as m;
+  -- Content whose targets were all published in an earlier round has nothing left to send.
+  perform private.settle_social_content(social_ids);
+  return moved;
+end;
+$$;
+
+
+ALTER FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION publish_due_content_batch(p_owner uuid, p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) IS 'Moves due scheduled content on (social posts to publishing with a social_publish job per pending target; the rest to published).';
+
+
+--
 -- Name: purge_email_unsubscribe_keys(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4429,6 +5929,33 @@ ALTER FUNCTION private.purge_expired_oauth_states() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.purge_expired_oauth_states() IS 'Cron job body: deletes OAuth states nobody came back with, one by one when the set fails; returns how many.';
+
+
+--
+-- Name: purge_jobs(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.purge_jobs() RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with purged as (
+    delete from private.jobs as j
+    where j.status in ('done', 'failed', 'dead')
+      and j.updated_at < now() - interval '7 days'
+    returning j.id
+  )
+  select count(*)::integer from purged
+$$;
+
+
+ALTER FUNCTION private.purge_jobs() OWNER TO postgres;
+
+--
+-- Name: FUNCTION purge_jobs(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.purge_jobs() IS 'Deletes jobs finished (done, failed, dead) more than 7 days ago; their keys may then be enqueued again.';
 
 
 --
@@ -4539,15 +6066,7 @@ CREATE FUNCTION private.queue_result_problem(result jsonb, i integer, id_key tex
     case when jsonb_typeof(result -> 'error') not in ('string', 'null') then
       format('results[%s].error: expected a string, not %s', i, result -> 'error')
     end,
-    case
-      when jsonb_typeof(result -> 'retry_after_seconds') not in ('number', 'null') then
-        format('results[%s].retry_after_seconds: expected a number of seconds, not %s', i,
-               result -> 'retry_after_seconds')
-      when (result ->> 'retry_after_seconds')::numeric not between 0 and 86400
-        or (result ->> 'retry_after_seconds')::numeric % 1 <> 0 then
-        format('results[%s].retry_after_seconds: expected a whole number from 0 to 86400, not %s', i,
-               result -> 'retry_after_seconds')
-    end
+    private.retry_after_problem(result -> 'retry_after_seconds', format('results[%s].retry_after_seconds', i))
   )
 $_$;
 
@@ -4658,9 +6177,45 @@ begin
         end
       end,
       case when jsonb_typeof(e.entry) = 'string' then '' end,
-      case when not (e.entry ? 'email' or e.entry ? 'leads') then
-        format('%s: needs "email" (a recipient) or "leads" (a lead selector)', a.at)
+      -- A confirmation (double opt-in): {"confirm": lead id}, written by the system only (see
+      -- private.check_recipient_list).
+      (select format('%s: unknown key "%s"; a confirmation entry has only "confirm"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'confirm' and k <> 'confirm'
+       order by k
+       limit 1),
+      case when e.entry ? 'confirm'
+                and (jsonb_typeof(e.entry -> 'confirm') <> 'string' or lower(e.entry ->> 'confirm') !~ uuid_pattern) then
+        format('%s.confirm: %s is not a lead id (a uuid)', a.at, e.entry -> 'confirm')
       end,
+      case when e.entry ? 'confirm' then '' end,
+      -- A segment: {"segment": id}; that it is the owner's is checked on save
+      -- (private.recipient_segments_problem, from private.check_recipient_list).
+      (select format('%s: unknown key "%s"; a segment entry has only "segment"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'segment' and k <> 'segment'
+       order by k
+       limit 1),
+      case when e.entry ? 'segment'
+                and (jsonb_typeof(e.entry -> 'segment') <> 'string' or lower(e.entry ->> 'segment') !~ uuid_pattern) then
+        format('%s.segment: %s is not a segment id (a uuid)', a.at, e.entry -> 'segment')
+      end,
+      case when e.entry ? 'segment' then '' end,
+      case when not (e.entry ? 'email' or e.entry ? 'leads' or e.entry ? 'list') then
+        format('%s: needs "email" (a recipient), "leads" (a lead selector) or "list" (a subscription list)', a.at)
+      end,
+      -- A subscription list: {"list": id}. That it is the owner's is checked on save
+      -- (private.check_recipient_list), which knows the owner.
+      (select format('%s: unknown key "%s"; a list entry has only "list"', a.at, k)
+       from jsonb_object_keys(e.entry) as k
+       where e.entry ? 'list' and k <> 'list'
+       order by k
+       limit 1),
+      case when e.entry ? 'list'
+                and (jsonb_typeof(e.entry -> 'list') <> 'string' or lower(e.entry ->> 'list') !~ uuid_pattern) then
+        format('%s.list: %s is not a list id (a uuid)', a.at, e.entry -> 'list')
+      end,
+      case when e.entry ? 'list' then '' end,
       -- A lead selector.
       (select format('%s: unknown key "%s"; a lead selector has only "leads"', a.at, k)
        from jsonb_object_keys(e.entry) as k
@@ -4744,6 +6299,33 @@ ALTER FUNCTION private.recipient_list_problem(recipient_list jsonb) OWNER TO pos
 --
 
 COMMENT ON FUNCTION private.recipient_list_problem(recipient_list jsonb) IS 'The first problem of a recipient_list, naming its entry (recipient_list[2].email: ...), or null when it is valid. The validator trigger and fan-out both ask it.';
+
+
+--
+-- Name: recipient_segments_problem(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.recipient_segments_problem(owner uuid, recipient_list jsonb) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select format('recipient_list[%s].segment: no segment %s among yours', e.n - 1, e.entry -> 'segment')
+  from jsonb_array_elements(recipient_list) with ordinality as e (entry, n)
+  where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment'
+    and not exists (
+      select from public.segments as s where s.user_id = owner and s.id = (e.entry ->> 'segment')::uuid)
+  order by e.n
+  limit 1
+$$;
+
+
+ALTER FUNCTION private.recipient_segments_problem(owner uuid, recipient_list jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION recipient_segments_problem(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.recipient_segments_problem(owner uuid, recipient_list jsonb) IS 'The first {"segment": id} entry of a (well-formed) recipient_list that is not one of the owner''s segments, named by its path; null if none.';
 
 
 --
@@ -5231,6 +6813,74 @@ COMMENT ON FUNCTION private.record_scoring_error(owner uuid, message text) IS 'R
 
 
 --
+-- Name: record_social_metrics(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_social_metrics(p_results jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text := private.social_metrics_problem(p_results);
+  recorded integer;
+begin
+  if problem is not null then
+    raise exception using errcode = 'invalid_parameter_value', message = 'record_social_metrics: ' || problem;
+  end if;
+
+  with reported as (
+    select distinct on ((e.r ->> 'social_post_id')::uuid)
+      (e.r ->> 'social_post_id')::uuid as id, e.r -> 'metrics' as metrics
+    from jsonb_array_elements(p_results) with ordinality as e (r, n)
+    order by (e.r ->> 'social_post_id')::uuid, e.n desc
+  ),
+  previous as (
+    select t.id, t.user_id, t.content_id, t.social_connection_id, t.metrics as before, r.metrics as after
+    from reported as r
+    join public.social_posts as t on t.id = r.id
+    where t.status = 'published'
+    for update of t
+  ),
+  updated as (
+    update public.social_posts as t
+    set metrics = p.before || p.after,
+        metrics_fetched_at = now()
+    from previous as p
+    where t.id = p.id
+    returning t.id
+  ),
+  -- One event per count that grew; the message id makes recording the same total twice a no-op.
+  events as (
+    insert into public.analytics_events (user_id, event_type, event_name, properties, message_id)
+    select p.user_id, 'social', m.key,
+           jsonb_strip_nulls(jsonb_build_object(
+             'social_post_id', p.id, 'content_id', p.content_id, 'campaign_id', c.campaign_id,
+             'platform', sc.platform, 'increase', m.value::bigint - coalesce((p.before ->> m.key)::bigint, 0),
+             'total', m.value::bigint)),
+           format('social:%s:%s:%s', p.id, m.key, m.value)
+    from previous as p
+    cross join lateral jsonb_each(p.after) as m
+    join public.content as c on c.id = p.content_id
+    join public.social_connections as sc on sc.id = p.social_connection_id
+    where m.value::bigint > coalesce((p.before ->> m.key)::bigint, 0)
+    returning 1
+  )
+  select count(*)::integer into recorded from updated;
+  return recorded;
+end;
+$$;
+
+
+ALTER FUNCTION private.record_social_metrics(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_social_metrics(p_results jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_social_metrics(p_results jsonb) IS 'dispatch: stores [{"social_post_id", "metrics": {"likes": n, ...}}] into social_posts.metrics and an analytics event per count that grew; returns the posts recorded.';
+
+
+--
 -- Name: record_updated_lead_scores(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5530,6 +7180,49 @@ ALTER FUNCTION private.refresh_event_rollups() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.refresh_event_rollups() IS 'Cron job body: recomputes the daily rollups of every marked closed UTC day, one owner at a time (a failing owner keeps its marks with the reason and the others go on); returns how many owner-days it recomputed. Safe to run twice or late.';
+
+
+--
+-- Name: register_job_kind(text, integer, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+begin
+  if kind is null or kind !~ '^[a-z][a-z0-9_]{0,49}$' then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('register_job_kind: kind must be 1 to 50 lower-case letters, digits or _, starting with a letter, not %s',
+                       coalesce(quote_literal(kind), 'null'));
+  end if;
+  if max_attempts is null or max_attempts not between 1 and 100 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('register_job_kind: max_attempts must be between 1 and 100, not %s', coalesce(max_attempts::text, 'null'));
+  end if;
+  if lease_seconds is null or lease_seconds not between 1 and 3600 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('register_job_kind: lease_seconds must be between 1 and 3600, not %s', coalesce(lease_seconds::text, 'null'));
+  end if;
+  insert into private.job_kinds as k (kind, max_attempts, lease_seconds)
+  values (register_job_kind.kind, register_job_kind.max_attempts, register_job_kind.lease_seconds)
+  on conflict on constraint job_kinds_pkey do update
+  set max_attempts = excluded.max_attempts,
+      lease_seconds = excluded.lease_seconds;
+end;
+$_$;
+
+
+ALTER FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION register_job_kind(kind text, max_attempts integer, lease_seconds integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) IS 'Adds a kind of job, or changes its max_attempts and lease_seconds (a migration of the kind''s producer calls it).';
 
 
 --
@@ -5853,8 +7546,9 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
     cross join lateral (select e.entry -> 'leads' as s) as sel
     where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
   ),
-  selected as (
-    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+  -- The ids of the leads that lead selectors and lists pick.
+  picked as (
+    select l.id
     from public.leads as l
     where exists (select from selectors)
       and l.user_id = owner
@@ -5866,6 +7560,45 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
           and (s.statuses is null or l.status = any (s.statuses))
           and (s.min_score is null or l.score >= s.min_score)
       )
+    union
+    -- Segments: the owner's leads in any {"segment": id} named, in one query.
+    select private.segment_lead_ids(owner, array(
+      select (e.entry ->> 'segment')::uuid
+      from entries as e
+      where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment'))
+    union
+    -- Lists: the members of each {"list": id} who have not left it.
+    select m.lead_id
+    from public.list_memberships as m
+    where m.user_id = owner
+      and m.unsubscribed_at is null
+      and m.list_id in (
+        select (e.entry ->> 'list')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list')
+  ),
+  selected as (
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (select p.id from picked as p)
+      -- Subscription: only subscribed leads receive campaign email. One whose address is
+      -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
+      and (l.subscription_status = 'subscribed'
+           or exists (
+             select
+             from public.email_suppressions as u
+             where u.user_id = owner and lower(u.email) = l.email_normalized))
+    union
+    -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.subscription_status = 'unconfirmed'
+      and l.id in (
+        select (e.entry ->> 'confirm')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm')
   ),
   -- Explicit entries with the owner's lead of the same address, selected or not.
   explicit_leads as (
@@ -5876,7 +7609,8 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
       l.first_name as lead_first_name,
       l.last_name as lead_last_name,
       l.company as lead_company,
-      l.custom_fields as lead_custom_fields
+      l.custom_fields as lead_custom_fields,
+      l.subscription_status as lead_subscription_status
     from explicit as x
     left join public.leads as l on l.user_id = owner and lower(l.email) = x.address
   )
@@ -5890,6 +7624,21 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
       || coalesce(s.custom_fields, x.lead_custom_fields, '{}')
   from explicit_leads as x
   full join selected as s on s.address = x.address
+  -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
+  -- (a suppressed one stays, recorded as suppressed by fan-out).
+  where (x.lead_subscription_status is null
+         or x.lead_subscription_status = 'subscribed'
+         or exists (
+           select
+           from public.email_suppressions as u
+           where u.user_id = owner and lower(u.email) = x.address))
+    -- Privacy: an explicit address whose lead was erased (public.erase_lead) gets nothing.
+    and (x.address is null
+         or x.lead_id is not null
+         or not exists (
+           select
+           from private.erased_addresses as z
+           where z.user_id = owner and z.address_hash = private.address_hash(owner, x.address)))
 $$;
 
 
@@ -5899,7 +7648,7 @@ ALTER FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb
 -- Name: FUNCTION resolve_email_recipients(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries plus selected leads, one per lower(email), lead data winning.';
+COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads, list members who have not left and leads asked to confirm (while unconfirmed), one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
 
 
 --
@@ -5940,6 +7689,32 @@ ALTER FUNCTION private.restart_email_unsubscribe_workflows(delivery_id uuid) OWN
 --
 
 COMMENT ON FUNCTION private.restart_email_unsubscribe_workflows(delivery_id uuid) IS 'Retry of an unsubscribe''s email_event workflows: makes the delivery''s unsubscribe visible to their trigger again.';
+
+
+--
+-- Name: retry_after_problem(jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.retry_after_problem(value jsonb, path text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case
+    when jsonb_typeof(value) not in ('number', 'null') then
+      format('%s: expected a number of seconds, not %s', path, value)
+    when (value #>> '{}')::numeric not between 0 and 86400 or (value #>> '{}')::numeric % 1 <> 0 then
+      format('%s: expected a whole number from 0 to 86400, not %s', path, value)
+  end
+$$;
+
+
+ALTER FUNCTION private.retry_after_problem(value jsonb, path text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION retry_after_problem(value jsonb, path text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.retry_after_problem(value jsonb, path text) IS 'What is wrong with a result''s retry_after_seconds (at path), or null: a whole number of seconds from 0 to 86400, or null.';
 
 
 --
@@ -6547,6 +8322,97 @@ COMMENT ON FUNCTION private.secure_tenant_table(tbl regclass) IS 'Migration help
 
 
 --
+-- Name: segment_lead_ids(uuid, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) RETURNS SETOF uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  condition text;
+begin
+  select string_agg(format('(%s)', private.lead_conditions_sql(s.predicate, 'l', format('%L::uuid', owner))), ' or ')
+  into condition
+  from public.segments as s
+  where s.user_id = owner and s.id = any (segment_ids);
+  if condition is null then
+    return;
+  end if;
+  return query execute format('select l.id from public.leads as l where l.user_id = %L and (%s)', owner, condition);
+end;
+$$;
+
+
+ALTER FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION segment_lead_ids(owner uuid, segment_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) IS 'The ids of the owner''s leads in any of the given segments of theirs (others'' and missing ones select no one), in one query.';
+
+
+--
+-- Name: send_form_confirmation(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  form public.forms;
+  lead public.leads;
+  confirmation_id uuid;
+  delivery_status text;
+begin
+  select f.* into form from public.forms as f where f.id = send_form_confirmation.form_id;
+  select l.* into lead
+  from public.leads as l
+  where l.id = send_form_confirmation.lead_id and l.user_id = form.user_id;
+  if lead.id is null or lead.subscription_status <> 'unconfirmed' then
+    return null;
+  end if;
+  if exists (
+    select
+    from public.email_campaigns as c
+    where c.user_id = form.user_id
+      and c.purpose = 'confirmation'
+      and c.created_at > now() - interval '5 minutes'
+      and c.recipient_list @> jsonb_build_array(jsonb_build_object('confirm', lead.id))
+  ) then
+    return 'throttled';
+  end if;
+
+  insert into public.email_campaigns (user_id, subject, content, recipient_list, send_at, status, purpose)
+  values (
+    form.user_id,
+    form.confirm_subject,
+    replace(form.confirm_body, '{{confirm_url}}', confirm_url),
+    jsonb_build_array(jsonb_build_object('confirm', lead.id)),
+    now(),
+    'scheduled',
+    'confirmation'
+  )
+  returning id into confirmation_id;
+  update public.email_campaigns as c set status = 'sending' where c.id = confirmation_id;
+  select d.status into delivery_status from public.email_deliveries as d where d.email_campaign_id = confirmation_id;
+  return coalesce(delivery_status, 'none');
+end;
+$$;
+
+
+ALTER FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) IS 'Sends the double opt-in confirmation email of a form to its unconfirmed lead through the email pipeline (a confirmation campaign); at most one per lead every 5 minutes.';
+
+
+--
 -- Name: sender_problem(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6663,6 +8529,49 @@ COMMENT ON FUNCTION private.set_lead_score() IS 'Trigger: keeps leads.score = pr
 
 
 --
+-- Name: set_lead_subscription(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.set_lead_subscription() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if exists (
+    select
+    from public.email_suppressions as s
+    where s.user_id = new.user_id
+      and lower(s.email) = lower(btrim(new.email))
+      and s.reason in ('unsubscribed', 'complaint')
+  ) or exists (
+    -- Privacy: an address whose lead was erased is never sent to again.
+    select
+    from private.erased_addresses as z
+    where z.user_id = new.user_id
+      and z.address_hash = private.address_hash(new.user_id, new.email)
+  ) then
+    new.subscription_status := 'unsubscribed';
+  end if;
+  if tg_op = 'INSERT' or new.subscription_status is distinct from old.subscription_status then
+    new.subscription_changed_at := now();
+  else
+    new.subscription_changed_at := old.subscription_changed_at;
+  end if;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.set_lead_subscription() OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_lead_subscription(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.set_lead_subscription() IS 'Trigger (before insert or update on leads): an address unsubscribed or complained about stays unsubscribed; stamps subscription_changed_at when the state changes.';
+
+
+--
 -- Name: set_updated_at(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6687,88 +8596,361 @@ COMMENT ON FUNCTION private.set_updated_at() IS 'Trigger: stamps updated_at on e
 
 
 --
--- Name: start_lead_change_workflows(bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: settle_social_content(uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.start_lead_change_workflows(change_ids bigint[]) RETURNS void
-    LANGUAGE plpgsql
+CREATE FUNCTION private.settle_social_content(p_content_ids uuid[]) RETURNS integer
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-declare
-  previous_chain constant text := current_setting('beacon.workflow_chain', true);
-  recorded_chain uuid[];
-begin
-  for recorded_chain in
-    select distinct c.chain from private.lead_changes as c where c.id = any (change_ids)
-  loop
-    perform pg_catalog.set_config('beacon.workflow_chain', recorded_chain::text, true);
-    perform private.start_workflow_executions(
-      array_agg(m.workflow_id order by m.change_id, m.position, m.workflow_id),
-      array_agg(m.user_id order by m.change_id, m.position, m.workflow_id),
-      array_agg(m.lead_id order by m.change_id, m.position, m.workflow_id),
-      array_agg(m.data order by m.change_id, m.position, m.workflow_id))
-    from (
-      -- Each lead's conditions are checked once per distinct condition of its owner's
-      -- workflows, not once per workflow: 20 workflows sharing a condition check it once.
-      with recorded as materialized (
-        select c.id as change_id, e.position, c.user_id, l as lead
-        from private.lead_changes as c
-        cross join lateral jsonb_array_elements(c.leads) with ordinality as e (lead, position)
-        cross join lateral jsonb_populate_record(null::public.leads, e.lead) as l
-        where c.id = any (change_ids)
-          and c.chain = recorded_chain
-          and l.user_id = c.user_id
-          and exists (select from public.leads as still where still.id = l.id)
-      ),
-      triggers as materialized (
-        select t.*
-        from private.workflow_triggers as t
-        where t.user_id in (select r.user_id from recorded as r)
-          and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
-      ),
-      met as materialized (
-        select r.change_id, r.position, d.conditions
-        from recorded as r
-        join (select distinct t.user_id, t.conditions from triggers as t where t.conditions is not null) as d
-          on d.user_id = r.user_id
-        where private.lead_matches(r.lead, d.conditions)
-      )
-      select
-        r.change_id,
-        r.position,
-        t.workflow_id,
-        r.user_id,
-        (r.lead).id as lead_id,
-        jsonb_build_object('trigger', t.type, 'lead_id', (r.lead).id) || case t.type
-          when 'tag_added' then jsonb_build_object('tags', (r.lead).tags)
-          when 'lead_score_reached' then jsonb_build_object('score', (r.lead).score, 'threshold', t.score)
-          else '{}'
-        end as data
-      from recorded as r
-      join triggers as t on t.user_id = r.user_id
-      left join met as k
-        on k.change_id = r.change_id and k.position = r.position and k.conditions = t.conditions
-      where case t.type
-          when 'lead_created' then true
-          when 'tag_added' then t.tag = any ((r.lead).tags) or (t.tag is null and cardinality((r.lead).tags) > 0)
-          else (r.lead).score >= t.score
-        end
-        and (t.conditions is null or k.change_id is not null)
-    ) as m;
-  end loop;
-  perform pg_catalog.set_config('beacon.workflow_chain', coalesce(previous_chain, ''), true);
-  delete from private.lead_changes as c where c.id = any (change_ids);
-end;
+  with state as (
+    select
+      t.content_id,
+      count(*) filter (where t.status in ('pending', 'publishing')) as open,
+      count(*) filter (where t.status = 'failed') as failed,
+      count(*) as total,
+      max(t.published_at) as last_published
+    from public.social_posts as t
+    where t.content_id = any(p_content_ids)
+    group by t.content_id
+  ),
+  settled as (
+    update public.content as c
+    set status = case when s.failed = 0 then 'published' else 'failed' end,
+        published_at = case when s.failed = 0 then coalesce(s.last_published, now()) end,
+        publish_error = case when s.failed > 0
+          then format('%s of %s targets failed; each one''s reason is in social_posts.error', s.failed, s.total) end
+    from state as s
+    where c.id = s.content_id
+      and c.status = 'publishing'
+      and s.open = 0
+    returning c.id
+  )
+  select count(*)::integer from settled
 $$;
 
 
-ALTER FUNCTION private.start_lead_change_workflows(change_ids bigint[]) OWNER TO postgres;
+ALTER FUNCTION private.settle_social_content(p_content_ids uuid[]) OWNER TO postgres;
 
 --
--- Name: FUNCTION start_lead_change_workflows(change_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION settle_social_content(p_content_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.start_lead_change_workflows(change_ids bigint[]) IS 'Starts the workflows that these lead_changes rows match (their leads as recorded, under their recorded chain), oldest first, and deletes the rows.';
+COMMENT ON FUNCTION private.settle_social_content(p_content_ids uuid[]) IS 'Moves publishing content whose targets have all ended to published (none failed) or failed; returns how many moved.';
+
+
+--
+-- Name: social_content_problem(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_content_problem(p_content_id uuid, p_body text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(
+    (select problem
+     from (
+       select private.social_target_problem(t, format('social_posts[%s]', n), p_body, true) as problem, n
+       from (
+         select t, row_number() over (order by t.created_at, t.id) as n
+         from public.social_posts as t
+         where t.content_id = p_content_id
+       ) as numbered
+     ) as checked
+     where problem is not null
+     order by n
+     limit 1),
+    case when not exists (select from public.social_posts as t where t.content_id = p_content_id)
+      then 'social_posts: a social post needs at least one target; add a social_posts row for each account to publish to'
+    end)
+$$;
+
+
+ALTER FUNCTION private.social_content_problem(p_content_id uuid, p_body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_content_problem(p_content_id uuid, p_body text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_content_problem(p_content_id uuid, p_body text) IS 'Why a social content item cannot be scheduled (its first target problem, or no target), or null.';
+
+
+--
+-- Name: social_metrics_problem(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_metrics_problem(p_results jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_results) is distinct from 'array' then 'p_results: must be a JSON array'
+    else (
+      select format('p_results[%s]%s', e.n - 1, p.problem)
+      from jsonb_array_elements(p_results) with ordinality as e (r, n)
+      cross join lateral (
+        select case
+          when jsonb_typeof(e.r) <> 'object' then ': must be an object'
+          when coalesce(e.r ->> 'social_post_id', '') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+            then '.social_post_id: must be the id claim_social_metrics returned'
+          when jsonb_typeof(e.r -> 'metrics') is distinct from 'object' then '.metrics: must be an object of counts'
+          else (
+            select format('.metrics.%s: must be a whole number from 0 (a count)', m.key)
+            from jsonb_each(e.r -> 'metrics') as m
+            where m.key !~ '^[a-z][a-z_]{0,39}$' or jsonb_typeof(m.value) <> 'number'
+               or m.value::text !~ '^[0-9]{1,15}$'
+            order by m.key
+            limit 1
+          )
+        end as problem
+      ) as p
+      where p.problem is not null
+      order by e.n
+      limit 1
+    )
+  end
+$_$;
+
+
+ALTER FUNCTION private.social_metrics_problem(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: social_posting_scope(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_posting_scope(p_platform text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select case p_platform
+    when 'twitter' then 'tweet.write'
+    when 'linkedin' then 'w_member_social'
+    when 'facebook' then 'pages_manage_posts'
+    when 'instagram' then 'instagram_business_content_publish'
+  end
+$$;
+
+
+ALTER FUNCTION private.social_posting_scope(p_platform text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_posting_scope(p_platform text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_posting_scope(p_platform text) IS 'The OAuth scope a connection needs to publish on its platform.';
+
+
+--
+-- Name: social_result_problem(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_result_problem(p_results jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_results) is distinct from 'array' then 'p_results: must be a JSON array'
+    else (
+      select format('p_results[%s]%s', e.n - 1, p.problem)
+      from jsonb_array_elements(p_results) with ordinality as e (r, n)
+      cross join lateral (
+        select case
+          when jsonb_typeof(e.r) <> 'object' then ': must be an object'
+          when jsonb_typeof(e.r -> 'job_id') <> 'number' or (e.r ->> 'job_id') !~ '^[0-9]{1,18}$'
+            then '.job_id: must be the job id claim_social_posts returned'
+          when coalesce(e.r ->> 'outcome', '') not in ('published', 'retry', 'failed', 'needs_reauth')
+            then '.outcome: must be published, retry, failed or needs_reauth'
+          when e.r ->> 'outcome' = 'published' and (jsonb_typeof(e.r -> 'platform_post_id') is distinct from 'string'
+                 or length(e.r ->> 'platform_post_id') not between 1 and 200)
+            then '.platform_post_id: a published target needs the platform''s post id (1 to 200 characters)'
+          when e.r ? 'url' and jsonb_typeof(e.r -> 'url') not in ('string', 'null')
+            then '.url: must be a string'
+          when e.r ? 'error' and jsonb_typeof(e.r -> 'error') not in ('string', 'null')
+            then '.error: must be a string'
+          when e.r ? 'retry_after_seconds' and ((e.r ->> 'retry_after_seconds') !~ '^[0-9]{1,7}$')
+            then '.retry_after_seconds: must be a whole number of seconds'
+          when e.r ? 'count_attempt' and jsonb_typeof(e.r -> 'count_attempt') <> 'boolean'
+            then '.count_attempt: must be true or false'
+        end as problem
+      ) as p
+      where p.problem is not null
+      order by e.n
+      limit 1
+    )
+  end
+$_$;
+
+
+ALTER FUNCTION private.social_result_problem(p_results jsonb) OWNER TO postgres;
+
+--
+-- Name: social_posts; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.social_posts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    content_id uuid NOT NULL,
+    social_connection_id uuid NOT NULL,
+    account_id text,
+    text text,
+    media_urls text[] DEFAULT '{}'::text[] NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    platform_post_id text,
+    url text,
+    error text,
+    attempts integer DEFAULT 0 NOT NULL,
+    published_at timestamp with time zone,
+    metrics jsonb DEFAULT '{}'::jsonb NOT NULL,
+    metrics_fetched_at timestamp with time zone,
+    marker text DEFAULT "left"(replace((gen_random_uuid())::text, '-'::text, ''::text), 16) NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT social_posts_account_id_check CHECK (((account_id ~ '\S'::text) AND (length(account_id) <= 200))),
+    CONSTRAINT social_posts_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT social_posts_error_check CHECK ((length(error) <= 2000)),
+    CONSTRAINT social_posts_marker_check CHECK ((marker ~ '^[0-9a-f]{16}$'::text)),
+    CONSTRAINT social_posts_media_urls_check CHECK (((array_position(media_urls, NULL::text) IS NULL) AND (cardinality(media_urls) <= 10))),
+    CONSTRAINT social_posts_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
+    CONSTRAINT social_posts_platform_post_id_check CHECK ((length(platform_post_id) <= 200)),
+    CONSTRAINT social_posts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'publishing'::text, 'published'::text, 'failed'::text, 'cancelled'::text]))),
+    CONSTRAINT social_posts_text_check CHECK ((length(text) <= 63206)),
+    CONSTRAINT social_posts_url_check CHECK ((length(url) <= 2048))
+);
+
+
+ALTER TABLE public.social_posts OWNER TO postgres;
+
+--
+-- Name: TABLE social_posts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.social_posts IS 'Targets of social content (one per connection and account): written by the owner, published and measured by Beacon.';
+
+
+--
+-- Name: COLUMN social_posts.account_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.account_id IS 'One of the connection''s accounts (a Facebook page, a LinkedIn organisation); null: the connected user''s own.';
+
+
+--
+-- Name: COLUMN social_posts.text; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.text IS 'This target''s text; null: the content''s.';
+
+
+--
+-- Name: COLUMN social_posts.media_urls; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.media_urls IS 'https:// URLs of images or videos to attach (Instagram needs one).';
+
+
+--
+-- Name: COLUMN social_posts.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.status IS 'pending, publishing, published, failed (see error) or cancelled (its content was archived); set by Beacon.';
+
+
+--
+-- Name: COLUMN social_posts.attempts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.attempts IS 'Publishing attempts made so far.';
+
+
+--
+-- Name: COLUMN social_posts.metrics; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.metrics IS 'The platform''s public counts (likes, comments, shares, impressions), fetched for 7 days after publishing.';
+
+
+--
+-- Name: COLUMN social_posts.marker; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.social_posts.marker IS 'A token fixed at creation that the dispatcher uses to find this post among the account''s recent ones after a timeout.';
+
+
+--
+-- Name: social_target_problem(public.social_posts, text, text, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  conn public.social_connections;
+  post_text constant text := coalesce(t.text, body);
+  text_at constant text := at || case when t.text is null then '.text (the content''s text)' else '.text' end;
+  bad_media integer;
+begin
+  select c.* into conn from public.social_connections as c where c.id = t.social_connection_id and c.user_id = t.user_id;
+  if conn.id is null then
+    return format('%s.social_connection_id: %s is not one of your social connections', at, t.social_connection_id);
+  end if;
+  if scheduling and (conn.status <> 'active' or not conn.is_active) then
+    return format('%s.social_connection_id: the %s connection is %s; connect it again before scheduling',
+      at, conn.platform, conn.status);
+  end if;
+  if scheduling and private.social_posting_scope(conn.platform) <> all (conn.scopes) then
+    return format('%s.social_connection_id: the %s connection was not granted %s; connect it again and allow posting',
+      at, conn.platform, private.social_posting_scope(conn.platform));
+  end if;
+  if t.account_id is not null and not exists (
+    select from jsonb_array_elements(conn.accounts) as a where a ->> 'id' = t.account_id
+  ) then
+    return format('%s.account_id: %s is not one of the %s connection''s accounts', at, t.account_id, conn.platform);
+  end if;
+  if conn.platform = 'facebook' and t.account_id is null then
+    return format('%s.account_id: a Facebook post goes to a page; set account_id to one of the connection''s accounts', at);
+  end if;
+
+  if conn.platform = 'twitter' and private.x_weighted_length(post_text) > 280 then
+    return format('%s: X counts %s characters (URLs 23, emoji and CJK 2); at most 280', text_at,
+      private.x_weighted_length(post_text));
+  elsif conn.platform = 'linkedin' and length(post_text) > 3000 then
+    return format('%s: %s characters; LinkedIn allows at most 3000', text_at, length(post_text));
+  elsif conn.platform = 'facebook' and length(post_text) > 63206 then
+    return format('%s: %s characters; Facebook allows at most 63206', text_at, length(post_text));
+  elsif conn.platform = 'instagram' and length(post_text) > 2200 then
+    return format('%s: %s characters; an Instagram caption allows at most 2200', text_at, length(post_text));
+  elsif conn.platform = 'instagram'
+        and regexp_count(post_text, '(^|[^[:alnum:]_&])#[[:alnum:]_]+') > 30 then
+    return format('%s: %s hashtags; Instagram allows at most 30', text_at,
+      regexp_count(post_text, '(^|[^[:alnum:]_&])#[[:alnum:]_]+'));
+  end if;
+
+  select min(m.n) into bad_media
+  from unnest(t.media_urls) with ordinality as m (url, n)
+  where m.url !~ '^https://[^/\s]+\.[^/\s]+(/\S*)?$';
+  if bad_media is not null then
+    return format('%s.media_urls[%s]: %s is not an https:// URL', at, bad_media, t.media_urls[bad_media]);
+  end if;
+  if conn.platform = 'instagram' and cardinality(t.media_urls) = 0 then
+    return format('%s.media_urls: an Instagram post needs at least one image or video URL', at);
+  end if;
+  if conn.platform = 'twitter' and cardinality(t.media_urls) > 4 then
+    return format('%s.media_urls: %s media; a post on X takes at most 4', at, cardinality(t.media_urls));
+  end if;
+  return null;
+end;
+$_$;
+
+
+ALTER FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION social_target_problem(t public.social_posts, at text, body text, scheduling boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) IS 'The first problem of one social post target (path, connection, account, text length per platform, media), or null.';
 
 
 --
@@ -6896,6 +9078,86 @@ COMMENT ON FUNCTION private.start_workflow_executions(workflow_ids uuid[], user_
 
 
 --
+-- Name: submit_form(uuid, text, jsonb, jsonb, inet, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) RETURNS TABLE(lead_id uuid, subscription_status text, needs_confirmation boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  form public.forms;
+  lead public.leads;
+begin
+  select f.* into form from public.forms as f where f.id = submit_form.form_id and f.is_active;
+  if not found then
+    raise exception using errcode = 'no_data_found', message = 'form: no such form, or it is inactive';
+  end if;
+
+  insert into public.leads as l (
+    user_id, email, first_name, last_name, company, phone, source, tags, custom_fields, subscription_status
+  )
+  values (
+    form.user_id,
+    btrim(submit_form.email),
+    lead_fields ->> 'first_name',
+    lead_fields ->> 'last_name',
+    lead_fields ->> 'company',
+    lead_fields ->> 'phone',
+    left('form: ' || form.name, 200),
+    form.tags,
+    coalesce(submit_form.custom_fields, '{}'),
+    case when form.double_opt_in then 'unconfirmed' else 'subscribed' end
+  )
+  on conflict (user_id, email_normalized) do update
+  set first_name = coalesce(excluded.first_name, l.first_name),
+      last_name = coalesce(excluded.last_name, l.last_name),
+      company = coalesce(excluded.company, l.company),
+      phone = coalesce(excluded.phone, l.phone),
+      tags = array(select distinct t from unnest(l.tags || excluded.tags) as t order by t),
+      custom_fields = l.custom_fields || excluded.custom_fields,
+      subscription_status = case
+        when l.subscription_status = 'subscribed' then 'subscribed'
+        when form.double_opt_in then 'unconfirmed'
+        when l.subscription_status = 'unconfirmed' then 'subscribed'
+        else l.subscription_status
+      end
+  returning l.* into lead;
+
+  insert into public.list_memberships as m (user_id, list_id, lead_id)
+  select form.user_id, x.id, lead.id
+  from unnest(form.list_ids) as x (id)
+  join public.lists as li on li.id = x.id and li.user_id = form.user_id
+  on conflict (list_id, lead_id) do update
+  set unsubscribed_at = null, subscribed_at = now()
+  where m.unsubscribed_at is not null;
+
+  if form.consent_text is not null then
+    insert into public.consents (
+      user_id, lead_id, form_id, purpose, consent_text, consent_version, ip_address, user_agent
+    )
+    values (
+      form.user_id, lead.id, form.id, form.consent_purpose, form.consent_text, form.consent_version,
+      client_ip, left(client_user_agent, 1000)
+    );
+  end if;
+
+  return query select lead.id, lead.subscription_status, lead.subscription_status = 'unconfirmed';
+end;
+$$;
+
+
+ALTER FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) IS 'A public post of a form (checked by the forms function): upserts the lead by email_normalized, joins the form''s lists, records the consent, sets the subscription (unconfirmed under double opt-in).';
+
+
+--
 -- Name: sync_social_connection_status(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6929,6 +9191,35 @@ ALTER FUNCTION private.sync_social_connection_status() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.sync_social_connection_status() IS 'Trigger: is_active switched by an app moves status between active and disconnected; a connection needing re-authorisation cannot be switched on.';
+
+
+--
+-- Name: sync_social_post_status(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.sync_social_post_status() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'archived' then
+    update public.social_posts set status = 'cancelled' where content_id = new.id and status = 'pending';
+  elsif new.status = 'draft' then
+    update public.social_posts set status = 'pending', error = null
+    where content_id = new.id and status in ('failed', 'cancelled');
+  end if;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.sync_social_post_status() OWNER TO postgres;
+
+--
+-- Name: FUNCTION sync_social_post_status(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.sync_social_post_status() IS 'Trigger: archiving content cancels its pending targets; back to draft makes failed targets pending again.';
 
 
 --
@@ -7023,6 +9314,36 @@ ALTER FUNCTION private.unknown_key(object jsonb, allowed text[]) OWNER TO postgr
 --
 
 COMMENT ON FUNCTION private.unknown_key(object jsonb, allowed text[]) IS 'The first key (alphabetically) of a JSON object that is not among allowed; null if none.';
+
+
+--
+-- Name: unsubscribe_suppressed_leads(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.unsubscribe_suppressed_leads() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  update public.leads as l
+  set subscription_status = 'unsubscribed'
+  from new_suppressions as s
+  where s.user_id = l.user_id
+    and lower(s.email) = l.email_normalized
+    and s.reason in ('unsubscribed', 'complaint')
+    and l.subscription_status <> 'unsubscribed';
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.unsubscribe_suppressed_leads() OWNER TO postgres;
+
+--
+-- Name: FUNCTION unsubscribe_suppressed_leads(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.unsubscribe_suppressed_leads() IS 'Trigger (after insert or update on email_suppressions, per statement): an unsubscribe or complaint unsubscribes the owner''s lead of that address.';
 
 
 --
@@ -7124,6 +9445,39 @@ ALTER FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) OWNE
 --
 
 COMMENT ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) IS 'A custom field comparison: whether the actual JSON value (null: absent) passes op against expected (see value_match_sql).';
+
+
+--
+-- Name: wake_social_metrics(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.wake_social_metrics() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  due integer;
+begin
+  select count(*) into due
+  from public.social_posts as t
+  where t.status = 'published'
+    and t.published_at > now() - interval '7 days'
+    and (t.metrics_fetched_at is null or t.metrics_fetched_at <= now() - interval '1 hour');
+  if due > 0 then
+    perform private.call_function('/dispatch');
+  end if;
+  return due;
+end;
+$$;
+
+
+ALTER FUNCTION private.wake_social_metrics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION wake_social_metrics(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.wake_social_metrics() IS 'pg_cron (beacon-social-metrics): how many published posts are due for metrics; wakes dispatch when any are.';
 
 
 --
@@ -7584,6 +9938,228 @@ COMMENT ON FUNCTION private.write_key_owner(key text) IS 'The owner of an unrevo
 
 
 --
+-- Name: x_emoji_pattern(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.x_emoji_pattern() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select
+    -- keycaps: 1️⃣ #️⃣
+    '[0-9#*]\uFE0F?\u20E3'
+    -- flags: a pair of regional indicators
+    || '|[\U0001F1E6-\U0001F1FF]{2}'
+    -- © and ® are emoji only with the emoji variation selector; everything else is one by itself.
+    || '|(?:[\u00A9\u00AE]\uFE0F|[\u203C\u2049\u2122\u2139\u2194-\u21AA\u231A-\u23FF\u24C2\u25AA-\u27BF'
+    || '\u2934\u2935\u2B05-\u2B55\u3030\u303D\u3297\u3299\U0001F000-\U0001FAFF]\uFE0F?)'
+    || '[\U0001F3FB-\U0001F3FF]?'
+    || '(?:[\U000E0020-\U000E007E]+\U000E007F)?'
+    || '(?:\u200D[\u2194-\u27BF\U0001F000-\U0001FAFF]\uFE0F?[\U0001F3FB-\U0001F3FF]?)*'
+$$;
+
+
+ALTER FUNCTION private.x_emoji_pattern() OWNER TO postgres;
+
+--
+-- Name: FUNCTION x_emoji_pattern(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.x_emoji_pattern() IS 'The regular expression for one emoji as X counts it (2): keycaps, flags, modifiers, tag and ZWJ sequences.';
+
+
+--
+-- Name: x_tlds(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.x_tlds() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select string_to_array(
+    'northwesternmutual,travelersinsurance,americanexpress,kerryproperties,sandvikcoromant,' ||
+    'afamilycompany,americanfamily,bananarepublic,cancerresearch,cookingchannel,kerrylogistics,' ||
+    'weatherchannel,international,lifeinsurance,orientexpress,spreadbetting,travelchannel,' ||
+    'wolterskluwer,construction,lplfinancial,pamperedchef,scholarships,versicherung,accountants,' ||
+    'barclaycard,blackfriday,blockbuster,bridgestone,calvinklein,contractors,creditunion,engineering,' ||
+    'enterprises,foodnetwork,investments,kerryhotels,lamborghini,motorcycles,olayangroup,photography,' ||
+    'playstation,productions,progressive,redumbrella,rightathome,williamhill,accountant,apartments,' ||
+    'associates,basketball,bnpparibas,boehringer,capitalone,consulting,creditcard,cuisinella,' ||
+    'eurovision,extraspace,foundation,healthcare,immobilien,industries,management,mitsubishi,' ||
+    'nationwide,newholland,nextdirect,onyourside,properties,protection,prudential,realestate,' ||
+    'republican,restaurant,schaeffler,swiftcover,tatamotors,technology,telefonica,university,' ||
+    'vistaprint,vlaanderen,volkswagen,accenture,alfaromeo,allfinanz,amsterdam,analytics,aquarelle,' ||
+    'barcelona,bloomberg,christmas,community,directory,education,equipment,fairwinds,financial,' ||
+    'firestone,fresenius,frontdoor,fujixerox,furniture,goldpoint,goodhands,hisamitsu,homedepot,' ||
+    'homegoods,homesense,honeywell,institute,insurance,kuokgroup,ladbrokes,lancaster,landrover,' ||
+    'lifestyle,marketing,marshalls,mcdonalds,melbourne,microsoft,montblanc,panasonic,passagens,' ||
+    'pramerica,richardli,scjohnson,shangrila,solutions,statebank,statefarm,stockholm,travelers,' ||
+    'vacations,yodobashi,abudhabi,airforce,allstate,attorney,barclays,barefoot,bargains,baseball,' ||
+    'boutique,bradesco,broadway,brussels,budapest,builders,business,capetown,catering,catholic,' ||
+    'chrysler,cipriani,cityeats,cleaning,clinique,clothing,commbank,computer,delivery,deloitte,' ||
+    'democrat,diamonds,discount,discover,download,engineer,ericsson,esurance,etisalat,everbank,' ||
+    'exchange,feedback,fidelity,firmdale,flsmidth,football,frontier,goodyear,grainger,graphics,' ||
+    'guardian,hdfcbank,helsinki,holdings,hospital,infiniti,ipiranga,istanbul,jpmorgan,lighting,' ||
+    'lundbeck,marriott,maserati,mckinsey,memorial,merckmsd,mortgage,movistar,mutuelle,observer,' ||
+    'partners,pharmacy,pictures,plumbing,property,redstone,reliance,saarland,samsclub,security,' ||
+    'services,shopping,showtime,softbank,software,stcgroup,supplies,symantec,telecity,training,' ||
+    'uconnect,vanguard,ventures,verisign,woodside,yokohama,abogado,academy,agakhan,alibaba,android,' ||
+    'athleta,auction,audible,auspost,avianca,banamex,bauhaus,bentley,bestbuy,booking,brother,bugatti,' ||
+    'capital,caravan,careers,cartier,channel,charity,chintai,citadel,clubmed,college,cologne,comcast,' ||
+    'company,compare,contact,cooking,corsica,country,coupons,courses,cricket,cruises,dentist,digital,' ||
+    'domains,exposed,express,farmers,fashion,ferrari,ferrero,finance,fishing,fitness,flights,florist,' ||
+    'flowers,forsale,frogans,fujitsu,gallery,genting,godaddy,grocery,guitars,hamburg,hangout,hitachi,' ||
+    'holiday,hosting,hoteles,hotmail,hyundai,iselect,ismaili,jewelry,juniper,kitchen,komatsu,lacaixa,' ||
+    'lancome,lanxess,lasalle,latrobe,leclerc,liaison,limited,lincoln,markets,metlife,monster,netbank,' ||
+    'netflix,network,neustar,okinawa,oldnavy,organic,origins,panerai,philips,pioneer,politie,realtor,' ||
+    'recipes,rentals,reviews,rexroth,samsung,sandvik,schmidt,schwarz,science,shiksha,shriram,singles,' ||
+    'spiegel,staples,starhub,statoil,storage,support,surgery,systems,temasek,theater,theatre,tickets,' ||
+    'tiffany,toshiba,trading,walmart,wanggou,watches,weather,website,wedding,whoswho,windows,winners,' ||
+    'xfinity,yamaxun,youtube,zuerich,abarth,abbott,abbvie,active,africa,agency,airbus,airtel,alipay,' ||
+    'alsace,alstom,anquan,aramco,author,bayern,beauty,berlin,bharti,blanco,bostik,boston,broker,' ||
+    'camera,career,caseih,casino,center,chanel,chrome,church,circle,claims,clinic,coffee,comsec,' ||
+    'condos,coupon,credit,cruise,dating,datsun,dealer,degree,dental,design,direct,doctor,doosan,' ||
+    'dunlop,dupont,durban,emerck,energy,estate,events,expert,family,flickr,futbol,gallup,garden,' ||
+    'george,giving,global,google,gratis,health,hermes,hiphop,hockey,hotels,hughes,imamat,insure,' ||
+    'intuit,jaguar,joburg,juegos,kaufen,kinder,kindle,kosher,lancia,latino,lawyer,lefrak,living,' ||
+    'locker,london,luxury,madrid,maison,makeup,market,mattel,mobile,mobily,monash,mormon,moscow,' ||
+    'museum,mutual,nagoya,natura,nissan,nissay,norton,nowruz,office,olayan,online,oracle,orange,' ||
+    'otsuka,pfizer,photos,physio,piaget,pictet,quebec,racing,realty,reisen,repair,report,review,' ||
+    'rocher,rogers,ryukyu,safety,sakura,sanofi,school,schule,search,secure,select,shouji,soccer,' ||
+    'social,stream,studio,supply,suzuki,swatch,sydney,taipei,taobao,target,tattoo,tennis,tienda,' ||
+    'tjmaxx,tkmaxx,toyota,travel,unicom,viajes,viking,villas,virgin,vision,voting,voyage,vuelos,' ||
+    'walter,warman,webcam,xihuan,xperia,yachts,yandex,zappos,actor,adult,aetna,amfam,amica,apple,' ||
+    'archi,audio,autos,azure,baidu,beats,bible,bingo,black,boats,boots,bosch,build,canon,cards,chase,' ||
+    'cheap,chloe,cisco,citic,click,cloud,coach,codes,crown,cymru,dabur,dance,deals,delta,dodge,drive,' ||
+    'dubai,earth,edeka,email,epost,epson,faith,fedex,final,forex,forum,gallo,games,gifts,gives,glade,' ||
+    'glass,globo,gmail,green,gripe,group,gucci,guide,homes,honda,horse,house,hyatt,iinet,ikano,intel,' ||
+    'irish,iveco,jetzt,koeln,kyoto,lamer,lease,legal,lexus,lilly,linde,lipsy,lixil,loans,locus,lotte,' ||
+    'lotto,lupin,macys,mango,media,miami,money,mopar,movie,nadex,nexus,nikon,ninja,nokia,nowtv,omega,' ||
+    'onion,osaka,paris,parts,party,phone,photo,pizza,place,poker,praxi,press,prime,promo,quest,radio,' ||
+    'rehab,reise,ricoh,rocks,rodeo,rugby,salon,sener,seven,sharp,shell,shoes,skype,sling,smart,smile,' ||
+    'solar,space,sport,stada,store,study,style,sucks,swiss,tatar,tires,tirol,tmall,today,tokyo,tools,' ||
+    'toray,total,tours,trade,trust,tunes,tushu,ubank,vegas,video,vista,vodka,volvo,wales,watch,weber,' ||
+    'weibo,works,world,xerox,yahoo,zippo,aarp,able,adac,aero,aigo,akdn,ally,amex,arab,army,arpa,arte,' ||
+    'asda,asia,audi,auto,baby,band,bank,bbva,beer,best,bike,bing,blog,blue,bofa,bond,book,buzz,cafe,' ||
+    'call,camp,care,cars,casa,case,cash,cbre,cern,chat,citi,city,club,cool,coop,cyou,data,date,dclk,' ||
+    'deal,dell,desi,diet,dish,docs,doha,duck,duns,dvag,erni,fage,fail,fans,farm,fast,fiat,fido,film,' ||
+    'fire,fish,flir,food,ford,free,fund,game,gbiz,gent,ggee,gift,gmbh,gold,golf,goog,guge,guru,hair,' ||
+    'haus,hdfc,help,here,hgtv,host,hsbc,icbc,ieee,imdb,immo,info,itau,java,jeep,jobs,jprs,kddi,kiwi,' ||
+    'kpmg,kred,land,lego,lgbt,lidl,life,like,limo,link,live,loan,loft,love,ltda,luxe,maif,meet,meme,' ||
+    'menu,mini,mint,mobi,moda,moto,mtpc,name,navy,news,next,nico,nike,ollo,open,page,pars,pccw,pics,' ||
+    'ping,pink,play,plus,pohl,porn,post,prod,prof,qpon,raid,read,reit,rent,rest,rich,rmit,room,rsvp,' ||
+    'ruhr,safe,sale,sapo,sarl,save,saxo,scor,scot,seat,seek,sexy,shaw,shia,shop,show,silk,sina,site,' ||
+    'skin,sncf,sohu,song,sony,spot,star,surf,talk,taxi,team,tech,teva,tiaa,tips,town,toys,tube,vana,' ||
+    'visa,viva,vivo,vote,voto,wang,weir,wien,wiki,wine,work,xbox,yoga,zara,zero,zone,aaa,abb,abc,aco,' ||
+    'ads,aeg,afl,aig,anz,aol,app,art,aws,axa,bar,bbc,bbt,bcg,bcn,bet,bid,bio,biz,bms,bmw,bnl,bom,boo,' ||
+    'bot,box,buy,bzh,cab,cal,cam,car,cat,cba,cbn,cbs,ceb,ceo,cfa,cfd,com,cpa,crs,csc,dad,day,dds,dev,' ||
+    'dhl,diy,dnp,dog,dot,dtv,dvr,eat,eco,edu,esq,eus,fan,fit,fly,foo,fox,frl,ftr,fun,fyi,gal,gap,gay,' ||
+    'gdn,gea,gle,gmo,gmx,goo,gop,got,gov,hbo,hiv,hkt,hot,how,htc,ibm,ice,icu,ifm,inc,ing,ink,int,ist,' ||
+    'itv,iwc,jcb,jcp,jio,jlc,jll,jmp,jnj,jot,joy,kfh,kia,kim,kpn,krd,lat,law,lds,llc,llp,lol,lpl,ltd,' ||
+    'man,map,mba,mcd,med,men,meo,mil,mit,mlb,mls,mma,moe,moi,mom,mov,msd,mtn,mtr,nab,nba,nec,net,new,' ||
+    'nfl,ngo,nhk,now,nra,nrw,ntt,nyc,obi,off,one,ong,onl,ooo,org,ott,ovh,pay,pet,phd,pid,pin,pnc,pro,' ||
+    'pru,pub,pwc,qvc,red,ren,ril,rio,rip,run,rwe,sap,sas,sbi,sbs,sca,scb,ses,sew,sex,sfr,ski,sky,soy,' ||
+    'srl,srt,stc,tab,tax,tci,tdk,tel,thd,tjx,top,trv,tui,tvs,ubs,uno,uol,ups,vet,vig,vin,vip,wed,win,' ||
+    'wme,wow,wtc,wtf,xin,xxx,xyz,you,yun,zip,ac,ad,ae,af,ag,ai,al,am,an,ao,aq,ar,as,at,au,aw,ax,az,ba,' ||
+    'bb,bd,be,bf,bg,bh,bi,bj,bl,bm,bn,bo,bq,br,bs,bt,bv,bw,by,bz,ca,cc,cd,cf,cg,ch,ci,ck,cl,cm,cn,co,' ||
+    'cr,cu,cv,cw,cx,cy,cz,de,dj,dk,dm,do,dz,ec,ee,eg,eh,er,es,et,eu,fi,fj,fk,fm,fo,fr,ga,gb,gd,ge,gf,' ||
+    'gg,gh,gi,gl,gm,gn,gp,gq,gr,gs,gt,gu,gw,gy,hk,hm,hn,hr,ht,hu,id,ie,il,im,in,io,iq,ir,is,it,je,jm,' ||
+    'jo,jp,ke,kg,kh,ki,km,kn,kp,kr,kw,ky,kz,la,lb,lc,li,lk,lr,ls,lt,lu,lv,ly,ma,mc,md,me,mf,mg,mh,mk,' ||
+    'ml,mm,mn,mo,mp,mq,mr,ms,mt,mu,mv,mw,mx,my,mz,na,nc,ne,nf,ng,ni,nl,no,np,nr,nu,nz,om,pa,pe,pf,pg,' ||
+    'ph,pk,pl,pm,pn,pr,ps,pt,pw,py,qa,re,ro,rs,ru,rw,sa,sb,sc,sd,se,sg,sh,si,sj,sk,sl,sm,sn,so,sr,ss,' ||
+    'st,su,sv,sx,sy,sz,tc,td,tf,tg,th,tj,tk,tl,tm,tn,to,tp,tr,tt,tv,tw,tz,ua,ug,uk,um,us,uy,uz,va,vc,' ||
+    've,vg,vi,vn,vu,wf,ws,ye,yt,za,zm,zw',
+    ',')
+$$;
+
+
+ALTER FUNCTION private.x_tlds() OWNER TO postgres;
+
+--
+-- Name: FUNCTION x_tlds(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.x_tlds() IS 'The top-level domains twitter-text 3.1.0 counts URLs on (ASCII ones), longest first.';
+
+
+--
+-- Name: x_url_pattern(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.x_url_pattern(tld text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $_$
+  select
+    -- Not inside a word, a mention, a hashtag or a cashtag, nor right after . / - _.
+    '(^|[^a-z0-9@$#\uFF20\uFF03._/-])'
+    || '(https?://)?'
+    || '(?:[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?\.)+'
+    || '(' || tld || ')(?=[^0-9a-z@+-]|$)'
+    || '(?::[0-9]{1,5})?'
+    -- A path ends on a letter, digit or one of =_#/+- (so a sentence's full stop is not in it).
+    || '(?:/(?:[a-z0-9!*'';:=+,.$/%#\[\]\u2013_~&|@\u00c0-\u024f\u0400-\u04ff-]*'
+    || '[a-z0-9=_#/+\u00c0-\u024f\u0400-\u04ff-])?)?'
+    || '(?:\?[a-z0-9!?*''();:&=+$/%#\[\]_.,~|@-]*[a-z0-9_&=#/-])?'
+$_$;
+
+
+ALTER FUNCTION private.x_url_pattern(tld text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION x_url_pattern(tld text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.x_url_pattern(tld text) IS 'The regular expression (case-insensitive) for what X counts as a URL on top-level domains matching tld; group 3 is the TLD.';
+
+
+--
+-- Name: x_weighted_length(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.x_weighted_length(p_text text) RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+declare
+  body text := normalize(coalesce(p_text, ''), nfc);
+  url_pattern text := private.x_url_pattern('[a-z][a-z0-9-]*');
+  urls integer;
+  emoji integer;
+  weight integer;
+begin
+  if exists (
+    select from regexp_matches(body, url_pattern, 'gi') as m
+    where lower(m[3]) <> all (private.x_tlds())
+  ) then
+    url_pattern := private.x_url_pattern(array_to_string(private.x_tlds(), '|'));
+  end if;
+  -- Each URL and each emoji becomes one placeholder of weight 1 (U+0001), then gets the rest
+  -- of its weight (23 or 2) added back.
+  urls := regexp_count(body, url_pattern, 1, 'i');
+  body := regexp_replace(body, url_pattern, E'\\1\u0001', 'gi');
+  emoji := regexp_count(body, private.x_emoji_pattern());
+  body := regexp_replace(body, private.x_emoji_pattern(), E'\u0001', 'g');
+  select coalesce(sum(
+    case when cp <= 4351 or cp between 8192 and 8205 or cp between 8208 and 8223 or cp between 8242 and 8247
+         then 1 else 2 end), 0)
+  into weight
+  from (select ascii(c) as cp from string_to_table(body, null) as c) as chars;
+  return weight + urls * 22 + emoji;
+end;
+$$;
+
+
+ALTER FUNCTION private.x_weighted_length(p_text text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION x_weighted_length(p_text text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.x_weighted_length(p_text text) IS 'The length X gives a post (twitter-text 3.1.0''s weightedLength): URLs 23, emoji 2, CJK 2; at most 280 may be posted.';
+
+
+--
 -- Name: calculate_lead_score(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7651,6 +10227,40 @@ COMMENT ON FUNCTION public.create_write_key(name text) IS 'Creates a publishable
 
 
 --
+-- Name: erase_lead(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.erase_lead(lead_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  address text;
+begin
+  select l.email_normalized into address from public.leads as l where l.id = erase_lead.lead_id;
+  if address is null then
+    raise exception using
+      errcode = 'no_data_found',
+      message = format('erase_lead: you have no lead %s', lead_id);
+  end if;
+  perform set_config('beacon.erase_lead', 'on', true);
+  delete from public.leads as l where l.id = erase_lead.lead_id;
+  perform set_config('beacon.erase_lead', '', true);
+  return jsonb_build_object('erased', lead_id, 'address_kept_as_hash', true);
+end;
+$$;
+
+
+ALTER FUNCTION public.erase_lead(lead_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION erase_lead(lead_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.erase_lead(lead_id uuid) IS 'Erases one of the caller''s leads: deletes it with its events, deliveries, suppressions, consents, memberships and workflow executions; keeps only a hash of its address, so it is never sent to again.';
+
+
+--
 -- Name: explain_lead_score(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7705,6 +10315,80 @@ ALTER FUNCTION public.explain_lead_score(lead_id uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.explain_lead_score(lead_id uuid) IS 'Why one of the caller''s leads has its score: (source, reason, points) per contribution, summing to the score.';
+
+
+--
+-- Name: export_lead_data(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.export_lead_data(lead_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  lead public.leads;
+  result jsonb;
+begin
+  select l.* into lead from public.leads as l where l.id = export_lead_data.lead_id;
+  if lead.id is null then
+    raise exception using
+      errcode = 'no_data_found',
+      message = format('export_lead_data: you have no lead %s', lead_id);
+  end if;
+  select jsonb_build_object(
+    'exported_at', now(),
+    'lead', to_jsonb(lead) - 'user_id',
+    'consents', coalesce((
+      select jsonb_agg(to_jsonb(c) - 'user_id' - 'lead_id' order by c.created_at)
+      from public.consents as c where c.lead_id = lead.id), '[]'),
+    'lists', coalesce((
+      select jsonb_agg(jsonb_build_object('list', li.name, 'subscribed_at', m.subscribed_at,
+                                          'unsubscribed_at', m.unsubscribed_at) order by li.name)
+      from public.list_memberships as m join public.lists as li on li.id = m.list_id
+      where m.lead_id = lead.id), '[]'),
+    'email_deliveries', coalesce((
+      select jsonb_agg(jsonb_build_object('email_campaign_id', d.email_campaign_id, 'subject', c.subject,
+                                          'email', d.email, 'status', d.status, 'sent_at', d.sent_at,
+                                          'opened_at', d.opened_at, 'clicked_at', d.clicked_at,
+                                          'unsubscribed_at', d.unsubscribed_at) order by d.created_at)
+      from public.email_deliveries as d join public.email_campaigns as c on c.id = d.email_campaign_id
+      where d.user_id = lead.user_id and lower(d.email) = lead.email_normalized), '[]'),
+    'suppressions', coalesce((
+      select jsonb_agg(jsonb_build_object('email', s.email, 'reason', s.reason, 'created_at', s.created_at))
+      from public.email_suppressions as s
+      where s.user_id = lead.user_id and lower(s.email) = lead.email_normalized), '[]'),
+    'events', coalesce((
+      select jsonb_agg(to_jsonb(a) - 'user_id' order by a."timestamp")
+      from public.analytics_events as a
+      where a.user_id = lead.user_id
+        and (a.properties ->> 'lead_id' = lead.id::text or lower(a.properties ->> 'email') = lead.email_normalized)),
+      '[]'),
+    'score_ledger', coalesce((
+      select jsonb_agg(jsonb_build_object('points', g.points, 'source', g.source, 'reason', g.reason,
+                                          'created_at', g.created_at) order by g.created_at)
+      from public.lead_score_ledger as g where g.lead_id = lead.id), '[]'),
+    'status_history', coalesce((
+      select jsonb_agg(to_jsonb(h) - 'user_id' - 'lead_id' order by h.changed_at)
+      from public.lead_status_history as h where h.lead_id = lead.id), '[]'),
+    'workflow_executions', coalesce((
+      select jsonb_agg(jsonb_build_object('workflow', w.name, 'status', e.status, 'started_at', e.started_at,
+                                          'completed_at', e.completed_at) order by e.started_at)
+      from public.workflow_executions as e join public.workflows as w on w.id = e.workflow_id
+      where e.user_id = lead.user_id and e.trigger_data ->> 'lead_id' = lead.id::text), '[]')
+  )
+  into result;
+  return result;
+end;
+$$;
+
+
+ALTER FUNCTION public.export_lead_data(lead_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION export_lead_data(lead_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.export_lead_data(lead_id uuid) IS 'Everything held about one of the caller''s leads, as JSON: the lead, consents, lists, email deliveries, suppressions, events, score ledger, status history and workflow executions.';
 
 
 --
@@ -7878,6 +10562,42 @@ ALTER FUNCTION public.lead_profile_score(lead public.leads) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.lead_profile_score(lead public.leads) IS 'The profile score of a lead row: company +10, phone +5.';
+
+
+--
+-- Name: preview_segment(jsonb, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.preview_segment(predicate jsonb, max_rows integer DEFAULT 20) RETURNS TABLE(id uuid, email text, first_name text, last_name text, company text, status text, score integer, tags text[], created_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  condition constant text := segmenting.predicate_sql('preview_segment', preview_segment.predicate);
+  ids uuid[];
+begin
+  perform reporting.check_limit('preview_segment', preview_segment.max_rows);
+  -- The dynamic part finds the ids; the rows are read by a static query (checked by plpgsql_check).
+  execute format(
+    'select array(select l.id from public.leads as l where l.user_id = (select auth.uid()) and %s
+     order by l.created_at desc, l.id limit %s)', condition, preview_segment.max_rows)
+  into ids;
+  return query
+  select l.id, l.email, l.first_name, l.last_name, l.company, l.status, l.score, l.tags, l.created_at
+  from public.leads as l
+  where l.id = any (ids)
+  order by l.created_at desc, l.id;
+end;
+$$;
+
+
+ALTER FUNCTION public.preview_segment(predicate jsonb, max_rows integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION preview_segment(predicate jsonb, max_rows integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.preview_segment(predicate jsonb, max_rows integer) IS 'The newest leads (1 to 1000) of the caller''s that an unsaved predicate selects, to preview a segment while editing it.';
 
 
 --
@@ -8313,6 +11033,40 @@ COMMENT ON FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) IS 'Star
 
 
 --
+-- Name: segment_count(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.segment_count(segment_id uuid) RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  found_predicate jsonb;
+  total bigint;
+begin
+  select s.predicate into found_predicate from public.segments as s where s.id = segment_count.segment_id;
+  if not found then
+    raise exception using errcode = 'no_data_found',
+      message = format('segment_count: no segment %s among yours', coalesce(segment_count.segment_id::text, 'null'));
+  end if;
+  execute format('select count(*) from public.leads as l where l.user_id = (select auth.uid()) and %s',
+    segmenting.predicate_sql('segment_count', found_predicate))
+  into total;
+  return total;
+end;
+$$;
+
+
+ALTER FUNCTION public.segment_count(segment_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION segment_count(segment_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.segment_count(segment_id uuid) IS 'How many of the caller''s leads are in one of their segments now (one set-based query over RLS).';
+
+
+--
 -- Name: analytics_event_messages; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -8729,6 +11483,26 @@ COMMENT ON TABLE private.email_unsubscribe_keys IS 'Unsubscribe keys of deliveri
 
 
 --
+-- Name: erased_addresses; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.erased_addresses (
+    user_id uuid NOT NULL,
+    address_hash bytea NOT NULL,
+    erased_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE private.erased_addresses OWNER TO postgres;
+
+--
+-- Name: TABLE erased_addresses; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.erased_addresses IS 'Addresses of erased leads, as private.address_hash only: never sent to again, and a lead created on one starts unsubscribed.';
+
+
+--
 -- Name: event_rollup_dirty; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -8780,58 +11554,11 @@ COMMENT ON TABLE private.event_rollups_daily IS 'Daily event totals per owner, U
 
 
 --
--- Name: lead_changes; Type: TABLE; Schema: private; Owner: postgres
+-- Name: jobs_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
 --
 
-CREATE TABLE private.lead_changes (
-    id bigint NOT NULL,
-    user_id uuid NOT NULL,
-    chain uuid[] DEFAULT '{}'::uuid[] NOT NULL,
-    leads jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    error text,
-    failed_at timestamp with time zone,
-    CONSTRAINT lead_changes_failed_check CHECK (((error IS NULL) = (failed_at IS NULL))),
-    CONSTRAINT lead_changes_leads_check CHECK ((jsonb_typeof(leads) = 'array'::text))
-);
-
-
-ALTER TABLE private.lead_changes OWNER TO postgres;
-
---
--- Name: TABLE lead_changes; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON TABLE private.lead_changes IS 'Inbox of lead inserts whose owner has lead_created, tag_added or lead_score_reached workflows: one row per statement and owner, expanded into executions by beacon-lead-changes. No foreign key to auth.users: a row is short-lived, and a deleted owner''s rows match no workflow.';
-
-
---
--- Name: COLUMN lead_changes.chain; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.lead_changes.chain IS 'The workflow chain running when the leads were inserted (empty outside the worker).';
-
-
---
--- Name: COLUMN lead_changes.leads; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.lead_changes.leads IS 'The inserted leads as they stood after the insert statement (to_jsonb of each public.leads row).';
-
-
---
--- Name: COLUMN lead_changes.error; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.lead_changes.error IS 'Why expanding this row failed; such rows are kept and no longer claimed.';
-
-
---
--- Name: lead_changes_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
---
-
-ALTER TABLE private.lead_changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME private.lead_changes_id_seq
+ALTER TABLE private.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.jobs_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -9033,6 +11760,26 @@ ALTER TABLE private.scoring_rescores ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 
 
 --
+-- Name: unconfirmed_expiry_failures; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.unconfirmed_expiry_failures (
+    user_id uuid NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text NOT NULL
+);
+
+
+ALTER TABLE private.unconfirmed_expiry_failures OWNER TO postgres;
+
+--
+-- Name: TABLE unconfirmed_expiry_failures; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.unconfirmed_expiry_failures IS 'Owners whose unconfirmed leads could not be expired in the last run, with the reason (cleared by a later success).';
+
+
+--
 -- Name: visitor_identities; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -9055,56 +11802,45 @@ COMMENT ON TABLE private.visitor_identities IS 'Anonymous visitor ids linked to 
 
 
 --
--- Name: webhook_queue; Type: TABLE; Schema: private; Owner: postgres
+-- Name: webhook_queue; Type: VIEW; Schema: private; Owner: postgres
 --
 
-CREATE TABLE private.webhook_queue (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    execution_id uuid NOT NULL,
-    step integer NOT NULL,
-    url text NOT NULL,
-    secret_name text NOT NULL,
-    headers jsonb DEFAULT '{}'::jsonb NOT NULL,
-    body jsonb NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    run_after timestamp with time zone DEFAULT now() NOT NULL,
-    lease_until timestamp with time zone,
-    leased_by text,
-    http_status integer,
-    last_error text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    completed_at timestamp with time zone,
-    CONSTRAINT webhook_queue_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT webhook_queue_last_error_check CHECK ((length(last_error) <= 2000)),
-    CONSTRAINT webhook_queue_lease_check CHECK (((lease_until IS NULL) = (leased_by IS NULL))),
-    CONSTRAINT webhook_queue_leased_by_check CHECK (((length(leased_by) >= 1) AND (length(leased_by) <= 200))),
-    CONSTRAINT webhook_queue_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'dead'::text])))
-);
+CREATE VIEW private.webhook_queue AS
+ SELECT j.subject_id AS id,
+    j.user_id,
+    ((j.payload ->> 'execution_id'::text))::uuid AS execution_id,
+    ((j.payload ->> 'step'::text))::integer AS step,
+    (j.payload ->> 'url'::text) AS url,
+    (j.payload ->> 'secret_name'::text) AS secret_name,
+    (j.payload -> 'headers'::text) AS headers,
+    (j.payload -> 'body'::text) AS body,
+        CASE
+            WHEN (j.status = ANY (ARRAY['ready'::text, 'held'::text])) THEN 'pending'::text
+            WHEN (j.status = 'done'::text) THEN 'sent'::text
+            ELSE 'dead'::text
+        END AS status,
+    j.attempts,
+    j.run_after,
+    j.lease_until,
+    j.leased_by,
+    ((j.result ->> 'http_status'::text))::integer AS http_status,
+    j.last_error,
+    j.created_at,
+        CASE
+            WHEN (j.status = ANY (ARRAY['done'::text, 'failed'::text, 'dead'::text])) THEN j.updated_at
+            ELSE NULL::timestamp with time zone
+        END AS completed_at
+   FROM private.jobs j
+  WHERE (j.kind = 'webhook'::text);
 
 
 ALTER TABLE private.webhook_queue OWNER TO postgres;
 
 --
--- Name: TABLE webhook_queue; Type: COMMENT; Schema: private; Owner: postgres
+-- Name: VIEW webhook_queue; Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON TABLE private.webhook_queue IS 'Webhooks sent by workflow steps, waiting for the dispatcher: claimed under a lease, retried with backoff, dead-lettered after 5 attempts.';
-
-
---
--- Name: COLUMN webhook_queue.body; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.webhook_queue.body IS 'The JSON to POST (the dispatcher sends body::text, signed).';
-
-
---
--- Name: COLUMN webhook_queue.status; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.webhook_queue.status IS 'pending (to send), sent or dead (dead-lettered); the worker removes sent and dead rows.';
+COMMENT ON VIEW private.webhook_queue IS 'Webhooks sent by workflow steps: the jobs of kind webhook (private.jobs), in the columns the workflow worker and the dispatcher use; inserting enqueues one.';
 
 
 --
@@ -9229,6 +11965,37 @@ COMMENT ON COLUMN public.collect_settings.retention_days IS 'Days analytics even
 
 
 --
+-- Name: consents; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.consents (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    lead_id uuid NOT NULL,
+    form_id uuid,
+    purpose text NOT NULL,
+    consent_text text,
+    consent_version text,
+    ip_address inet,
+    user_agent text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT consents_consent_text_check CHECK ((length(consent_text) <= 5000)),
+    CONSTRAINT consents_consent_version_check CHECK ((length(consent_version) <= 100)),
+    CONSTRAINT consents_purpose_check CHECK ((length(purpose) <= 100)),
+    CONSTRAINT consents_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE public.consents OWNER TO postgres;
+
+--
+-- Name: TABLE consents; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.consents IS 'What a lead agreed to, when and how: purpose, the consent text and version shown, the form, IP address and user agent. Written by the system (forms), read by owners.';
+
+
+--
 -- Name: content; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -9243,11 +12010,15 @@ CREATE TABLE public.content (
     scheduled_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    published_at timestamp with time zone,
+    campaign_id uuid,
+    publish_error text,
     CONSTRAINT content_content_check CHECK ((length(content) <= 1000000)),
     CONSTRAINT content_content_type_check CHECK ((content_type = ANY (ARRAY['blog_post'::text, 'social_post'::text, 'email'::text, 'ad_copy'::text]))),
     CONSTRAINT content_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT content_publish_error_check CHECK ((length(publish_error) <= 2000)),
     CONSTRAINT content_scheduled_needs_time_check CHECK (((status <> 'scheduled'::text) OR (scheduled_at IS NOT NULL))),
-    CONSTRAINT content_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'published'::text, 'scheduled'::text, 'archived'::text]))),
+    CONSTRAINT content_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'scheduled'::text, 'publishing'::text, 'published'::text, 'failed'::text, 'archived'::text]))),
     CONSTRAINT content_title_check CHECK (((title ~ '\S'::text) AND (length(title) <= 300)))
 );
 
@@ -9259,6 +12030,34 @@ ALTER TABLE public.content OWNER TO postgres;
 --
 
 COMMENT ON TABLE public.content IS 'Content pieces (blog, social, email, ad copy); scheduled ones carry scheduled_at.';
+
+
+--
+-- Name: COLUMN content.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.status IS 'draft, scheduled (publishes at scheduled_at), publishing, published, failed (some target failed) or archived.';
+
+
+--
+-- Name: COLUMN content.published_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.published_at IS 'When the item became published (for a social post: when its last target was published); set by the database.';
+
+
+--
+-- Name: COLUMN content.campaign_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.campaign_id IS 'The campaign this item belongs to (same owner); its social metrics are reported under it.';
+
+
+--
+-- Name: COLUMN content.publish_error; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.content.publish_error IS 'Why the last publishing failed (each target''s own reason is in social_posts.error); set by Beacon.';
 
 
 --
@@ -9282,11 +12081,13 @@ CREATE TABLE public.email_campaigns (
     from_name text,
     reply_to text,
     error_message text,
+    purpose text DEFAULT 'marketing'::text NOT NULL,
     CONSTRAINT email_campaigns_content_check CHECK ((length(content) <= 1000000)),
     CONSTRAINT email_campaigns_error_message_check CHECK ((length(error_message) <= 2000)),
     CONSTRAINT email_campaigns_from_email_check CHECK (((from_email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(from_email) <= 320))),
     CONSTRAINT email_campaigns_from_name_check CHECK (((btrim(from_name) <> ''::text) AND (length(from_name) <= 200) AND (from_name !~ '[[:cntrl:]]'::text))),
     CONSTRAINT email_campaigns_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
+    CONSTRAINT email_campaigns_purpose_check CHECK ((purpose = ANY (ARRAY['marketing'::text, 'confirmation'::text]))),
     CONSTRAINT email_campaigns_recipient_list_check CHECK ((jsonb_typeof(recipient_list) = 'array'::text)),
     CONSTRAINT email_campaigns_reply_to_check CHECK (((reply_to ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (length(reply_to) <= 320))),
     CONSTRAINT email_campaigns_scheduled_needs_send_at_check CHECK (((status <> 'scheduled'::text) OR (send_at IS NOT NULL))),
@@ -9340,6 +12141,13 @@ COMMENT ON COLUMN public.email_campaigns.error_message IS 'Why the system could 
 
 
 --
+-- Name: COLUMN email_campaigns.purpose; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.email_campaigns.purpose IS 'marketing (the default: only subscribed leads receive it) or confirmation (a double opt-in email the system sends to an unconfirmed lead; not writable by clients).';
+
+
+--
 -- Name: email_suppressions; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -9376,6 +12184,86 @@ COMMENT ON COLUMN public.email_suppressions.reason IS 'unsubscribed, hard_bounce
 --
 
 COMMENT ON COLUMN public.email_suppressions.email_campaign_id IS 'The email campaign whose message led to it, if any.';
+
+
+--
+-- Name: forms; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.forms (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    fields text[] DEFAULT '{}'::text[] NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    list_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    double_opt_in boolean DEFAULT false NOT NULL,
+    consent_purpose text DEFAULT 'email_marketing'::text NOT NULL,
+    consent_text text,
+    consent_version text,
+    success_url text,
+    confirm_url text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    confirm_subject text DEFAULT 'Please confirm your subscription'::text NOT NULL,
+    confirm_body text DEFAULT '<p>Hi {{first_name|there}},</p><p>please confirm that you want our emails: <a href="{{confirm_url}}">confirm my subscription</a>.</p><p>If you did not sign up, ignore this email: you will not hear from us again.</p>'::text NOT NULL,
+    CONSTRAINT forms_confirm_body_check CHECK (((length(confirm_body) <= 100000) AND (strpos(confirm_body, '{{confirm_url}}'::text) > 0))),
+    CONSTRAINT forms_confirm_subject_check CHECK (((confirm_subject ~ '\S'::text) AND (length(confirm_subject) <= 998))),
+    CONSTRAINT forms_confirm_url_check CHECK (((length(confirm_url) <= 2048) AND (confirm_url ~ '^(https://|http://(localhost|127\.0\.0\.1)(:[0-9]+)?(/|$))[^@[:space:][:cntrl:]\\]*$'::text))),
+    CONSTRAINT forms_consent_purpose_check CHECK ((consent_purpose ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT forms_consent_text_check CHECK (((consent_text ~ '\S'::text) AND (length(consent_text) <= 5000))),
+    CONSTRAINT forms_consent_version_check CHECK (((length(consent_version) >= 1) AND (length(consent_version) <= 100))),
+    CONSTRAINT forms_fields_check CHECK (((cardinality(fields) <= 50) AND (array_position(fields, NULL::text) IS NULL) AND (array_to_string(fields, ','::text) ~ '^([a-z][a-z0-9_]{0,62}(,|$))*$'::text) AND (NOT ('email'::text = ANY (fields))))),
+    CONSTRAINT forms_list_ids_check CHECK (((cardinality(list_ids) <= 20) AND (array_position(list_ids, NULL::uuid) IS NULL))),
+    CONSTRAINT forms_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200))),
+    CONSTRAINT forms_success_url_check CHECK (((length(success_url) <= 2048) AND (success_url ~ '^(https://|http://(localhost|127\.0\.0\.1)(:[0-9]+)?(/|$))[^@[:space:][:cntrl:]\\]*$'::text))),
+    CONSTRAINT forms_tags_check CHECK (((cardinality(tags) <= 20) AND (array_position(tags, NULL::text) IS NULL)))
+);
+
+
+ALTER TABLE public.forms OWNER TO postgres;
+
+--
+-- Name: TABLE forms; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.forms IS 'Signup forms posted to POST /functions/v1/forms/{id}: accepted fields (beyond email), tags and lists to join, double opt-in, consent text and version, redirect URLs.';
+
+
+--
+-- Name: COLUMN forms.fields; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.fields IS 'The form fields a post may set besides email: first_name, last_name, company, phone go to the lead, any other name to its custom_fields; the rest are ignored.';
+
+
+--
+-- Name: COLUMN forms.list_ids; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.list_ids IS 'Lists (of the owner) the lead joins.';
+
+
+--
+-- Name: COLUMN forms.double_opt_in; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.double_opt_in IS 'The lead stays unconfirmed (no campaign email) until it follows the link of the confirmation email.';
+
+
+--
+-- Name: COLUMN forms.confirm_subject; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.confirm_subject IS 'Subject of the double opt-in confirmation email.';
+
+
+--
+-- Name: COLUMN forms.confirm_body; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.forms.confirm_body IS 'HTML of the double opt-in confirmation email; must contain {{confirm_url}} (the signed confirm link). Merge tags as in campaigns.';
 
 
 --
@@ -9497,6 +12385,60 @@ COMMENT ON COLUMN public.lead_status_history.workflow_id IS 'The workflow whose 
 
 
 --
+-- Name: list_memberships; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.list_memberships (
+    list_id uuid NOT NULL,
+    lead_id uuid NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    subscribed_at timestamp with time zone DEFAULT now() NOT NULL,
+    unsubscribed_at timestamp with time zone
+);
+
+
+ALTER TABLE public.list_memberships OWNER TO postgres;
+
+--
+-- Name: TABLE list_memberships; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.list_memberships IS 'A lead on a list; unsubscribed_at set once it left (the recipient from the unsubscribe page, or the owner): campaigns to the list skip it.';
+
+
+--
+-- Name: COLUMN list_memberships.unsubscribed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.list_memberships.unsubscribed_at IS 'When the lead left the list; null while a member. Owners may clear it to re-add the lead.';
+
+
+--
+-- Name: lists; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lists (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    description text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lists_description_check CHECK ((length(description) <= 2000)),
+    CONSTRAINT lists_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200)))
+);
+
+
+ALTER TABLE public.lists OWNER TO postgres;
+
+--
+-- Name: TABLE lists; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lists IS 'Subscription lists (topics) per owner; email campaigns target one with {"list": id}; recipients may leave one from the unsubscribe page.';
+
+
+--
 -- Name: scoring_settings; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -9541,6 +12483,37 @@ COMMENT ON COLUMN public.scoring_settings.engagement_half_life_days IS 'Engageme
 --
 
 COMMENT ON COLUMN public.scoring_settings.last_error IS 'The last failure of a scoring job (rescoring, engagement decay) on this owner''s data, with when and why; set by Beacon, read-only for the owner.';
+
+
+--
+-- Name: segments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.segments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    predicate jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT segments_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200)))
+);
+
+
+ALTER TABLE public.segments OWNER TO postgres;
+
+--
+-- Name: TABLE segments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.segments IS 'Saved lead segments per owner: a name and a predicate in the lead grammar of workflow conditions (docs/segments.md).';
+
+
+--
+-- Name: COLUMN segments.predicate; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.segments.predicate IS 'Which leads: {"statuses", "min_score", "max_score", "tags", "custom_fields", "events", "emails"}, all given must hold; {} is every lead.';
 
 
 --
@@ -10003,6 +12976,14 @@ ALTER TABLE ONLY private.email_unsubscribe_keys
 
 
 --
+-- Name: erased_addresses erased_addresses_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.erased_addresses
+    ADD CONSTRAINT erased_addresses_pkey PRIMARY KEY (user_id, address_hash);
+
+
+--
 -- Name: event_rollup_dirty event_rollup_dirty_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -10019,11 +13000,27 @@ ALTER TABLE ONLY private.event_rollups_daily
 
 
 --
--- Name: lead_changes lead_changes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+-- Name: job_kinds job_kinds_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
-ALTER TABLE ONLY private.lead_changes
-    ADD CONSTRAINT lead_changes_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.job_kinds
+    ADD CONSTRAINT job_kinds_pkey PRIMARY KEY (kind);
+
+
+--
+-- Name: jobs jobs_kind_key_key; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_kind_key_key UNIQUE (kind, key);
+
+
+--
+-- Name: jobs jobs_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
 
 
 --
@@ -10067,27 +13064,19 @@ ALTER TABLE ONLY private.scoring_rescores
 
 
 --
+-- Name: unconfirmed_expiry_failures unconfirmed_expiry_failures_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.unconfirmed_expiry_failures
+    ADD CONSTRAINT unconfirmed_expiry_failures_pkey PRIMARY KEY (user_id);
+
+
+--
 -- Name: visitor_identities visitor_identities_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
 ALTER TABLE ONLY private.visitor_identities
     ADD CONSTRAINT visitor_identities_pkey PRIMARY KEY (user_id, anonymous_id);
-
-
---
--- Name: webhook_queue webhook_queue_execution_id_step_key; Type: CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.webhook_queue
-    ADD CONSTRAINT webhook_queue_execution_id_step_key UNIQUE (execution_id, step);
-
-
---
--- Name: webhook_queue webhook_queue_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.webhook_queue
-    ADD CONSTRAINT webhook_queue_pkey PRIMARY KEY (id);
 
 
 --
@@ -10136,6 +13125,14 @@ ALTER TABLE ONLY public.campaigns
 
 ALTER TABLE ONLY public.collect_settings
     ADD CONSTRAINT collect_settings_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: consents consents_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_pkey PRIMARY KEY (id);
 
 
 --
@@ -10195,6 +13192,14 @@ ALTER TABLE ONLY public.email_suppressions
 
 
 --
+-- Name: forms forms_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.forms
+    ADD CONSTRAINT forms_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: lead_score_ledger lead_score_ledger_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -10235,6 +13240,38 @@ ALTER TABLE ONLY public.leads
 
 
 --
+-- Name: list_memberships list_memberships_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_pkey PRIMARY KEY (list_id, lead_id);
+
+
+--
+-- Name: lists lists_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: lists lists_user_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_id_key UNIQUE (user_id, id);
+
+
+--
+-- Name: lists lists_user_id_name_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_name_key UNIQUE (user_id, name);
+
+
+--
 -- Name: scoring_rules scoring_rules_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -10248,6 +13285,22 @@ ALTER TABLE ONLY public.scoring_rules
 
 ALTER TABLE ONLY public.scoring_settings
     ADD CONSTRAINT scoring_settings_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: segments segments_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.segments
+    ADD CONSTRAINT segments_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: segments segments_user_id_name_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.segments
+    ADD CONSTRAINT segments_user_id_name_key UNIQUE (user_id, name);
 
 
 --
@@ -10267,6 +13320,14 @@ ALTER TABLE ONLY public.sending_domains
 
 
 --
+-- Name: social_connections social_connections_id_user_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_connections
+    ADD CONSTRAINT social_connections_id_user_id_key UNIQUE (id, user_id);
+
+
+--
 -- Name: social_connections social_connections_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -10280,6 +13341,22 @@ ALTER TABLE ONLY public.social_connections
 
 ALTER TABLE ONLY public.social_connections
     ADD CONSTRAINT social_connections_user_id_platform_key UNIQUE (user_id, platform);
+
+
+--
+-- Name: social_posts social_posts_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: social_posts social_posts_target_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_target_key UNIQUE NULLS NOT DISTINCT (content_id, user_id, social_connection_id, account_id);
 
 
 --
@@ -10661,17 +13738,38 @@ CREATE INDEX email_unsubscribe_keys_user_id_idx ON private.email_unsubscribe_key
 
 
 --
--- Name: lead_changes_pending_idx; Type: INDEX; Schema: private; Owner: postgres
+-- Name: jobs_finished_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
-CREATE INDEX lead_changes_pending_idx ON private.lead_changes USING btree (id) WHERE (error IS NULL);
+CREATE INDEX jobs_finished_idx ON private.jobs USING btree (updated_at) WHERE (status = ANY (ARRAY['done'::text, 'failed'::text, 'dead'::text]));
 
 
 --
--- Name: lead_changes_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+-- Name: jobs_ready_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
-CREATE INDEX lead_changes_user_id_idx ON private.lead_changes USING btree (user_id);
+CREATE INDEX jobs_ready_idx ON private.jobs USING btree (kind, user_id, run_after) WHERE (status = 'ready'::text);
+
+
+--
+-- Name: jobs_subject_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_subject_id_idx ON private.jobs USING btree (kind, subject_id) WHERE (subject_id IS NOT NULL);
+
+
+--
+-- Name: jobs_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_user_id_idx ON private.jobs USING btree (user_id);
+
+
+--
+-- Name: jobs_webhook_execution_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX jobs_webhook_execution_id_idx ON private.jobs USING btree (((payload ->> 'execution_id'::text))) WHERE (kind = 'webhook'::text);
 
 
 --
@@ -10717,20 +13815,6 @@ CREATE INDEX visitor_identities_lead_id_idx ON private.visitor_identities USING 
 
 
 --
--- Name: webhook_queue_ready_idx; Type: INDEX; Schema: private; Owner: postgres
---
-
-CREATE INDEX webhook_queue_ready_idx ON private.webhook_queue USING btree (COALESCE(lease_until, run_after)) WHERE (status = 'pending'::text);
-
-
---
--- Name: webhook_queue_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
---
-
-CREATE INDEX webhook_queue_user_id_idx ON private.webhook_queue USING btree (user_id);
-
-
---
 -- Name: workflow_runs_user_id_run_after_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -10759,6 +13843,41 @@ CREATE INDEX campaigns_user_id_created_at_idx ON public.campaigns USING btree (u
 
 
 --
+-- Name: consents_form_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_form_id_idx ON public.consents USING btree (form_id) WHERE (form_id IS NOT NULL);
+
+
+--
+-- Name: consents_lead_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_lead_id_idx ON public.consents USING btree (lead_id);
+
+
+--
+-- Name: consents_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX consents_user_id_created_at_idx ON public.consents USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: content_campaign_id_user_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX content_campaign_id_user_id_idx ON public.content USING btree (campaign_id, user_id);
+
+
+--
+-- Name: content_scheduled_at_due_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX content_scheduled_at_due_idx ON public.content USING btree (scheduled_at) WHERE (status = 'scheduled'::text);
+
+
+--
 -- Name: content_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -10770,6 +13889,13 @@ CREATE INDEX content_user_id_created_at_idx ON public.content USING btree (user_
 --
 
 CREATE INDEX email_campaigns_campaign_id_user_id_idx ON public.email_campaigns USING btree (campaign_id, user_id);
+
+
+--
+-- Name: email_campaigns_confirmations_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX email_campaigns_confirmations_idx ON public.email_campaigns USING btree (user_id, created_at) WHERE (purpose = 'confirmation'::text);
 
 
 --
@@ -10840,6 +13966,13 @@ CREATE INDEX email_suppressions_user_id_created_at_idx ON public.email_suppressi
 --
 
 CREATE UNIQUE INDEX email_suppressions_user_id_email_key ON public.email_suppressions USING btree (user_id, lower(email));
+
+
+--
+-- Name: forms_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX forms_user_id_created_at_idx ON public.forms USING btree (user_id, created_at DESC);
 
 
 --
@@ -10927,6 +14060,13 @@ CREATE INDEX lead_status_history_user_id_changed_at_idx ON public.lead_status_hi
 
 
 --
+-- Name: leads_unconfirmed_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_unconfirmed_idx ON public.leads USING btree (subscription_changed_at) WHERE (subscription_status = 'unconfirmed'::text);
+
+
+--
 -- Name: leads_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -10938,6 +14078,20 @@ CREATE INDEX leads_user_id_created_at_idx ON public.leads USING btree (user_id, 
 --
 
 CREATE INDEX leads_user_id_lower_email_idx ON public.leads USING btree (user_id, lower(email));
+
+
+--
+-- Name: list_memberships_lead_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX list_memberships_lead_id_idx ON public.list_memberships USING btree (lead_id);
+
+
+--
+-- Name: list_memberships_user_id_list_id_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX list_memberships_user_id_list_id_idx ON public.list_memberships USING btree (user_id, list_id);
 
 
 --
@@ -10966,6 +14120,34 @@ CREATE INDEX social_connections_expires_at_idx ON public.social_connections USIN
 --
 
 CREATE INDEX social_connections_user_id_created_at_idx ON public.social_connections USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: social_posts_connection_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_connection_idx ON public.social_posts USING btree (social_connection_id, user_id);
+
+
+--
+-- Name: social_posts_content_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_content_status_idx ON public.social_posts USING btree (content_id, status);
+
+
+--
+-- Name: social_posts_metrics_due_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_metrics_due_idx ON public.social_posts USING btree (published_at) WHERE (status = 'published'::text);
+
+
+--
+-- Name: social_posts_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX social_posts_user_id_created_at_idx ON public.social_posts USING btree (user_id, created_at DESC);
 
 
 --
@@ -11284,6 +14466,13 @@ ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION priva
 
 
 --
+-- Name: webhook_queue enqueue_webhook; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER enqueue_webhook INSTEAD OF INSERT ON private.webhook_queue FOR EACH ROW EXECUTE FUNCTION private.enqueue_webhook();
+
+
+--
 -- Name: analytics_events analytics_events_claim_message_ids; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11326,6 +14515,13 @@ CREATE TRIGGER check_config BEFORE INSERT OR UPDATE OF trigger_config, action_co
 
 
 --
+-- Name: forms check_form_lists; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_form_lists BEFORE INSERT OR UPDATE OF list_ids, user_id ON public.forms FOR EACH ROW EXECUTE FUNCTION private.check_form_lists();
+
+
+--
 -- Name: scoring_rules check_limits_after_insert; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11347,6 +14543,13 @@ CREATE TRIGGER check_recipient_list BEFORE INSERT OR UPDATE OF recipient_list ON
 
 
 --
+-- Name: segments check_segment; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_segment BEFORE INSERT OR UPDATE OF predicate ON public.segments FOR EACH ROW EXECUTE FUNCTION private.check_segment();
+
+
+--
 -- Name: email_campaigns check_sender; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11361,6 +14564,27 @@ CREATE TRIGGER check_senders BEFORE INSERT OR UPDATE OF action_config, user_id O
 
 
 --
+-- Name: social_posts check_target; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_target BEFORE INSERT OR DELETE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.check_social_post();
+
+
+--
+-- Name: social_posts check_target_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_target_change BEFORE UPDATE OF content_id, social_connection_id, account_id, text, media_urls, user_id ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.check_social_post();
+
+
+--
+-- Name: content check_targets; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER check_targets BEFORE INSERT OR UPDATE OF status, content, content_type ON public.content FOR EACH ROW WHEN (((new.status = 'scheduled'::text) AND (new.content_type = 'social_post'::text))) EXECUTE FUNCTION private.check_social_content();
+
+
+--
 -- Name: scoring_rules clear_last_error; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11368,10 +14592,31 @@ CREATE TRIGGER clear_last_error BEFORE UPDATE OF name, condition, points, is_act
 
 
 --
+-- Name: workflow_executions delete_execution_webhooks; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER delete_execution_webhooks AFTER DELETE ON public.workflow_executions REFERENCING OLD TABLE AS old_executions FOR EACH STATEMENT EXECUTE FUNCTION private.delete_execution_webhooks();
+
+
+--
+-- Name: content enforce_lifecycle; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER enforce_lifecycle BEFORE INSERT OR UPDATE ON public.content FOR EACH ROW EXECUTE FUNCTION private.enforce_content_lifecycle();
+
+
+--
 -- Name: email_campaigns enforce_lifecycle; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER enforce_lifecycle BEFORE INSERT OR UPDATE ON public.email_campaigns FOR EACH ROW EXECUTE FUNCTION private.enforce_email_campaign_lifecycle();
+
+
+--
+-- Name: leads erase_deleted_leads; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER erase_deleted_leads AFTER DELETE ON public.leads REFERENCING OLD TABLE AS erased_leads FOR EACH STATEMENT EXECUTE FUNCTION private.erase_deleted_leads();
 
 
 --
@@ -11501,6 +14746,13 @@ CREATE TRIGGER set_lead_score BEFORE INSERT OR UPDATE ON public.leads FOR EACH R
 
 
 --
+-- Name: leads set_lead_subscription; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_lead_subscription BEFORE INSERT OR UPDATE OF email, subscription_status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_lead_subscription();
+
+
+--
 -- Name: campaigns set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11536,10 +14788,24 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.email_deliveries FOR EACH 
 
 
 --
+-- Name: forms set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.forms FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
 -- Name: leads set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
+-- Name: lists set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.lists FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 
 --
@@ -11557,6 +14823,13 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.scoring_settings FOR EACH 
 
 
 --
+-- Name: segments set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.segments FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
 -- Name: sending_domains set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -11568,6 +14841,13 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.sending_domains FOR EACH R
 --
 
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.social_connections FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+
+--
+-- Name: social_posts set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 
 --
@@ -11599,10 +14879,31 @@ CREATE TRIGGER sync_status BEFORE UPDATE OF is_active, status ON public.social_c
 
 
 --
+-- Name: content sync_targets; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER sync_targets AFTER UPDATE OF status ON public.content FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['archived'::text, 'draft'::text])))) EXECUTE FUNCTION private.sync_social_post_status();
+
+
+--
 -- Name: workflows sync_trigger; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER sync_trigger AFTER INSERT OR UPDATE OF trigger_config, action_config, is_active, user_id ON public.workflows FOR EACH ROW EXECUTE FUNCTION private.sync_workflow_trigger();
+
+
+--
+-- Name: email_suppressions unsubscribe_leads_after_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER unsubscribe_leads_after_insert AFTER INSERT ON public.email_suppressions REFERENCING NEW TABLE AS new_suppressions FOR EACH STATEMENT EXECUTE FUNCTION private.unsubscribe_suppressed_leads();
+
+
+--
+-- Name: email_suppressions unsubscribe_leads_after_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER unsubscribe_leads_after_update AFTER UPDATE ON public.email_suppressions REFERENCING NEW TABLE AS new_suppressions FOR EACH STATEMENT EXECUTE FUNCTION private.unsubscribe_suppressed_leads();
 
 
 --
@@ -11713,6 +15014,14 @@ ALTER TABLE ONLY private.email_unsubscribe_keys
 
 
 --
+-- Name: erased_addresses erased_addresses_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.erased_addresses
+    ADD CONSTRAINT erased_addresses_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: event_rollup_dirty event_rollup_dirty_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11726,6 +15035,22 @@ ALTER TABLE ONLY private.event_rollup_dirty
 
 ALTER TABLE ONLY private.event_rollups_daily
     ADD CONSTRAINT event_rollups_daily_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: jobs jobs_kind_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_kind_fkey FOREIGN KEY (kind) REFERENCES private.job_kinds(kind);
+
+
+--
+-- Name: jobs jobs_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.jobs
+    ADD CONSTRAINT jobs_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -11761,6 +15086,14 @@ ALTER TABLE ONLY private.scoring_rescores
 
 
 --
+-- Name: unconfirmed_expiry_failures unconfirmed_expiry_failures_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.unconfirmed_expiry_failures
+    ADD CONSTRAINT unconfirmed_expiry_failures_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: visitor_identities visitor_identities_lead_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11774,22 +15107,6 @@ ALTER TABLE ONLY private.visitor_identities
 
 ALTER TABLE ONLY private.visitor_identities
     ADD CONSTRAINT visitor_identities_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
-
-
---
--- Name: webhook_queue webhook_queue_execution_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.webhook_queue
-    ADD CONSTRAINT webhook_queue_execution_id_fkey FOREIGN KEY (execution_id) REFERENCES public.workflow_executions(id) ON DELETE CASCADE;
-
-
---
--- Name: webhook_queue webhook_queue_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.webhook_queue
-    ADD CONSTRAINT webhook_queue_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -11846,6 +15163,38 @@ ALTER TABLE ONLY public.campaigns
 
 ALTER TABLE ONLY public.collect_settings
     ADD CONSTRAINT collect_settings_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: consents consents_form_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_form_id_fkey FOREIGN KEY (form_id) REFERENCES public.forms(id) ON DELETE SET NULL;
+
+
+--
+-- Name: consents consents_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: consents consents_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.consents
+    ADD CONSTRAINT consents_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: content content_campaign_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.content
+    ADD CONSTRAINT content_campaign_fkey FOREIGN KEY (campaign_id, user_id) REFERENCES public.campaigns(id, user_id) ON DELETE SET NULL (campaign_id);
 
 
 --
@@ -11921,6 +15270,14 @@ ALTER TABLE ONLY public.email_suppressions
 
 
 --
+-- Name: forms forms_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.forms
+    ADD CONSTRAINT forms_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: lead_score_ledger lead_score_ledger_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -11961,6 +15318,38 @@ ALTER TABLE ONLY public.leads
 
 
 --
+-- Name: list_memberships list_memberships_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: list_memberships list_memberships_list_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_list_fkey FOREIGN KEY (user_id, list_id) REFERENCES public.lists(user_id, id) ON DELETE CASCADE;
+
+
+--
+-- Name: list_memberships list_memberships_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.list_memberships
+    ADD CONSTRAINT list_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: lists lists_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lists
+    ADD CONSTRAINT lists_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: scoring_rules scoring_rules_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -11977,6 +15366,14 @@ ALTER TABLE ONLY public.scoring_settings
 
 
 --
+-- Name: segments segments_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.segments
+    ADD CONSTRAINT segments_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: sending_domains sending_domains_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -11990,6 +15387,30 @@ ALTER TABLE ONLY public.sending_domains
 
 ALTER TABLE ONLY public.social_connections
     ADD CONSTRAINT social_connections_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: social_posts social_posts_connection_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_connection_fkey FOREIGN KEY (social_connection_id, user_id) REFERENCES public.social_connections(id, user_id) ON DELETE CASCADE;
+
+
+--
+-- Name: social_posts social_posts_content_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_content_fkey FOREIGN KEY (content_id, user_id) REFERENCES public.content(id, user_id) ON DELETE CASCADE;
+
+
+--
+-- Name: social_posts social_posts_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.social_posts
+    ADD CONSTRAINT social_posts_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 
 --
@@ -12065,10 +15486,16 @@ ALTER TABLE ONLY public.write_keys
 
 
 --
--- Name: lead_changes; Type: ROW SECURITY; Schema: private; Owner: postgres
+-- Name: job_kinds; Type: ROW SECURITY; Schema: private; Owner: postgres
 --
 
-ALTER TABLE private.lead_changes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE private.job_kinds ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: jobs; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.jobs ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: analytics_events; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12087,6 +15514,12 @@ ALTER TABLE public.campaigns ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.collect_settings ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: consents; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.consents ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: content; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12113,6 +15546,12 @@ ALTER TABLE public.email_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.email_suppressions ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: forms; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.forms ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: lead_score_ledger; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -12129,6 +15568,18 @@ ALTER TABLE public.lead_status_history ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.leads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: list_memberships; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.list_memberships ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lists; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lists ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: analytics_events owner can delete; Type: POLICY; Schema: public; Owner: postgres
@@ -12149,6 +15600,13 @@ CREATE POLICY "owner can delete" ON public.campaigns FOR DELETE TO authenticated
 --
 
 CREATE POLICY "owner can delete" ON public.collect_settings FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: consents owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.consents FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12180,6 +15638,13 @@ CREATE POLICY "owner can delete" ON public.email_suppressions FOR DELETE TO auth
 
 
 --
+-- Name: forms owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.forms FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: lead_score_ledger owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12201,6 +15666,20 @@ CREATE POLICY "owner can delete" ON public.leads FOR DELETE TO authenticated USI
 
 
 --
+-- Name: list_memberships owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.list_memberships FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.lists FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12215,6 +15694,13 @@ CREATE POLICY "owner can delete" ON public.scoring_settings FOR DELETE TO authen
 
 
 --
+-- Name: segments owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.segments FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: sending_domains owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12226,6 +15712,13 @@ CREATE POLICY "owner can delete" ON public.sending_domains FOR DELETE TO authent
 --
 
 CREATE POLICY "owner can delete" ON public.social_connections FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: social_posts owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.social_posts FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12285,6 +15778,13 @@ CREATE POLICY "owner can insert" ON public.collect_settings FOR INSERT TO authen
 
 
 --
+-- Name: consents owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.consents FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12313,6 +15813,13 @@ CREATE POLICY "owner can insert" ON public.email_suppressions FOR INSERT TO auth
 
 
 --
+-- Name: forms owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.forms FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: lead_score_ledger owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12334,6 +15841,22 @@ CREATE POLICY "owner can insert" ON public.leads FOR INSERT TO authenticated WIT
 
 
 --
+-- Name: list_memberships owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.list_memberships FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (lead_id IN ( SELECT l.id
+   FROM public.leads l
+  WHERE (l.user_id = ( SELECT auth.uid() AS uid))))));
+
+
+--
+-- Name: lists owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.lists FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12348,6 +15871,13 @@ CREATE POLICY "owner can insert" ON public.scoring_settings FOR INSERT TO authen
 
 
 --
+-- Name: segments owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.segments FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: sending_domains owner can insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12359,6 +15889,13 @@ CREATE POLICY "owner can insert" ON public.sending_domains FOR INSERT TO authent
 --
 
 CREATE POLICY "owner can insert" ON public.social_connections FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: social_posts owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.social_posts FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12418,6 +15955,13 @@ CREATE POLICY "owner can select" ON public.collect_settings FOR SELECT TO authen
 
 
 --
+-- Name: consents owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.consents FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12446,6 +15990,13 @@ CREATE POLICY "owner can select" ON public.email_suppressions FOR SELECT TO auth
 
 
 --
+-- Name: forms owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.forms FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: lead_score_ledger owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12467,6 +16018,20 @@ CREATE POLICY "owner can select" ON public.leads FOR SELECT TO authenticated USI
 
 
 --
+-- Name: list_memberships owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.list_memberships FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.lists FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12481,6 +16046,13 @@ CREATE POLICY "owner can select" ON public.scoring_settings FOR SELECT TO authen
 
 
 --
+-- Name: segments owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.segments FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: sending_domains owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12492,6 +16064,13 @@ CREATE POLICY "owner can select" ON public.sending_domains FOR SELECT TO authent
 --
 
 CREATE POLICY "owner can select" ON public.social_connections FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: social_posts owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.social_posts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12551,6 +16130,13 @@ CREATE POLICY "owner can update" ON public.collect_settings FOR UPDATE TO authen
 
 
 --
+-- Name: consents owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.consents FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: content owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12579,6 +16165,13 @@ CREATE POLICY "owner can update" ON public.email_suppressions FOR UPDATE TO auth
 
 
 --
+-- Name: forms owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.forms FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: lead_score_ledger owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12600,6 +16193,20 @@ CREATE POLICY "owner can update" ON public.leads FOR UPDATE TO authenticated USI
 
 
 --
+-- Name: list_memberships owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.list_memberships FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: lists owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.lists FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12614,6 +16221,13 @@ CREATE POLICY "owner can update" ON public.scoring_settings FOR UPDATE TO authen
 
 
 --
+-- Name: segments owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.segments FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: sending_domains owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -12625,6 +16239,13 @@ CREATE POLICY "owner can update" ON public.sending_domains FOR UPDATE TO authent
 --
 
 CREATE POLICY "owner can update" ON public.social_connections FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: social_posts owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.social_posts FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -12675,6 +16296,12 @@ ALTER TABLE public.scoring_rules ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.scoring_settings ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: segments; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.segments ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: sending_domains; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -12685,6 +16312,12 @@ ALTER TABLE public.sending_domains ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.social_connections ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: social_posts; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.social_posts ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: user_secrets; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12715,6 +16348,20 @@ ALTER TABLE public.workflows ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.write_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: FUNCTION activity_problem(path text, activity jsonb, list text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.activity_problem(path text, activity jsonb, list text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION address_hash(owner uuid, address text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.address_hash(owner uuid, address text) FROM PUBLIC;
+
 
 --
 -- Name: FUNCTION analytics_event_partition_name(month date); Type: ACL; Schema: private; Owner: postgres
@@ -12777,6 +16424,13 @@ REVOKE ALL ON FUNCTION private.call_function(path text, body jsonb) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.caller_may_act_for(owner uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION cancel_jobs(p_kind text, p_subject_id uuid, p_reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cancel_jobs(p_kind text, p_subject_id uuid, p_reason text) FROM PUBLIC;
 
 
 --
@@ -12865,6 +16519,13 @@ GRANT INSERT(custom_fields),UPDATE(custom_fields) ON TABLE public.leads TO authe
 
 
 --
+-- Name: COLUMN leads.subscription_status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(subscription_status),UPDATE(subscription_status) ON TABLE public.leads TO authenticated;
+
+
+--
 -- Name: FUNCTION changed_lead_fields(old_lead public.leads, new_lead public.leads); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -12876,6 +16537,13 @@ REVOKE ALL ON FUNCTION private.changed_lead_fields(old_lead public.leads, new_le
 --
 
 REVOKE ALL ON FUNCTION private.check_email_campaign_sender() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_form_lists(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_form_lists() FROM PUBLIC;
 
 
 --
@@ -12897,6 +16565,27 @@ REVOKE ALL ON FUNCTION private.check_scoring_rule() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.check_scoring_rule_limits() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_segment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_segment() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_social_content(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_social_content() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION check_social_post(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_social_post() FROM PUBLIC;
 
 
 --
@@ -12932,6 +16621,27 @@ REVOKE ALL ON FUNCTION private.claim_due_schedules(at timestamp with time zone, 
 --
 
 REVOKE ALL ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease interval) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION claim_social_metrics(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_social_metrics(p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION claim_social_posts(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_social_posts(p_limit integer) FROM PUBLIC;
 
 
 --
@@ -13049,10 +16759,31 @@ REVOKE ALL ON FUNCTION private.complete_email_batch(worker text, results jsonb) 
 
 
 --
+-- Name: FUNCTION complete_jobs(p_kind text, p_results jsonb, p_worker text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_jobs(p_kind text, p_results jsonb, p_worker text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION complete_social_posts(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_social_posts(p_results jsonb) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION complete_webhooks(worker text, results jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.complete_webhooks(worker text, results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.confirm_form_lead(form_id uuid, lead_id uuid, client_ip inet, client_user_agent text) FROM PUBLIC;
 
 
 --
@@ -13112,6 +16843,13 @@ REVOKE ALL ON FUNCTION private.default_workflow_executions_per_minute() FROM PUB
 
 
 --
+-- Name: FUNCTION delete_execution_webhooks(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.delete_execution_webhooks() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION email_campaign_metrics(email_campaign_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13147,10 +16885,31 @@ REVOKE ALL ON FUNCTION private.email_tick_units(step text) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION enforce_content_lifecycle(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.enforce_content_lifecycle() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION enforce_email_campaign_lifecycle(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.enforce_email_campaign_lifecycle() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION enqueue_webhook(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.enqueue_webhook() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION erase_deleted_leads(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.erase_deleted_leads() FROM PUBLIC;
 
 
 --
@@ -13168,10 +16927,10 @@ REVOKE ALL ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) FROM 
 
 
 --
--- Name: FUNCTION expand_lead_changes(batch integer); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION expire_unconfirmed_leads(max_age interval); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.expand_lead_changes(batch integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.expire_unconfirmed_leads(max_age interval) FROM PUBLIC;
 
 
 --
@@ -13224,6 +16983,27 @@ REVOKE ALL ON FUNCTION private.hold_email_campaign_for_campaign() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION hold_jobs(p_kind text, p_subject_id uuid, p_held boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hold_jobs(p_kind text, p_subject_id uuid, p_held boolean) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION job_kind(caller text, kind text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.job_kind(caller text, kind text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION job_result_problem(result jsonb, i integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.job_result_problem(result jsonb, i integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION jsonb_integer(value jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13245,10 +17025,24 @@ REVOKE ALL ON FUNCTION private.keep_email_unsubscribe_keys() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION lead_activity_matches(lead public.leads, activity jsonb, list text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION lead_conditions_problem(path text, conditions jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.lead_conditions_problem(path text, conditions jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION lead_conditions_sql(conditions jsonb, lead text, owner text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) FROM PUBLIC;
 
 
 --
@@ -13372,6 +17166,20 @@ REVOKE ALL ON FUNCTION private.profile_rule_match_sql(rule_prefix text, lead tex
 
 
 --
+-- Name: FUNCTION publish_due_content(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.publish_due_content(p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION publish_due_content_batch(p_owner uuid, p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION purge_email_unsubscribe_keys(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13383,6 +17191,13 @@ REVOKE ALL ON FUNCTION private.purge_email_unsubscribe_keys() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.purge_expired_oauth_states() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION purge_jobs(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.purge_jobs() FROM PUBLIC;
 
 
 --
@@ -13428,6 +17243,13 @@ REVOKE ALL ON FUNCTION private.recipient_list_problem(recipient_list jsonb) FROM
 
 
 --
+-- Name: FUNCTION recipient_segments_problem(owner uuid, recipient_list jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.recipient_segments_problem(owner uuid, recipient_list jsonb) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION record_email_event(kind text, delivery_id uuid, occurred_at timestamp with time zone, is_machine boolean, details jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13463,6 +17285,13 @@ REVOKE ALL ON FUNCTION private.record_scoring_error(owner uuid, message text) FR
 
 
 --
+-- Name: FUNCTION record_social_metrics(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_social_metrics(p_results jsonb) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION record_updated_lead_scores(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13474,6 +17303,13 @@ REVOKE ALL ON FUNCTION private.record_updated_lead_scores() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.refresh_event_rollups() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION register_job_kind(kind text, max_attempts integer, lease_seconds integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.register_job_kind(kind text, max_attempts integer, lease_seconds integer) FROM PUBLIC;
 
 
 --
@@ -13509,6 +17345,13 @@ REVOKE ALL ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_li
 --
 
 REVOKE ALL ON FUNCTION private.restart_email_unsubscribe_workflows(delivery_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION retry_after_problem(value jsonb, path text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.retry_after_problem(value jsonb, path text) FROM PUBLIC;
 
 
 --
@@ -13568,6 +17411,20 @@ REVOKE ALL ON FUNCTION private.secure_tenant_table(tbl regclass) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION segment_lead_ids(owner uuid, segment_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.send_form_confirmation(form_id uuid, lead_id uuid, confirm_url text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION sender_problem(owner uuid, address text, path text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13589,6 +17446,13 @@ REVOKE ALL ON FUNCTION private.set_lead_score() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION set_lead_subscription(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.set_lead_subscription() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION set_updated_at(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13596,10 +17460,102 @@ REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION start_lead_change_workflows(change_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION settle_social_content(p_content_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.start_lead_change_workflows(change_ids bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.settle_social_content(p_content_ids uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_content_problem(p_content_id uuid, p_body text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_content_problem(p_content_id uuid, p_body text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_metrics_problem(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_metrics_problem(p_results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_posting_scope(p_platform text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_posting_scope(p_platform text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION social_result_problem(p_results jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_result_problem(p_results jsonb) FROM PUBLIC;
+
+
+--
+-- Name: TABLE social_posts; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.social_posts TO service_role;
+GRANT SELECT,DELETE ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.content_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.social_connection_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(social_connection_id),UPDATE(social_connection_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.account_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(account_id),UPDATE(account_id) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.text; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(text),UPDATE(text) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: COLUMN social_posts.media_urls; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(media_urls),UPDATE(media_urls) ON TABLE public.social_posts TO authenticated;
+
+
+--
+-- Name: FUNCTION social_target_problem(t public.social_posts, at text, body text, scheduling boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.social_target_problem(t public.social_posts, at text, body text, scheduling boolean) FROM PUBLIC;
 
 
 --
@@ -13617,10 +17573,24 @@ REVOKE ALL ON FUNCTION private.start_workflow_executions(workflow_ids uuid[], us
 
 
 --
+-- Name: FUNCTION submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.submit_form(form_id uuid, email text, lead_fields jsonb, custom_fields jsonb, client_ip inet, client_user_agent text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION sync_social_connection_status(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.sync_social_connection_status() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION sync_social_post_status(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.sync_social_post_status() FROM PUBLIC;
 
 
 --
@@ -13645,6 +17615,13 @@ REVOKE ALL ON FUNCTION private.unknown_key(object jsonb, allowed text[]) FROM PU
 
 
 --
+-- Name: FUNCTION unsubscribe_suppressed_leads(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.unsubscribe_suppressed_leads() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION value_match_sql(actual text, op text, expected text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13656,6 +17633,13 @@ REVOKE ALL ON FUNCTION private.value_match_sql(actual text, op text, expected te
 --
 
 REVOKE ALL ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION wake_social_metrics(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.wake_social_metrics() FROM PUBLIC;
 
 
 --
@@ -13694,6 +17678,34 @@ REVOKE ALL ON FUNCTION private.write_key_owner(key text) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION x_emoji_pattern(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.x_emoji_pattern() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION x_tlds(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.x_tlds() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION x_url_pattern(tld text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.x_url_pattern(tld text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION x_weighted_length(p_text text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.x_weighted_length(p_text text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION calculate_lead_score(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -13711,12 +17723,30 @@ GRANT ALL ON FUNCTION public.create_write_key(name text) TO authenticated;
 
 
 --
+-- Name: FUNCTION erase_lead(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.erase_lead(lead_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.erase_lead(lead_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.erase_lead(lead_id uuid) TO service_role;
+
+
+--
 -- Name: FUNCTION explain_lead_score(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.explain_lead_score(lead_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.explain_lead_score(lead_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION export_lead_data(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.export_lead_data(lead_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.export_lead_data(lead_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.export_lead_data(lead_id uuid) TO service_role;
 
 
 --
@@ -13735,6 +17765,14 @@ GRANT ALL ON FUNCTION public.import_leads(rows jsonb, mode text) TO service_role
 REVOKE ALL ON FUNCTION public.lead_profile_score(lead public.leads) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.lead_profile_score(lead public.leads) TO authenticated;
 GRANT ALL ON FUNCTION public.lead_profile_score(lead public.leads) TO service_role;
+
+
+--
+-- Name: FUNCTION preview_segment(predicate jsonb, max_rows integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.preview_segment(predicate jsonb, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.preview_segment(predicate jsonb, max_rows integer) TO authenticated;
 
 
 --
@@ -13811,6 +17849,14 @@ GRANT ALL ON FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) TO ser
 
 
 --
+-- Name: FUNCTION segment_count(segment_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.segment_count(segment_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.segment_count(segment_id uuid) TO authenticated;
+
+
+--
 -- Name: TABLE analytics_events; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -13870,11 +17916,96 @@ GRANT INSERT(retention_days),UPDATE(retention_days) ON TABLE public.collect_sett
 
 
 --
+-- Name: TABLE consents; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.consents TO service_role;
+GRANT SELECT ON TABLE public.consents TO authenticated;
+
+
+--
 -- Name: TABLE content; Type: ACL; Schema: public; Owner: postgres
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.content TO service_role;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.content TO authenticated;
+GRANT SELECT,DELETE ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id),UPDATE(id) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id),UPDATE(user_id) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.title; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.content_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content_type),UPDATE(content_type) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.content; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(content),UPDATE(content) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.metadata; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.scheduled_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(scheduled_at),UPDATE(scheduled_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(created_at),UPDATE(created_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.updated_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(updated_at),UPDATE(updated_at) ON TABLE public.content TO authenticated;
+
+
+--
+-- Name: COLUMN content.campaign_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(campaign_id),UPDATE(campaign_id) ON TABLE public.content TO authenticated;
 
 
 --
@@ -14013,6 +18144,119 @@ GRANT INSERT(email_campaign_id) ON TABLE public.email_suppressions TO authentica
 
 
 --
+-- Name: TABLE forms; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.forms TO service_role;
+GRANT SELECT,DELETE ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.fields; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(fields),UPDATE(fields) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.tags; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(tags),UPDATE(tags) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.list_ids; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(list_ids),UPDATE(list_ids) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.double_opt_in; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(double_opt_in),UPDATE(double_opt_in) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_purpose; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_purpose),UPDATE(consent_purpose) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_text; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_text),UPDATE(consent_text) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.consent_version; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(consent_version),UPDATE(consent_version) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.success_url; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(success_url),UPDATE(success_url) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_url; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_url),UPDATE(confirm_url) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_subject; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_subject),UPDATE(confirm_subject) ON TABLE public.forms TO authenticated;
+
+
+--
+-- Name: COLUMN forms.confirm_body; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(confirm_body),UPDATE(confirm_body) ON TABLE public.forms TO authenticated;
+
+
+--
 -- Name: TABLE lead_score_ledger; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -14026,6 +18270,78 @@ GRANT SELECT ON TABLE public.lead_score_ledger TO authenticated;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lead_status_history TO service_role;
 GRANT SELECT ON TABLE public.lead_status_history TO authenticated;
+
+
+--
+-- Name: TABLE list_memberships; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.list_memberships TO service_role;
+GRANT SELECT,DELETE ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.list_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(list_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: COLUMN list_memberships.unsubscribed_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(unsubscribed_at),UPDATE(unsubscribed_at) ON TABLE public.list_memberships TO authenticated;
+
+
+--
+-- Name: TABLE lists; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lists TO service_role;
+GRANT SELECT,DELETE ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(user_id) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: COLUMN lists.description; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.lists TO authenticated;
 
 
 --
@@ -14055,6 +18371,28 @@ GRANT INSERT(qualification_threshold),UPDATE(qualification_threshold) ON TABLE p
 --
 
 GRANT INSERT(engagement_half_life_days),UPDATE(engagement_half_life_days) ON TABLE public.scoring_settings TO authenticated;
+
+
+--
+-- Name: TABLE segments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.segments TO service_role;
+GRANT SELECT,DELETE ON TABLE public.segments TO authenticated;
+
+
+--
+-- Name: COLUMN segments.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.segments TO authenticated;
+
+
+--
+-- Name: COLUMN segments.predicate; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(predicate),UPDATE(predicate) ON TABLE public.segments TO authenticated;
 
 
 --

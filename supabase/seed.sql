@@ -89,6 +89,8 @@ values
    'new', 'landing_page', '{}', '{}')
 on conflict do nothing;
 
+-- The launch post is a draft: a social post is scheduled only with targets (social_posts), and
+-- the demo has no social connection until one is made.
 insert into public.content (
   id, user_id, title, content_type, content, metadata, status, scheduled_at
 )
@@ -100,7 +102,7 @@ values
   ('c0000000-0000-4000-8000-000000000002', 'de000000-0000-4000-8000-000000000001',
    'Launch day post', 'social_post',
    'Beacon''s spring release is live: smarter lead scoring and scheduled posts.',
-   '{"platforms": ["linkedin", "twitter"]}', 'scheduled', now() + interval '1 day')
+   '{"platforms": ["linkedin", "twitter"]}', 'draft', now() + interval '1 day')
 on conflict do nothing;
 
 -- The demo's sending domain, already verified: with the platform's Resend key a campaign may

@@ -62,3 +62,17 @@ dbTest(
     await Deno.remove(outbox, { recursive: true });
   },
 );
+
+dbTest("dispatch runs only the lanes named, and names a bad lane", async () => {
+  const service = await serviceBearer();
+  const refused = await post('{"lanes": ["email", "fax"]}', service);
+  assert.equal(refused.status, 400);
+  assert.match(refused.body.message, /^body\.lanes\.1: /);
+  const empty = await post('{"lanes": []}', service);
+  assert.equal(empty.status, 400);
+  const webhooks = await post('{"lanes": ["webhooks"]}', service);
+  assert.equal(webhooks.status, 200, JSON.stringify(webhooks.body));
+  assert.equal(webhooks.body.chunks, 0);
+  assert.equal(webhooks.body.social.claimed, 0);
+  assert.equal(webhooks.body.metrics.claimed, 0);
+});

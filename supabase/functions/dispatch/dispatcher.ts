@@ -12,7 +12,9 @@
 // sending twice.
 //
 // Beside the email lanes, one lane drains workflow webhooks (webhooks.ts) the same way:
-// claim under a lease, send, report; Postgres owns retries and dead-lettering.
+// claim under a lease, send, report; Postgres owns retries and dead-lettering. One lane
+// publishes social posts and one fetches their metrics (social.ts). A run may be limited to
+// some lanes (`lanes`), e.g. a benchmark of publishing alone.
 import { type RenderedMessage, renderMessage } from "../_shared/email/render.ts";
 import type { SenderSettings, TrackingSettings } from "../_shared/email/settings.ts";
 import {
@@ -24,6 +26,13 @@ import {
   type DeliveryResult,
 } from "./queries.ts";
 import { deliverChunk, senderRefusal, type Transport, transportResolver } from "./transports.ts";
+import { keyRing } from "../_shared/crypto.ts";
+import {
+  createSocialLane,
+  type MetricsCounts,
+  type SocialCounts,
+  type SocialDeps,
+} from "./social.ts";
 import { createWebhookSender, type WebhookSettings } from "./webhooks.ts";
 
 export type DispatchSettings = {
@@ -39,9 +48,17 @@ export type DispatchSettings = {
   /** Resend calls per second per API key (Resend's default team limit is 2). */
   resendRate: number;
   webhooks: WebhookSettings;
+  social: Omit<SocialDeps, "ring">;
 };
 
-export type RunOptions = { maxChunks?: number; budgetMs?: number };
+export const LANES = ["email", "webhooks", "social", "metrics"] as const;
+export type Lane = (typeof LANES)[number];
+
+export type RunOptions = {
+  maxChunks?: number;
+  budgetMs?: number;
+  lanes?: Lane[];
+};
 
 export type RunReport = {
   worker: string;
@@ -63,6 +80,10 @@ export type RunReport = {
   render_ms: number;
   /** Workflow webhooks: claimed, and what became of them. */
   webhooks: { claimed: number; sent: number; retried: number; failed: number };
+  /** Social targets: claimed, and what became of them. */
+  social: SocialCounts;
+  /** Social metrics fetched for published posts. */
+  metrics: MetricsCounts;
 };
 
 /** Webhooks claimed at a time by the webhook lane (sent side by side). */
@@ -157,7 +178,19 @@ export function createDispatcher(settings: DispatchSettings) {
       provider_ms: 0,
       render_ms: 0,
       webhooks: { claimed: 0, sent: 0, retried: 0, failed: 0 },
+      social: {
+        claimed: 0,
+        published: 0,
+        reconciled: 0,
+        retried: 0,
+        failed: 0,
+        needs_reauth: 0,
+        db_ms: 0,
+        platform_ms: 0,
+      },
+      metrics: { claimed: 0, recorded: 0, failed: 0 },
     };
+    const lanes = new Set(options.lanes ?? LANES);
     const timed = async <T>(
       bucket: "db_ms" | "provider_ms" | "render_ms",
       work: () => T | Promise<T>,
@@ -271,9 +304,39 @@ export function createDispatcher(settings: DispatchSettings) {
       report.stopped = "budget";
     }
 
+    /** The social lanes; their database time is counted apart from the platforms'. */
+    async function socialLanes() {
+      const social = createSocialLane({
+        ...settings.social,
+        ring: await keyRing(),
+      });
+      // A social lane that fails (its SQL, a bug) says why in its counts and stops alone: the
+      // email and webhook lanes of the same run go on.
+      const alone = async (
+        counts: { error?: string },
+        work: (remaining: () => number) => Promise<"drained" | "budget">,
+      ) => {
+        try {
+          if (await work(remainingMs) === "budget") report.stopped = "budget";
+        } catch (err) {
+          console.error(`[dispatch] ${worker}: a social lane failed:`, err);
+          counts.error = (err as Error).message;
+        }
+      };
+      await Promise.all([
+        lanes.has("social")
+          ? alone(report.social, (remaining) => social.run(remaining, report.social))
+          : undefined,
+        lanes.has("metrics")
+          ? alone(report.metrics, (remaining) => social.runMetrics(remaining, report.metrics))
+          : undefined,
+      ]);
+    }
+
     await Promise.all([
-      ...Array.from({ length: settings.concurrency }, lane),
-      webhookLane(),
+      ...(lanes.has("email") ? Array.from({ length: settings.concurrency }, lane) : []),
+      lanes.has("webhooks") ? webhookLane() : undefined,
+      lanes.has("social") || lanes.has("metrics") ? socialLanes() : undefined,
     ]);
     report.elapsed_ms = Date.now() - started;
     for (const bucket of ["db_ms", "provider_ms", "render_ms"] as const) {

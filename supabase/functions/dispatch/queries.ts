@@ -1,8 +1,10 @@
 // Every statement the dispatcher runs, together (as listmonk keeps its queries): the queues
 // live in Postgres (private.claim_email_batch / private.complete_email_batch for email,
-// private.claim_webhooks / private.complete_webhooks for workflow webhooks); this side only
-// claims, sends and reports.
+// private.claim_webhooks / private.complete_webhooks for workflow webhooks, the social_*
+// functions for posts and their metrics); this side only claims, sends and reports.
 import { asService } from "../_shared/db.ts";
+import type { Platform } from "../_shared/providers/config.ts";
+import type { SealedTokens } from "../oauth/tokens.ts";
 
 /** One delivery of a claimed chunk, with its campaign's content beside it. */
 export type ClaimedRow = {
@@ -112,4 +114,104 @@ export async function completeWebhooks(
   results: WebhookResult[],
 ): Promise<void> {
   await asService((tx) => tx`select private.complete_webhooks(${worker}, ${tx.json(results)})`);
+}
+
+// --- social publishing and metrics (private.claim_social_posts, complete_social_posts,
+// claim_social_metrics, record_social_metrics: the social_publish and social_metrics kinds of
+// the one queue) ----------------------------------------------------------------------------
+
+/** A target leased to this run: one content × connection. */
+export type ClaimedPost = {
+  job_id: string;
+  social_post_id: string;
+  user_id: string;
+  platform: Platform;
+  social_connection_id: string;
+  account_id: string | null;
+  text: string;
+  media_urls: string[];
+  marker: string;
+  /** This claim included. */
+  attempts: number;
+};
+
+/** What became of one target. */
+export type PostOutcome =
+  | { outcome: "published"; platform_post_id: string; url: string | null }
+  | {
+    outcome: "retry";
+    error: string;
+    retry_after_seconds: number;
+    count_attempt: boolean;
+  }
+  | { outcome: "failed" | "needs_reauth"; error: string };
+
+/** One target's outcome as private.complete_social_posts takes it (`job_id`: a JSON number). */
+export type PostResult = PostOutcome & { job_id: number };
+
+/** A connection with its sealed tokens, as the publishers need it. */
+export type PostingConnection = SealedTokens & {
+  id: string;
+  user_id: string;
+  platform: Platform;
+  platform_user_id: string;
+  status: string;
+  expires_at: Date | null;
+};
+
+/** Leases up to `limit` due targets (fair across owners). */
+export function claimPosts(limit: number): Promise<ClaimedPost[]> {
+  return asService((tx) =>
+    tx<ClaimedPost[]>`
+      select job_id::text, social_post_id, user_id, platform, social_connection_id, account_id,
+             text, media_urls, marker, attempts
+      from private.claim_social_posts(${limit})`
+  );
+}
+
+/** Reports a batch of targets in one statement. */
+export async function completePosts(results: PostResult[]): Promise<void> {
+  if (results.length === 0) return;
+  await asService((tx) => tx`select private.complete_social_posts(${tx.json(results)})`);
+}
+
+/** The connections behind claimed targets, by id. */
+export async function postingConnections(
+  ids: string[],
+): Promise<Map<string, PostingConnection>> {
+  const rows = await asService((tx) =>
+    tx<PostingConnection[]>`
+      select id, user_id, platform, platform_user_id, status, expires_at, access_token,
+             refresh_token
+      from public.social_connections
+      where id = any(${ids}::uuid[])`
+  );
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/** A published post whose public metrics are due (private.claim_social_metrics). */
+export type ClaimedMetrics = {
+  social_post_id: string;
+  user_id: string;
+  platform: Platform;
+  social_connection_id: string;
+  account_id: string | null;
+  platform_post_id: string;
+};
+
+/** A post's counts, as private.record_social_metrics takes them. */
+export type MetricsResult = { social_post_id: string; metrics: Record<string, number> };
+
+export function claimMetrics(limit: number): Promise<ClaimedMetrics[]> {
+  return asService((tx) =>
+    tx<ClaimedMetrics[]>`
+      select social_post_id, user_id, platform, social_connection_id, account_id,
+             platform_post_id
+      from private.claim_social_metrics(${limit})`
+  );
+}
+
+export async function recordMetrics(results: MetricsResult[]): Promise<void> {
+  if (results.length === 0) return;
+  await asService((tx) => tx`select private.record_social_metrics(${tx.json(results)})`);
 }

@@ -9,9 +9,15 @@
 //                                   reserved addresses (local stacks and tests only; default
 //                                   false: every address a host resolves to must be public)
 //   BEACON_WEBHOOK_CA_FILE          a PEM file of extra CAs trusted for receivers (optional)
+//   BEACON_DISPATCH_SOCIAL_CONCURRENCY  social posts published side by side (8)
+//   BEACON_DISPATCH_SOCIAL_BATCH    social posts (or metrics) per claim (50)
+// The platforms' endpoints and client ids are _shared/providers/config.ts's, the publishers'
+// own settings (BEACON_LINKEDIN_VERSION...) _shared/social/settings.ts's.
 import { z } from "zod";
 import { readSenderSettings, readTrackingSettings } from "../_shared/email/settings.ts";
 import { ConfigError, readEnv } from "../_shared/env.ts";
+import { createProviders } from "../_shared/providers/registry.ts";
+import { createPublishers } from "../_shared/social/publishers.ts";
 import type { DispatchSettings } from "./dispatcher.ts";
 import { systemResolver } from "./receivers.ts";
 
@@ -34,6 +40,10 @@ export function readDispatchSettings(
       "false",
     ),
     BEACON_WEBHOOK_CA_FILE: z.string().optional(),
+    BEACON_DISPATCH_SOCIAL_CONCURRENCY: z.coerce.number().int().min(1).max(64)
+      .default(8),
+    BEACON_DISPATCH_SOCIAL_BATCH: z.coerce.number().int().min(1).max(500)
+      .default(50),
   }, source);
   return {
     tracking: readTrackingSettings(source),
@@ -48,6 +58,12 @@ export function readDispatchSettings(
       allowPrivateHosts: env.BEACON_WEBHOOK_ALLOW_PRIVATE_HOSTS === "true",
       caCerts: env.BEACON_WEBHOOK_CA_FILE ? [readCaFile(env.BEACON_WEBHOOK_CA_FILE)] : [],
       resolve: systemResolver,
+    },
+    social: {
+      publishers: createPublishers(source),
+      providers: createProviders(source),
+      concurrency: env.BEACON_DISPATCH_SOCIAL_CONCURRENCY,
+      batch: env.BEACON_DISPATCH_SOCIAL_BATCH,
     },
   };
 }

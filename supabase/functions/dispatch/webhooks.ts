@@ -1,5 +1,5 @@
-// Workflow webhooks, the dispatcher's second queue (private.webhook_queue, filled by workflow
-// `webhook` steps). Each claimed webhook is one signed POST of the exact body Postgres
+// Workflow webhooks, the dispatcher's second lane (jobs of kind webhook in the one queue, seen
+// through the private.webhook_queue view, filled by workflow `webhook` steps). Each claimed webhook is one signed POST of the exact body Postgres
 // stored; its result goes back to Postgres, which retries with backoff, dead-letters after
 // five attempts and wakes the workflow execution waiting for it.
 //

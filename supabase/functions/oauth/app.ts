@@ -36,7 +36,7 @@ import { createApp, HttpError, readJson } from "../_shared/http.ts";
 import { isPlatform, type Platform, PLATFORMS } from "../_shared/providers/config.ts";
 import { ConnectError, type RevokeResult } from "../_shared/providers/oauth.ts";
 import type { ProviderSlot } from "../_shared/providers/registry.ts";
-import { allowedRedirect, isLoopbackHttp, withParams } from "./redirects.ts";
+import { allowedRedirect, isLoopbackHttp, withParams } from "../_shared/redirects.ts";
 import { refreshDueConnections } from "./refresh.ts";
 import { callbackUrl, type OAuthSettings, readOAuthSettings } from "./settings.ts";
 import {

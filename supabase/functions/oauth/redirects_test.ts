@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../_shared/env.ts";
-import { allowedRedirect, parseAllowlist, withParams } from "./redirects.ts";
+import { allowedRedirect, parseAllowlist, withParams } from "../_shared/redirects.ts";
 import { readOAuthSettings } from "./settings.ts";
 
 const rules = parseAllowlist(

@@ -12,6 +12,7 @@
 //   expiring     the platform has no refresh grant (Facebook; LinkedIn without programmatic
 //                refresh): needs_reauth with the reason, switched off once it has expired
 import { type KeyRing, keyRing } from "../_shared/crypto.ts";
+import { inParallel } from "../_shared/parallel.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import { ProviderError, type StoredTokens } from "../_shared/providers/oauth.ts";
 import type { OAuthSettings } from "./settings.ts";
@@ -42,12 +43,18 @@ export async function refreshDueConnections(
   options: { userIds?: string[] } = {},
 ): Promise<RefreshCounts> {
   const ring = await keyRing();
-  const counts: RefreshCounts = { refreshed: 0, failed: 0, deactivated: 0, superseded: 0 };
+  const counts: RefreshCounts = {
+    refreshed: 0,
+    failed: 0,
+    deactivated: 0,
+    superseded: 0,
+  };
   const deadline = Date.now() + BUDGET_MS;
   while (Date.now() < deadline) {
     const due = await claimDueConnections(BATCH, options.userIds);
     const outcomes = await inParallel(
       due,
+      CONCURRENCY,
       async (row) => ({
         ...await refreshOne(settings, ring, row).catch((err) => {
           console.error(`[oauth] refreshing connection ${row.id} failed:`, err);
@@ -68,8 +75,12 @@ export async function refreshDueConnections(
   return counts;
 }
 
-async function refreshOne(
-  settings: OAuthSettings,
+/**
+ * One connection's refresh as an outcome to record (never throws for the platform's answers).
+ * The dispatcher uses it too, when a platform says a token it was about to use has expired.
+ */
+export async function refreshOne(
+  settings: Pick<OAuthSettings, "providers">,
   ring: KeyRing,
   row: StoredConnection,
 ): Promise<Outcome> {
@@ -143,22 +154,3 @@ const transient = (
   error,
   retry_at: retryAt?.toISOString() ?? null,
 });
-
-/** Maps with at most CONCURRENCY calls in flight, keeping order. */
-async function inParallel<T, R>(
-  items: T[],
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]);
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker),
-  );
-  return results;
-}

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { ConfigError, readEnv } from "../_shared/env.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import { createProviders, type ProviderSlot } from "../_shared/providers/registry.ts";
-import { allowedRedirect, parseAllowlist, type RedirectRule } from "./redirects.ts";
+import { allowedRedirect, parseAllowlist, type RedirectRule } from "../_shared/redirects.ts";
 
 export type OAuthSettings = {
   providers: Record<Platform, ProviderSlot>;

@@ -8,7 +8,9 @@
 //   GET  /functions/v1/track/unsubscribe/{token}      → a page with an Unsubscribe button
 //   POST /functions/v1/track/unsubscribe/{token}      → RFC 8058 one-click (body
 //        List-Unsubscribe=One-Click, as mail providers and the page's button send it):
-//        the address joins the sender's suppression list; a short confirmation page
+//        the address joins the sender's suppression list; a short confirmation page.
+//        With list=<id> (the page's "Leave <list>" buttons), the recipient leaves that
+//        subscription list only and stays subscribed to the rest.
 //
 // An unsubscribe is never lost: the suppression is written before its side effects
 // (analytics, scoring, workflows), which cannot undo it (private.record_email_event), and the
@@ -31,7 +33,7 @@ import { type TokenKind, verifyToken } from "../_shared/email/tokens.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readParams, readQuery } from "../_shared/http.ts";
 import { rateLimit, readRateLimitSettings } from "../_shared/rate_limit.ts";
-import { type Recipient, recipientOf } from "./queries.ts";
+import { leaveList, listsOf, type Recipient, recipientOf } from "./queries.ts";
 
 /** A transparent 1×1 GIF (42 bytes). */
 const PIXEL = Uint8Array.from(
@@ -53,12 +55,13 @@ const ClickQuery = z.object({
     error: "must be the http(s) link the email contained",
   }),
 });
-/** RFC 8058: the one-click POST's body. */
+/** RFC 8058: the one-click POST's body; `list` leaves one subscription list only. */
 const OneClick = z.object({
   body: z.object({
     "List-Unsubscribe": z.literal("One-Click", {
       error: 'must be "One-Click" (RFC 8058 one-click unsubscribe)',
     }),
+    list: z.uuid({ error: "must be the id of a list on the page" }).optional(),
   }),
 });
 
@@ -212,7 +215,14 @@ export function createTrackApp(
   app.get("/unsubscribe/:token", async (c) => {
     const deliveryId = deliveryOf(c, "unsubscribe");
     const recipient = deliveryId ? await recipientOfDelivery(deliveryId) : undefined;
-    if (!recipient) return notFoundPage(c);
+    if (!deliveryId || !recipient) return notFoundPage(c);
+    const lists = await asService((tx) => listsOf(tx, deliveryId));
+    // One button per list the recipient is on (leaves that list only), then the one for all.
+    const leaveOne = lists.map((l) =>
+      `<p><button type="submit" name="list" value="${escapeHtml(l.id)}">Leave ${
+        escapeHtml(l.name)
+      }</button></p>\n`
+    ).join("");
     return html(
       c,
       200,
@@ -222,7 +232,9 @@ export function createTrackApp(
           escapeHtml(recipient.email)
         }</strong>?</p>
 <form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
-<button type="submit">Unsubscribe</button></form>`,
+${leaveOne}<button type="submit">Unsubscribe${
+          lists.length ? " from everything" : ""
+        }</button></form>`,
       ),
     );
   });
@@ -237,7 +249,22 @@ export function createTrackApp(
     } catch {
       form = {};
     }
-    OneClick.parse({ body: form });
+    const { body } = OneClick.parse({ body: form });
+    if (body.list) {
+      const listId = body.list;
+      const name = await asService((tx) => leaveList(tx, deliveryId, listId));
+      if (name === undefined) return notFoundPage(c);
+      return html(
+        c,
+        200,
+        page(
+          "You left the list",
+          `<p><strong>${escapeHtml(recipient.email)}</strong> will not receive ${
+            escapeHtml(name)
+          } emails from ${escapeHtml(recipient.sender)} any more.</p>`,
+        ),
+      );
+    }
     const client = requestClient(c.req.raw.headers);
     await asService((tx) =>
       recordEmailEvent(tx, {

@@ -5,7 +5,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(113);
+select plan(114);
 
 do $$
 begin
@@ -20,9 +20,11 @@ create table tests.expected_grants (ord serial, tbl text, can_select text[], can
 insert into tests.expected_grants (tbl, can_select, can_insert, can_update) values
   ('campaigns', '{*}', '{*}', '{*}'),
   ('leads', '{*}',
-    '{id,user_id,email,first_name,last_name,company,phone,status,source,tags,custom_fields}',
-    '{email,first_name,last_name,company,phone,status,source,tags,custom_fields}'),
-  ('content', '{*}', '{*}', '{*}'),
+    '{id,user_id,email,first_name,last_name,company,phone,status,source,tags,custom_fields,subscription_status}',
+    '{email,first_name,last_name,company,phone,status,source,tags,custom_fields,subscription_status}'),
+  ('content', '{*}',
+    '{id,user_id,title,content_type,content,metadata,status,scheduled_at,created_at,updated_at,campaign_id}',
+    '{id,user_id,title,content_type,content,metadata,status,scheduled_at,created_at,updated_at,campaign_id}'),
   ('social_connections',
     '{id,user_id,platform,platform_user_id,username,expires_at,is_active,created_at,updated_at,scopes,status,last_error,last_refreshed_at,refresh_failures,next_refresh_at,accounts}',
     '{}',
@@ -33,7 +35,10 @@ insert into tests.expected_grants (tbl, can_select, can_insert, can_update) valu
   ('analytics_events', '{*}', '{*}', '{}'),
   ('user_secrets', '{id,user_id,secret_name,created_at,updated_at}', '{}', '{}'),
   ('workflows', '{*}', '{*}', '{*}'),
-  ('workflow_executions', '{*}', '{}', '{}');
+  ('workflow_executions', '{*}', '{}', '{}'),
+  ('social_posts', '{*}',
+    '{id,user_id,content_id,social_connection_id,account_id,text,media_urls}',
+    '{social_connection_id,account_id,text,media_urls}');
 
 -- One assertion per table; its text has a line per column, `column: privileges`.
 select is(

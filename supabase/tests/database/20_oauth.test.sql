@@ -287,14 +287,17 @@ from unnest(array['private.purge_expired_oauth_states()', 'private.sync_social_c
 order by n;
 
 -- No OAuth function runs with its owner's rights: there is no security definer function here
--- whose ownership checks could be missed (issue 8 §9).
+-- whose ownership checks could be missed (issue 8 §9). The social targets' triggers are the
+-- exception: they check the row's owner first (92_social_targets tests it).
 select is(
   (select array_agg(p.oid::regprocedure::text order by 1)
    from pg_proc as p
    where p.prosecdef
-     and (p.proname ~ 'oauth|social' or p.prosrc ~ 'oauth_states|social_connections')),
+     and (p.proname ~ 'oauth|social' or p.prosrc ~ 'oauth_states|social_connections')
+     and p.oid::regprocedure::text not in (
+       'private.check_social_content()', 'private.check_social_post()', 'private.sync_social_post_status()')),
   null,
-  'no security definer function reads OAuth states or social connections');
+  'no security definer function reads OAuth states or social connections, but the social targets'' owner-first triggers');
 
 select ok(not has_function_privilege(r, 'private.purge_expired_oauth_states()', 'EXECUTE'),
   format('%s may not run the purge', r))

@@ -30,7 +30,7 @@ insert into tests.bad_lists (list, message) values
   ('[{"email": "two words@example.test"}]',
    'recipient_list[0].email: "two words@example.test" is not an email address'),
   ('[{"first_name": "Ada"}]',
-   'recipient_list[0]: needs "email" (a recipient) or "leads" (a lead selector)'),
+   'recipient_list[0]: needs "email" (a recipient), "leads" (a lead selector) or "list" (a subscription list)'),
   ('[{"email": "ada@example.test", "nmae": "Ada"}]',
    'recipient_list[0]: unknown key "nmae"; a recipient takes email, first_name, last_name and data'),
   ('[{"email": "ada@example.test", "first_name": "  "}]',
@@ -116,8 +116,9 @@ end;
 $$;
 select is(
   current_setting('tests.hint'),
-  'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?} and '
-    || '{"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}; entries are counted from 0.',
+  'recipient_list is an array of {"email": ..., "first_name"?, "last_name"?, "data"?}, '
+    || '{"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}, {"list": <id of one of your lists>} and {"segment": <id of one of your segments>}; '
+    || 'entries are counted from 0.',
   'the hint shows the shape of a list and that entries count from 0'
 );
 

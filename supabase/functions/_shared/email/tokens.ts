@@ -46,9 +46,11 @@ function mac(
     .subarray(0, MAC_BYTES);
 }
 
-const uuidBytes = (id: string) => Buffer.from(id.replaceAll("-", ""), "hex");
+/** A uuid's 16 bytes. */
+export const uuidBytes = (id: string) => Buffer.from(id.replaceAll("-", ""), "hex");
 
-function uuidText(bytes: Uint8Array): string {
+/** A uuid's text from its 16 bytes. */
+export function uuidText(bytes: Uint8Array): string {
   const hex = Buffer.from(bytes).toString("hex");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
     hex.slice(20)

@@ -10,8 +10,9 @@
 // Tokens come in the query string; a wrong appsecret_proof is refused like Graph does.
 import { authorizeRoute } from "./authorize.ts";
 import { expectedProof, graphError, graphFailure, invalidToken, tokenAnswer } from "./graph.ts";
+import { facebookPublishing } from "./facebook_publishing.ts";
 import type { Route } from "./server.ts";
-import { type FakeOptions, FakeState, formParams, json, redirectBack, token } from "./state.ts";
+import { type FakeOptions, FakeState, formParams, json, redirectBack } from "./state.ts";
 
 const LONG_LIVED = 5183944;
 
@@ -20,6 +21,7 @@ export function facebookFake(
 ) {
   const state = new FakeState("facebook", options, 5400);
   let pages = options?.pages ?? [{ id: "page-1", name: "Beacon Demo Page" }];
+  const publishing = facebookPublishing(state);
 
   /** The grant behind the request's access_token, or the Graph error to answer with. */
   async function authorised(request: Request) {
@@ -88,7 +90,7 @@ export function facebookFake(
       if (auth.error) return auth.error;
       return json({
         data: pages.map((page) => ({
-          access_token: token("facebook-page"),
+          access_token: publishing.pageToken(page.id),
           category: "Software",
           category_list: [{ id: "2211", name: "Software" }],
           name: page.name,
@@ -159,7 +161,7 @@ export function facebookFake(
 
   return {
     state,
-    routes,
+    routes: { ...routes, ...publishing.routes },
     setPages(next: { id: string; name: string }[]) {
       pages = next;
     },

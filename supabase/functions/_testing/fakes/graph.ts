@@ -55,6 +55,20 @@ export function graphFailure(failure: Failure): Response {
           total_time: 30,
         }),
       });
+    case "expired_token":
+      return graphError(
+        400,
+        190,
+        "Error validating access token: Session has expired on Saturday, 05-Dec-26 " +
+          "05:00:00 PST.",
+        { error_subcode: 463 },
+      );
+    case "rejected":
+      return graphError(400, 100, "Invalid parameter", {
+        error_user_msg: "The post could not be published.",
+      });
+    case "accept_then_timeout":
+      return graphError(504, 2, "Service temporarily unavailable", { is_transient: true });
     case "invalid_grant":
       return graphError(
         400,
@@ -84,4 +98,18 @@ export const tokenAnswer = (
     access_token: state.issueAccessToken(grant, ttl),
     token_type: "bearer",
     expires_in: ttl,
+  });
+
+/** Page-level throttling (code 32) with X-Business-Use-Case-Usage, as Graph answers it. */
+export const pageThrottled = (objectId: string, minutes = 5) =>
+  graphError(400, 32, "Page request limit reached", { is_transient: true }, {
+    "x-business-use-case-usage": JSON.stringify({
+      [objectId]: [{
+        type: "pages",
+        call_count: 100,
+        total_cputime: 25,
+        total_time: 25,
+        estimated_time_to_regain_access: minutes,
+      }],
+    }),
   });

@@ -10,6 +10,7 @@
 // Graph errors elsewhere; there is no revocation endpoint.
 import { authorizeRoute } from "./authorize.ts";
 import { graphFailure, invalidToken, tokenAnswer } from "./graph.ts";
+import { instagramPublishing } from "./instagram_publishing.ts";
 import type { Route } from "./server.ts";
 import { type FakeOptions, FakeState, formParams, json, redirectBack } from "./state.ts";
 
@@ -116,5 +117,5 @@ export function instagramFake(options?: FakeOptions) {
     },
   };
 
-  return { state, routes };
+  return { state, routes: { ...routes, ...instagramPublishing(state) } };
 }

@@ -12,6 +12,7 @@
 // "code", "message", "status"} from the API; throttling is a 429.
 import { generateKeyPair, SignJWT } from "jose";
 import { authorizeRoute } from "./authorize.ts";
+import { linkedinPublishing } from "./linkedin_publishing.ts";
 import type { Route } from "./server.ts";
 import {
   bearer,
@@ -26,7 +27,7 @@ import {
 /** LinkedIn's real issuer: the ID token must name it. */
 export const LINKEDIN_ISSUER = "https://www.linkedin.com/oauth";
 
-function failed(failure: Failure): Response {
+export function failed(failure: Failure): Response {
   switch (failure) {
     case "server_error":
       return json({ message: "Internal Server Error", status: 500 }, 500);
@@ -38,6 +39,21 @@ function failed(failure: Failure): Response {
         message:
           "Resource level throttle APPLICATION DAY limit for calls to this resource is reached.",
       }, 429);
+    case "expired_token":
+      return json({
+        status: 401,
+        serviceErrorCode: 65601,
+        code: "EXPIRED_ACCESS_TOKEN",
+        message: "The token used in the request has expired",
+      }, 401);
+    case "rejected":
+      return json({
+        status: 422,
+        code: "UNPROCESSABLE_ENTITY",
+        message: "Content is a duplicate of urn:li:share:7000000000000000000",
+      }, 422);
+    case "accept_then_timeout":
+      return json({ message: "Gateway Timeout", status: 504 }, 504);
     case "invalid_grant":
       return json({
         error: "invalid_grant",
@@ -177,5 +193,5 @@ export async function linkedinFake(options?: FakeOptions) {
     },
   };
 
-  return { state, routes };
+  return { state, routes: { ...routes, ...linkedinPublishing(state) } };
 }

@@ -3,14 +3,24 @@
 // in `_shared/providers/` at them. Tests start it on a free port; the local stack can run it
 // for a demo that never leaves the machine:
 //
-//   deno run --allow-net --allow-env supabase/functions/_testing/fakes/server.ts
+//   deno run --allow-net --allow-env supabase/functions/_testing/fakes/server.ts [--print-env]
 //
 // Port: BEACON_FAKES_PORT (default 54329). The client ids and secrets are public and fake.
+// --print-env prints the settings (NAME=value lines) pointing at that port and exits: on another
+// port than functions.env's, scripts/start exports them for the functions.
 import { facebookFake } from "./facebook.ts";
 import { instagramFake } from "./instagram.ts";
 import { linkedinFake } from "./linkedin.ts";
 import { type FakeOptions, json } from "./state.ts";
 import { twitterFake } from "./twitter.ts";
+
+/** A 1×1 PNG served at /media/<name>, the media the fake platforms' tests post. */
+const PIXEL = Uint8Array.from(
+  atob(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+  ),
+  (c) => c.charCodeAt(0),
+);
 
 export type Route = (request: Request) => Promise<Response>;
 
@@ -34,6 +44,8 @@ export function fakeEnv(base: string): Record<string, string> {
       API_URL: "",
       REVOKE_URL: "/2/oauth2/revoke",
     }),
+    // The Posts API version the adapter sends; the fake accepts OLDEST_LINKEDIN_VERSION on.
+    BEACON_LINKEDIN_VERSION: "202511",
     ...platform("linkedin", {
       AUTHORIZE_URL: "/oauth/v2/authorization",
       TOKEN_URL: "/oauth/v2/accessToken",
@@ -53,6 +65,22 @@ export function fakeEnv(base: string): Record<string, string> {
   };
 }
 
+/**
+ * The route for `method` and the path `segments`: an exact key first, then a key whose `:name`
+ * segments stand for any one segment (e.g. "POST /v21.0/:page/feed").
+ */
+function findRoute(routes: Record<string, Route>, method: string, segments: string[]) {
+  const exact = routes[`${method} /${segments.join("/")}`];
+  if (exact) return exact;
+  const pattern = Object.keys(routes).find((key) => {
+    const [verb, path] = key.split(" ");
+    const parts = path.split("/").slice(1);
+    return verb === method && parts.length === segments.length &&
+      parts.every((part, i) => part.startsWith(":") || part === segments[i]);
+  });
+  return pattern ? routes[pattern] : undefined;
+}
+
 /** Starts the four fakes on 127.0.0.1:`port` (0: any free port). */
 export async function startFakes(port = 0, options: FakeOptions = {}) {
   const twitter = twitterFake(options);
@@ -64,6 +92,10 @@ export async function startFakes(port = 0, options: FakeOptions = {}) {
     linkedin: linkedin.routes,
     facebook: facebook.routes,
     instagram: instagram.routes,
+    media: {
+      "GET /:name": () =>
+        Promise.resolve(new Response(PIXEL, { headers: { "content-type": "image/png" } })),
+    },
   };
 
   const server = Deno.serve(
@@ -71,7 +103,7 @@ export async function startFakes(port = 0, options: FakeOptions = {}) {
     (request) => {
       const url = new URL(request.url);
       const [, prefix, ...rest] = url.pathname.split("/");
-      const route = byPrefix[prefix]?.[`${request.method} /${rest.join("/")}`];
+      const route = findRoute(byPrefix[prefix] ?? {}, request.method, rest);
       if (!route) {
         return json({
           error: "not_found",
@@ -98,6 +130,12 @@ export async function startFakes(port = 0, options: FakeOptions = {}) {
 
 if (import.meta.main) {
   const port = Number(Deno.env.get("BEACON_FAKES_PORT") ?? "54329");
+  if (Deno.args.includes("--print-env")) {
+    for (const [name, value] of Object.entries(fakeEnv(`http://127.0.0.1:${port}`))) {
+      console.log(`${name}=${value}`);
+    }
+    Deno.exit(0);
+  }
   const fakes = await startFakes(port);
   console.error(
     `fakes: X, LinkedIn, Facebook and Instagram on ${fakes.url}/<platform>`,

@@ -11,7 +11,22 @@ export type Failure =
   /** Throttled: 429 (or Meta's throttling code) with the platform's rate-limit headers. */
   | "rate_limited"
   /** The grant is dead: invalid_grant / invalid token, as the platform says it. */
-  | "invalid_grant";
+  | "invalid_grant"
+  /** Publishing: the access token is expired (401, or Graph's code 190). */
+  | "expired_token"
+  /** Publishing: a permanent refusal in the platform's words (duplicate, bad media...). */
+  | "rejected"
+  /** Publishing: the post is stored, then no answer comes until the client gives up. */
+  | "accept_then_timeout";
+
+/** A post a fake platform holds; `metrics` are what its metrics endpoint reports. */
+export type FakePost = {
+  id: string;
+  author: string;
+  text: string;
+  media: string[];
+  metrics: { likes: number; replies: number; reposts: number; impressions: number };
+};
 
 export type FakeAccount = { id: string; username: string; name: string };
 
@@ -59,6 +74,10 @@ export class FakeState {
    * others on the same platform work: a Failure, or "malformed" (200 with an HTML body).
    */
   readonly poisoned = new Map<string, Failure | "malformed">();
+  /** Posts published, in order. */
+  readonly posts: FakePost[] = [];
+  /** How long an accept_then_timeout answer is held back (the client gives up first). */
+  hangMs = 30_000;
 
   constructor(
     readonly platform: string,
@@ -91,6 +110,35 @@ export class FakeState {
       await new Promise((r) => setTimeout(r, this.latencyMs));
     }
     return this.#failures.get(endpoint)?.shift();
+  }
+
+  /** Stores a post and gives it the next id. */
+  post(author: string, text: string, media: string[] = []): FakePost {
+    const post: FakePost = {
+      id: String(1_880_000_000_000 + this.posts.length),
+      author,
+      text,
+      media,
+      metrics: { likes: 3, replies: 1, reposts: 2, impressions: 40 },
+    };
+    this.posts.push(post);
+    return post;
+  }
+
+  /** The post with `id` as the platform names it (`name` maps a post to its public id). */
+  findPost(id: string, name: (post: FakePost) => string = (post) => post.id) {
+    return this.posts.find((post) => name(post) === id);
+  }
+
+  /** Holds an accepted request's answer until the client disconnects or hangMs passes. */
+  async hang(request: Request): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.hangMs);
+      request.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** The scopes granted when `asked` were requested. */

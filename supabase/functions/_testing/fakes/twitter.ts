@@ -9,6 +9,7 @@
 // the API, 429 with x-rate-limit-limit/remaining/reset.
 import { authorizeRoute } from "./authorize.ts";
 import type { Route } from "./server.ts";
+import { twitterPublishing } from "./twitter_publishing.ts";
 import {
   basicCredentials,
   bearer,
@@ -27,18 +28,29 @@ const rateHeaders = (remaining: number) => ({
   "x-rate-limit-reset": String(Math.floor(Date.now() / 1000) + 900),
 });
 
-const problem = (
+export const problem = (
   status: number,
   title: string,
   headers: Record<string, string> = {},
 ) => json({ title, detail: title, type: "about:blank", status }, status, headers);
 
-function failed(failure: Failure, grantError = "invalid_request"): Response {
+export function failed(failure: Failure, grantError = "invalid_request"): Response {
   switch (failure) {
     case "server_error":
       return problem(503, "Service Unavailable");
     case "rate_limited":
       return problem(429, "Too Many Requests", rateHeaders(0));
+    case "expired_token":
+      return problem(401, "Unauthorized");
+    case "rejected":
+      return json({
+        detail: "You are not allowed to create a Tweet with duplicate content.",
+        type: "about:blank",
+        title: "Forbidden",
+        status: 403,
+      }, 403);
+    case "accept_then_timeout":
+      return problem(504, "Gateway Timeout");
     case "invalid_grant":
       return json({
         error: grantError,
@@ -158,5 +170,5 @@ export function twitterFake(options?: FakeOptions) {
     },
   };
 
-  return { state, routes };
+  return { state, routes: { ...routes, ...twitterPublishing(state) } };
 }

@@ -1,9 +1,11 @@
-// Where the callback may send the browser back to. BEACON_OAUTH_REDIRECT_ALLOWLIST lists
-// origins (https://app.example.com) or URL prefixes (https://example.com/app/); a redirect_to
-// is allowed when its origin equals an entry's exactly and its path sits under the entry's
-// path. Everything is compared after WHATWG URL parsing (which resolves "..", lower-cases
-// hosts and punycodes them), and anything carrying credentials (user:pass@), whitespace,
-// control characters or backslashes is refused outright, so no open redirect slips through.
+// Where a public function may send the browser: the OAuth callback back to the app
+// (BEACON_OAUTH_REDIRECT_ALLOWLIST), a form post to its success or confirm page
+// (BEACON_FORMS_REDIRECT_ALLOWLIST). An allow-list names origins (https://app.example.com) or
+// URL prefixes (https://example.com/app/); a redirect_to is allowed when its origin equals an
+// entry's exactly and its path sits under the entry's path. Everything is compared after
+// WHATWG URL parsing (which resolves "..", lower-cases hosts and punycodes them), and anything
+// carrying credentials (user:pass@), whitespace, control characters or backslashes is refused
+// outright, so no open redirect slips through.
 
 export type RedirectRule = { origin: string; path: string };
 

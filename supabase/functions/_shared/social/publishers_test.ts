@@ -1,0 +1,204 @@
+// The four publishers over real HTTP against the fake platforms: what each outcome looks like
+// for a post, an expired token, a rate limit, a lost answer and a refusal.
+import assert from "node:assert/strict";
+import { type Fakes, startFakes } from "../../_testing/fakes/server.ts";
+import type { FakeState } from "../../_testing/fakes/state.ts";
+import type { Platform } from "../providers/config.ts";
+import type { PublishOutcome, PublishTarget } from "./outcome.ts";
+import { createPublishers, type Publishers } from "./publishers.ts";
+import { readSocialSettings } from "./settings.ts";
+
+type Setup = { fakes: Fakes; publishers: Publishers };
+
+async function withFakes(test: (setup: Setup) => Promise<void>, env: Record<string, string> = {}) {
+  const fakes = await startFakes();
+  // The client gives up after 300 ms; the fake then lets go of an accepted request soon.
+  for (const platform of PLATFORMS) stateOf(fakes, platform).hangMs = 1000;
+  const all = { ...fakes.env, BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA: "true", ...env };
+  const settings = { ...readSocialSettings(all), timeoutMs: 300, containerPollMs: 5 };
+  try {
+    await test({ fakes, publishers: createPublishers(all, settings) });
+  } finally {
+    await fakes.close();
+  }
+}
+
+const stateOf = (fakes: Fakes, platform: Platform): FakeState => fakes[platform];
+
+/** A target on `platform` with a token the fake accepts. */
+function target(fakes: Fakes, platform: Platform, extra: Partial<PublishTarget> = {}) {
+  const state = stateOf(fakes, platform);
+  const needsMedia = platform === "instagram";
+  return {
+    accessToken: state.issueAccessToken({ clientId: state.clientId, scopes: [] }),
+    platformUserId: state.account.id,
+    accountId: platform === "facebook" ? "page-1" : null,
+    text: `Launch day ${platform}`,
+    mediaUrls: needsMedia ? [`${fakes.url}/media/launch.png`] : [],
+    marker: "",
+    ...extra,
+  };
+}
+
+const PLATFORMS: Platform[] = ["twitter", "linkedin", "facebook", "instagram"];
+
+for (const platform of PLATFORMS) {
+  Deno.test(`${platform}: a post is published once, with its id and URL, and its metrics read`, () =>
+    withFakes(async ({ fakes, publishers }) => {
+      const t = target(fakes, platform);
+      const outcome = await publishers[platform].publish(t);
+      assert.equal(outcome.kind, "published", JSON.stringify(outcome));
+      const { id, url } = outcome as Extract<PublishOutcome, { kind: "published" }>;
+      assert.equal(stateOf(fakes, platform).posts.length, 1);
+      assert.equal(stateOf(fakes, platform).posts[0].text, t.text);
+      assert.ok(id.length > 0);
+      assert.match(url ?? "", /^https:\/\//);
+      const metrics = await publishers[platform].metrics({ ...t, postId: id });
+      assert.ok(!("kind" in metrics), JSON.stringify(metrics));
+      assert.equal((metrics as { likes?: number }).likes, 3);
+      assert.equal((metrics as { replies?: number }).replies, 1);
+    }));
+
+  Deno.test(`${platform}: an expired token is expired_token, and nothing is posted`, () =>
+    withFakes(async ({ fakes, publishers }) => {
+      const outcome = await publishers[platform].publish({
+        ...target(fakes, platform),
+        accessToken: "expired",
+      });
+      assert.equal(outcome.kind, "expired_token", JSON.stringify(outcome));
+      assert.equal(stateOf(fakes, platform).posts.length, 0);
+    }));
+
+  Deno.test(`${platform}: accepted then no answer is maybe_posted, and the post is found`, () =>
+    withFakes(async ({ fakes, publishers }) => {
+      stateOf(fakes, platform).failNext("publish", "accept_then_timeout");
+      const t = target(fakes, platform, { text: `Timed out on ${platform}` });
+      const outcome = await publishers[platform].publish(t);
+      assert.equal(outcome.kind, "maybe_posted", JSON.stringify(outcome));
+      const found = await publishers[platform].findRecent(t);
+      assert.ok(found && !("kind" in found), JSON.stringify(found));
+      assert.equal(stateOf(fakes, platform).posts.length, 1);
+      assert.equal(await publishers[platform].findRecent({ ...t, text: "another" }), undefined);
+    }));
+
+  Deno.test(`${platform}: a 5xx on the publishing call is maybe_posted`, () =>
+    withFakes(async ({ fakes, publishers }) => {
+      stateOf(fakes, platform).failNext("publish", "server_error");
+      const outcome = await publishers[platform].publish(target(fakes, platform));
+      assert.equal(outcome.kind, "maybe_posted", JSON.stringify(outcome));
+    }));
+
+  Deno.test(`${platform}: a permanent refusal fails with the platform's message`, () =>
+    withFakes(async ({ fakes, publishers }) => {
+      const endpoint = platform === "instagram" ? "container" : "publish";
+      stateOf(fakes, platform).failNext(endpoint, "rejected");
+      const outcome = await publishers[platform].publish(target(fakes, platform));
+      assert.equal(outcome.kind, "failed", JSON.stringify(outcome));
+      const expected = {
+        twitter: /duplicate content/,
+        linkedin: /Content is a duplicate/,
+        facebook: /Invalid parameter/,
+        instagram: /Media download has failed/,
+      }[platform];
+      assert.match((outcome as { message: string }).message, expected);
+    }));
+}
+
+Deno.test("rate limits wait for the platform's reset without counting an attempt", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const wait = async (platform: Platform) => {
+      stateOf(fakes, platform).failNext("publish", "rate_limited");
+      const outcome = await publishers[platform].publish(target(fakes, platform));
+      assert.equal(outcome.kind, "retry", JSON.stringify(outcome));
+      const retry = outcome as Extract<PublishOutcome, { kind: "retry" }>;
+      assert.equal(retry.countAttempt, false);
+      return retry.afterSeconds;
+    };
+    // x-rate-limit-reset is 900 s ahead on the fake.
+    const x = await wait("twitter");
+    assert.ok(x > 890 && x <= 900, String(x));
+    // X-Business-Use-Case-Usage: estimated_time_to_regain_access 5 minutes.
+    assert.equal(await wait("facebook"), 300);
+    // LinkedIn's daily quota resets at midnight UTC.
+    const midnight = new Date();
+    midnight.setUTCHours(24, 0, 0, 0);
+    const linkedin = await wait("linkedin");
+    assert.ok(Math.abs(linkedin - (midnight.getTime() - Date.now()) / 1000) < 5);
+  }));
+
+Deno.test("x: media is uploaded first and the post carries its media id", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const outcome = await publishers.twitter.publish(
+      target(fakes, "twitter", { mediaUrls: [`${fakes.url}/media/a.png`] }),
+    );
+    assert.equal(outcome.kind, "published");
+    assert.equal(fakes.twitter.hits.media, 1);
+    assert.deepEqual(fakes.twitter.posts[0].media, ["1890000000000"]);
+  }));
+
+Deno.test("x: media from anything but https:// is refused before any call", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const outcome = await publishers.twitter.publish(
+      target(fakes, "twitter", { mediaUrls: ["http://example.com/a.png"] }),
+    );
+    assert.equal(outcome.kind, "failed");
+    assert.match((outcome as { message: string }).message, /must be an https:\/\/ URL/);
+    assert.equal(fakes.twitter.hits.media, undefined);
+  }));
+
+Deno.test("recent posts match the marker as well as the exact text", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const t = target(fakes, "twitter", { text: "Hello [b:42]", marker: "[b:42]" });
+    await publishers.twitter.publish(t);
+    const found = await publishers.twitter.findRecent({ ...t, text: "edited" });
+    assert.equal((found as { id: string }).id, fakes.twitter.posts[0].id);
+  }));
+
+Deno.test("linkedin: an outdated LinkedIn-Version (426) fails and names the setting", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const outcome = await publishers.linkedin.publish(target(fakes, "linkedin"));
+    assert.equal(outcome.kind, "failed");
+    assert.match(
+      (outcome as { message: string }).message,
+      /426: Requested version 202301 is not active.*set BEACON_LINKEDIN_VERSION/,
+    );
+  }, { BEACON_LINKEDIN_VERSION: "202301" }));
+
+Deno.test("linkedin: without BEACON_LINKEDIN_VERSION nothing is sent", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const outcome = await publishers.linkedin.publish(target(fakes, "linkedin"));
+    assert.deepEqual(outcome, {
+      kind: "failed",
+      message: "LinkedIn publishing is not configured: set BEACON_LINKEDIN_VERSION (YYYYMM)",
+    });
+    assert.equal(fakes.linkedin.hits.publish, undefined);
+  }, { BEACON_LINKEDIN_VERSION: "" }));
+
+Deno.test("facebook: a photo goes to /photos, and a page the user lost fails", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const photo = await publishers.facebook.publish(
+      target(fakes, "facebook", { mediaUrls: ["https://cdn.example/p.png"] }),
+    );
+    assert.equal(photo.kind, "published");
+    assert.match((photo as { id: string }).id, /^page-1_/);
+    assert.deepEqual(fakes.facebook.posts[0].media, ["https://cdn.example/p.png"]);
+    const lost = await publishers.facebook.publish(
+      target(fakes, "facebook", { accountId: "page-9" }),
+    );
+    assert.equal(lost.kind, "failed");
+    assert.match((lost as { message: string }).message, /no longer manages page page-9/);
+  }));
+
+Deno.test("instagram: waits for the container, and a post without media fails at once", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const outcome = await publishers.instagram.publish(target(fakes, "instagram"));
+    assert.equal(outcome.kind, "published");
+    assert.equal(fakes.instagram.hits.status >= 2, true);
+    const none = await publishers.instagram.publish(
+      target(fakes, "instagram", { mediaUrls: [] }),
+    );
+    assert.deepEqual(none, {
+      kind: "failed",
+      message: "Instagram posts need an image or video URL",
+    });
+  }));

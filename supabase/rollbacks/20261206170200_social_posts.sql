@@ -1,0 +1,10 @@
+drop trigger sync_targets on public.content;
+drop trigger check_targets on public.content;
+drop function private.sync_social_post_status();
+drop function private.check_social_content();
+drop function private.social_content_problem(uuid, text);
+drop function private.social_target_problem(public.social_posts, text, text, boolean);
+drop table public.social_posts;
+drop function private.check_social_post();
+drop function private.social_posting_scope(text);
+alter table public.social_connections drop constraint social_connections_id_user_id_key;

@@ -5100,6 +5100,8 @@ CREATE FUNCTION private.record_lead_status_changes() RETURNS trigger
 declare
   context_reason constant text := nullif(current_setting('beacon.change_reason', true), '');
   by_user constant uuid := auth.uid();
+  -- The set-based worker changes many leads in one statement, each for its own execution.
+  lead_executions constant jsonb := nullif(current_setting('beacon.lead_executions', true), '')::jsonb;
 begin
   insert into public.lead_status_history (
     user_id, lead_id, from_status, to_status, reason, changed_by, workflow_id, execution_id
@@ -5116,7 +5118,9 @@ begin
     end),
     by_user,
     case when context_reason = 'workflow' then nullif(current_setting('beacon.workflow_id', true), '')::uuid end,
-    case when context_reason = 'workflow' then nullif(current_setting('beacon.execution_id', true), '')::uuid end
+    case when context_reason = 'workflow' then coalesce(
+      nullif(current_setting('beacon.execution_id', true), '')::uuid,
+      (lead_executions ->> n.id::text)::uuid) end
   from new_leads as n
   join old_leads as o on o.id = n.id
   where n.status is distinct from o.status;
@@ -6008,17 +6012,53 @@ CREATE FUNCTION private.run_workflow_batch(max_executions integer DEFAULT 100) R
     SET search_path TO ''
     AS $$
 declare
+  claimed private.workflow_runs[];
+  alone uuid[];
+  failed uuid[];
+  state text;
+  detail text;
   run private.workflow_runs;
-  ran_for uuid[] := '{}'::uuid[];
 begin
-  for run in select * from private.claim_workflow_runs(max_executions) loop
+  select coalesce(array_agg(c), '{}') into claimed from private.claim_workflow_runs(max_executions) as c;
+  -- Leads are loaded by their run's owner and locked in id order, as one by one locked them.
+  perform
+  from public.leads as l
+  join unnest(claimed) as c on l.id = c.lead_id and l.user_id = c.user_id
+  order by l.id
+  for update of l;
+  -- One by one: back from a webhook, no lead, or a lead or active workflow of the owner missing
+  -- (each of these ends in its own way, with its own reason).
+  alone := array(
+    select c.execution_id
+    from unnest(claimed) as c
+    where c.waiting_for is not null
+       or not exists (
+         select from public.workflows as w where w.id = c.workflow_id and w.user_id = c.user_id and w.is_active)
+       or not exists (select from public.leads as l where l.id = c.lead_id and l.user_id = c.user_id));
+  loop
+    begin
+      perform private.run_workflow_steps(array(
+        select c from unnest(claimed) as c where c.execution_id <> all (alone)));
+      exit;
+    exception when others then
+      get stacked diagnostics state = returned_sqlstate, detail = pg_exception_detail;
+      failed := case when state = 'BW001' then nullif(detail, '')::uuid[] end;
+      -- A failure outside any group (none named): everything runs one by one.
+      alone := case when cardinality(failed) > 0 then alone || failed
+                    else array(select c.execution_id from unnest(claimed) as c) end;
+    end;
+  end loop;
+  for run in
+    select c.*
+    from unnest(claimed) as c
+    where c.execution_id = any (alone)
+  loop
     perform private.run_workflow_execution(run);
-    ran_for := ran_for || run.user_id;
   end loop;
   insert into private.workflow_quotas as q (user_id, minute, executions)
-  select o.user_id, date_trunc('minute', now()), count(*)
-  from unnest(ran_for) as o (user_id)
-  group by o.user_id
+  select c.user_id, date_trunc('minute', now()), count(*)
+  from unnest(claimed) as c
+  group by c.user_id
   on conflict (user_id) do update
   set executions = case when q.minute = excluded.minute then q.executions + excluded.executions else excluded.executions end,
       minute = excluded.minute;
@@ -6028,7 +6068,7 @@ begin
   ) then
     perform private.call_function('/dispatch');
   end if;
-  return cardinality(ran_for);
+  return cardinality(claimed);
 end;
 $$;
 
@@ -6039,7 +6079,7 @@ ALTER FUNCTION private.run_workflow_batch(max_executions integer) OWNER TO postg
 -- Name: FUNCTION run_workflow_batch(max_executions integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_batch(max_executions integer) IS 'Runs up to max_executions due workflow executions, claimed fairly across owners within their quotas (private.claim_workflow_runs); wakes dispatch for queued webhooks. Returns how many ran.';
+COMMENT ON FUNCTION private.run_workflow_batch(max_executions integer) IS 'Runs up to max_executions due workflow executions, claimed fairly across owners within their quotas (private.claim_workflow_runs), set-based (private.run_workflow_steps) and one by one (private.run_workflow_execution) where a group failed or the set-based path does not apply; wakes dispatch for queued webhooks. Returns how many ran.';
 
 
 --
@@ -6306,6 +6346,376 @@ ALTER FUNCTION private.run_workflow_execution(run private.workflow_runs) OWNER T
 --
 
 COMMENT ON FUNCTION private.run_workflow_execution(run private.workflow_runs) IS 'Runs one execution''s steps from where it stopped until it parks (wait, webhook), completes or fails; returns completed, waiting or failed.';
+
+
+--
+-- Name: run_workflow_step(uuid, uuid[], jsonb, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  kind constant text := definition ->> 'type';
+  owner uuid;
+  group_leads uuid[];
+  changed uuid[];
+  target text;
+  step_points integer;
+  until_at timestamptz;
+  email_id uuid;
+  content_row public.content;
+begin
+  select (array_agg(b.user_id))[1], array_agg(b.lead_id)
+  into owner, group_leads
+  from pg_temp.workflow_batch as b
+  where b.execution_id = any (members);
+  perform set_config('beacon.workflow_chain', (step_chain || workflow)::text, true);
+  perform set_config('beacon.workflow_id', workflow::text, true);
+  perform set_config('beacon.execution_id', '', true);
+  perform set_config('beacon.change_reason', 'workflow', true);
+
+  case kind
+  when 'add_tag', 'remove_tag' then
+    -- Unchanged where the lead already has (add) or lacks (remove) the tag.
+    with u as (
+      update public.leads as l
+      set tags = case when kind = 'add_tag' then l.tags || (definition ->> 'tag')
+                      else array_remove(l.tags, definition ->> 'tag') end
+      from pg_temp.workflow_batch as b
+      where b.execution_id = any (members)
+        and l.id = b.lead_id
+        and ((definition ->> 'tag') = any (l.tags)) is distinct from (kind = 'add_tag')
+      returning l.id
+    )
+    select array_agg(u.id) into changed from u;
+  when 'set_field' then
+    with u as (
+      update public.leads as l
+      set custom_fields = case when definition -> 'value' = 'null' then l.custom_fields - (definition ->> 'key')
+                               else l.custom_fields || jsonb_build_object(definition ->> 'key', definition -> 'value') end
+      from pg_temp.workflow_batch as b
+      where b.execution_id = any (members)
+        and l.id = b.lead_id
+        and l.custom_fields -> (definition ->> 'key') is distinct from nullif(definition -> 'value', 'null')
+      returning l.id
+    )
+    select array_agg(u.id) into changed from u;
+  when 'set_status' then
+    target := definition ->> 'status';
+    perform set_config('beacon.lead_executions', (
+      select jsonb_object_agg(b.lead_id, b.execution_id)
+      from pg_temp.workflow_batch as b
+      where b.execution_id = any (members))::text, true);
+    with before_step as (
+      select
+        b.execution_id,
+        b.lead_id,
+        l.status,
+        case
+          when l.status = target then 'unchanged'
+          when l.status in ('converted', 'lost')
+            or (l.status = 'contacted' and target not in ('converted', 'lost')) then 'skipped'
+          else 'changed'
+        end as outcome
+      from pg_temp.workflow_batch as b
+      join public.leads as l on l.id = b.lead_id
+      where b.execution_id = any (members)
+    ),
+    u as (
+      update public.leads as l
+      set status = target
+      from before_step as s
+      where l.id = s.lead_id
+        and s.outcome = 'changed'
+    )
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || case s.outcome
+               when 'unchanged' then '{"status": "unchanged"}'::jsonb
+               when 'skipped' then jsonb_build_object('status', 'skipped',
+                 'reason', format('workflows never move a lead back from %s', s.status))
+               else jsonb_build_object('to', target)
+             end),
+        step = b.step + 1
+    from before_step as s
+    where b.execution_id = s.execution_id;
+  when 'adjust_score' then
+    -- Within the score's bounds (leads_score_check), ledgered as this workflow's doing.
+    step_points := private.jsonb_integer(definition -> 'points');
+    if step_points is null or step_points not between -1000 and 1000 then
+      raise exception 'points: expected a whole number from -1000 to 1000, not %',
+        coalesce(left((definition -> 'points')::text, 100), '(missing)');
+    end if;
+    update pg_temp.workflow_batch as b
+    set points = greatest(-100000 - l.score, least(100000 - l.score, step_points))
+    from public.leads as l
+    where b.execution_id = any (members)
+      and l.id = b.lead_id;
+    insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, workflow_id, execution_id)
+    select b.user_id, b.lead_id, b.points, 'workflow', format('%s: step %s', b.workflow_name, b.step), workflow,
+           b.execution_id
+    from pg_temp.workflow_batch as b
+    where b.execution_id = any (members)
+      and b.points <> 0;
+    perform set_config('beacon.trusted_score_write', 'on', true);
+    with u as (
+      update public.leads as l
+      set score = l.score + b.points
+      from pg_temp.workflow_batch as b
+      where b.execution_id = any (members)
+        and l.id = b.lead_id
+        and b.points <> 0
+      returning l.id, l.score
+    )
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || case when u.id is null then '{"status": "unchanged"}'::jsonb
+                  else jsonb_build_object('points', b.points, 'score', u.score) end),
+        step = b.step + 1
+    from pg_temp.workflow_batch as m
+    left join u on u.id = m.lead_id
+    where m.execution_id = any (members)
+      and b.execution_id = m.execution_id;
+    perform set_config('beacon.trusted_score_write', '', true);
+  when 'wait' then
+    until_at := case when definition ? 'duration' then now() + (definition ->> 'duration')::interval
+                     else (definition ->> 'until')::timestamptz end;
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || case when until_at > now() then jsonb_build_object('status', 'waiting', 'until', until_at)
+                  else '{}'::jsonb end),
+        state = case when until_at > now() then 'waiting' else b.state end,
+        park_until = until_at,
+        step = b.step + 1
+    where b.execution_id = any (members);
+  when 'condition' then
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || case when h.lead_id is not null then '{"matched": true}'::jsonb
+                  when definition ->> 'otherwise' = 'skip' then '{"matched": false}'::jsonb
+                  else '{"matched": false, "status": "stopped"}'::jsonb end),
+        skip_next = h.lead_id is null and coalesce(definition ->> 'otherwise' = 'skip', false),
+        state = case when h.lead_id is null and coalesce(definition ->> 'otherwise' = 'skip', false) is false
+                     then 'done' else b.state end,
+        step = b.step + 1
+    from pg_temp.workflow_batch as m
+    left join private.workflow_conditions_hold(group_leads, definition -> 'conditions') as h (lead_id)
+      on h.lead_id = m.lead_id
+    where m.execution_id = any (members)
+      and b.execution_id = m.execution_id;
+  when 'send_email' then
+    if definition ? 'content_id' then
+      select c.* into content_row
+      from public.content as c
+      where c.id = (definition ->> 'content_id')::uuid and c.user_id = owner;
+      if not found then
+        raise exception 'content % no longer exists', definition ->> 'content_id';
+      end if;
+    end if;
+    -- Through the email pipeline: one email campaign for the step's leads in this batch, sending now.
+    insert into public.email_campaigns (
+      user_id, subject, content, template_id, recipient_list, send_at, status, from_email, from_name, reply_to
+    )
+    values (
+      owner,
+      coalesce(definition ->> 'subject', content_row.title),
+      coalesce(definition ->> 'body', content_row.content),
+      content_row.id,
+      jsonb_build_array(jsonb_build_object('leads', jsonb_build_object('ids', to_jsonb(group_leads)))),
+      now(),
+      'scheduled',
+      definition ->> 'from_email',
+      definition ->> 'from_name',
+      definition ->> 'reply_to'
+    )
+    returning id into email_id;
+    update public.email_campaigns as c set status = 'sending' where c.id = email_id;
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || jsonb_build_object('email_campaign_id', email_id, 'delivery_id', d.id, 'delivery_status', d.status)),
+        step = b.step + 1
+    from pg_temp.workflow_batch as m
+    left join public.email_deliveries as d on d.email_campaign_id = email_id and d.lead_id = m.lead_id
+    where m.execution_id = any (members)
+      and b.execution_id = m.execution_id;
+  when 'webhook' then
+    with hooks as (
+      insert into private.webhook_queue (user_id, execution_id, step, url, secret_name, headers, body)
+      select
+        b.user_id,
+        b.execution_id,
+        b.step,
+        definition ->> 'url',
+        coalesce(definition ->> 'secret_name', 'WEBHOOK_SIGNING_SECRET'),
+        coalesce(definition -> 'headers', '{}'),
+        jsonb_build_object(
+          'type', 'workflow.webhook',
+          'workflow', jsonb_build_object('id', workflow, 'name', b.workflow_name),
+          'execution_id', b.execution_id,
+          'step', b.step,
+          'trigger', e.trigger_data,
+          'lead', to_jsonb(l) - 'user_id',
+          'payload', coalesce(definition -> 'payload', '{}'))
+      from pg_temp.workflow_batch as b
+      join public.workflow_executions as e on e.id = b.execution_id
+      join public.leads as l on l.id = b.lead_id
+      where b.execution_id = any (members)
+      returning id, execution_id
+    )
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'waiting', 'at', now(), 'webhook_id', h.id)),
+        state = 'waiting',
+        park_until = 'infinity',
+        hook_id = h.id,
+        step = b.step + 1
+    from hooks as h
+    where b.execution_id = h.execution_id;
+  else
+    raise exception 'unknown step type %', coalesce(kind, 'null');
+  end case;
+
+  -- Tags and fields: `changed` holds the leads the step changed; the others were unchanged.
+  if kind in ('add_tag', 'remove_tag', 'set_field') then
+    update pg_temp.workflow_batch as b
+    set results = b.results || jsonb_build_object('step', b.step, 'type', kind, 'at', now(),
+          'status', case when b.lead_id = any (changed) then 'done' else 'unchanged' end),
+        step = b.step + 1
+    where b.execution_id = any (members);
+  end if;
+
+  perform set_config('beacon.workflow_chain', '', true);
+  perform set_config('beacon.workflow_id', '', true);
+  perform set_config('beacon.change_reason', '', true);
+  perform set_config('beacon.lead_executions', '', true);
+end;
+$$;
+
+
+ALTER FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) IS 'Runs one step of one workflow for many executions (each on its own lead) with one statement per step kind, recording each one''s result in pg_temp.workflow_batch (private.run_workflow_steps).';
+
+
+--
+-- Name: run_workflow_steps(private.workflow_runs[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  lanes integer;
+  heads uuid[];
+  failing uuid[];
+  grp record;
+begin
+  if cardinality(runs) = 0 then
+    return;
+  end if;
+  create temp table workflow_batch (
+    execution_id uuid primary key,
+    lane integer not null,
+    workflow_id uuid not null,
+    workflow_name text not null,
+    user_id uuid not null,
+    lead_id uuid not null,
+    chain uuid[] not null,
+    steps jsonb not null,
+    step integer not null,
+    state text not null default 'run',
+    skip_next boolean not null default false,
+    results jsonb not null default '[]',
+    park_until timestamptz,
+    hook_id uuid,
+    points integer
+  ) on commit drop;
+  insert into pg_temp.workflow_batch (execution_id, lane, workflow_id, workflow_name, user_id, lead_id, chain, steps, step)
+  select r.execution_id, row_number() over (partition by r.lead_id order by r.run_after, r.workflow_id, r.execution_id),
+         r.workflow_id,
+         w.name, r.user_id, r.lead_id, r.chain, w.action_config -> 'steps', r.next_step
+  from unnest(runs) as r
+  join public.workflows as w on w.id = r.workflow_id and w.user_id = r.user_id;
+  analyze pg_temp.workflow_batch;
+  select max(b.lane) into lanes from pg_temp.workflow_batch as b;
+
+  begin
+    for lane_now in 1..coalesce(lanes, 0) loop
+      loop
+        update pg_temp.workflow_batch as b
+        set state = 'done'
+        where b.lane = lane_now and b.state = 'run' and b.step >= jsonb_array_length(b.steps);
+        heads := array(
+          select b.execution_id from pg_temp.workflow_batch as b where b.lane = lane_now and b.state = 'run');
+        exit when cardinality(heads) = 0;
+        -- The step after a condition that did not hold ("otherwise": "skip"): its round is the skip.
+        with skipped as (
+          update pg_temp.workflow_batch as b
+          set results = b.results || jsonb_build_object('step', b.step, 'type', b.steps -> b.step ->> 'type',
+                'status', 'skipped', 'at', now(), 'reason', 'the condition before it did not hold'),
+              skip_next = false,
+              step = b.step + 1
+          where b.execution_id = any (heads) and b.skip_next
+          returning b.execution_id
+        )
+        select array(select h from unnest(heads) as h except select s.execution_id from skipped as s) into heads;
+        for grp in
+          select b.workflow_id, b.workflow_name, b.chain, b.steps -> b.step as definition,
+                 array_agg(b.execution_id) as members
+          from pg_temp.workflow_batch as b
+          where b.execution_id = any (heads)
+          group by b.workflow_id, b.workflow_name, b.chain, b.step, b.steps -> b.step
+        loop
+          failing := grp.members;
+          perform private.run_workflow_step(grp.workflow_id, grp.chain, grp.definition, grp.members);
+        end loop;
+        failing := null;
+      end loop;
+    end loop;
+  exception when others then
+    raise exception 'a workflow step failed for a group of executions'
+      using errcode = 'BW001', detail = coalesce(failing, '{}')::text;
+  end;
+
+  update public.workflow_executions as e
+  set step_results = e.step_results || b.results,
+      status = case when b.state = 'waiting' then e.status else 'completed' end,
+      completed_at = case when b.state = 'waiting' then null else greatest(now(), e.started_at) end
+  from pg_temp.workflow_batch as b
+  where e.id = b.execution_id;
+  update private.workflow_runs as r
+  set next_step = b.step,
+      run_after = b.park_until,
+      waiting_for = b.hook_id
+  from pg_temp.workflow_batch as b
+  where r.execution_id = b.execution_id and b.state = 'waiting';
+  delete from private.workflow_runs as r
+  using pg_temp.workflow_batch as b
+  where r.execution_id = b.execution_id and b.state = 'done';
+  drop table pg_temp.workflow_batch;
+end;
+$$;
+
+
+ALTER FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_workflow_steps(runs private.workflow_runs[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) IS 'Runs a batch''s executions set-based, lane by lane (each lead''s first execution, then its second, ...) in rounds (grouped by workflow step, private.run_workflow_step) until none can go on; records results and parks or ends each run. A failing group raises BW001 naming its executions, with everything undone.';
 
 
 --
@@ -7023,6 +7433,54 @@ ALTER FUNCTION private.webhook_max_attempts() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.webhook_max_attempts() IS 'How many attempts a webhook gets before it is dead-lettered.';
+
+
+--
+-- Name: workflow_conditions_hold(uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) RETURNS SETOF uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  with c as materialized (
+    select
+      array(select jsonb_array_elements_text(conditions -> 'statuses')) as statuses,
+      case when conditions ? 'min_score' then private.jsonb_integer(conditions -> 'min_score') end as min_score,
+      case when conditions ? 'max_score' then private.jsonb_integer(conditions -> 'max_score') end as max_score,
+      case when conditions #> '{tags,any}' is not null
+        then array(select jsonb_array_elements_text(conditions #> '{tags,any}')) end as tags_any,
+      case when conditions #> '{tags,all}' is not null
+        then array(select jsonb_array_elements_text(conditions #> '{tags,all}')) end as tags_all,
+      case when conditions #> '{tags,none}' is not null
+        then array(select jsonb_array_elements_text(conditions #> '{tags,none}')) end as tags_none
+  )
+  select l.id
+  from public.leads as l
+  cross join c
+  where l.id = any (lead_ids)
+    and (conditions is null or (
+      (not conditions ? 'statuses' or l.status = any (c.statuses))
+      and (not conditions ? 'min_score' or l.score >= c.min_score)
+      and (not conditions ? 'max_score' or l.score <= c.max_score)
+      and (c.tags_any is null or l.tags && c.tags_any)
+      and (c.tags_all is null or l.tags @> c.tags_all)
+      and (c.tags_none is null or not l.tags && c.tags_none)
+      and (not conditions ? 'custom_fields' or not exists (
+        select
+        from jsonb_array_elements(conditions -> 'custom_fields') as f
+        where not private.value_matches(l.custom_fields -> (f ->> 'key'), f ->> 'op', f -> 'value')))
+    ))
+$$;
+
+
+ALTER FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION workflow_conditions_hold(lead_ids uuid[], conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) IS 'Which of these leads meet (valid) workflow conditions, as private.lead_matches decides for one lead; null conditions: all of them. Callers pass leads they loaded by owner.';
 
 
 --
@@ -13322,6 +13780,20 @@ REVOKE ALL ON FUNCTION private.run_workflow_execution(run private.workflow_runs)
 
 
 --
+-- Name: FUNCTION run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION run_workflow_steps(runs private.workflow_runs[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION scoring_job_error(what text, reason text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -13438,6 +13910,13 @@ REVOKE ALL ON FUNCTION private.value_matches(actual jsonb, op text, expected jso
 --
 
 REVOKE ALL ON FUNCTION private.webhook_max_attempts() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION workflow_conditions_hold(lead_ids uuid[], conditions jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) FROM PUBLIC;
 
 
 --

@@ -34,6 +34,38 @@ COMMENT ON SCHEMA private IS 'Beacon internals: helpers, queues and state that a
 
 
 --
+-- Name: workflow_batch_entry; Type: TYPE; Schema: private; Owner: postgres
+--
+
+CREATE TYPE private.workflow_batch_entry AS (
+	execution_id uuid,
+	lane integer,
+	workflow_id uuid,
+	workflow_name text,
+	user_id uuid,
+	lead_id uuid,
+	chain uuid[],
+	steps jsonb,
+	step integer,
+	state text,
+	skip_next boolean,
+	results jsonb,
+	park_until timestamp with time zone,
+	hook_id uuid,
+	points integer
+);
+
+
+ALTER TYPE private.workflow_batch_entry OWNER TO postgres;
+
+--
+-- Name: TYPE workflow_batch_entry; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TYPE private.workflow_batch_entry IS 'One execution of a running set-based worker batch: its lane (the how-manyth on its lead), workflow, lead, next step, state (run, waiting, done), whether to skip the next step, results so far, where it parks, and the points of its adjust_score step.';
+
+
+--
 -- Name: analytics_event_partition_name(date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6367,6 +6399,7 @@ declare
   email_id uuid;
   content_row public.content;
 begin
+  perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
   select (array_agg(b.user_id))[1], array_agg(b.lead_id)
   into owner, group_leads
   from pg_temp.workflow_batch as b
@@ -6625,28 +6658,14 @@ begin
   if cardinality(runs) = 0 then
     return;
   end if;
-  create temp table workflow_batch (
-    execution_id uuid primary key,
-    lane integer not null,
-    workflow_id uuid not null,
-    workflow_name text not null,
-    user_id uuid not null,
-    lead_id uuid not null,
-    chain uuid[] not null,
-    steps jsonb not null,
-    step integer not null,
-    state text not null default 'run',
-    skip_next boolean not null default false,
-    results jsonb not null default '[]',
-    park_until timestamptz,
-    hook_id uuid,
-    points integer
-  ) on commit drop;
-  insert into pg_temp.workflow_batch (execution_id, lane, workflow_id, workflow_name, user_id, lead_id, chain, steps, step)
-  select r.execution_id, row_number() over (partition by r.lead_id order by r.run_after, r.workflow_id, r.execution_id),
-         r.workflow_id,
-         w.name, r.user_id, r.lead_id, r.chain, w.action_config -> 'steps', r.next_step
-  from unnest(runs) as r
+  perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
+  create temp table workflow_batch (like private.workflow_batch_entry, primary key (execution_id)) on commit drop;
+  insert into pg_temp.workflow_batch (
+    execution_id, lane, workflow_id, workflow_name, user_id, lead_id, chain, steps, step, state, skip_next, results
+  )
+  select r.execution_id, row_number() over (partition by r.lead_id order by r.ordinality),
+         r.workflow_id, w.name, r.user_id, r.lead_id, r.chain, w.action_config -> 'steps', r.next_step, 'run', false, '[]'
+  from unnest(runs) with ordinality as r
   join public.workflows as w on w.id = r.workflow_id and w.user_id = r.user_id;
   analyze pg_temp.workflow_batch;
   select max(b.lane) into lanes from pg_temp.workflow_batch as b;

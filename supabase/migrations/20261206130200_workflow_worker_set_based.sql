@@ -1,6 +1,6 @@
 -- The workflow worker, set-based (issue 13): instead of interpreting one execution at a time,
--- a batch runs in lanes and rounds. Each lead's executions are put in lanes in claim order
--- (run_after, then workflow): lane 1 holds every lead's first execution, lane 2 its second, and
+-- a batch runs in lanes and rounds. Each lead's executions are put in lanes in the order they
+-- were claimed (longest-waiting first, the order one by one ran them): lane 1 holds every lead's first execution, lane 2 its second, and
 -- so on. A lane runs in rounds: each round groups the lane's executions by their current
 -- workflow step and runs each group with one statement per step kind, until every execution of
 -- the lane has parked, stopped or finished; then the next lane. Executions on one lead therefore
@@ -12,6 +12,29 @@
 -- undone and run again without that group, whose executions then run one by one through
 -- private.run_workflow_execution: each fails alone with its step's readable error and its
 -- earlier steps undone, exactly as before.
+
+-- A batch's executions while it runs: the columns of the temporary table pg_temp.workflow_batch
+-- (created per batch by private.run_workflow_steps; named here so that both functions and
+-- plpgsql_check, through its table pragma, know its shape).
+create type private.workflow_batch_entry as (
+  execution_id uuid,
+  lane integer,
+  workflow_id uuid,
+  workflow_name text,
+  user_id uuid,
+  lead_id uuid,
+  chain uuid[],
+  steps jsonb,
+  step integer,
+  state text,
+  skip_next boolean,
+  results jsonb,
+  park_until timestamptz,
+  hook_id uuid,
+  points integer
+);
+comment on type private.workflow_batch_entry is
+  'One execution of a running set-based worker batch: its lane (the how-manyth on its lead), workflow, lead, next step, state (run, waiting, done), whether to skip the next step, results so far, where it parks, and the points of its adjust_score step.';
 
 -- One step of one workflow for the executions `members` (each on a different lead, loaded and
 -- locked by owner): changes their leads, appends each one's step result to
@@ -37,6 +60,7 @@ declare
   email_id uuid;
   content_row public.content;
 begin
+  perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
   select (array_agg(b.user_id))[1], array_agg(b.lead_id)
   into owner, group_leads
   from pg_temp.workflow_batch as b
@@ -286,28 +310,14 @@ begin
   if cardinality(runs) = 0 then
     return;
   end if;
-  create temp table workflow_batch (
-    execution_id uuid primary key,
-    lane integer not null,
-    workflow_id uuid not null,
-    workflow_name text not null,
-    user_id uuid not null,
-    lead_id uuid not null,
-    chain uuid[] not null,
-    steps jsonb not null,
-    step integer not null,
-    state text not null default 'run',
-    skip_next boolean not null default false,
-    results jsonb not null default '[]',
-    park_until timestamptz,
-    hook_id uuid,
-    points integer
-  ) on commit drop;
-  insert into pg_temp.workflow_batch (execution_id, lane, workflow_id, workflow_name, user_id, lead_id, chain, steps, step)
-  select r.execution_id, row_number() over (partition by r.lead_id order by r.run_after, r.workflow_id, r.execution_id),
-         r.workflow_id,
-         w.name, r.user_id, r.lead_id, r.chain, w.action_config -> 'steps', r.next_step
-  from unnest(runs) as r
+  perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
+  create temp table workflow_batch (like private.workflow_batch_entry, primary key (execution_id)) on commit drop;
+  insert into pg_temp.workflow_batch (
+    execution_id, lane, workflow_id, workflow_name, user_id, lead_id, chain, steps, step, state, skip_next, results
+  )
+  select r.execution_id, row_number() over (partition by r.lead_id order by r.ordinality),
+         r.workflow_id, w.name, r.user_id, r.lead_id, r.chain, w.action_config -> 'steps', r.next_step, 'run', false, '[]'
+  from unnest(runs) with ordinality as r
   join public.workflows as w on w.id = r.workflow_id and w.user_id = r.user_id;
   analyze pg_temp.workflow_batch;
   select max(b.lane) into lanes from pg_temp.workflow_batch as b;

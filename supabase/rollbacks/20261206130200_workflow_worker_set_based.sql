@@ -33,3 +33,4 @@ comment on function private.run_workflow_batch(integer) is
   'Runs up to max_executions due workflow executions, claimed fairly across owners within their quotas (private.claim_workflow_runs); wakes dispatch for queued webhooks. Returns how many ran.';
 drop function private.run_workflow_steps(private.workflow_runs[]);
 drop function private.run_workflow_step(uuid, uuid[], jsonb, uuid[]);
+drop type private.workflow_batch_entry;

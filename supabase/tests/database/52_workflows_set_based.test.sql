@@ -1,7 +1,7 @@
 -- The set-based worker (private.run_workflow_batch → run_workflow_steps → run_workflow_step):
 -- one batch with every step kind, several executions on each lead, gives the same leads, ledger
 -- and step results as running the same executions one by one (private.run_workflow_execution,
--- in the worker's order: run_after, then workflow); a poisoned execution among good ones in the
+-- in the worker's order: longest-waiting first); a poisoned execution among good ones in the
 -- same step group fails alone, its earlier step undone, while the others complete; conditions
 -- for many leads (private.workflow_conditions_hold) decide as private.lead_matches does.
 begin;
@@ -16,7 +16,7 @@ begin
 end;
 $$;
 
--- Workflow ids fix the order of a lead's executions (run_after, then workflow): n is the place.
+-- n is the workflow's place among a lead's executions (see tests.started).
 create function tests.workflow(n integer, name text, steps jsonb)
 returns uuid
 language sql
@@ -79,6 +79,9 @@ with request as (
   returning execution_id, workflow_id, lead_id
 )
 select * from request;
+-- A lead's executions wait in workflow order (mixed, follow, plain), the order both ways run them.
+update private.workflow_runs as r
+set run_after = r.run_after - make_interval(secs => 10 - right(r.workflow_id::text, 1)::integer);
 
 -- One by one, in the worker's order, for the o* leads.
 do $$
@@ -90,7 +93,7 @@ begin
     from private.workflow_runs as r
     join public.leads as l on l.id = r.lead_id
     where l.email like 'o_@acme.com'
-    order by r.run_after, r.workflow_id, r.execution_id
+    order by r.run_after
   loop
     perform private.run_workflow_execution(run);
   end loop;

@@ -34,6 +34,38 @@ COMMENT ON SCHEMA private IS 'Beacon internals: helpers, queues and state that a
 
 
 --
+-- Name: workflow_batch_entry; Type: TYPE; Schema: private; Owner: postgres
+--
+
+CREATE TYPE private.workflow_batch_entry AS (
+	execution_id uuid,
+	lane integer,
+	workflow_id uuid,
+	workflow_name text,
+	user_id uuid,
+	lead_id uuid,
+	chain uuid[],
+	steps jsonb,
+	step integer,
+	state text,
+	skip_next boolean,
+	results jsonb,
+	park_until timestamp with time zone,
+	hook_id uuid,
+	points integer
+);
+
+
+ALTER TYPE private.workflow_batch_entry OWNER TO postgres;
+
+--
+-- Name: TYPE workflow_batch_entry; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TYPE private.workflow_batch_entry IS 'One execution of a running set-based worker batch: its lane (the how-manyth on its lead), workflow, lead, next step, state (run, waiting, done), whether to skip the next step, results so far, where it parks, and the points of its adjust_score step.';
+
+
+--
 -- Name: activity_problem(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4072,6 +4104,64 @@ COMMENT ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) IS 'The 
 
 
 --
+-- Name: expand_lead_changes(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.expand_lead_changes(batch integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  claimed bigint[];
+  owner uuid;
+  owner_changes bigint[];
+begin
+  select array_agg(c.id order by c.id)
+  into claimed
+  from (
+    select p.id
+    from private.lead_changes as p
+    where p.error is null
+    order by p.id
+    limit greatest(batch, 1)
+    for update skip locked
+  ) as c;
+  if claimed is null then
+    return 0;
+  end if;
+  begin
+    perform private.start_lead_change_workflows(claimed);
+  exception when others then
+    -- Someone's rows fail the batch: expand owner by owner, each on their own.
+    for owner in select distinct c.user_id from private.lead_changes as c where c.id = any (claimed) loop
+      select array_agg(c.id order by c.id)
+      into owner_changes
+      from private.lead_changes as c
+      where c.id = any (claimed) and c.user_id = owner;
+      begin
+        perform private.start_lead_change_workflows(owner_changes);
+      exception when others then
+        update private.lead_changes as c
+        set error = left(sqlerrm, 2000), failed_at = now()
+        where c.id = any (owner_changes);
+      end;
+    end loop;
+  end;
+  return cardinality(claimed);
+end;
+$$;
+
+
+ALTER FUNCTION private.expand_lead_changes(batch integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION expand_lead_changes(batch integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.expand_lead_changes(batch integer) IS 'Claims up to batch pending lead_changes rows (oldest first, skip locked) and starts their workflows; an owner whose rows fail keeps them with the error. Returns how many rows it claimed.';
+
+
+--
 -- Name: expire_unconfirmed_leads(interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5330,38 +5420,17 @@ CREATE FUNCTION private.match_inserted_lead_workflows() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  if not exists (
+  insert into private.lead_changes (user_id, chain, leads)
+  select n.user_id, private.current_workflow_chain(), jsonb_agg(to_jsonb(l))
+  from new_leads as n
+  join public.leads as l on l.id = n.id
+  where exists (
     select
     from private.workflow_triggers as t
-    where t.user_id in (select n.user_id from new_leads as n)
+    where t.user_id = n.user_id
       and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
-  ) then
-    return null;
-  end if;
-  perform private.start_workflow_executions(
-    array_agg(m.workflow_id), array_agg(m.user_id), array_agg(m.lead_id), array_agg(m.data))
-  from (
-    select
-      t.workflow_id,
-      l.user_id,
-      l.id as lead_id,
-      jsonb_build_object('trigger', t.type, 'lead_id', l.id) || case t.type
-        when 'tag_added' then jsonb_build_object('tags', n.tags)
-        when 'lead_score_reached' then jsonb_build_object('score', l.score, 'threshold', t.score)
-        else '{}'
-      end as data
-    from new_leads as n
-    join public.leads as l on l.id = n.id
-    join private.workflow_triggers as t
-      on t.user_id = n.user_id
-     and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
-    where case t.type
-        when 'lead_created' then true
-        when 'tag_added' then t.tag = any (n.tags) or (t.tag is null and cardinality(n.tags) > 0)
-        else l.score >= t.score
-      end
-      and (t.conditions is null or private.lead_matches(l, t.conditions))
-  ) as m;
+  )
+  group by n.user_id;
   return null;
 end;
 $$;
@@ -5373,7 +5442,7 @@ ALTER FUNCTION private.match_inserted_lead_workflows() OWNER TO postgres;
 -- Name: FUNCTION match_inserted_lead_workflows(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.match_inserted_lead_workflows() IS 'Trigger (after insert on leads, per statement): starts lead_created, tag_added and lead_score_reached workflows.';
+COMMENT ON FUNCTION private.match_inserted_lead_workflows() IS 'Trigger (after insert on leads, per statement): records the new leads of owners with lead_created, tag_added or lead_score_reached workflows in private.lead_changes, one row per owner.';
 
 
 --
@@ -6719,6 +6788,8 @@ CREATE FUNCTION private.record_lead_status_changes() RETURNS trigger
 declare
   context_reason constant text := nullif(current_setting('beacon.change_reason', true), '');
   by_user constant uuid := auth.uid();
+  -- The set-based worker changes many leads in one statement, each for its own execution.
+  lead_executions constant jsonb := nullif(current_setting('beacon.lead_executions', true), '')::jsonb;
 begin
   insert into public.lead_status_history (
     user_id, lead_id, from_status, to_status, reason, changed_by, workflow_id, execution_id
@@ -6735,7 +6806,9 @@ begin
     end),
     by_user,
     case when context_reason = 'workflow' then nullif(current_setting('beacon.workflow_id', true), '')::uuid end,
-    case when context_reason = 'workflow' then nullif(current_setting('beacon.execution_id', true), '')::uuid end
+    case when context_reason = 'workflow' then coalesce(
+      nullif(current_setting('beacon.execution_id', true), '')::uuid,
+      (lead_executions ->> n.id::text)::uuid) end
   from new_leads as n
   join old_leads as o on o.id = n.id
   where n.status is distinct from o.status;
@@ -7820,17 +7893,53 @@ CREATE FUNCTION private.run_workflow_batch(max_executions integer DEFAULT 100) R
     SET search_path TO ''
     AS $$
 declare
+  claimed private.workflow_runs[];
+  alone uuid[];
+  failed uuid[];
+  state text;
+  detail text;
   run private.workflow_runs;
-  ran_for uuid[] := '{}'::uuid[];
 begin
-  for run in select * from private.claim_workflow_runs(max_executions) loop
+  select coalesce(array_agg(c), '{}') into claimed from private.claim_workflow_runs(max_executions) as c;
+  -- Leads are loaded by their run's owner and locked in id order, as one by one locked them.
+  perform
+  from public.leads as l
+  join unnest(claimed) as c on l.id = c.lead_id and l.user_id = c.user_id
+  order by l.id
+  for update of l;
+  -- One by one: back from a webhook, no lead, or a lead or active workflow of the owner missing
+  -- (each of these ends in its own way, with its own reason).
+  alone := array(
+    select c.execution_id
+    from unnest(claimed) as c
+    where c.waiting_for is not null
+       or not exists (
+         select from public.workflows as w where w.id = c.workflow_id and w.user_id = c.user_id and w.is_active)
+       or not exists (select from public.leads as l where l.id = c.lead_id and l.user_id = c.user_id));
+  loop
+    begin
+      perform private.run_workflow_steps(array(
+        select c from unnest(claimed) as c where c.execution_id <> all (alone)));
+      exit;
+    exception when others then
+      get stacked diagnostics state = returned_sqlstate, detail = pg_exception_detail;
+      failed := case when state = 'BW001' then nullif(detail, '')::uuid[] end;
+      -- A failure outside any group (none named): everything runs one by one.
+      alone := case when cardinality(failed) > 0 then alone || failed
+                    else array(select c.execution_id from unnest(claimed) as c) end;
+    end;
+  end loop;
+  for run in
+    select c.*
+    from unnest(claimed) as c
+    where c.execution_id = any (alone)
+  loop
     perform private.run_workflow_execution(run);
-    ran_for := ran_for || run.user_id;
   end loop;
   insert into private.workflow_quotas as q (user_id, minute, executions)
-  select o.user_id, date_trunc('minute', now()), count(*)
-  from unnest(ran_for) as o (user_id)
-  group by o.user_id
+  select c.user_id, date_trunc('minute', now()), count(*)
+  from unnest(claimed) as c
+  group by c.user_id
   on conflict (user_id) do update
   set executions = case when q.minute = excluded.minute then q.executions + excluded.executions else excluded.executions end,
       minute = excluded.minute;
@@ -7840,7 +7949,7 @@ begin
   ) then
     perform private.call_function('/dispatch');
   end if;
-  return cardinality(ran_for);
+  return cardinality(claimed);
 end;
 $$;
 
@@ -7851,7 +7960,7 @@ ALTER FUNCTION private.run_workflow_batch(max_executions integer) OWNER TO postg
 -- Name: FUNCTION run_workflow_batch(max_executions integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_batch(max_executions integer) IS 'Runs up to max_executions due workflow executions, claimed fairly across owners within their quotas (private.claim_workflow_runs); wakes dispatch for queued webhooks. Returns how many ran.';
+COMMENT ON FUNCTION private.run_workflow_batch(max_executions integer) IS 'Runs up to max_executions due workflow executions, claimed fairly across owners within their quotas (private.claim_workflow_runs), set-based (private.run_workflow_steps) and one by one (private.run_workflow_execution) where a group failed or the set-based path does not apply; wakes dispatch for queued webhooks. Returns how many ran.';
 
 
 --
@@ -8118,6 +8227,363 @@ ALTER FUNCTION private.run_workflow_execution(run private.workflow_runs) OWNER T
 --
 
 COMMENT ON FUNCTION private.run_workflow_execution(run private.workflow_runs) IS 'Runs one execution''s steps from where it stopped until it parks (wait, webhook), completes or fails; returns completed, waiting or failed.';
+
+
+--
+-- Name: run_workflow_step(uuid, uuid[], jsonb, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  kind constant text := definition ->> 'type';
+  owner uuid;
+  group_leads uuid[];
+  changed uuid[];
+  target text;
+  step_points integer;
+  until_at timestamptz;
+  email_id uuid;
+  content_row public.content;
+begin
+  perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
+  select (array_agg(b.user_id))[1], array_agg(b.lead_id)
+  into owner, group_leads
+  from pg_temp.workflow_batch as b
+  where b.execution_id = any (members);
+  perform set_config('beacon.workflow_chain', (step_chain || workflow)::text, true);
+  perform set_config('beacon.workflow_id', workflow::text, true);
+  perform set_config('beacon.execution_id', '', true);
+  perform set_config('beacon.change_reason', 'workflow', true);
+
+  case kind
+  when 'add_tag', 'remove_tag' then
+    -- Unchanged where the lead already has (add) or lacks (remove) the tag.
+    with u as (
+      update public.leads as l
+      set tags = case when kind = 'add_tag' then l.tags || (definition ->> 'tag')
+                      else array_remove(l.tags, definition ->> 'tag') end
+      from pg_temp.workflow_batch as b
+      where b.execution_id = any (members)
+        and l.id = b.lead_id
+        and ((definition ->> 'tag') = any (l.tags)) is distinct from (kind = 'add_tag')
+      returning l.id
+    )
+    select array_agg(u.id) into changed from u;
+  when 'set_field' then
+    with u as (
+      update public.leads as l
+      set custom_fields = case when definition -> 'value' = 'null' then l.custom_fields - (definition ->> 'key')
+                               else l.custom_fields || jsonb_build_object(definition ->> 'key', definition -> 'value') end
+      from pg_temp.workflow_batch as b
+      where b.execution_id = any (members)
+        and l.id = b.lead_id
+        and l.custom_fields -> (definition ->> 'key') is distinct from nullif(definition -> 'value', 'null')
+      returning l.id
+    )
+    select array_agg(u.id) into changed from u;
+  when 'set_status' then
+    target := definition ->> 'status';
+    perform set_config('beacon.lead_executions', (
+      select jsonb_object_agg(b.lead_id, b.execution_id)
+      from pg_temp.workflow_batch as b
+      where b.execution_id = any (members))::text, true);
+    with before_step as (
+      select
+        b.execution_id,
+        b.lead_id,
+        l.status,
+        case
+          when l.status = target then 'unchanged'
+          when l.status in ('converted', 'lost')
+            or (l.status = 'contacted' and target not in ('converted', 'lost')) then 'skipped'
+          else 'changed'
+        end as outcome
+      from pg_temp.workflow_batch as b
+      join public.leads as l on l.id = b.lead_id
+      where b.execution_id = any (members)
+    ),
+    u as (
+      update public.leads as l
+      set status = target
+      from before_step as s
+      where l.id = s.lead_id
+        and s.outcome = 'changed'
+    )
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || case s.outcome
+               when 'unchanged' then '{"status": "unchanged"}'::jsonb
+               when 'skipped' then jsonb_build_object('status', 'skipped',
+                 'reason', format('workflows never move a lead back from %s', s.status))
+               else jsonb_build_object('to', target)
+             end),
+        step = b.step + 1
+    from before_step as s
+    where b.execution_id = s.execution_id;
+  when 'adjust_score' then
+    -- Within the score's bounds (leads_score_check), ledgered as this workflow's doing.
+    step_points := private.jsonb_integer(definition -> 'points');
+    if step_points is null or step_points not between -1000 and 1000 then
+      raise exception 'points: expected a whole number from -1000 to 1000, not %',
+        coalesce(left((definition -> 'points')::text, 100), '(missing)');
+    end if;
+    update pg_temp.workflow_batch as b
+    set points = greatest(-100000 - l.score, least(100000 - l.score, step_points))
+    from public.leads as l
+    where b.execution_id = any (members)
+      and l.id = b.lead_id;
+    insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, workflow_id, execution_id)
+    select b.user_id, b.lead_id, b.points, 'workflow', format('%s: step %s', b.workflow_name, b.step), workflow,
+           b.execution_id
+    from pg_temp.workflow_batch as b
+    where b.execution_id = any (members)
+      and b.points <> 0;
+    perform set_config('beacon.trusted_score_write', 'on', true);
+    with u as (
+      update public.leads as l
+      set score = l.score + b.points
+      from pg_temp.workflow_batch as b
+      where b.execution_id = any (members)
+        and l.id = b.lead_id
+        and b.points <> 0
+      returning l.id, l.score
+    )
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || case when u.id is null then '{"status": "unchanged"}'::jsonb
+                  else jsonb_build_object('points', b.points, 'score', u.score) end),
+        step = b.step + 1
+    from pg_temp.workflow_batch as m
+    left join u on u.id = m.lead_id
+    where m.execution_id = any (members)
+      and b.execution_id = m.execution_id;
+    perform set_config('beacon.trusted_score_write', '', true);
+  when 'wait' then
+    until_at := case when definition ? 'duration' then now() + (definition ->> 'duration')::interval
+                     else (definition ->> 'until')::timestamptz end;
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || case when until_at > now() then jsonb_build_object('status', 'waiting', 'until', until_at)
+                  else '{}'::jsonb end),
+        state = case when until_at > now() then 'waiting' else b.state end,
+        park_until = until_at,
+        step = b.step + 1
+    where b.execution_id = any (members);
+  when 'condition' then
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || case when h.lead_id is not null then '{"matched": true}'::jsonb
+                  when definition ->> 'otherwise' = 'skip' then '{"matched": false}'::jsonb
+                  else '{"matched": false, "status": "stopped"}'::jsonb end),
+        skip_next = h.lead_id is null and coalesce(definition ->> 'otherwise' = 'skip', false),
+        state = case when h.lead_id is null and coalesce(definition ->> 'otherwise' = 'skip', false) is false
+                     then 'done' else b.state end,
+        step = b.step + 1
+    from pg_temp.workflow_batch as m
+    left join private.workflow_conditions_hold(group_leads, definition -> 'conditions') as h (lead_id)
+      on h.lead_id = m.lead_id
+    where m.execution_id = any (members)
+      and b.execution_id = m.execution_id;
+  when 'send_email' then
+    if definition ? 'content_id' then
+      select c.* into content_row
+      from public.content as c
+      where c.id = (definition ->> 'content_id')::uuid and c.user_id = owner;
+      if not found then
+        raise exception 'content % no longer exists', definition ->> 'content_id';
+      end if;
+    end if;
+    -- Through the email pipeline: one email campaign for the step's leads in this batch, sending now.
+    insert into public.email_campaigns (
+      user_id, subject, content, template_id, recipient_list, send_at, status, from_email, from_name, reply_to
+    )
+    values (
+      owner,
+      coalesce(definition ->> 'subject', content_row.title),
+      coalesce(definition ->> 'body', content_row.content),
+      content_row.id,
+      jsonb_build_array(jsonb_build_object('leads', jsonb_build_object('ids', to_jsonb(group_leads)))),
+      now(),
+      'scheduled',
+      definition ->> 'from_email',
+      definition ->> 'from_name',
+      definition ->> 'reply_to'
+    )
+    returning id into email_id;
+    update public.email_campaigns as c set status = 'sending' where c.id = email_id;
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
+          || jsonb_build_object('email_campaign_id', email_id, 'delivery_id', d.id, 'delivery_status', d.status)),
+        step = b.step + 1
+    from pg_temp.workflow_batch as m
+    left join public.email_deliveries as d on d.email_campaign_id = email_id and d.lead_id = m.lead_id
+    where m.execution_id = any (members)
+      and b.execution_id = m.execution_id;
+  when 'webhook' then
+    with hooks as (
+      insert into private.webhook_queue (user_id, execution_id, step, url, secret_name, headers, body)
+      select
+        b.user_id,
+        b.execution_id,
+        b.step,
+        definition ->> 'url',
+        coalesce(definition ->> 'secret_name', 'WEBHOOK_SIGNING_SECRET'),
+        coalesce(definition -> 'headers', '{}'),
+        jsonb_build_object(
+          'type', 'workflow.webhook',
+          'workflow', jsonb_build_object('id', workflow, 'name', b.workflow_name),
+          'execution_id', b.execution_id,
+          'step', b.step,
+          'trigger', e.trigger_data,
+          'lead', to_jsonb(l) - 'user_id',
+          'payload', coalesce(definition -> 'payload', '{}'))
+      from pg_temp.workflow_batch as b
+      join public.workflow_executions as e on e.id = b.execution_id
+      join public.leads as l on l.id = b.lead_id
+      where b.execution_id = any (members)
+      returning id, execution_id
+    )
+    update pg_temp.workflow_batch as b
+    set results = b.results || (
+          jsonb_build_object('step', b.step, 'type', kind, 'status', 'waiting', 'at', now(), 'webhook_id', h.id)),
+        state = 'waiting',
+        park_until = 'infinity',
+        hook_id = h.id,
+        step = b.step + 1
+    from hooks as h
+    where b.execution_id = h.execution_id;
+  else
+    raise exception 'unknown step type %', coalesce(kind, 'null');
+  end case;
+
+  -- Tags and fields: `changed` holds the leads the step changed; the others were unchanged.
+  if kind in ('add_tag', 'remove_tag', 'set_field') then
+    update pg_temp.workflow_batch as b
+    set results = b.results || jsonb_build_object('step', b.step, 'type', kind, 'at', now(),
+          'status', case when b.lead_id = any (changed) then 'done' else 'unchanged' end),
+        step = b.step + 1
+    where b.execution_id = any (members);
+  end if;
+
+  perform set_config('beacon.workflow_chain', '', true);
+  perform set_config('beacon.workflow_id', '', true);
+  perform set_config('beacon.change_reason', '', true);
+  perform set_config('beacon.lead_executions', '', true);
+end;
+$$;
+
+
+ALTER FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) IS 'Runs one step of one workflow for many executions (each on its own lead) with one statement per step kind, recording each one''s result in pg_temp.workflow_batch (private.run_workflow_steps).';
+
+
+--
+-- Name: run_workflow_steps(private.workflow_runs[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  lanes integer;
+  heads uuid[];
+  failing uuid[];
+  grp record;
+begin
+  if cardinality(runs) = 0 then
+    return;
+  end if;
+  perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
+  create temp table workflow_batch (like private.workflow_batch_entry, primary key (execution_id)) on commit drop;
+  insert into pg_temp.workflow_batch (
+    execution_id, lane, workflow_id, workflow_name, user_id, lead_id, chain, steps, step, state, skip_next, results
+  )
+  select r.execution_id, row_number() over (partition by r.lead_id order by r.ordinality),
+         r.workflow_id, w.name, r.user_id, r.lead_id, r.chain, w.action_config -> 'steps', r.next_step, 'run', false, '[]'
+  from unnest(runs) with ordinality as r
+  join public.workflows as w on w.id = r.workflow_id and w.user_id = r.user_id;
+  analyze pg_temp.workflow_batch;
+  select max(b.lane) into lanes from pg_temp.workflow_batch as b;
+
+  begin
+    for lane_now in 1..coalesce(lanes, 0) loop
+      loop
+        update pg_temp.workflow_batch as b
+        set state = 'done'
+        where b.lane = lane_now and b.state = 'run' and b.step >= jsonb_array_length(b.steps);
+        heads := array(
+          select b.execution_id from pg_temp.workflow_batch as b where b.lane = lane_now and b.state = 'run');
+        exit when cardinality(heads) = 0;
+        -- The step after a condition that did not hold ("otherwise": "skip"): its round is the skip.
+        with skipped as (
+          update pg_temp.workflow_batch as b
+          set results = b.results || jsonb_build_object('step', b.step, 'type', b.steps -> b.step ->> 'type',
+                'status', 'skipped', 'at', now(), 'reason', 'the condition before it did not hold'),
+              skip_next = false,
+              step = b.step + 1
+          where b.execution_id = any (heads) and b.skip_next
+          returning b.execution_id
+        )
+        select array(select h from unnest(heads) as h except select s.execution_id from skipped as s) into heads;
+        for grp in
+          select b.workflow_id, b.workflow_name, b.chain, b.steps -> b.step as definition,
+                 array_agg(b.execution_id) as members
+          from pg_temp.workflow_batch as b
+          where b.execution_id = any (heads)
+          group by b.workflow_id, b.workflow_name, b.chain, b.step, b.steps -> b.step
+        loop
+          failing := grp.members;
+          perform private.run_workflow_step(grp.workflow_id, grp.chain, grp.definition, grp.members);
+        end loop;
+        failing := null;
+      end loop;
+    end loop;
+  exception when others then
+    raise exception 'a workflow step failed for a group of executions'
+      using errcode = 'BW001', detail = coalesce(failing, '{}')::text;
+  end;
+
+  update public.workflow_executions as e
+  set step_results = e.step_results || b.results,
+      status = case when b.state = 'waiting' then e.status else 'completed' end,
+      completed_at = case when b.state = 'waiting' then null else greatest(now(), e.started_at) end
+  from pg_temp.workflow_batch as b
+  where e.id = b.execution_id;
+  update private.workflow_runs as r
+  set next_step = b.step,
+      run_after = b.park_until,
+      waiting_for = b.hook_id
+  from pg_temp.workflow_batch as b
+  where r.execution_id = b.execution_id and b.state = 'waiting';
+  delete from private.workflow_runs as r
+  using pg_temp.workflow_batch as b
+  where r.execution_id = b.execution_id and b.state = 'done';
+  drop table pg_temp.workflow_batch;
+end;
+$$;
+
+
+ALTER FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_workflow_steps(runs private.workflow_runs[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) IS 'Runs a batch''s executions set-based, lane by lane (each lead''s first execution, then its second, ...) in rounds (grouped by workflow step, private.run_workflow_step) until none can go on; records results and parks or ends each run. A failing group raises BW001 naming its executions, with everything undone.';
 
 
 --
@@ -8954,6 +9420,91 @@ COMMENT ON FUNCTION private.social_target_problem(t public.social_posts, at text
 
 
 --
+-- Name: start_lead_change_workflows(bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.start_lead_change_workflows(change_ids bigint[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  previous_chain constant text := current_setting('beacon.workflow_chain', true);
+  recorded_chain uuid[];
+begin
+  for recorded_chain in
+    select distinct c.chain from private.lead_changes as c where c.id = any (change_ids)
+  loop
+    perform pg_catalog.set_config('beacon.workflow_chain', recorded_chain::text, true);
+    perform private.start_workflow_executions(
+      array_agg(m.workflow_id order by m.change_id, m.position, m.workflow_id),
+      array_agg(m.user_id order by m.change_id, m.position, m.workflow_id),
+      array_agg(m.lead_id order by m.change_id, m.position, m.workflow_id),
+      array_agg(m.data order by m.change_id, m.position, m.workflow_id))
+    from (
+      -- Each lead's conditions are checked once per distinct condition of its owner's
+      -- workflows, not once per workflow: 20 workflows sharing a condition check it once.
+      with recorded as materialized (
+        select c.id as change_id, e.position, c.user_id, l as lead
+        from private.lead_changes as c
+        cross join lateral jsonb_array_elements(c.leads) with ordinality as e (lead, position)
+        cross join lateral jsonb_populate_record(null::public.leads, e.lead) as l
+        where c.id = any (change_ids)
+          and c.chain = recorded_chain
+          and l.user_id = c.user_id
+          and exists (select from public.leads as still where still.id = l.id)
+      ),
+      triggers as materialized (
+        select t.*
+        from private.workflow_triggers as t
+        where t.user_id in (select r.user_id from recorded as r)
+          and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
+      ),
+      met as materialized (
+        select r.change_id, r.position, d.conditions
+        from recorded as r
+        join (select distinct t.user_id, t.conditions from triggers as t where t.conditions is not null) as d
+          on d.user_id = r.user_id
+        where private.lead_matches(r.lead, d.conditions)
+      )
+      select
+        r.change_id,
+        r.position,
+        t.workflow_id,
+        r.user_id,
+        (r.lead).id as lead_id,
+        jsonb_build_object('trigger', t.type, 'lead_id', (r.lead).id) || case t.type
+          when 'tag_added' then jsonb_build_object('tags', (r.lead).tags)
+          when 'lead_score_reached' then jsonb_build_object('score', (r.lead).score, 'threshold', t.score)
+          else '{}'
+        end as data
+      from recorded as r
+      join triggers as t on t.user_id = r.user_id
+      left join met as k
+        on k.change_id = r.change_id and k.position = r.position and k.conditions = t.conditions
+      where case t.type
+          when 'lead_created' then true
+          when 'tag_added' then t.tag = any ((r.lead).tags) or (t.tag is null and cardinality((r.lead).tags) > 0)
+          else (r.lead).score >= t.score
+        end
+        and (t.conditions is null or k.change_id is not null)
+    ) as m;
+  end loop;
+  perform pg_catalog.set_config('beacon.workflow_chain', coalesce(previous_chain, ''), true);
+  delete from private.lead_changes as c where c.id = any (change_ids);
+end;
+$$;
+
+
+ALTER FUNCTION private.start_lead_change_workflows(change_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_lead_change_workflows(change_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.start_lead_change_workflows(change_ids bigint[]) IS 'Starts the workflows that these lead_changes rows match (their leads as recorded, under their recorded chain), oldest first, and deletes the rows.';
+
+
+--
 -- Name: start_manual_run(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9499,6 +10050,54 @@ ALTER FUNCTION private.webhook_max_attempts() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.webhook_max_attempts() IS 'How many attempts a webhook gets before it is dead-lettered.';
+
+
+--
+-- Name: workflow_conditions_hold(uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) RETURNS SETOF uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  with c as materialized (
+    select
+      array(select jsonb_array_elements_text(conditions -> 'statuses')) as statuses,
+      case when conditions ? 'min_score' then private.jsonb_integer(conditions -> 'min_score') end as min_score,
+      case when conditions ? 'max_score' then private.jsonb_integer(conditions -> 'max_score') end as max_score,
+      case when conditions #> '{tags,any}' is not null
+        then array(select jsonb_array_elements_text(conditions #> '{tags,any}')) end as tags_any,
+      case when conditions #> '{tags,all}' is not null
+        then array(select jsonb_array_elements_text(conditions #> '{tags,all}')) end as tags_all,
+      case when conditions #> '{tags,none}' is not null
+        then array(select jsonb_array_elements_text(conditions #> '{tags,none}')) end as tags_none
+  )
+  select l.id
+  from public.leads as l
+  cross join c
+  where l.id = any (lead_ids)
+    and (conditions is null or (
+      (not conditions ? 'statuses' or l.status = any (c.statuses))
+      and (not conditions ? 'min_score' or l.score >= c.min_score)
+      and (not conditions ? 'max_score' or l.score <= c.max_score)
+      and (c.tags_any is null or l.tags && c.tags_any)
+      and (c.tags_all is null or l.tags @> c.tags_all)
+      and (c.tags_none is null or not l.tags && c.tags_none)
+      and (not conditions ? 'custom_fields' or not exists (
+        select
+        from jsonb_array_elements(conditions -> 'custom_fields') as f
+        where not private.value_matches(l.custom_fields -> (f ->> 'key'), f ->> 'op', f -> 'value')))
+    ))
+$$;
+
+
+ALTER FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION workflow_conditions_hold(lead_ids uuid[], conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) IS 'Which of these leads meet (valid) workflow conditions, as private.lead_matches decides for one lead; null conditions: all of them. Callers pass leads they loaded by owner.';
 
 
 --
@@ -11568,6 +12167,67 @@ ALTER TABLE private.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: lead_changes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.lead_changes (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    chain uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    leads jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text,
+    failed_at timestamp with time zone,
+    CONSTRAINT lead_changes_failed_check CHECK (((error IS NULL) = (failed_at IS NULL))),
+    CONSTRAINT lead_changes_leads_check CHECK ((jsonb_typeof(leads) = 'array'::text))
+);
+
+
+ALTER TABLE private.lead_changes OWNER TO postgres;
+
+--
+-- Name: TABLE lead_changes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.lead_changes IS 'Inbox of lead inserts whose owner has lead_created, tag_added or lead_score_reached workflows: one row per statement and owner, expanded into executions by beacon-lead-changes. No foreign key to auth.users: a row is short-lived, and a deleted owner''s rows match no workflow.';
+
+
+--
+-- Name: COLUMN lead_changes.chain; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.lead_changes.chain IS 'The workflow chain running when the leads were inserted (empty outside the worker).';
+
+
+--
+-- Name: COLUMN lead_changes.leads; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.lead_changes.leads IS 'The inserted leads as they stood after the insert statement (to_jsonb of each public.leads row).';
+
+
+--
+-- Name: COLUMN lead_changes.error; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.lead_changes.error IS 'Why expanding this row failed; such rows are kept and no longer claimed.';
+
+
+--
+-- Name: lead_changes_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.lead_changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.lead_changes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: lead_engagement; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -13024,6 +13684,14 @@ ALTER TABLE ONLY private.jobs
 
 
 --
+-- Name: lead_changes lead_changes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.lead_changes
+    ADD CONSTRAINT lead_changes_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: lead_engagement lead_engagement_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -13770,6 +14438,20 @@ CREATE INDEX jobs_user_id_idx ON private.jobs USING btree (user_id);
 --
 
 CREATE INDEX jobs_webhook_execution_id_idx ON private.jobs USING btree (((payload ->> 'execution_id'::text))) WHERE (kind = 'webhook'::text);
+
+
+--
+-- Name: lead_changes_pending_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX lead_changes_pending_idx ON private.lead_changes USING btree (id) WHERE (error IS NULL);
+
+
+--
+-- Name: lead_changes_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX lead_changes_user_id_idx ON private.lead_changes USING btree (user_id);
 
 
 --
@@ -15498,6 +16180,12 @@ ALTER TABLE private.job_kinds ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.jobs ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: lead_changes; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.lead_changes ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: analytics_events; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -16927,6 +17615,13 @@ REVOKE ALL ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) FROM 
 
 
 --
+-- Name: FUNCTION expand_lead_changes(batch integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.expand_lead_changes(batch integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION expire_unconfirmed_leads(max_age interval); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17383,6 +18078,20 @@ REVOKE ALL ON FUNCTION private.run_workflow_execution(run private.workflow_runs)
 
 
 --
+-- Name: FUNCTION run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION run_workflow_steps(runs private.workflow_runs[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION scoring_job_error(what text, reason text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17559,6 +18268,13 @@ REVOKE ALL ON FUNCTION private.social_target_problem(t public.social_posts, at t
 
 
 --
+-- Name: FUNCTION start_lead_change_workflows(change_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.start_lead_change_workflows(change_ids bigint[]) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION start_manual_run(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17647,6 +18363,13 @@ REVOKE ALL ON FUNCTION private.wake_social_metrics() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.webhook_max_attempts() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION workflow_conditions_hold(lead_ids uuid[], conditions jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) FROM PUBLIC;
 
 
 --

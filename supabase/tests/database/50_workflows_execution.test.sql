@@ -63,6 +63,8 @@ select lives_ok(
            ('full@acme.com', (select array_agg('t' || n) from generate_series(1, 100) as n))$$,
   'alice inserts two leads; one of them will make a workflow step fail');
 select tests.clear_authentication();
+-- What beacon-lead-changes does within a second of the insert.
+select tests.expand_lead_changes();
 select is(
   (select array_agg(distinct status) from public.workflow_executions where user_id = tests.get_user_id('alice')),
   array['running'],
@@ -98,6 +100,7 @@ begin
 end;
 $$;
 insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'late@acme.com');
+select tests.expand_lead_changes();
 update public.workflows set is_active = false where name = 'paused later';
 select tests.work();
 select is(
@@ -106,6 +109,7 @@ select is(
   'an execution of a workflow deactivated before it ran fails without running');
 select ok((select not 'ran' = any (tags) from public.leads where email = 'late@acme.com'), 'its steps did not run');
 insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'later@acme.com');
+select tests.expand_lead_changes();
 select is_empty($$select from public.workflow_executions as e join public.workflows as w on w.id = e.workflow_id
                   where w.name = 'paused later' and e.trigger_data ->> 'lead_id' =
                     (select id::text from public.leads where email = 'later@acme.com')$$,
@@ -113,6 +117,7 @@ select is_empty($$select from public.workflow_executions as e join public.workfl
 
 -- The lead is deleted before its execution runs -------------------------------------------
 insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'gone@acme.com');
+select tests.expand_lead_changes();
 create table tests.gone as select id from public.leads where email = 'gone@acme.com';
 delete from public.leads where email = 'gone@acme.com';
 select tests.work();
@@ -132,6 +137,7 @@ begin
 end;
 $$;
 insert into public.leads (user_id, email) select tests.get_user_id('alice'), 'q' || n || '@acme.com' from generate_series(1, 3) as n;
+select tests.expand_lead_changes();
 select tests.work();
 select is(
   (select count(*)::integer from private.webhook_queue as q join public.workflow_executions as e on e.id = q.execution_id

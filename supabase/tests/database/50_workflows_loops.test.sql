@@ -55,6 +55,7 @@ begin
 end;
 $$;
 insert into public.leads (user_id, email, tags) values (tests.get_user_id('alice'), 'ball@acme.com', '{ping}');
+select tests.expand_lead_changes();
 select cmp_ok(tests.work(), '<', 10, 'the worker comes to rest');
 select is(array[tests.runs('ping'), tests.runs('pong')], array[1, 1],
   'ping fires pong, and pong''s change does not fire ping again: no loop');
@@ -92,6 +93,7 @@ begin
 end;
 $$;
 insert into public.leads (user_id, email, tags) values (tests.get_user_id('alice'), 'chain@acme.com', '{t1}');
+select tests.expand_lead_changes();
 do $$ begin perform tests.work(); end; $$;
 select is(
   (select array_agg(w.name || ': ' || e.status order by w.name) from public.workflow_executions as e

@@ -19,6 +19,7 @@ end;
 $$;
 
 insert into public.leads (user_id, email) select tests.get_user_id('alice'), 'l' || n || '@acme.com' from generate_series(1, 3) as n;
+select tests.expand_lead_changes();
 do $$ begin perform private.run_workflow_batch(1000); end; $$;
 select is((select count(*)::integer from private.webhook_queue where status = 'pending'), 3, 'three webhooks are queued');
 

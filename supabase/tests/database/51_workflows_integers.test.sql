@@ -43,6 +43,7 @@ select is((select score from private.workflow_triggers as t join public.workflow
            where w.name = 'reached'), 10, 'the compiled trigger reads the score as 10');
 
 insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'ada@acme.com');
+select tests.expand_lead_changes();
 -- Two batches: the executions the lead's insert started, then the one its new score started.
 select private.run_workflow_batch(1000) + private.run_workflow_batch(1000);
 select is((select score || ' ' || array_to_string(tags, ',') from public.leads where email = 'ada@acme.com'),

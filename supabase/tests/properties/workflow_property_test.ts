@@ -150,6 +150,18 @@ async function exercise(
     );
   }
 
+  // Lead inserts start their workflows through the private.lead_changes inbox: expand it now
+  // (beacon-lead-changes would within a second), waiting for rows a pg_cron run holds.
+  for (let round = 0; round < 50; round++) {
+    await asService((tx) => tx`select private.expand_lead_changes(1000)`);
+    const [{ pending }] = await asService((tx) =>
+      tx`select exists (select from private.lead_changes
+                        where user_id = ${user.sub} and error is null) as pending`
+    );
+    if (!pending) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
   // The worker, until none of this owner's executions is due (pg_cron's may be running too).
   for (let round = 0; round < 30; round++) {
     await asService((tx) => tx`select private.run_workflow_batch(500)`);

@@ -1,0 +1,115 @@
+-- Lead inserts start their workflows through the private.lead_changes inbox: the insert
+-- records one row per statement and owner (only owners with lead_created, tag_added or
+-- lead_score_reached workflows), and private.expand_lead_changes (the beacon-lead-changes
+-- job) starts the executions set-based, oldest row first, each row once however often it
+-- runs, matching the leads as they stood right after their insert, under the workflow chain
+-- they were inserted under. An owner whose rows fail keeps them, with the reason, and holds
+-- nobody else up. Apps can neither read nor write the inbox.
+begin;
+\ir _helpers.psql
+
+select plan(17);
+
+do $$
+begin
+  perform tests.create_user('alice');
+  perform tests.create_user('mallory');
+  perform tests.create_user('quiet');
+end;
+$$;
+
+create function tests.workflow(owner text, name text, trigger_config jsonb)
+returns uuid
+language sql
+as $$
+  select tests.insert_row('workflows', owner, jsonb_build_object('name', name, 'trigger_config', trigger_config,
+    'action_config', '{"steps": [{"type": "add_tag", "tag": "done"}]}'::jsonb))
+$$;
+-- What the owner's workflows started, as 'workflow email', sorted.
+create function tests.started(owner text)
+returns text[]
+language sql
+as $$
+  select coalesce(array_agg(w.name || ' ' || l.email order by w.name, l.email), '{}')
+  from public.workflow_executions as e
+  join public.workflows as w on w.id = e.workflow_id
+  join public.leads as l on l.id = (e.trigger_data ->> 'lead_id')::uuid
+  where e.user_id = tests.get_user_id(owner)
+$$;
+
+do $$
+begin
+  perform tests.workflow('alice', 'welcome', '{"type": "lead_created", "conditions": {"statuses": ["new"]}}');
+  perform tests.workflow('alice', 'vip', '{"type": "tag_added", "tag": "vip"}');
+  perform tests.workflow('mallory', 'flood', '{"type": "lead_created"}');
+end;
+$$;
+
+-- ==== acting as alice, through the app ====
+select tests.authenticate_as('alice');
+insert into public.leads (email, tags) values ('ada@acme.com', '{vip}'), ('bob@acme.com', '{}');
+select throws_ok('select * from private.lead_changes', '42501', null, 'alice cannot read the inbox');
+select throws_ok($$insert into private.lead_changes (user_id, leads) values (auth.uid(), '[]')$$, '42501', null,
+  'nor write it');
+select tests.clear_authentication();
+
+select is(
+  (select array_agg(jsonb_array_length(c.leads)) from private.lead_changes as c
+   where c.user_id = tests.get_user_id('alice')),
+  array[2], 'a two-lead insert records one inbox row holding both leads');
+select is(tests.started('alice'), '{}'::text[], 'the insert itself starts nothing');
+select lives_ok($$select tests.insert_row('leads', 'quiet', '{"email": "q@acme.com"}')$$,
+  'an owner without lead workflows inserts leads');
+select is_empty($$select from private.lead_changes where user_id = tests.get_user_id('quiet')$$,
+  'and records no inbox row');
+
+-- The leads as they stood after the insert: a later change does not change what fired.
+update public.leads set status = 'qualified' where email = 'ada@acme.com';
+insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'gone@acme.com');
+delete from public.leads where email = 'gone@acme.com';
+
+select is(tests.expand_lead_changes(), 2, 'the job expands both of alice''s rows');
+select is(tests.started('alice'), array['vip ada@acme.com', 'welcome ada@acme.com', 'welcome bob@acme.com'],
+  'conditions see each lead as it was inserted (ada was new then); a deleted lead starts nothing');
+select is((select count(*)::integer from private.workflow_runs where user_id = tests.get_user_id('alice')), 3,
+  'each execution has its run queued');
+select is_empty('select from private.lead_changes', 'expanded rows are gone');
+select is(tests.expand_lead_changes(), 0, 'running the job again finds nothing');
+select is(cardinality(tests.started('alice')), 3, 'and starts nothing twice');
+
+-- ==== oldest first ====
+insert into public.leads (user_id, email) values (tests.get_user_id('mallory'), 'm1@evil.example');
+insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'cy@acme.com');
+select is(private.expand_lead_changes(1), 1, 'a batch of one claims one row');
+select is(array[cardinality(tests.started('mallory')), cardinality(tests.started('alice'))], array[1, 3],
+  'the oldest: mallory''s, inserted first');
+select tests.expand_lead_changes();
+
+-- ==== the chain a lead was inserted under ====
+select set_config('beacon.workflow_chain',
+  format('{%s}', (select id from public.workflows where name = 'welcome')), true);
+insert into public.leads (user_id, email, tags) values (tests.get_user_id('alice'), 'dee@acme.com', '{vip}');
+select set_config('beacon.workflow_chain', '', true);
+select tests.expand_lead_changes();
+select is(
+  (select array_agg(w.name || ' ' || (e.trigger_data -> 'triggered_by' ->> 0 = (select id::text from public.workflows where name = 'welcome')))
+   from public.workflow_executions as e
+   join public.workflows as w on w.id = e.workflow_id
+   where e.trigger_data ->> 'lead_id' = (select id::text from public.leads where email = 'dee@acme.com')),
+  array['vip true'],
+  'a lead inserted by a workflow''s step does not start that workflow again; the others say who set them off');
+
+-- ==== one owner's bad row stops nobody else ====
+insert into private.lead_changes (user_id, leads)
+values (tests.get_user_id('mallory'), '[{"id": "not a uuid"}]');
+insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'eve@acme.com');
+select tests.expand_lead_changes();
+select is(
+  (select array_agg(e.email) from unnest(tests.started('alice')) as e (email) where e.email like '%eve@%'),
+  array['welcome eve@acme.com'], 'alice''s lead, recorded after mallory''s bad row, starts its workflow');
+select is(
+  (select error like '%uuid%' and failed_at is not null from private.lead_changes where user_id = tests.get_user_id('mallory')),
+  true, 'mallory''s row keeps the reason it failed');
+
+select * from finish();
+rollback;

@@ -2470,7 +2470,8 @@ CREATE TABLE private.workflow_triggers (
     schedule jsonb,
     timezone text,
     scheduled_since timestamp with time zone,
-    last_fired_at timestamp with time zone
+    last_fired_at timestamp with time zone,
+    segment_id uuid
 );
 
 
@@ -2495,6 +2496,13 @@ COMMENT ON COLUMN private.workflow_triggers.schedule IS 'A schedule trigger''s c
 --
 
 COMMENT ON COLUMN private.workflow_triggers.last_fired_at IS 'The minute a schedule trigger last fired for.';
+
+
+--
+-- Name: COLUMN workflow_triggers.segment_id; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.workflow_triggers.segment_id IS 'The segment a segment_entered or segment_exited trigger watches.';
 
 
 --
@@ -2556,7 +2564,8 @@ CREATE FUNCTION private.compile_workflow_trigger(workflow public.workflows) RETU
     case when c ->> 'type' = 'schedule' then private.parse_cron(c ->> 'cron') end,
     case when c ->> 'type' = 'schedule' then coalesce(c ->> 'timezone', 'UTC') end,
     case when c ->> 'type' = 'schedule' then now() end,
-    null::timestamptz
+    null::timestamptz,
+    (c ->> 'segment_id')::uuid
   from (select workflow.trigger_config as c) as config
 $$;
 
@@ -4024,6 +4033,192 @@ ALTER FUNCTION private.erase_deleted_leads() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.erase_deleted_leads() IS 'Trigger (after delete on leads, per statement; only under public.erase_lead): deletes the erased leads'' events, deliveries, suppressions, unsubscribe keys and workflow executions, keeps their address hashes.';
+
+
+--
+-- Name: evaluate_segment(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.evaluate_segment(segment_id uuid) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  segment public.segments;
+  state private.segment_evaluations;
+  whole boolean;
+  scope text;
+  entered uuid[];
+  exited uuid[];
+  workflow_ids uuid[];
+  user_ids uuid[];
+  lead_ids uuid[];
+  trigger_data jsonb[];
+  started integer := 0;
+begin
+  select e.* into state
+  from private.segment_evaluations as e
+  where e.segment_id = evaluate_segment.segment_id
+  for update skip locked;
+  select s.* into segment from public.segments as s where s.id = evaluate_segment.segment_id;
+  if state.segment_id is null or segment.id is null then
+    return null;
+  end if;
+  whole := state.evaluated_whole_at is null
+    or state.predicate is distinct from segment.predicate
+    or state.evaluated_whole_at <= now() - private.segment_whole_interval(segment.predicate);
+  scope := case when whole then 'true'
+    else format('l.updated_at >= %L::timestamptz', state.leads_seen_at - private.segment_change_overlap()) end;
+
+  execute format($sql$
+    with members_now as materialized (
+      select l.id
+      from public.leads as l
+      where l.user_id = %1$L::uuid and %2$s and (%3$s)
+    ),
+    joined as (
+      insert into private.segment_members (segment_id, lead_id)
+      select %4$L::uuid, n.id
+      from members_now as n
+      on conflict do nothing
+      returning lead_id
+    ),
+    gone as (
+      delete from private.segment_members as m
+      where m.segment_id = %4$L::uuid
+        and not exists (select from members_now as n where n.id = m.lead_id)
+        and exists (select from public.leads as l where l.id = m.lead_id and %2$s)
+      returning m.lead_id
+    )
+    select array(select j.lead_id from joined as j), array(select g.lead_id from gone as g)
+  $sql$, segment.user_id, scope,
+    private.lead_conditions_sql(segment.predicate, 'l', format('%L::uuid', segment.user_id)), segment.id)
+  into entered, exited;
+
+  -- The first evaluation is a baseline: being in the segment already is not entering it.
+  if state.evaluated_whole_at is not null then
+    select
+      array_agg(m.workflow_id order by m.lead_id, m.workflow_id),
+      array_agg(m.user_id order by m.lead_id, m.workflow_id),
+      array_agg(m.lead_id order by m.lead_id, m.workflow_id),
+      array_agg(m.data order by m.lead_id, m.workflow_id)
+    into workflow_ids, user_ids, lead_ids, trigger_data
+    from (
+      select
+        t.workflow_id,
+        t.user_id,
+        l.id as lead_id,
+        jsonb_build_object('trigger', t.type, 'lead_id', l.id, 'segment_id', t.segment_id) as data
+      from (
+        select e.id, 'segment_entered' as kind from unnest(entered) as e (id)
+        union all
+        select x.id, 'segment_exited' from unnest(exited) as x (id)
+      ) as c
+      join public.leads as l on l.id = c.id
+      join private.workflow_triggers as t
+        on t.segment_id = segment.id and t.user_id = segment.user_id and t.type = c.kind
+      where t.conditions is null or private.lead_matches(l, t.conditions)
+    ) as m;
+    select count(*)::integer into started
+    from private.start_workflow_executions(workflow_ids, user_ids, lead_ids, trigger_data);
+  end if;
+
+  update private.segment_evaluations as e
+  set predicate = segment.predicate,
+      leads_seen_at = now(),
+      evaluated_whole_at = case when whole then now() else e.evaluated_whole_at end,
+      error = null,
+      failed_at = null
+  where e.segment_id = segment.id;
+  update public.segments as s
+  set evaluation_error = null
+  where s.id = segment.id and s.evaluation_error is not null;
+  return started;
+end;
+$_$;
+
+
+ALTER FUNCTION private.evaluate_segment(segment_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION evaluate_segment(segment_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.evaluate_segment(segment_id uuid) IS 'Evaluates one watched segment (over the leads changed since its watermark, or whole when due), updates its membership set-based and starts the segment_entered/segment_exited workflows of the leads that came or went. Returns how many executions it started; null when the segment is not watched or another run holds it.';
+
+
+--
+-- Name: evaluate_segment_triggers(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.evaluate_segment_triggers() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  due uuid;
+  evaluated integer := 0;
+begin
+  -- A segment no active workflow watches any more is forgotten; watched again, it starts
+  -- from a new baseline.
+  delete from private.segment_evaluations as e
+  where not exists (
+    select
+    from private.workflow_triggers as t
+    where t.segment_id = e.segment_id and t.type in ('segment_entered', 'segment_exited')
+  );
+  insert into private.segment_evaluations (segment_id, user_id)
+  select distinct s.id, s.user_id
+  from private.workflow_triggers as t
+  join public.segments as s on s.id = t.segment_id and s.user_id = t.user_id
+  where t.type in ('segment_entered', 'segment_exited')
+  on conflict (segment_id) do nothing;
+
+  for due in
+    select e.segment_id
+    from private.segment_evaluations as e
+    join public.segments as s on s.id = e.segment_id
+    where case
+      when e.error is not null then
+        s.updated_at > e.failed_at or e.failed_at <= now() - private.segment_whole_interval(s.predicate)
+      else
+        e.evaluated_whole_at is null
+        or e.predicate is distinct from s.predicate
+        or e.evaluated_whole_at <= now() - private.segment_whole_interval(s.predicate)
+        or exists (
+          select
+          from public.leads as l
+          where l.user_id = e.user_id
+            and l.updated_at >= e.leads_seen_at - private.segment_change_overlap()
+        )
+    end
+    order by e.leads_seen_at nulls first, e.segment_id
+  loop
+    begin
+      if private.evaluate_segment(due) is not null then
+        evaluated := evaluated + 1;
+      end if;
+    exception when others then
+      update private.segment_evaluations as e
+      set error = left(sqlerrm, 2000), failed_at = now()
+      where e.segment_id = due;
+      update public.segments as s
+      set evaluation_error = left(sqlerrm, 2000)
+      where s.id = due;
+    end;
+  end loop;
+  return evaluated;
+end;
+$$;
+
+
+ALTER FUNCTION private.evaluate_segment_triggers() OWNER TO postgres;
+
+--
+-- Name: FUNCTION evaluate_segment_triggers(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.evaluate_segment_triggers() IS 'The beacon-segment-triggers job: keeps one evaluation row per watched segment and evaluates those due (changed leads, whole-evaluation interval, new predicate), each in its own subtransaction; a failing segment records its reason and holds nobody up. Returns how many segments it evaluated.';
 
 
 --
@@ -8788,6 +8983,27 @@ COMMENT ON FUNCTION private.secure_tenant_table(tbl regclass) IS 'Migration help
 
 
 --
+-- Name: segment_change_overlap(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.segment_change_overlap() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select interval '2 minutes'
+$$;
+
+
+ALTER FUNCTION private.segment_change_overlap() OWNER TO postgres;
+
+--
+-- Name: FUNCTION segment_change_overlap(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.segment_change_overlap() IS 'How far before its watermark a segment''s incremental evaluation looks: leads.updated_at is its writer''s start time, which may precede the previous evaluation although it committed after it.';
+
+
+--
 -- Name: segment_lead_ids(uuid, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8817,6 +9033,27 @@ ALTER FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) OWNER TO
 --
 
 COMMENT ON FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) IS 'The ids of the owner''s leads in any of the given segments of theirs (others'' and missing ones select no one), in one query.';
+
+
+--
+-- Name: segment_whole_interval(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.segment_whole_interval(predicate jsonb) RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case when predicate ? 'events' or predicate ? 'emails' then interval '10 minutes' else interval '1 day' end
+$$;
+
+
+ALTER FUNCTION private.segment_whole_interval(predicate jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION segment_whole_interval(predicate jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.segment_whole_interval(predicate jsonb) IS 'How often a watched segment is evaluated over every lead: 10 minutes when its predicate reads events or emails (time windows, activity), a day otherwise.';
 
 
 --
@@ -9796,7 +10033,7 @@ begin
       tag = excluded.tag, event_type = excluded.event_type, event_name = excluded.event_name,
       properties = excluded.properties, email_event = excluded.email_event,
       email_campaign_id = excluded.email_campaign_id, human_only = excluded.human_only,
-      schedule = excluded.schedule, timezone = excluded.timezone,
+      schedule = excluded.schedule, timezone = excluded.timezone, segment_id = excluded.segment_id,
       -- A changed schedule counts from now: no firing for minutes already past.
       scheduled_since = case
         when (t.schedule, t.timezone) is not distinct from (excluded.schedule, excluded.timezone) then t.scheduled_since
@@ -10344,10 +10581,12 @@ begin
     when 'email_event' then array['event', 'email_campaign_id', 'human_only']
     when 'schedule' then array['cron', 'timezone']
     when 'manual' then '{}'
+    when 'segment_entered' then array['segment_id']
+    when 'segment_exited' then array['segment_id']
   end;
   if allowed is null then
     return format('trigger_config.type: expected one of lead_created, lead_updated, lead_status_changed, '
-      'lead_score_reached, tag_added, event, email_event, schedule, manual, not %s', config -> 'type');
+      'lead_score_reached, tag_added, event, email_event, schedule, manual, segment_entered, segment_exited, not %s', config -> 'type');
   end if;
   key := private.unknown_key(config, array['type', 'conditions'] || allowed);
   if key is not null then
@@ -10441,6 +10680,16 @@ begin
     if config ? 'timezone' and (jsonb_typeof(config -> 'timezone') <> 'string'
        or not exists (select from pg_catalog.pg_timezone_names as z where z.name = config ->> 'timezone')) then
       return format('trigger_config.timezone: %s is not a time zone name such as "Europe/Paris"', config -> 'timezone');
+    end if;
+  when 'segment_entered', 'segment_exited' then
+    if jsonb_typeof(config -> 'segment_id') is distinct from 'string' or not exists (
+      select
+      from public.segments as s
+      where s.user_id = owner
+        and s.id::text = lower(config ->> 'segment_id')
+    ) then
+      return format('trigger_config.segment_id: expected the id of one of your segments, not %s',
+        coalesce(left((config -> 'segment_id')::text, 100), '(missing)'));
     end if;
   else
     null;
@@ -12420,6 +12669,79 @@ ALTER TABLE private.scoring_rescores ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 
 
 --
+-- Name: segment_evaluations; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.segment_evaluations (
+    segment_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    predicate jsonb,
+    leads_seen_at timestamp with time zone,
+    evaluated_whole_at timestamp with time zone,
+    error text,
+    failed_at timestamp with time zone,
+    CONSTRAINT segment_evaluations_failed_check CHECK (((error IS NULL) = (failed_at IS NULL)))
+);
+
+
+ALTER TABLE private.segment_evaluations OWNER TO postgres;
+
+--
+-- Name: TABLE segment_evaluations; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.segment_evaluations IS 'The state of each segment an active segment_entered/segment_exited workflow watches, kept by beacon-segment-triggers.';
+
+
+--
+-- Name: COLUMN segment_evaluations.predicate; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.segment_evaluations.predicate IS 'The predicate the membership was last evaluated whole with.';
+
+
+--
+-- Name: COLUMN segment_evaluations.leads_seen_at; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.segment_evaluations.leads_seen_at IS 'Watermark: the job''s start time at the last evaluation; leads updated since (less an overlap) are evaluated next.';
+
+
+--
+-- Name: COLUMN segment_evaluations.evaluated_whole_at; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.segment_evaluations.evaluated_whole_at IS 'When every lead of the owner was last evaluated; null until the first (baseline) evaluation.';
+
+
+--
+-- Name: COLUMN segment_evaluations.error; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.segment_evaluations.error IS 'Why the last evaluation failed (also on public.segments.evaluation_error).';
+
+
+--
+-- Name: segment_members; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.segment_members (
+    segment_id uuid NOT NULL,
+    lead_id uuid NOT NULL,
+    entered_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE private.segment_members OWNER TO postgres;
+
+--
+-- Name: TABLE segment_members; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.segment_members IS 'The members of each watched segment as last evaluated: what segment_entered/segment_exited compare the segment''s predicate with.';
+
+
+--
 -- Name: unconfirmed_expiry_failures; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -13156,6 +13478,7 @@ CREATE TABLE public.segments (
     predicate jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    evaluation_error text,
     CONSTRAINT segments_name_check CHECK (((name ~ '\S'::text) AND (length(name) <= 200)))
 );
 
@@ -13174,6 +13497,13 @@ COMMENT ON TABLE public.segments IS 'Saved lead segments per owner: a name and a
 --
 
 COMMENT ON COLUMN public.segments.predicate IS 'Which leads: {"statuses", "min_score", "max_score", "tags", "custom_fields", "events", "emails"}, all given must hold; {} is every lead.';
+
+
+--
+-- Name: COLUMN segments.evaluation_error; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.segments.evaluation_error IS 'Why the segment could not be evaluated for segment_entered/segment_exited workflows the last time (null when it could); set by the beacon-segment-triggers job.';
 
 
 --
@@ -13729,6 +14059,22 @@ ALTER TABLE ONLY private.rate_limit_counters
 
 ALTER TABLE ONLY private.scoring_rescores
     ADD CONSTRAINT scoring_rescores_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: segment_evaluations segment_evaluations_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.segment_evaluations
+    ADD CONSTRAINT segment_evaluations_pkey PRIMARY KEY (segment_id);
+
+
+--
+-- Name: segment_members segment_members_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.segment_members
+    ADD CONSTRAINT segment_members_pkey PRIMARY KEY (segment_id, lead_id);
 
 
 --
@@ -14490,6 +14836,20 @@ CREATE INDEX scoring_rescores_user_id_idx ON private.scoring_rescores USING btre
 
 
 --
+-- Name: segment_evaluations_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX segment_evaluations_user_id_idx ON private.segment_evaluations USING btree (user_id);
+
+
+--
+-- Name: segment_members_lead_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX segment_members_lead_id_idx ON private.segment_members USING btree (lead_id);
+
+
+--
 -- Name: visitor_identities_lead_id_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -14508,6 +14868,13 @@ CREATE INDEX workflow_runs_user_id_run_after_idx ON private.workflow_runs USING 
 --
 
 CREATE INDEX workflow_triggers_schedule_idx ON private.workflow_triggers USING btree (workflow_id) WHERE (type = 'schedule'::text);
+
+
+--
+-- Name: workflow_triggers_segment_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX workflow_triggers_segment_id_idx ON private.workflow_triggers USING btree (segment_id) WHERE (segment_id IS NOT NULL);
 
 
 --
@@ -14760,6 +15127,13 @@ CREATE INDEX leads_user_id_created_at_idx ON public.leads USING btree (user_id, 
 --
 
 CREATE INDEX leads_user_id_lower_email_idx ON public.leads USING btree (user_id, lower(email));
+
+
+--
+-- Name: leads_user_id_updated_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_user_id_updated_at_idx ON public.leads USING btree (user_id, updated_at);
 
 
 --
@@ -15768,6 +16142,38 @@ ALTER TABLE ONLY private.scoring_rescores
 
 
 --
+-- Name: segment_evaluations segment_evaluations_segment_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.segment_evaluations
+    ADD CONSTRAINT segment_evaluations_segment_id_fkey FOREIGN KEY (segment_id) REFERENCES public.segments(id) ON DELETE CASCADE;
+
+
+--
+-- Name: segment_evaluations segment_evaluations_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.segment_evaluations
+    ADD CONSTRAINT segment_evaluations_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: segment_members segment_members_lead_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.segment_members
+    ADD CONSTRAINT segment_members_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: segment_members segment_members_segment_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.segment_members
+    ADD CONSTRAINT segment_members_segment_id_fkey FOREIGN KEY (segment_id) REFERENCES private.segment_evaluations(segment_id) ON DELETE CASCADE;
+
+
+--
 -- Name: unconfirmed_expiry_failures unconfirmed_expiry_failures_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -16184,6 +16590,18 @@ ALTER TABLE private.jobs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.lead_changes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: segment_evaluations; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.segment_evaluations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: segment_members; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.segment_members ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: analytics_events; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -17601,6 +18019,20 @@ REVOKE ALL ON FUNCTION private.erase_deleted_leads() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION evaluate_segment(segment_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.evaluate_segment(segment_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION evaluate_segment_triggers(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.evaluate_segment_triggers() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION event_filter_problem(path text, filter jsonb, noun text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -18120,10 +18552,24 @@ REVOKE ALL ON FUNCTION private.secure_tenant_table(tbl regclass) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION segment_change_overlap(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.segment_change_overlap() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION segment_lead_ids(owner uuid, segment_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION segment_whole_interval(predicate jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.segment_whole_interval(predicate jsonb) FROM PUBLIC;
 
 
 --

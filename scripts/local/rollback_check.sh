@@ -131,6 +131,7 @@ ROW_TABLES=(
   private.unconfirmed_expiry_failures private.erased_addresses
   public.segments
   private.lead_changes
+  private.segment_evaluations private.segment_members
 )
 rows_for() {
   case "$1" in
@@ -369,6 +370,18 @@ SQL
     private.lead_changes) cat <<SQL ;;
 insert into private.lead_changes (user_id, leads, error, failed_at)
 values ('$OWNER', '[]', 'Rollback check', now());
+SQL
+    # Paused jobs: the evaluation row stands although no workflow watches the segment yet.
+    private.segment_evaluations) cat <<SQL ;;
+insert into private.segment_evaluations (segment_id, user_id, predicate, leads_seen_at, evaluated_whole_at)
+select id, user_id, predicate, now(), now() from public.segments where user_id = '$OWNER';
+SQL
+    private.segment_members) cat <<SQL ;;
+insert into private.segment_members (segment_id, lead_id)
+select e.segment_id, l.id
+from private.segment_evaluations as e
+join public.leads as l on l.user_id = e.user_id
+where e.user_id = '$OWNER';
 SQL
     *) return 1 ;;
   esac

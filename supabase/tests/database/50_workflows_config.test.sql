@@ -52,7 +52,7 @@ $$;
 -- trigger_config ----------------------------------------------------------------------------
 
 select tests.bad_trigger('{"type": "lead_deleted"}',
-  'trigger_config.type: expected one of lead_created, lead_updated, lead_status_changed, lead_score_reached, tag_added, event, email_event, schedule, manual, not "lead_deleted"',
+  'trigger_config.type: expected one of lead_created, lead_updated, lead_status_changed, lead_score_reached, tag_added, event, email_event, schedule, manual, segment_entered, segment_exited, not "lead_deleted"',
   'an unknown trigger type is named');
 select tests.bad_trigger('{"type": "lead_created", "when": "now"}',
   'trigger_config.when: unknown key; a lead_created trigger takes conditions',

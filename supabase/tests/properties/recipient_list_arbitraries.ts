@@ -4,11 +4,14 @@
 //
 //   a recipient       "ada@example.com" | {"email", "first_name"?, "last_name"?, "data"?}
 //   a lead selector   {"leads": {"ids"?, "tags"?, "statuses"?, "min_score"?}}
+//   a list            {"list": <id of one of the owner's subscription lists>}
+//   a segment         {"segment": <id of one of the owner's saved segments>}
 //
 // Lists are built as JSON text, so a number can be written the way a client may write it
 // (5, 5.0, 5e0, -0): JSON.stringify would turn every one of them into 5. Every kind of entry
 // and criterion is covered, with the edges of each (empty lists, the bounds of min_score,
-// uuids in capitals, addresses in another case, duplicates, another owner's leads), plus
+// uuids in capitals, addresses in another case, duplicates, another owner's leads, lists and
+// segments, ids of none), plus
 // values a validator must refuse (2.5, 100001, "5"), so a property can hold on "whatever the
 // database accepts". A new kind of entry or criterion gets its generator here.
 import fc from "fast-check";
@@ -28,6 +31,16 @@ export type FixtureLead = {
   score: number;
 };
 
+/** A subscription list or saved segment of the fixture: its id and the ids of the leads it selects. */
+export type FixtureGroup = { id: string; members: string[] };
+
+/** The owner's lists and segments, and another owner's (which an entry may not name). */
+export type FixtureGroups = {
+  lists: FixtureGroup[];
+  segments: FixtureGroup[];
+  strangers: FixtureGroup[];
+};
+
 export type Selector = {
   ids?: string[];
   tags?: unknown[];
@@ -43,7 +56,9 @@ export type Entry =
     last_name?: string | null;
     data?: Record<string, unknown>;
   }
-  | { leads: Selector };
+  | { leads: Selector }
+  | { list: string }
+  | { segment: string };
 
 /** The list's JSON text, numbers as written. */
 export function recipientListText(list: Entry[]): string {
@@ -111,14 +126,52 @@ function recipient(leads: FixtureLead[], strangers: FixtureLead[]): fc.Arbitrary
   );
 }
 
-/** A recipient list over `leads` (the owner's) and `strangers` (another owner's leads). */
+/** {"list": id} or {"segment": id}: mostly the owner's (some in capitals), some not. */
+function groupEntry(groups: FixtureGroups): fc.Arbitrary<Entry> {
+  const id = (own: FixtureGroup[]) =>
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(...own.map((g) => g.id)) },
+      { weight: 1, arbitrary: fc.constantFrom(...own.map((g) => g.id.toUpperCase())) },
+      { weight: 1, arbitrary: fc.constantFrom(...groups.strangers.map((g) => g.id)) },
+      { weight: 1, arbitrary: fc.uuid() },
+    );
+  return fc.oneof(
+    id(groups.lists).map((list) => ({ list })),
+    id(groups.segments).map((segment) => ({ segment })),
+  );
+}
+
+/**
+ * A recipient list over `leads` (the owner's), `strangers` (another owner's leads) and
+ * `groups` (lists and segments).
+ */
 export function recipientList(
   leads: FixtureLead[],
   strangers: FixtureLead[],
+  groups: FixtureGroups,
 ): fc.Arbitrary<Entry[]> {
   return fc.array(
-    fc.oneof(recipient(leads, strangers), selector(leads, strangers)),
+    fc.oneof(recipient(leads, strangers), selector(leads, strangers), groupEntry(groups)),
     { maxLength: 6 },
+  );
+}
+
+/** The owner's list or segment a {"list"} or {"segment"} entry names, if it is one of theirs. */
+function namedGroup(entry: Entry, groups: FixtureGroups): FixtureGroup | undefined {
+  if (typeof entry !== "object") return undefined;
+  const [own, id] = "list" in entry
+    ? [groups.lists, entry.list]
+    : "segment" in entry
+    ? [groups.segments, entry.segment]
+    : [[], undefined];
+  return own.find((g) => g.id === id?.toLowerCase());
+}
+
+/** Whether the list names a list or segment that is not one of the owner's (refused on save). */
+export function namesForeignGroup(list: Entry[], groups: FixtureGroups): boolean {
+  return list.some((entry) =>
+    typeof entry === "object" && ("list" in entry || "segment" in entry) &&
+    namedGroup(entry, groups) === undefined
   );
 }
 
@@ -132,11 +185,12 @@ function wholeNumber(value: RawNumber | string | undefined): number | undefined 
 /**
  * The plain evaluation of a list: lower(email) → the owner's lead id for that address (or
  * null). Explicit entries, plus every owner's lead a selector matches (criteria AND, tags:
- * any of them, entries OR).
+ * any of them, entries OR) or a named list or segment holds.
  */
 export function expectedRecipients(
   list: Entry[],
   leads: FixtureLead[],
+  groups: FixtureGroups,
 ): Map<string, string | null> {
   const byAddress = new Map(leads.map((l) => [l.email.toLowerCase(), l]));
   const result = new Map<string, string | null>();
@@ -144,6 +198,12 @@ export function expectedRecipients(
     if (typeof entry === "string" || "email" in entry) {
       const address = (typeof entry === "string" ? entry : entry.email).trim().toLowerCase();
       result.set(address, byAddress.get(address)?.id ?? null);
+    }
+  }
+  for (const entry of list) {
+    for (const id of namedGroup(entry, groups)?.members ?? []) {
+      const lead = leads.find((l) => l.id === id)!;
+      result.set(lead.email.toLowerCase(), lead.id);
     }
   }
   for (const entry of list) {

@@ -11,6 +11,11 @@ export { type Json, jsonText };
 
 /** In a generated send_email step, stands for the id of one of the owner's content items. */
 export const CONTENT_ID = "00000000-0000-4000-8000-00000000c0de";
+/**
+ * In a generated segment trigger, stands for the id of one of the owner's segments (in
+ * capitals, for the same id in capitals).
+ */
+export const SEGMENT_ID = "00000000-0000-4000-8000-00000005e6ed";
 
 const STATUSES = ["new", "qualified", "contacted", "converted", "lost"] as const;
 const LEAD_FIELDS = [
@@ -186,6 +191,14 @@ export const trigger: fc.Arbitrary<Json> = fc.oneof(
     ),
   }, { requiredKeys: ["type", "cron"] })),
   withConditions(fc.constant({ type: "manual" })),
+  withConditions(fc.record({
+    type: fc.constantFrom("segment_entered", "segment_exited"),
+    segment_id: fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom<Json>(SEGMENT_ID, SEGMENT_ID.toUpperCase()) },
+      { weight: 1, arbitrary: fc.uuid() as fc.Arbitrary<Json> },
+      { weight: 1, arbitrary: fc.constantFrom<Json>(7, null, "segment") },
+    ),
+  })),
 );
 
 const email = fc.constantFrom("news@beacon.example", "ünïcode@example.com", "a@b.co");

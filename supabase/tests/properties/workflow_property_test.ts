@@ -4,7 +4,8 @@
 //     naming the path of the bad field, never another error;
 //   - with the accepted ones active, the owner's writes that fire workflows (lead inserts and
 //     updates, analytics events, email deliveries opened, clicked, bounced, unsubscribed),
-//     manual runs and the schedule job all succeed;
+//     manual runs, the schedule job and the segment job (over a segment of a generated
+//     predicate, leads entering and leaving it) all succeed;
 //   - the worker then runs every execution without an exception escaping it: each ends
 //     completed, parked (a wait or a webhook), or failed with a readable step error
 //     ("steps[i] (type): ..."), never a failure to read the config itself.
@@ -12,7 +13,15 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { asService, asUser, type UserClaims } from "../../functions/_shared/db.ts";
 import { createUser, dbTest, deleteUsers } from "../../functions/_testing/harness.ts";
-import { CONTENT_ID, type Json, jsonText, lead, workflow } from "./workflow_config_arbitraries.ts";
+import {
+  CONTENT_ID,
+  type Json,
+  jsonText,
+  lead,
+  SEGMENT_ID,
+  workflow,
+} from "./workflow_config_arbitraries.ts";
+import { predicate } from "./lead_predicate_arbitraries.ts";
 
 type PgError = { code?: string; message?: string };
 
@@ -37,8 +46,40 @@ const READABLE_FAILURE =
 const CONFIG_NOT_READ =
   /invalid input syntax|cannot extract elements|out of range|cannot cast|malformed|could not fire/i;
 
+/**
+ * What beacon-segment-triggers does each minute, for this owner's watched segments, evaluated
+ * whole: run until each has been evaluated after now (a pg_cron run may hold one meanwhile).
+ * No segment the database accepted may fail.
+ */
+async function evaluateSegments(user: UserClaims) {
+  const [{ since }] = await asService((tx) => tx`select now() as since`);
+  await asService((tx) =>
+    tx`update private.segment_evaluations set evaluated_whole_at = now() - interval '1 day'
+       where user_id = ${user.sub} and evaluated_whole_at is not null`
+  );
+  for (let round = 0; round < 50; round++) {
+    await asService((tx) => tx`select private.evaluate_segment_triggers()`);
+    const [{ pending }] = await asService((tx) =>
+      tx`select exists (select from private.segment_evaluations
+                        where user_id = ${user.sub} and error is null
+                          and (leads_seen_at is null or leads_seen_at < ${since})) as pending`
+    );
+    if (!pending) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const failed = await asService((tx) =>
+    tx`select error from private.segment_evaluations where user_id = ${user.sub} and error is not null`
+  );
+  assert.deepEqual(
+    failed.map((r) => r.error),
+    [],
+    "every segment the database accepted is evaluated",
+  );
+}
+
 async function exercise(
   user: UserClaims,
+  segmentPredicate: Json,
   workflows: { trigger: Json; steps: Json[] }[],
   leads: {
     status: string;
@@ -54,10 +95,23 @@ async function exercise(
        values ('Welcome', 'email', 'Hello there') returning id`,
   );
 
+  // The segment that segment triggers watch: accepted, or refused naming the path (the
+  // triggers then name an id that is no segment of the owner's).
+  const segment = await allowing(
+    ["23514"],
+    () =>
+      asUser(user, (tx) =>
+        tx`insert into public.segments (name, predicate)
+           values ('watched', ${jsonText(segmentPredicate)}::text::jsonb) returning id`),
+  );
+  if (isError(segment)) assert.match(segment.message ?? "", /^predicate[.:]/, segment.message);
+  const segmentId = isError(segment) ? crypto.randomUUID() : segment[0].id as string;
+
   // The workflows: accepted, or refused with a check violation that names the path.
   const accepted: { id: string; type: string }[] = [];
   for (const [n, { trigger, steps }] of workflows.entries()) {
-    const triggerText = jsonText(trigger);
+    const triggerText = jsonText(trigger).replaceAll(SEGMENT_ID, segmentId)
+      .replaceAll(SEGMENT_ID.toUpperCase(), segmentId.toUpperCase());
     const actionText = jsonText({ steps }).replaceAll(CONTENT_ID, contentId);
     const result = await allowing(
       ["23514"],
@@ -78,6 +132,8 @@ async function exercise(
     }
   }
   if (accepted.length === 0) return;
+  // The segment job's first evaluation: the baseline.
+  await evaluateSegments(user);
 
   // The owner's writes that fire workflows all succeed.
   const leadIds = await asUser(user, async (tx) => {
@@ -121,6 +177,14 @@ async function exercise(
     await tx`update public.email_deliveries set unsubscribed_at = now()
              where email_campaign_id = ${emailId} and email <> 'lead0@example.com'`;
   });
+
+  // Leads enter the segment, then some leave it.
+  await evaluateSegments(user);
+  await asUser(
+    user,
+    (tx) => tx`update public.leads set tags = '{}', status = 'lost' where email like 'lead0@%'`,
+  );
+  await evaluateSegments(user);
 
   // Manual runs: refused only because the lead does not meet the conditions (55000).
   for (const w of accepted) {
@@ -199,12 +263,14 @@ dbTest(
   async () => {
     await fc.assert(
       fc.asyncProperty(
+        // Often every lead, so that segment triggers fire.
+        fc.oneof(fc.constant<Json>({}), predicate, predicate),
         fc.array(workflow, { minLength: 1, maxLength: 3 }),
         fc.array(lead, { minLength: 1, maxLength: 3 }),
-        async (workflows, leads) => {
+        async (segmentPredicate, workflows, leads) => {
           const user = await createUser("workflow-property");
           try {
-            await exercise(user, workflows, leads);
+            await exercise(user, segmentPredicate, workflows, leads);
           } finally {
             await deleteUsers(user);
           }

@@ -11295,7 +11295,8 @@ begin
         select i as n, r.*
         from generate_series(lo, hi) as i,
           jsonb_to_record(rows -> (i - 1)) as r (email text, first_name text, last_name text,
-            company text, phone text, status text, source text, tags text[], custom_fields jsonb)
+            company text, phone text, status text, source text, tags text[], custom_fields jsonb,
+            subscription_status text)
       ),
       proposed as (
         select i.n, l.id,
@@ -11308,8 +11309,22 @@ begin
           array(select t from unnest(l.tags || coalesce(i.tags, '{}')) with ordinality as u (t, o)
                 group by t order by min(o)) as tags,
           l.custom_fields || coalesce(i.custom_fields, '{}') as custom_fields,
+          -- An address that unsubscribed or complained stays unsubscribed (set_lead_subscription):
+          -- a file saying otherwise changes nothing, and is not counted as a change.
+          case
+            when i.subscription_status is null or i.subscription_status = l.subscription_status
+              then l.subscription_status
+            when l.subscription_status = 'unsubscribed' and exists (
+              select
+              from public.email_suppressions as s
+              where s.user_id = l.user_id
+                and lower(s.email) = l.email_normalized
+                and s.reason in ('unsubscribed', 'complaint'))
+              then l.subscription_status
+            else i.subscription_status
+          end as subscription_status,
           (l.first_name, l.last_name, l.company, l.phone, l.status, l.source, l.tags,
-           l.custom_fields) as old
+           l.custom_fields, l.subscription_status) as old
         from input as i
         join public.leads as l
           on l.user_id = (select auth.uid()) and l.email_normalized = lower(btrim(i.email))
@@ -11318,22 +11333,23 @@ begin
         update public.leads as l
         set first_name = p.first_name, last_name = p.last_name, company = p.company,
             phone = p.phone, status = p.status, source = p.source, tags = p.tags,
-            custom_fields = p.custom_fields
+            custom_fields = p.custom_fields, subscription_status = p.subscription_status
         from proposed as p
         where mode <> 'insert_only'
           and l.id = p.id
           and p.old is distinct from (p.first_name, p.last_name, p.company, p.phone, p.status,
-                                      p.source, p.tags, p.custom_fields)
+                                      p.source, p.tags, p.custom_fields, p.subscription_status)
         returning p.n
       ),
       added as (
         insert into public.leads (email, first_name, last_name, company, phone, status, source,
-                                  tags, custom_fields)
+                                  tags, custom_fields, subscription_status)
         select btrim(i.email), i.first_name, i.last_name, i.company, i.phone,
           coalesce(i.status, 'new'), i.source,
           array(select t from unnest(coalesce(i.tags, '{}')) with ordinality as u (t, o)
                 group by t order by min(o)),
-          coalesce(i.custom_fields, '{}')
+          coalesce(i.custom_fields, '{}'),
+          coalesce(i.subscription_status, 'subscribed')
         from input as i
         where mode <> 'update_only'
           and not exists (select from proposed as p where p.n = i.n)
@@ -11373,7 +11389,6 @@ begin
   end loop;
 
   -- Parts are taken first half first, so the errors are in row order.
-  -- Parts are taken first half first, so the errors are in row order.
   return jsonb_build_object('inserted', inserted, 'updated', updated, 'unchanged', unchanged,
     'failed', jsonb_array_length(errors),
     'errors', errors);
@@ -11387,7 +11402,7 @@ ALTER FUNCTION public.import_leads(rows jsonb, mode text) OWNER TO postgres;
 -- Name: FUNCTION import_leads(rows jsonb, mode text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.import_leads(rows jsonb, mode text) IS 'One import batch as the caller: upsert/insert_only/update_only by email_normalized, tags and custom_fields merged, one statement per batch, refused rows reported with the constraint''s message.';
+COMMENT ON FUNCTION public.import_leads(rows jsonb, mode text) IS 'One import batch as the caller: upsert/insert_only/update_only by email_normalized, tags and custom_fields merged, subscription_status applied (suppressed addresses stay unsubscribed), one statement per batch, refused rows reported with the constraint''s message.';
 
 
 --

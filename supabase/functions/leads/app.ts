@@ -12,9 +12,11 @@
 //          custom_fields as a JSON column. Importing an export changes nothing.
 //
 // Columns map to lead fields by name (email, first_name, last_name, company, phone, status,
-// source, tags, custom_fields); other columns go to custom_fields; id, score, created_at and
-// updated_at are ignored. Empty cells leave a lead's field as it is. tags is a ";"-separated
-// list merged with the lead's tags; custom_fields (a JSON object) is merged into the lead's.
+// source, tags, subscription_status, custom_fields); other columns go to custom_fields; id,
+// score, created_at and updated_at are ignored. Empty cells leave a lead's field as it is
+// (subscription_status: subscribed, unconfirmed or unsubscribed; an address that unsubscribed
+// stays unsubscribed). tags is a ";"-separated list merged with the lead's tags; custom_fields
+// (a JSON object) is merged into the lead's.
 // Each row is validated here (zod), then written in batches of 1,000 through
 // public.import_leads (one statement per batch, so scoring and lead_created workflows see the
 // batch as a set); a row the database refuses is reported with its constraint's message and

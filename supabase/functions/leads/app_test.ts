@@ -375,12 +375,103 @@ Deno.test({
       );
 
       await t.step(
+        "subscription_status: applied, refused naming the field, an unsubscribe stays",
+        async () => {
+          const owner = await createUser("import-subscription");
+          try {
+            await asService((tx) =>
+              tx`insert into public.email_suppressions (user_id, email, reason)
+                 values (${owner.sub}, 'gone@example.com', 'unsubscribed')`
+            );
+            const states = () =>
+              asService((tx) =>
+                tx<{ email: string; subscription_status: string }[]>`
+                  select email, subscription_status from public.leads
+                  where user_id = ${owner.sub} order by email_normalized`
+              ).then((rows) => rows.map((r) => [r.email, r.subscription_status]));
+            const first = await send(
+              url,
+              owner,
+              [
+                "email,subscription_status",
+                "ada@example.com,unsubscribed",
+                "bob@example.com,",
+                "cy@example.com,unconfirmed",
+                "dee@example.com,maybe",
+                "gone@example.com,subscribed",
+              ].join("\n"),
+            );
+            assert.equal(first.status, 200, JSON.stringify(first.body));
+            assert.deepEqual(counts(first.body), {
+              inserted: 4,
+              updated: 0,
+              unchanged: 0,
+              failed: 1,
+            });
+            assert.deepEqual(first.body.errors, [{
+              row: 4,
+              field: "subscription_status",
+              message: "must be one of subscribed, unconfirmed, unsubscribed",
+            }]);
+            assert.deepEqual(await states(), [
+              ["ada@example.com", "unsubscribed"],
+              ["bob@example.com", "subscribed"],
+              ["cy@example.com", "unconfirmed"],
+              ["gone@example.com", "unsubscribed"],
+            ]);
+            const [{ custom }] = await asService((tx) =>
+              tx`select count(*)::integer as custom from public.leads
+                 where user_id = ${owner.sub} and custom_fields ? 'subscription_status'`
+            );
+            assert.equal(
+              custom,
+              0,
+              "the column is a lead field, not a custom field",
+            );
+
+            const second = await send(
+              url,
+              owner,
+              JSON.stringify([
+                { email: "ada@example.com", subscription_status: "subscribed" },
+                {
+                  email: "bob@example.com",
+                  subscription_status: "unsubscribed",
+                },
+                { email: "cy@example.com" },
+                {
+                  email: "gone@example.com",
+                  subscription_status: "subscribed",
+                },
+              ]),
+              { type: "application/json" },
+            );
+            assert.equal(second.status, 200, JSON.stringify(second.body));
+            assert.deepEqual(counts(second.body), {
+              inserted: 0,
+              updated: 2,
+              unchanged: 2,
+              failed: 0,
+            });
+            assert.deepEqual(await states(), [
+              ["ada@example.com", "subscribed"],
+              ["bob@example.com", "unsubscribed"],
+              ["cy@example.com", "unconfirmed"],
+              ["gone@example.com", "unsubscribed"],
+            ]);
+          } finally {
+            await deleteUsers(owner);
+          }
+        },
+      );
+
+      await t.step(
         "another user's token never sees or touches these leads",
         async () => {
           const before = await leadsOf(alice);
           assert.equal(
             await exported(url, bob),
-            "email,first_name,last_name,company,phone,status,source,tags,score,created_at,updated_at,custom_fields\r\n",
+            "email,first_name,last_name,company,phone,status,source,tags,subscription_status,score,created_at,updated_at,custom_fields\r\n",
           );
           const { body } = await send(
             url,

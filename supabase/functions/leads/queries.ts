@@ -21,7 +21,7 @@ export async function importLeads(tx: Tx, rows: LeadRow[], mode: string): Promis
 export function exportLeads(tx: Tx, status: string | undefined, size: number) {
   return tx`
     select email, first_name, last_name, company, phone, status, source,
-      array_to_string(tags, ';') as tags, score,
+      array_to_string(tags, ';') as tags, subscription_status, score,
       to_json(created_at) #>> '{}' as created_at,
       to_json(updated_at) #>> '{}' as updated_at,
       custom_fields::text as custom_fields

@@ -14,6 +14,7 @@ export const LEAD_FIELDS = [
   "status",
   "source",
   "tags",
+  "subscription_status",
   "custom_fields",
 ] as const;
 
@@ -33,6 +34,13 @@ export const STATUSES = [
   "contacted",
   "converted",
   "lost",
+] as const;
+
+/** public.leads.subscription_status (docs/audience.md#subscription-state). */
+export const SUBSCRIPTION_STATUSES = [
+  "subscribed",
+  "unconfirmed",
+  "unsubscribed",
 ] as const;
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
@@ -79,6 +87,10 @@ const Row = z.object({
   status: z.enum(STATUSES, `must be one of ${STATUSES.join(", ")}`).optional(),
   source: text(200).optional(),
   tags: Tags.optional(),
+  subscription_status: z.enum(
+    SUBSCRIPTION_STATUSES,
+    `must be one of ${SUBSCRIPTION_STATUSES.join(", ")}`,
+  ).optional(),
   custom_fields: CustomFields.optional(),
 });
 

@@ -2,11 +2,11 @@
 -- database keeps, so `on conflict (user_id, email_normalized)` (supabase-js onConflict) works
 -- as the signed-in user; a case variant is a duplicate named by the constraint; another owner
 -- may hold the same address; nobody writes email_normalized. And public.import_leads: one
--- batch as the caller, refused rows reported alone, modes, merges, RLS.
+-- batch as the caller, refused rows reported alone, modes, merges, subscription state, RLS.
 begin;
 \ir _helpers.psql
 
-select plan(20);
+select plan(23);
 
 do $$
 begin
@@ -86,6 +86,25 @@ select is(
   'update_only inserts nothing and says so per row');
 select throws_ok($$select public.import_leads('{}')$$, '22023',
   'import_leads: rows must be a JSON array of lead objects', 'rows must be an array');
+
+-- subscription_status (migration import_subscription_status).
+select is(
+  (public.import_leads($$[{"email": "ada@example.com", "subscription_status": "unsubscribed"},
+                        {"email": "sub@example.com", "subscription_status": "unconfirmed"},
+                        {"email": "odd@example.com", "subscription_status": "maybe"}]$$) #> '{errors,0}') - 'message',
+  '{"index": 3, "field": "subscription_status"}', 'a state the column refuses is a row error naming the field');
+select results_eq(
+  $$select email_normalized, subscription_status from public.leads
+    where email_normalized in ('ada@example.com', 'sub@example.com') order by 1$$,
+  $$values ('ada@example.com', 'unsubscribed'), ('sub@example.com', 'unconfirmed')$$,
+  'the other rows take the file''s state');
+select tests.clear_authentication();
+insert into public.email_suppressions (user_id, email, reason) values (tests.get_user_id('alice'), 'ada@example.com', 'complaint');
+select tests.authenticate_as('alice');
+select is(
+  public.import_leads($$[{"email": "ada@example.com", "subscription_status": "subscribed"}]$$) - 'errors',
+  '{"inserted": 0, "updated": 0, "unchanged": 1, "failed": 0}',
+  'an address that complained is not subscribed again by an import');
 
 select tests.authenticate_as('bob');
 select is(

@@ -8,7 +8,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(34);
+select plan(36);
 
 do $$
 begin
@@ -189,6 +189,12 @@ update public.workflows set is_active = false where user_id = tests.get_user_id(
 select private.evaluate_segment_triggers();
 select is_empty(format('select from private.segment_evaluations where segment_id = %L', :'mallorys'),
   'an unwatched segment keeps no state');
+
+-- ==== a deleted segment ====
+delete from public.segments where id = :'signed';
+select lives_ok('select private.evaluate_segment_triggers()', 'the job runs on when a watched segment is deleted');
+select is_empty(format('select from private.segment_members where segment_id = %L', :'signed'),
+  'its members are gone with it');
 
 -- ==== apps ====
 select tests.authenticate_as('alice');

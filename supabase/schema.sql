@@ -11785,6 +11785,90 @@ CREATE TABLE private.analytics_events_default (
 ALTER TABLE private.analytics_events_default OWNER TO postgres;
 
 --
+-- Name: analytics_events_p2026_09; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_events_p2026_09 (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE private.analytics_events_p2026_09 OWNER TO postgres;
+
+--
+-- Name: analytics_events_p2026_10; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_events_p2026_10 (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE private.analytics_events_p2026_10 OWNER TO postgres;
+
+--
+-- Name: analytics_events_p2026_11; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_events_p2026_11 (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    event_type text NOT NULL,
+    event_name text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    "timestamp" timestamp with time zone DEFAULT now() NOT NULL,
+    session_id text,
+    user_agent text,
+    ip_address inet,
+    anonymous_id text,
+    message_id text,
+    CONSTRAINT analytics_events_anonymous_id_check CHECK (((anonymous_id ~ '\S'::text) AND (length(anonymous_id) <= 200))),
+    CONSTRAINT analytics_events_event_name_check CHECK (((event_name ~ '\S'::text) AND (length(event_name) <= 200))),
+    CONSTRAINT analytics_events_event_type_check CHECK (((event_type ~ '\S'::text) AND (length(event_type) <= 100))),
+    CONSTRAINT analytics_events_message_id_check CHECK (((message_id ~ '\S'::text) AND (length(message_id) <= 200))),
+    CONSTRAINT analytics_events_properties_check CHECK ((jsonb_typeof(properties) = 'object'::text)),
+    CONSTRAINT analytics_events_session_id_check CHECK ((length(session_id) <= 200)),
+    CONSTRAINT analytics_events_user_agent_check CHECK ((length(user_agent) <= 1000))
+);
+
+
+ALTER TABLE private.analytics_events_p2026_11 OWNER TO postgres;
+
+--
 -- Name: analytics_events_p2026_12; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -13516,6 +13600,27 @@ ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_even
 
 
 --
+-- Name: analytics_events_p2026_09; Type: TABLE ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_events_p2026_09 FOR VALUES FROM ('2026-09-01 00:00:00+00') TO ('2026-10-01 00:00:00+00');
+
+
+--
+-- Name: analytics_events_p2026_10; Type: TABLE ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_events_p2026_10 FOR VALUES FROM ('2026-10-01 00:00:00+00') TO ('2026-11-01 00:00:00+00');
+
+
+--
+-- Name: analytics_events_p2026_11; Type: TABLE ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY public.analytics_events ATTACH PARTITION private.analytics_events_p2026_11 FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00');
+
+
+--
 -- Name: analytics_events_p2026_12; Type: TABLE ATTACH; Schema: private; Owner: postgres
 --
 
@@ -13565,6 +13670,30 @@ ALTER TABLE ONLY public.analytics_events
 
 ALTER TABLE ONLY private.analytics_events_default
     ADD CONSTRAINT analytics_events_default_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_events_p2026_09 analytics_events_p2026_09_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_events_p2026_09
+    ADD CONSTRAINT analytics_events_p2026_09_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_events_p2026_10 analytics_events_p2026_10_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_events_p2026_10
+    ADD CONSTRAINT analytics_events_p2026_10_pkey PRIMARY KEY (id, "timestamp");
+
+
+--
+-- Name: analytics_events_p2026_11 analytics_events_p2026_11_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_events_p2026_11
+    ADD CONSTRAINT analytics_events_p2026_11_pkey PRIMARY KEY (id, "timestamp");
 
 
 --
@@ -14199,6 +14328,132 @@ CREATE INDEX analytics_events_user_id_timestamp_idx ON ONLY public.analytics_eve
 --
 
 CREATE INDEX analytics_events_default_user_id_timestamp_idx ON private.analytics_events_default USING btree (user_id, "timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2026_09_event_type_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_09_event_type_idx ON private.analytics_events_p2026_09 USING btree (event_type);
+
+
+--
+-- Name: analytics_events_p2026_09_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_09_timestamp_idx ON private.analytics_events_p2026_09 USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2026_09_timestamp_idx1; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_09_timestamp_idx1 ON private.analytics_events_p2026_09 USING brin ("timestamp");
+
+
+--
+-- Name: analytics_events_p2026_09_user_id_anonymous_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_09_user_id_anonymous_id_idx ON private.analytics_events_p2026_09 USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_p2026_09_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_09_user_id_idx ON private.analytics_events_p2026_09 USING btree (user_id);
+
+
+--
+-- Name: analytics_events_p2026_09_user_id_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_09_user_id_timestamp_idx ON private.analytics_events_p2026_09 USING btree (user_id, "timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2026_10_event_type_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_10_event_type_idx ON private.analytics_events_p2026_10 USING btree (event_type);
+
+
+--
+-- Name: analytics_events_p2026_10_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_10_timestamp_idx ON private.analytics_events_p2026_10 USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2026_10_timestamp_idx1; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_10_timestamp_idx1 ON private.analytics_events_p2026_10 USING brin ("timestamp");
+
+
+--
+-- Name: analytics_events_p2026_10_user_id_anonymous_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_10_user_id_anonymous_id_idx ON private.analytics_events_p2026_10 USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_p2026_10_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_10_user_id_idx ON private.analytics_events_p2026_10 USING btree (user_id);
+
+
+--
+-- Name: analytics_events_p2026_10_user_id_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_10_user_id_timestamp_idx ON private.analytics_events_p2026_10 USING btree (user_id, "timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2026_11_event_type_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_11_event_type_idx ON private.analytics_events_p2026_11 USING btree (event_type);
+
+
+--
+-- Name: analytics_events_p2026_11_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_11_timestamp_idx ON private.analytics_events_p2026_11 USING btree ("timestamp" DESC);
+
+
+--
+-- Name: analytics_events_p2026_11_timestamp_idx1; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_11_timestamp_idx1 ON private.analytics_events_p2026_11 USING brin ("timestamp");
+
+
+--
+-- Name: analytics_events_p2026_11_user_id_anonymous_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_11_user_id_anonymous_id_idx ON private.analytics_events_p2026_11 USING btree (user_id, anonymous_id) WHERE (anonymous_id IS NOT NULL);
+
+
+--
+-- Name: analytics_events_p2026_11_user_id_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_11_user_id_idx ON private.analytics_events_p2026_11 USING btree (user_id);
+
+
+--
+-- Name: analytics_events_p2026_11_user_id_timestamp_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX analytics_events_p2026_11_user_id_timestamp_idx ON private.analytics_events_p2026_11 USING btree (user_id, "timestamp" DESC);
 
 
 --
@@ -14969,6 +15224,153 @@ ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_even
 --
 
 ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_default_user_id_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2026_09_event_type_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_event_type ATTACH PARTITION private.analytics_events_p2026_09_event_type_idx;
+
+
+--
+-- Name: analytics_events_p2026_09_pkey; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_pkey ATTACH PARTITION private.analytics_events_p2026_09_pkey;
+
+
+--
+-- Name: analytics_events_p2026_09_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_timestamp ATTACH PARTITION private.analytics_events_p2026_09_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2026_09_timestamp_idx1; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_timestamp_brin ATTACH PARTITION private.analytics_events_p2026_09_timestamp_idx1;
+
+
+--
+-- Name: analytics_events_p2026_09_user_id_anonymous_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_anonymous_id_idx ATTACH PARTITION private.analytics_events_p2026_09_user_id_anonymous_id_idx;
+
+
+--
+-- Name: analytics_events_p2026_09_user_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_events_p2026_09_user_id_idx;
+
+
+--
+-- Name: analytics_events_p2026_09_user_id_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_p2026_09_user_id_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2026_10_event_type_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_event_type ATTACH PARTITION private.analytics_events_p2026_10_event_type_idx;
+
+
+--
+-- Name: analytics_events_p2026_10_pkey; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_pkey ATTACH PARTITION private.analytics_events_p2026_10_pkey;
+
+
+--
+-- Name: analytics_events_p2026_10_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_timestamp ATTACH PARTITION private.analytics_events_p2026_10_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2026_10_timestamp_idx1; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_timestamp_brin ATTACH PARTITION private.analytics_events_p2026_10_timestamp_idx1;
+
+
+--
+-- Name: analytics_events_p2026_10_user_id_anonymous_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_anonymous_id_idx ATTACH PARTITION private.analytics_events_p2026_10_user_id_anonymous_id_idx;
+
+
+--
+-- Name: analytics_events_p2026_10_user_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_events_p2026_10_user_id_idx;
+
+
+--
+-- Name: analytics_events_p2026_10_user_id_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_p2026_10_user_id_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2026_11_event_type_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_event_type ATTACH PARTITION private.analytics_events_p2026_11_event_type_idx;
+
+
+--
+-- Name: analytics_events_p2026_11_pkey; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_pkey ATTACH PARTITION private.analytics_events_p2026_11_pkey;
+
+
+--
+-- Name: analytics_events_p2026_11_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_timestamp ATTACH PARTITION private.analytics_events_p2026_11_timestamp_idx;
+
+
+--
+-- Name: analytics_events_p2026_11_timestamp_idx1; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_timestamp_brin ATTACH PARTITION private.analytics_events_p2026_11_timestamp_idx1;
+
+
+--
+-- Name: analytics_events_p2026_11_user_id_anonymous_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_anonymous_id_idx ATTACH PARTITION private.analytics_events_p2026_11_user_id_anonymous_id_idx;
+
+
+--
+-- Name: analytics_events_p2026_11_user_id_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.idx_analytics_user_id ATTACH PARTITION private.analytics_events_p2026_11_user_id_idx;
+
+
+--
+-- Name: analytics_events_p2026_11_user_id_timestamp_idx; Type: INDEX ATTACH; Schema: private; Owner: postgres
+--
+
+ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION private.analytics_events_p2026_11_user_id_timestamp_idx;
 
 
 --

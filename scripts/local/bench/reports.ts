@@ -86,6 +86,8 @@ const setRollupJob = (active: boolean) =>
   sql`select cron.alter_job(jobid, active := ${active}) from cron.job
       where jobname = 'beacon-event-rollups'`;
 let paused = false;
+// The month partitions made here: dropped at the end when empty, leaving the schema as it was.
+let created: string[] = [];
 
 try {
   step(`creating ${number(owners)} owners, a campaign and 20 leads each`);
@@ -105,10 +107,13 @@ try {
   step("pausing beacon-event-rollups; month partitions for the last 90 days");
   await setRollupJob(false);
   paused = true;
-  await asService((tx) =>
-    tx`select private.create_analytics_event_partition(m::date)
+  created = (await asService((tx) =>
+    tx`select private.analytics_event_partition_name(m::date) as name
        from generate_series(date_trunc('month', now() - interval '90 days'),
-                            date_trunc('month', now()), interval '1 month') as m`
+                            date_trunc('month', now()), interval '1 month') as m
+       where private.create_analytics_event_partition(m::date)`
+  )).map((row) =>
+    row.name as string
   );
 
   // Event g of N happens at start + g/N of 90 days (time order, as events arrive), for a
@@ -186,6 +191,11 @@ try {
 } finally {
   step("cleaning up");
   await asService((tx) => tx`delete from auth.users where id = any(${ids}::uuid[])`);
+  for (const name of created) {
+    const table = sql(`private.${name}`);
+    const [{ empty }] = await sql`select not exists (select from ${table}) as empty`;
+    if (empty) await sql`drop table ${table}`;
+  }
   if (paused) await setRollupJob(true);
   await sql.end();
 }

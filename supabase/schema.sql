@@ -488,6 +488,17 @@ CREATE FUNCTION private.award_engagement() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+  -- Most owners' events match no engagement rule: end before the statement below, whose
+  -- update of leads would fire their statement triggers even on no rows.
+  if not exists (
+    select
+    from public.scoring_rules as r
+    where r.user_id in (select e.user_id from new_events as e)
+      and r.is_active
+      and r.condition ->> 'type' = 'event'
+  ) then
+    return null;
+  end if;
   perform set_config('beacon.trusted_score_write', 'on', true);
   with hits as (
     select
@@ -2107,13 +2118,16 @@ COMMENT ON FUNCTION private.clear_scoring_rule_error() IS 'Trigger: clears a sco
 CREATE FUNCTION private.collect_events(write_key text, events jsonb, client_ip inet, client_user_agent text, privacy_signal boolean) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
   owner uuid;
   settings record;
   total integer := jsonb_array_length(events);
   inserted integer;
   identified uuid[];
+  -- Most requests are page views and tracks: the identity steps (and the statement triggers
+  -- their writes fire, even on no rows) run only for a batch that holds an identify.
+  has_identify boolean := jsonb_path_exists(events, '$[*] ? (@.type == "identify")');
 begin
   owner := private.write_key_owner(write_key);
   if owner is null then
@@ -2134,7 +2148,7 @@ begin
   end if;
 
   -- 2. Leads for new emails.
-  if settings.create_leads then
+  if has_identify and settings.create_leads then
     insert into public.leads (user_id, email, source, first_name, last_name, company)
     select distinct on (lower(e.email))
       owner, e.email, 'website',
@@ -2151,38 +2165,42 @@ begin
   end if;
 
   -- 3. Links, and the visitors' earlier events attributed.
-  with identifies as (
-    select distinct on (e.anonymous_id) e.anonymous_id, coalesce(by_id.id, by_email.id) as lead_id
-    from jsonb_array_elements(events) with ordinality as a (event, n)
-    cross join lateral jsonb_to_record(a.event) as e (type text, anonymous_id text, email text, lead_id uuid)
-    left join public.leads as by_id on by_id.id = e.lead_id and by_id.user_id = owner
-    left join public.leads as by_email on by_email.email_normalized = lower(btrim(e.email)) and by_email.user_id = owner
-    where e.type = 'identify'
-      and e.anonymous_id is not null
-      and coalesce(by_id.id, by_email.id) is not null
-    order by e.anonymous_id, a.n desc
-  ),
-  linked as (
-    insert into private.visitor_identities as v (user_id, anonymous_id, lead_id)
-    select owner, i.anonymous_id, i.lead_id
-    from identifies as i
-    on conflict (user_id, anonymous_id) do update
-    set lead_id = excluded.lead_id, identified_at = now()
-    returning v.lead_id
-  )
-  select array_agg(distinct l.lead_id) into identified from linked as l;
+  if has_identify then
+    with identifies as (
+      select distinct on (e.anonymous_id) e.anonymous_id, coalesce(by_id.id, by_email.id) as lead_id
+      from jsonb_array_elements(events) with ordinality as a (event, n)
+      cross join lateral jsonb_to_record(a.event) as e (type text, anonymous_id text, email text, lead_id uuid)
+      left join public.leads as by_id on by_id.id = e.lead_id and by_id.user_id = owner
+      left join public.leads as by_email on by_email.email_normalized = lower(btrim(e.email)) and by_email.user_id = owner
+      where e.type = 'identify'
+        and e.anonymous_id is not null
+        and coalesce(by_id.id, by_email.id) is not null
+      order by e.anonymous_id, a.n desc
+    ),
+    linked as (
+      insert into private.visitor_identities as v (user_id, anonymous_id, lead_id)
+      select owner, i.anonymous_id, i.lead_id
+      from identifies as i
+      on conflict (user_id, anonymous_id) do update
+      set lead_id = excluded.lead_id, identified_at = now()
+      returning v.lead_id
+    )
+    select array_agg(distinct l.lead_id) into identified from linked as l;
+  end if;
 
-  -- Only this update scores and matches the events it touches (see visitor_identities).
-  perform set_config('beacon.event_attribution', 'on', true);
-  update public.analytics_events as a
-  set properties = a.properties || jsonb_build_object('lead_id', v.lead_id)
-  from private.visitor_identities as v
-  where v.user_id = owner
-    and v.lead_id = any(identified)
-    and a.user_id = owner
-    and a.anonymous_id = v.anonymous_id
-    and private.event_lead_id(a.user_id, a.properties) is null;
-  perform set_config('beacon.event_attribution', 'off', true);
+  if identified is not null then
+    -- Only this update scores and matches the events it touches (see visitor_identities).
+    perform set_config('beacon.event_attribution', 'on', true);
+    update public.analytics_events as a
+    set properties = a.properties || jsonb_build_object('lead_id', v.lead_id)
+    from private.visitor_identities as v
+    where v.user_id = owner
+      and v.lead_id = any(identified)
+      and a.user_id = owner
+      and a.anonymous_id = v.anonymous_id
+      and private.event_lead_id(a.user_id, a.properties) is null;
+    perform set_config('beacon.event_attribution', 'off', true);
+  end if;
 
   -- 4. The events. Message ids are claimed first (private.analytics_event_messages, the
   -- first event of a batch wins); an event whose id is claimed already is a duplicate.
@@ -2241,30 +2259,32 @@ begin
   select count(*) into inserted from saved;
 
   -- 5. First touch.
-  update public.leads as l
-  set custom_fields = l.custom_fields || jsonb_build_object('first_touch', t.touch)
-  from (
-    select distinct on (v.lead_id) v.lead_id,
-      jsonb_strip_nulls(jsonb_build_object(
-        'utm_source', a.properties -> 'utm_source', 'utm_medium', a.properties -> 'utm_medium',
-        'utm_campaign', a.properties -> 'utm_campaign', 'utm_term', a.properties -> 'utm_term',
-        'utm_content', a.properties -> 'utm_content', 'url', a.properties -> 'url',
-        'referrer', a.properties -> 'referrer', 'at', to_jsonb(a."timestamp"))) as touch
-    from private.visitor_identities as v
-    join public.analytics_events as a on a.user_id = owner and a.anonymous_id = v.anonymous_id
-    where v.user_id = owner
-      and v.lead_id = any(identified)
-      and a.event_type = 'page'
-      and a.properties ?| array['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content']
-    order by v.lead_id, a."timestamp", a.id
-  ) as t
-  where l.id = t.lead_id
-    and not l.custom_fields ? 'first_touch';
+  if identified is not null then
+    update public.leads as l
+    set custom_fields = l.custom_fields || jsonb_build_object('first_touch', t.touch)
+    from (
+      select distinct on (v.lead_id) v.lead_id,
+        jsonb_strip_nulls(jsonb_build_object(
+          'utm_source', a.properties -> 'utm_source', 'utm_medium', a.properties -> 'utm_medium',
+          'utm_campaign', a.properties -> 'utm_campaign', 'utm_term', a.properties -> 'utm_term',
+          'utm_content', a.properties -> 'utm_content', 'url', a.properties -> 'url',
+          'referrer', a.properties -> 'referrer', 'at', to_jsonb(a."timestamp"))) as touch
+      from private.visitor_identities as v
+      join public.analytics_events as a on a.user_id = owner and a.anonymous_id = v.anonymous_id
+      where v.user_id = owner
+        and v.lead_id = any(identified)
+        and a.event_type = 'page'
+        and a.properties ?| array['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content']
+      order by v.lead_id, a."timestamp", a.id
+    ) as t
+    where l.id = t.lead_id
+      and not l.custom_fields ? 'first_touch';
+  end if;
 
   return jsonb_build_object('accepted', total, 'duplicates', total - inserted, 'dropped', 0,
     'honor_privacy_signals', settings.honor_privacy_signals);
 end;
-$$;
+$_$;
 
 
 ALTER FUNCTION private.collect_events(write_key text, events jsonb, client_ip inet, client_user_agent text, privacy_signal boolean) OWNER TO postgres;

@@ -15,18 +15,31 @@ const text = (max: number, example: string) =>
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const TRAIT = text(200, '"Ada"').optional();
 
-const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
+const encoder = new TextEncoder();
+
+/** Bytes of `value` as JSON when they may be over `max` (a UTF-16 unit is at most 3 bytes). */
+function bytesOver(value: unknown, max: number): number | null {
+  const json = JSON.stringify(value);
+  if (json.length * 3 <= max) return null;
+  const size = encoder.encode(json).length;
+  return size > max ? size : null;
+}
+
+// A JSON object: what JSON.parse gives is plain, so its keys are strings and need no
+// per-key check (z.record's); one test an event instead of one per property.
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 export const CollectedEvent = z.strictObject({
   type: z.enum(["track", "page", "identify"], {
     error: 'must be "track", "page" or "identify"',
   }),
   event: text(200, '"signup"').optional(),
-  properties: z.record(z.string(), z.unknown(), {
+  properties: z.custom<Record<string, unknown>>(isObject, {
     error: 'must be an object (e.g. {"plan": "pro"})',
   }).default({}).superRefine((value, ctx) => {
-    const size = bytes(value);
-    if (size > MAX_PROPERTIES_BYTES) {
+    const size = bytesOver(value, MAX_PROPERTIES_BYTES);
+    if (size !== null) {
       ctx.addIssue({
         code: "custom",
         message: `are ${size} bytes as JSON; at most ${MAX_PROPERTIES_BYTES} per event`,
@@ -87,19 +100,23 @@ export type CollectedEvent = z.output<typeof CollectedEvent>;
 // of a UTF-16 surrogate pair (an escape not itself escaped by an odd run of backslashes).
 const UNSTORABLE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
-/** One event, or the reason it is refused ("field: message; ..."). */
+/**
+ * One event as the JSON text collect_events is sent (serialized once, here, where it is also
+ * checked for text Postgres cannot store), or the reason it is refused ("field: message; ...").
+ */
 export function parseEvent(
   value: unknown,
-): { event: CollectedEvent } | { error: string } {
+): { json: string } | { error: string } {
   const result = CollectedEvent.safeParse(value);
   if (result.success) {
-    if (UNSTORABLE.test(JSON.stringify(result.data))) {
+    const json = JSON.stringify(result.data);
+    if (UNSTORABLE.test(json)) {
       return {
         error: "event: contains text that cannot be stored: a NUL character (\\u0000) or " +
           "half of a UTF-16 surrogate pair",
       };
     }
-    return { event: result.data };
+    return { json };
   }
   return {
     error: result.error.issues

@@ -6,7 +6,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(34);
+select plan(38);
 
 do $$
 begin
@@ -103,6 +103,23 @@ select lives_ok($$select private.collect_events((select key from tests.keys),
 select is((select score from public.leads where email = 'ada@acme.com' and user_id = tests.get_user_id('alice')), 10,
   'a later view of a known visitor names her at insert and scores');
 select is((select count(*)::integer from private.visitor_identities where user_id = tests.get_user_id('alice')), 1, 'one link, visitor to lead');
+
+-- An identify may name the lead by id (an app that knows it), never another owner's lead.
+select lives_ok(format($$select private.collect_events((select key from tests.keys), %L, null, null, false)$$,
+  format('[{"type": "page", "properties": {"path": "/docs"}, "anonymous_id": "v2", "message_id": "v2-view"},
+           {"type": "identify", "lead_id": "%s", "anonymous_id": "v2"}]',
+         (select id from public.leads where email = 'ada@acme.com' and user_id = tests.get_user_id('alice')))),
+  'her second device identifies by lead id');
+select is((select properties ->> 'lead_id' from public.analytics_events where message_id = 'v2-view'),
+  (select id::text from public.leads where email = 'ada@acme.com' and user_id = tests.get_user_id('alice')),
+  'its view, in the same batch, names her');
+insert into public.leads (user_id, email) values (tests.get_user_id('mallory'), 'eve@mallory.example');
+select lives_ok(format($$select private.collect_events((select key from tests.keys), %L, null, null, false)$$,
+  format('[{"type": "identify", "lead_id": "%s", "anonymous_id": "v3"}]',
+         (select id from public.leads where email = 'eve@mallory.example'))),
+  'an identify naming mallory''s lead is taken');
+select is((select count(*)::integer from private.visitor_identities where anonymous_id in ('v2', 'v3')), 1,
+  'but links only alice''s own lead');
 
 insert into public.collect_settings (user_id, honor_privacy_signals, truncate_ip)
 values (tests.get_user_id('alice'), true, true);

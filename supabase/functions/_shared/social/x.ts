@@ -4,7 +4,7 @@
 //   an image: POST /2/media/upload (multipart media, media_category tweet_image) → {"data": {"id"}}
 //   a video or GIF, which X takes only in chunks and processes before it can be posted:
 //     POST /2/media/upload/initialize {"media_type", "total_bytes", "media_category"} → {"data": {"id"}}
-//     POST /2/media/upload/{id}/append (multipart media, segment_index), one per 4 MB
+//     POST /2/media/upload/{id}/append (multipart media, segment_index), one per 4 MB segment
 //     POST /2/media/upload/{id}/finalize → {"data": {"processing_info": {"state", "check_after_secs"}}}
 //     GET  /2/media/upload?command=STATUS&media_id={id} until the state is succeeded (or failed,
 //          which fails the target with X's reason)
@@ -27,9 +27,6 @@ import {
 } from "./outcome.ts";
 import { retryAfterSeconds } from "../retry_after.ts";
 import { fetchMedia, type SocialSettings } from "./settings.ts";
-
-/** X's chunk size for appends (it takes up to 5 MB a segment). */
-const CHUNK_BYTES = 4 * 1024 * 1024;
 
 type ProcessingInfo = {
   state?: "pending" | "in_progress" | "succeeded" | "failed";
@@ -83,9 +80,13 @@ export function xPublisher(api: string, settings: SocialSettings): Publisher {
     if ("lost" in init || init.status >= 300) return fail(init, false);
     const id = text(init.body, "data", "id");
     if (!id) return malformed("X", "the media upload's initialize");
-    for (let offset = 0, segment = 0; offset < blob.size; offset += CHUNK_BYTES, segment++) {
+    for (
+      let offset = 0, segment = 0;
+      offset < blob.size;
+      offset += settings.xChunkBytes, segment++
+    ) {
       const form = new FormData();
-      form.set("media", blob.slice(offset, offset + CHUNK_BYTES), "media");
+      form.set("media", blob.slice(offset, offset + settings.xChunkBytes), "media");
       form.set("segment_index", String(segment));
       const append = await post(`/${id}/append`, token, form);
       if ("lost" in append || append.status >= 300) return fail(append, false);

@@ -22,8 +22,8 @@ const PIXEL = Uint8Array.from(
   (c) => c.charCodeAt(0),
 );
 
-/** Zero bytes standing for a 5 MB video (more than one of X's 4 MB upload segments). */
-const VIDEO = new Uint8Array(5 * 1024 * 1024);
+/** Zero bytes standing for a 48 KB video. */
+const VIDEO = new Uint8Array(48 * 1024);
 
 /** /media/<name>: a .mp4 is a video, a .gif a GIF, anything else the PNG pixel. */
 function mediaFile(path: string): Response {

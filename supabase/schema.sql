@@ -5999,59 +5999,29 @@ COMMENT ON FUNCTION private.profile_rule_match_sql(rule_prefix text, lead text) 
 
 
 --
--- Name: publish_due_content(integer); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: publish_due_content(integer, integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.publish_due_content(p_limit integer DEFAULT 1000) RETURNS integer
+CREATE FUNCTION private.publish_due_content(p_limit integer DEFAULT 1000, p_seconds integer DEFAULT 20) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
   moved integer := 0;
-  owner uuid;
-  reason text;
+  batch integer;
+  deadline timestamptz := clock_timestamp() + make_interval(secs => greatest(p_seconds, 0));
 begin
-  begin
-    moved := private.publish_due_content_batch(null, p_limit);
-  exception when others then
-    -- One owner's data broke the batch: redo it owner by owner, each alone.
-    for owner in
-      select distinct c.user_id
-      from public.content as c
-      where c.status = 'scheduled'
-        and c.scheduled_at <= now()
-    loop
-      begin
-        moved := moved + private.publish_due_content_batch(owner, p_limit);
-      exception when others then
-        get stacked diagnostics reason = message_text;
-        reason := left('publishing could not start: ' || reason, 2000);
-        begin
-          with failing as (
-            update public.content as c
-            set status = case when c.content_type = 'social_post' then 'publishing' else c.status end,
-                publish_error = reason
-            where c.user_id = owner
-              and c.status = 'scheduled'
-              and c.scheduled_at <= now()
-            returning c.id, c.content_type
-          )
-          update public.social_posts as t
-          set status = 'failed', error = reason
-          from failing as f
-          where t.content_id = f.id
-            and t.status = 'pending';
-          update public.content as c
-          set status = 'failed'
-          where c.user_id = owner
-            and c.status = 'publishing'
-            and c.publish_error = reason;
-        exception when others then
-          raise warning 'publish_due_content: owner % could not be failed either (%); retried next run', owner, sqlerrm;
-        end;
-      end;
-    end loop;
-  end;
+  loop
+    begin
+      batch := private.publish_due_content_batch(null, p_limit);
+    exception when others then
+      -- One owner's data broke the batch: the rest of what is due moves owner by owner.
+      moved := moved + private.publish_due_content_by_owner(p_limit);
+      exit;
+    end;
+    moved := moved + batch;
+    exit when batch < p_limit or clock_timestamp() >= deadline;
+  end loop;
   if moved > 0 then
     perform private.call_function('/dispatch');
   end if;
@@ -6060,13 +6030,13 @@ end;
 $$;
 
 
-ALTER FUNCTION private.publish_due_content(p_limit integer) OWNER TO postgres;
+ALTER FUNCTION private.publish_due_content(p_limit integer, p_seconds integer) OWNER TO postgres;
 
 --
--- Name: FUNCTION publish_due_content(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION publish_due_content(p_limit integer, p_seconds integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.publish_due_content(p_limit integer) IS 'pg_cron (beacon-publish-due-content): moves due scheduled content on, set-based; an owner whose content cannot move gets it failed with the reason, alone.';
+COMMENT ON FUNCTION private.publish_due_content(p_limit integer, p_seconds integer) IS 'pg_cron (beacon-publish-due-content): moves due scheduled content on, set-based, p_limit at a time until none is due or p_seconds have gone; an owner whose content cannot move gets it failed with the reason, alone.';
 
 
 --
@@ -6134,6 +6104,69 @@ ALTER FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) 
 --
 
 COMMENT ON FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) IS 'Moves due scheduled content on (social posts to publishing with a social_publish job per pending target; the rest to published).';
+
+
+--
+-- Name: publish_due_content_by_owner(integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.publish_due_content_by_owner(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  moved integer := 0;
+  owner uuid;
+  reason text;
+begin
+  for owner in
+    select distinct c.user_id
+    from public.content as c
+    where c.status = 'scheduled'
+      and c.scheduled_at <= now()
+  loop
+    begin
+      moved := moved + private.publish_due_content_batch(owner, p_limit);
+    exception when others then
+      get stacked diagnostics reason = message_text;
+      reason := left('publishing could not start: ' || reason, 2000);
+      begin
+        with failing as (
+          update public.content as c
+          set status = case when c.content_type = 'social_post' then 'publishing' else c.status end,
+              publish_error = reason
+          where c.user_id = owner
+            and c.status = 'scheduled'
+            and c.scheduled_at <= now()
+          returning c.id, c.content_type
+        )
+        update public.social_posts as t
+        set status = 'failed', error = reason
+        from failing as f
+        where t.content_id = f.id
+          and t.status = 'pending';
+        update public.content as c
+        set status = 'failed'
+        where c.user_id = owner
+          and c.status = 'publishing'
+          and c.publish_error = reason;
+      exception when others then
+        raise warning 'publish_due_content: owner % could not be failed either (%); retried next run', owner, sqlerrm;
+      end;
+    end;
+  end loop;
+  return moved;
+end;
+$$;
+
+
+ALTER FUNCTION private.publish_due_content_by_owner(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION publish_due_content_by_owner(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.publish_due_content_by_owner(p_limit integer) IS 'publish_due_content''s fallback: due content owner by owner; an owner whose content cannot move gets it failed with the reason, alone.';
 
 
 --
@@ -9326,16 +9359,20 @@ CREATE FUNCTION private.settle_social_content(p_content_ids uuid[]) RETURNS inte
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  with state as (
-    select
-      t.content_id,
-      count(*) filter (where t.status in ('pending', 'publishing')) as open,
-      count(*) filter (where t.status = 'failed') as failed,
-      count(*) as total,
-      max(t.published_at) as last_published
-    from public.social_posts as t
-    where t.content_id = any(p_content_ids)
-    group by t.content_id
+  with state as materialized (
+    select i.id, s.failed, s.total, s.last_published
+    from (select distinct u.id from unnest(p_content_ids) as u (id)) as i
+    cross join lateral (
+      select
+        count(*) filter (where t.status in ('pending', 'publishing')) as open,
+        count(*) filter (where t.status = 'failed') as failed,
+        count(*) as total,
+        max(t.published_at) as last_published
+      from public.social_posts as t
+      where t.content_id = i.id
+    ) as s
+    where s.open = 0
+      and s.total > 0
   ),
   settled as (
     update public.content as c
@@ -9344,9 +9381,8 @@ CREATE FUNCTION private.settle_social_content(p_content_ids uuid[]) RETURNS inte
         publish_error = case when s.failed > 0
           then format('%s of %s targets failed; each one''s reason is in social_posts.error', s.failed, s.total) end
     from state as s
-    where c.id = s.content_id
+    where c.id = s.id
       and c.status = 'publishing'
-      and s.open = 0
     returning c.id
   )
   select count(*)::integer from settled
@@ -9359,7 +9395,7 @@ ALTER FUNCTION private.settle_social_content(p_content_ids uuid[]) OWNER TO post
 -- Name: FUNCTION settle_social_content(p_content_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.settle_social_content(p_content_ids uuid[]) IS 'Moves publishing content whose targets have all ended to published (none failed) or failed; returns how many moved.';
+COMMENT ON FUNCTION private.settle_social_content(p_content_ids uuid[]) IS 'Moves publishing content whose targets have all ended to published (none failed) or failed; returns how many moved. One probe per given id.';
 
 
 --
@@ -11491,7 +11527,6 @@ CREATE FUNCTION public.report_campaign(id uuid) RETURNS TABLE(campaign_id uuid, 
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-#variable_conflict use_column
 begin
   if not exists (select 1 from public.campaigns as c where c.id = report_campaign.id) then
     -- One answer for "not there" and "not yours" (RLS hides other owners' campaigns).
@@ -11499,8 +11534,7 @@ begin
       message = format('report_campaign: no campaign %s', coalesce(report_campaign.id::text, 'null'));
   end if;
   return query
-  select r.* from public.report_campaigns('-infinity', 'infinity') as r
-  where r.campaign_id = report_campaign.id;
+  select * from reporting.campaign_figures('-infinity', 'infinity', report_campaign.id);
 end;
 $$;
 
@@ -11522,73 +11556,10 @@ CREATE FUNCTION public.report_campaigns(from_time timestamp with time zone, to_t
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-#variable_conflict use_column
 begin
   perform reporting.check_range('report_campaigns', report_campaigns.from_time, report_campaigns.to_time);
   return query
-  with me as (select (select auth.uid()) as uid),
-  camps as (
-    select c.id, c.name, c.status from public.campaigns as c, me where c.user_id = me.uid
-  ),
-  mail as (
-    select ec.campaign_id,
-           count(distinct ec.id) as email_campaigns,
-           count(*) filter (where d.sent_at >= report_campaigns.from_time and d.sent_at < report_campaigns.to_time) as sent,
-           count(*) filter (where d.delivered_at >= report_campaigns.from_time and d.delivered_at < report_campaigns.to_time) as delivered,
-           count(*) filter (where d.human_opened_at >= report_campaigns.from_time and d.human_opened_at < report_campaigns.to_time) as human_opens,
-           count(*) filter (where d.human_clicked_at >= report_campaigns.from_time and d.human_clicked_at < report_campaigns.to_time) as clicks,
-           count(*) filter (where d.unsubscribed_at >= report_campaigns.from_time and d.unsubscribed_at < report_campaigns.to_time) as unsubscribes,
-           count(*) filter (where d.bounced_at >= report_campaigns.from_time and d.bounced_at < report_campaigns.to_time) as bounces,
-           count(*) filter (where d.complained_at >= report_campaigns.from_time and d.complained_at < report_campaigns.to_time) as complaints
-    from public.email_campaigns as ec
-    cross join me
-    left join public.email_deliveries as d on d.email_campaign_id = ec.id and d.user_id = me.uid
-    where ec.user_id = me.uid and ec.campaign_id is not null
-    group by ec.campaign_id
-  ),
-  attributed as (
-    select c.id as campaign_id, l.id as lead_id
-    from camps as c
-    cross join me
-    join public.leads as l
-      on l.user_id = me.uid
-     and l.custom_fields -> 'first_touch' ->> 'utm_campaign' in (c.name, c.id::text)
-    where l.created_at >= report_campaigns.from_time and l.created_at < report_campaigns.to_time
-    union
-    select c.id, l.id
-    from camps as c
-    cross join me
-    join public.analytics_events as e
-      on e.user_id = me.uid
-     and e.properties ->> 'campaign_id' = c.id::text
-     and e."timestamp" >= report_campaigns.from_time and e."timestamp" < report_campaigns.to_time
-    join public.leads as l on l.user_id = me.uid and l.id::text = e.properties ->> 'lead_id'
-  ),
-  won as (
-    select a.campaign_id,
-           count(*) as leads,
-           count(*) filter (where exists (
-             select 1 from public.lead_status_history as h
-             where h.lead_id = a.lead_id and h.user_id = (select auth.uid()) and h.to_status = 'converted'
-               and h.changed_at >= report_campaigns.from_time and h.changed_at < report_campaigns.to_time)) as conversions
-    from attributed as a
-    group by a.campaign_id
-  )
-  select c.id, c.name, c.status, coalesce(m.email_campaigns, 0),
-         coalesce(m.sent, 0), coalesce(m.delivered, 0), coalesce(m.human_opens, 0), coalesce(m.clicks, 0),
-         coalesce(m.unsubscribes, 0), coalesce(m.bounces, 0), coalesce(m.complaints, 0),
-         round(m.delivered::numeric / nullif(m.sent, 0), 4),
-         round(m.human_opens::numeric / nullif(m.delivered, 0), 4),
-         round(m.clicks::numeric / nullif(m.delivered, 0), 4),
-         round(m.unsubscribes::numeric / nullif(m.delivered, 0), 4),
-         round(m.bounces::numeric / nullif(m.sent, 0), 4),
-         0::bigint, 0::bigint, 0::bigint, 0::bigint,
-         coalesce(w.leads, 0), coalesce(w.conversions, 0),
-         round(w.conversions::numeric / nullif(w.leads, 0), 4)
-  from camps as c
-  left join mail as m on m.campaign_id = c.id
-  left join won as w on w.campaign_id = c.id
-  order by c.name, c.id;
+  select * from reporting.campaign_figures(report_campaigns.from_time, report_campaigns.to_time, null);
 end;
 $$;
 
@@ -11599,7 +11570,7 @@ ALTER FUNCTION public.report_campaigns(from_time timestamp with time zone, to_ti
 -- Name: FUNCTION report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone) IS 'One row per campaign of the caller, activity in [from, to): its email campaigns (sent, delivered, human opens, human clicks, unsubscribes, bounces, complaints and their rates: delivery and bounce over sent, the others over delivered), social posts (always 0: no social_posts table exists yet), leads attributed to it (first-touch utm_campaign = its name or id, or events with properties.campaign_id and properties.lead_id) and how many of them reached converted.';
+COMMENT ON FUNCTION public.report_campaigns(from_time timestamp with time zone, to_time timestamp with time zone) IS 'One row per campaign of the caller, activity in [from, to): its email campaigns (sent, delivered, human opens, human clicks, unsubscribes, bounces, complaints and their rates: delivery and bounce over sent, the others over delivered), its social posts (targets of its content published in the range, and their latest impressions, likes and reposts as shares), leads attributed to it (first-touch utm_campaign = its name or id, or events with properties.campaign_id and properties.lead_id) and how many of them reached converted.';
 
 
 --
@@ -18328,10 +18299,10 @@ REVOKE ALL ON FUNCTION private.profile_rule_match_sql(rule_prefix text, lead tex
 
 
 --
--- Name: FUNCTION publish_due_content(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION publish_due_content(p_limit integer, p_seconds integer); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.publish_due_content(p_limit integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.publish_due_content(p_limit integer, p_seconds integer) FROM PUBLIC;
 
 
 --
@@ -18339,6 +18310,13 @@ REVOKE ALL ON FUNCTION private.publish_due_content(p_limit integer) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.publish_due_content_batch(p_owner uuid, p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION publish_due_content_by_owner(p_limit integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.publish_due_content_by_owner(p_limit integer) FROM PUBLIC;
 
 
 --

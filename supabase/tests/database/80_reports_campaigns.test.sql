@@ -1,11 +1,12 @@
 -- Campaign, funnel and source reports: the figures match the rows behind them, another
 -- owner's campaigns, leads, events and deliveries never appear (not even through a shared
 -- campaign name or a campaign id in another owner's events), anon may call none of them,
--- and a bad range or an unknown campaign is an error that says so.
+-- and a bad range or an unknown campaign is an error that says so. Social figures: the published
+-- targets of the campaign's content and their metrics, never another owner's posts.
 begin;
 \ir _helpers.psql
 
-select plan(20);
+select plan(24);
 
 do $$
 declare
@@ -38,6 +39,34 @@ begin
            'lead_id', (select id from public.leads where email = 'l3@x.test')));
   update public.leads set status = 'converted' where email in ('l1@x.test', 'm1@x.test');
   update public.leads set status = 'contacted' where id = l2;
+  -- Social: alice's campaign content A (two targets published today, one failed), C (published
+  -- three days ago), D outside any campaign; mallory's same-named campaign's own published post.
+  insert into public.social_connections (user_id, platform, platform_user_id, access_token, scopes)
+  values (alice, 'linkedin', 'li-alice', 'v1:ciphertext', '{w_member_social}'),
+         (alice, 'twitter', 'x-alice', 'v1:ciphertext', '{tweet.write}'),
+         (mallory, 'linkedin', 'li-mallory', 'v1:ciphertext', '{w_member_social}');
+  insert into public.content (user_id, title, content_type, content, campaign_id)
+  values (alice, 'A', 'social_post', 'Spring A', camp), (alice, 'B', 'social_post', 'Spring B', camp),
+         (alice, 'C', 'social_post', 'Spring C', camp), (alice, 'D', 'social_post', 'No campaign', null),
+         (mallory, 'M', 'social_post', 'Spring M', mcamp);
+  insert into public.social_posts (user_id, content_id, social_connection_id)
+  select ct.user_id, ct.id, sc.id
+  from public.content as ct
+  join public.social_connections as sc
+    on sc.user_id = ct.user_id and (sc.platform = 'linkedin' or (ct.title in ('A', 'D') and sc.platform = 'twitter'))
+  where ct.title in ('A', 'B', 'C', 'D', 'M');
+  update public.social_posts as t
+  set status = case when ct.title = 'B' then 'failed' else 'published' end,
+      published_at = case when ct.title = 'C' then now() - interval '3 days' else now() end,
+      metrics = case
+        when ct.title = 'A' and sc.platform = 'linkedin' then '{"impressions": 100, "likes": 5, "reposts": 2}'
+        when ct.title = 'A' then '{"likes": 3, "reposts": 1, "replies": 4}'
+        when ct.title = 'C' then '{"likes": 7}'
+        when ct.title = 'D' then '{"impressions": 500, "likes": 50, "reposts": 5}'
+        when ct.title = 'M' then '{"impressions": 9000, "likes": 1000, "reposts": 100}'
+        else '{}' end::jsonb
+  from public.content as ct, public.social_connections as sc
+  where ct.id = t.content_id and sc.id = t.social_connection_id;
   create table tests.ids as select camp as camp, mcamp as mcamp;
   grant select on tests.ids to authenticated;
 end;
@@ -57,10 +86,24 @@ select results_eq(
 select results_eq(
   $$select leads, conversions, conversion_rate, social_posts
     from public.report_campaigns(now() - interval '1 day', now() + interval '1 day')$$,
-  $$values (2::bigint, 1::bigint, 0.5, 0::bigint)$$,
+  $$values (2::bigint, 1::bigint, 0.5, 2::bigint)$$,
   'two leads attributed (first-touch utm_campaign, an event with campaign_id), one converted; mallory''s same-named campaign, lead and event do not count');
 select is((select sent from public.report_campaigns(now() + interval '1 day', now() + interval '2 days')), 0::bigint,
   'activity outside the window does not count');
+select results_eq(
+  $$select social_posts, social_impressions, social_likes, social_shares
+    from public.report_campaigns(now() - interval '1 day', now() + interval '1 day')$$,
+  $$values (2::bigint, 100::bigint, 8::bigint, 3::bigint)$$,
+  'social: the campaign''s two targets published in the range and their metrics (reposts as shares); not the failed one, not content outside the campaign, not mallory''s');
+select results_eq(
+  $$select social_posts, social_impressions, social_likes, social_shares
+    from public.report_campaigns(now() + interval '1 day', now() + interval '2 days')$$,
+  $$values (0::bigint, 0::bigint, 0::bigint, 0::bigint)$$,
+  'no social figures for a range without publishing');
+select results_eq(
+  $$select social_posts, social_impressions, social_likes, social_shares from tests.ids, public.report_campaign(camp)$$,
+  $$values (3::bigint, 100::bigint, 15::bigint, 3::bigint)$$,
+  'report_campaign: all time, the post published three days ago too');
 select results_eq(
   $$select sent, leads, conversions from tests.ids, public.report_campaign(camp)$$,
   $$values (4::bigint, 2::bigint, 1::bigint)$$,
@@ -88,9 +131,14 @@ select throws_ok($$select * from public.report_sources(now(), now() - interval '
 
 select tests.authenticate_as('mallory');
 select results_eq(
-  $$select name, sent, leads, conversions from public.report_campaigns('-infinity', 'infinity')$$,
-  $$values ('Spring'::text, 0::bigint, 1::bigint, 1::bigint)$$,
-  'mallory sees her campaign only, with none of alice''s sends');
+  $$select name, sent, leads, conversions, social_posts, social_impressions, social_likes, social_shares
+    from public.report_campaigns('-infinity', 'infinity')$$,
+  $$values ('Spring'::text, 0::bigint, 1::bigint, 1::bigint, 1::bigint, 9000::bigint, 1000::bigint, 100::bigint)$$,
+  'mallory sees her campaign only, with none of alice''s sends or posts');
+select results_eq(
+  $$select social_posts, social_likes from tests.ids, public.report_campaign(mcamp)$$,
+  $$values (1::bigint, 1000::bigint)$$,
+  'report_campaign of her own campaign: her post only');
 select is((select sum(leads)::int from public.report_sources('-infinity', 'infinity')), 1, 'and her one lead in report_sources');
 
 select tests.authenticate_as('eve');

@@ -2,11 +2,12 @@
 -- set-based (social posts to publishing with one social_publish job per target, the rest to
 -- published), safe to run twice; a poisoned owner's content fails alone with its reason; two
 -- claimers get disjoint targets; retry, lease expiry and a lost lease's late report; each
--- outcome settles the target and the content, with a social_published event.
+-- outcome settles the target and the content, with a social_published event. A run moves a
+-- minute's posts in batches until none is due (or its time is up); one report settles many posts.
 begin;
 \ir _helpers.psql
 
-select plan(33);
+select plan(40);
 
 do $$
 begin
@@ -192,6 +193,40 @@ select is(
    join public.social_connections as sc on sc.id = t.social_connection_id where t.content_id = (select id from tests.mallory_post)),
   'failed|needs_reauth|X refused the refresh token: invalid_grant',
   'the target fails and the connection needs the user again, with the reason'
+);
+
+-- A minute's posts in one run, settled together ------------------------------------------------
+create table tests.many as
+select tests.due_post(o.owner, o.platforms, 'Many ' || n) as id, n
+from generate_series(1, 5) as n
+cross join lateral (select case n % 2 when 0 then 'alice' else 'bob' end as owner) as w
+cross join lateral (select w.owner, case w.owner when 'bob' then '{facebook}' else '{linkedin}' end::text[] as platforms) as o;
+select is(private.publish_due_content(2), 5, 'one run moves every due item, two at a time');
+select is((select count(*)::int from private.jobs where kind = 'social_publish'
+           and (payload ->> 'content_id')::uuid in (select id from tests.many)), 5, '... with one job per target');
+create table tests.later as
+select tests.due_post('alice', '{twitter}', 'Later ' || n) as id from generate_series(1, 3) as n;
+select is(private.publish_due_content(2, 0), 2, 'out of time, a run stops after its first batch');
+select is(private.publish_due_content(2, 0), 1, '... and the next run moves the rest');
+create table tests.many_claimed as
+select c.* from private.claim_social_posts(100) as c where c.content_id in (select id from tests.many);
+select is(
+  private.complete_social_posts((select jsonb_agg(case when m.n = 5
+      then jsonb_build_object('job_id', c.job_id, 'outcome', 'failed', 'error', 'refused')
+      else jsonb_build_object('job_id', c.job_id, 'outcome', 'published', 'platform_post_id', 'p' || m.n) end)
+    from tests.many_claimed as c join tests.many as m on m.id = c.content_id where m.n <> 4)),
+  4,
+  'four targets of four posts are reported in one call'
+);
+select is(
+  (select string_agg(m.n || ':' || c.status, ',' order by m.n) from tests.many as m join public.content as c on c.id = m.id),
+  '1:published,2:published,3:published,4:publishing,5:failed',
+  'each post is settled by its own targets: published, still publishing, failed'
+);
+select is(
+  private.settle_social_content((select array_agg(id) || array_agg(id) from tests.many)),
+  0,
+  'settling again (with repeated ids) moves nothing'
 );
 
 -- A poisoned owner fails alone ----------------------------------------------------------------------

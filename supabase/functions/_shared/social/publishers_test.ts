@@ -15,7 +15,13 @@ async function withFakes(test: (setup: Setup) => Promise<void>, env: Record<stri
   // The client gives up after 300 ms; the fake then lets go of an accepted request soon.
   for (const platform of PLATFORMS) stateOf(fakes, platform).hangMs = 1000;
   const all = { ...fakes.env, BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA: "true", ...env };
-  const settings = { ...readSocialSettings(all), timeoutMs: 300, containerPollMs: 5 };
+  // Uploads to X in 32 KB segments: the fakes' 48 KB video takes two.
+  const settings = {
+    ...readSocialSettings(all),
+    timeoutMs: 300,
+    containerPollMs: 5,
+    xChunkBytes: 32 * 1024,
+  };
   try {
     await test({ fakes, publishers: createPublishers(all, settings) });
   } finally {
@@ -119,6 +125,8 @@ Deno.test("rate limits wait for the platform's reset without counting an attempt
     assert.ok(x > 890 && x <= 900, String(x));
     // X-Business-Use-Case-Usage: estimated_time_to_regain_access 5 minutes.
     assert.equal(await wait("facebook"), 300);
+    // X-App-Usage gives no time to regain access: Meta's windows are an hour; 5 minutes.
+    assert.equal(await wait("instagram"), 300);
     // LinkedIn's daily quota resets at midnight UTC.
     const midnight = new Date();
     midnight.setUTCHours(24, 0, 0, 0);
@@ -134,6 +142,34 @@ Deno.test("x: media is uploaded first and the post carries its media id", () =>
     assert.equal(outcome.kind, "published");
     assert.equal(fakes.twitter.hits.media, 1);
     assert.deepEqual(fakes.twitter.posts[0].media, ["1890000000000"]);
+  }));
+
+Deno.test("x: a video goes up in chunks and is posted once X has processed it", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const outcome = await publishers.twitter.publish(
+      target(fakes, "twitter", { mediaUrls: [`${fakes.url}/media/launch.mp4`] }),
+    );
+    assert.equal(outcome.kind, "published", JSON.stringify(outcome));
+    const hits = fakes.twitter.hits;
+    // Two segments; STATUS read until succeeded; the simple upload never used.
+    assert.deepEqual(
+      [hits.media_init, hits.media_append, hits.media_finalize, hits.processing, hits.media],
+      [1, 2, 1, 2, undefined],
+    );
+    assert.equal(fakes.twitter.posts[0].media.length, 1);
+  }));
+
+Deno.test("x: a video X cannot process fails with X's reason, and nothing is posted", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    fakes.twitter.failNext("processing", "rejected");
+    const outcome = await publishers.twitter.publish(
+      target(fakes, "twitter", { mediaUrls: [`${fakes.url}/media/launch.mp4`] }),
+    );
+    assert.deepEqual(outcome, {
+      kind: "failed",
+      message: "X could not process the media: Unsupported video format",
+    });
+    assert.equal(fakes.twitter.posts.length, 0);
   }));
 
 Deno.test("x: media from anything but https:// is refused before any call", () =>

@@ -18,6 +18,8 @@ export type SocialSettings = {
   /** Instagram: how often and how many times a container's status_code is read. */
   containerPollMs: number;
   containerPolls: number;
+  /** X: the segment size of a chunked media upload (X takes up to 5 MB a segment). */
+  xChunkBytes: number;
 };
 
 export function readSocialSettings(
@@ -37,6 +39,7 @@ export function readSocialSettings(
     allowLoopbackMedia: env.BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA === "true",
     containerPollMs: 1000,
     containerPolls: 10,
+    xChunkBytes: 4 * 1024 * 1024,
   };
 }
 

@@ -22,6 +22,19 @@ const PIXEL = Uint8Array.from(
   (c) => c.charCodeAt(0),
 );
 
+/** Zero bytes standing for a 48 KB video. */
+const VIDEO = new Uint8Array(48 * 1024);
+
+/** /media/<name>: a .mp4 is a video, a .gif a GIF, anything else the PNG pixel. */
+function mediaFile(path: string): Response {
+  const [body, type] = path.endsWith(".mp4")
+    ? [VIDEO, "video/mp4"]
+    : path.endsWith(".gif")
+    ? [PIXEL, "image/gif"]
+    : [PIXEL, "image/png"];
+  return new Response(body, { headers: { "content-type": type } });
+}
+
 export type Route = (request: Request) => Promise<Response>;
 
 export type Fakes = Awaited<ReturnType<typeof startFakes>>;
@@ -93,8 +106,7 @@ export async function startFakes(port = 0, options: FakeOptions = {}) {
     facebook: facebook.routes,
     instagram: instagram.routes,
     media: {
-      "GET /:name": () =>
-        Promise.resolve(new Response(PIXEL, { headers: { "content-type": "image/png" } })),
+      "GET /:name": (request) => Promise.resolve(mediaFile(new URL(request.url).pathname)),
     },
   };
 

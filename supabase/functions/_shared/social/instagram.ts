@@ -17,6 +17,7 @@ import {
   type Publisher,
   type PublishOutcome,
   type PublishTarget,
+  sleep,
   text,
   transient,
 } from "./outcome.ts";
@@ -25,8 +26,6 @@ import type { SocialSettings } from "./settings.ts";
 
 const GRAPH_VERSION = "v21.0";
 const VIDEO = /\.(mp4|mov)(\?|$)/i;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function instagramPublisher(api: string, settings: SocialSettings): Publisher {
   const graph = (path: string, token: string, params: Record<string, string>, post = false) =>

@@ -96,6 +96,9 @@ export const platformMessage = (platform: string, answer: Answer) =>
     .slice(0, 900);
 
 /** Seconds until a Unix time in seconds, at least 1. */
+/** Waits between a platform's processing checks (X media, Instagram containers). */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export const secondsUntil = (epochSeconds: number, now = Date.now()) =>
   Math.max(1, Math.ceil(epochSeconds - now / 1000));
 

@@ -22,6 +22,7 @@ import {
   type PublishOutcome,
   type PublishTarget,
   secondsUntil,
+  sleep,
   text,
   transient,
 } from "./outcome.ts";
@@ -33,8 +34,6 @@ type ProcessingInfo = {
   check_after_secs?: number;
   error?: { message?: string };
 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const rateLimitSeconds = (answer: Answer) => {
   const reset = Number(answer.headers.get("x-rate-limit-reset"));

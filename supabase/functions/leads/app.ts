@@ -28,7 +28,7 @@ import { asUser, type Tx, type UserClaims } from "../_shared/db.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readQuery } from "../_shared/http.ts";
 import { csvLine, csvRecords, tooLarge, utf8Chunks } from "./csv.ts";
-import { exportLeads, importLeads } from "./queries.ts";
+import { type Batch, exportLeads, importLeads } from "./queries.ts";
 import {
   headerProblem,
   LEAD_FIELDS,
@@ -78,26 +78,38 @@ type Counts = {
 };
 type Answer = Counts & { errors: RowError[] };
 
-/** Collects the answer: counts and the first MAX_ERRORS errors. */
+/**
+ * Collects the answer: counts and the first MAX_ERRORS errors by row. A batch's errors arrive
+ * after the parser's errors of later rows, so errors are kept sorted on the way; keeping the
+ * lowest rows is always safe, as any error still to come can only push a higher one out.
+ */
 class Tally {
   counts: Counts = { inserted: 0, updated: 0, unchanged: 0, failed: 0 };
   errors: RowError[] = [];
   fail(errors: RowError[]) {
     this.counts.failed += 1;
-    for (const error of errors) {
-      if (this.errors.length < MAX_ERRORS) this.errors.push(error);
-    }
+    this.errors.push(...errors);
+    if (this.errors.length > 2 * MAX_ERRORS) this.trim();
+  }
+  trim() {
+    this.errors = this.errors.sort((a, b) => a.row - b.row).slice(0, MAX_ERRORS);
   }
   get answer(): Answer {
+    this.trim();
     return { ...this.counts, errors: this.errors };
   }
 }
 
-/** Rows waiting to be written; flushed at BATCH_ROWS or before an email it holds already. */
+/**
+ * Rows waiting to be written; flushed at BATCH_ROWS or before an email it holds already. One
+ * batch is written while the next is parsed (the database and the parser overlap); a batch
+ * waits for the one before, so batches apply in file order.
+ */
 class Writer {
   rows: LeadRow[] = [];
   numbers: number[] = [];
   emails = new Set<string>();
+  writing: Promise<void> = Promise.resolve();
   constructor(readonly tx: Tx, readonly mode: string, readonly tally: Tally) {}
 
   async add(lead: LeadRow, row: number) {
@@ -110,23 +122,39 @@ class Writer {
     this.emails.add(key);
   }
 
+  /** Starts writing the held rows once the batch before is written. */
   async flush() {
+    await this.writing;
     if (this.rows.length === 0) return;
-    const result = await importLeads(this.tx, this.rows, this.mode);
+    const numbers = this.numbers;
+    this.writing = importLeads(this.tx, this.rows, this.mode).then((result) =>
+      this.count(result, numbers)
+    );
+    // Its failure surfaces at the next flush or at finish; until then it is not unhandled.
+    this.writing.catch(() => {});
+    this.rows = [];
+    this.numbers = [];
+    this.emails.clear();
+  }
+
+  /** Writes what is held and waits for every batch. */
+  async finish() {
+    await this.flush();
+    await this.writing;
+  }
+
+  count(result: Batch, numbers: number[]) {
     const { counts } = this.tally;
     counts.inserted += result.inserted;
     counts.updated += result.updated;
     counts.unchanged += result.unchanged;
     for (const error of result.errors) {
       this.tally.fail([{
-        row: this.numbers[error.index - 1],
+        row: numbers[error.index - 1],
         field: error.field,
         message: error.message,
       }]);
     }
-    this.rows = [];
-    this.numbers = [];
-    this.emails.clear();
   }
 }
 
@@ -244,7 +272,7 @@ export function createLeadsApp(options: { maxBytes: number }) {
         const tally = new Tally();
         const writer = new Writer(tx, mode, tally);
         await read(c, writer, options.maxBytes);
-        await writer.flush();
+        await writer.finish();
         if (dry_run) throw new DryRun(tally.answer);
         return tally.answer;
       });

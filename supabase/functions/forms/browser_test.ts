@@ -71,8 +71,7 @@ const press = (browser: Browser, label: string) =>
   })()`);
 
 Deno.test({
-  name:
-    "in headless Chromium: form post, double opt-in link, leave one list, then all",
+  name: "in headless Chromium: form post, double opt-in link, leave one list, then all",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -99,9 +98,7 @@ Deno.test({
         const [form] = await tx`
           insert into public.forms (name, fields, list_ids, double_opt_in, consent_text,
                                     consent_version, success_url, confirm_url)
-          values ('Newsletter signup', '{first_name}', ${
-          rows.map((r) => r.id)
-        }, true,
+          values ('Newsletter signup', '{first_name}', ${rows.map((r) => r.id)}, true,
                   'Send me the newsletter.', 'v1', ${`${origin}/thanks`}, ${`${origin}/welcome`})
           returning id`;
         formId = form.id;
@@ -112,9 +109,7 @@ Deno.test({
       // A person fills in the form and submits it.
       await browser.goto(`${origin}/signup`);
       await browser.navigateBy(`(() => {
-        document.querySelector("[name=email]").value = ${
-        JSON.stringify(address)
-      };
+        document.querySelector("[name=email]").value = ${JSON.stringify(address)};
         document.querySelector("[name=first_name]").value = "Hedy";
         document.querySelector("[name=consent]").checked = true;
         document.querySelector("button").click();
@@ -179,13 +174,9 @@ Deno.test({
       });
       assert.equal(await startSending(campaign), "sending");
       await dispatcher.run();
-      const news = fake.sentTo(address).find((email) =>
-        email.subject === "The newsletter"
-      );
+      const news = fake.sentTo(address).find((email) => email.subject === "The newsletter");
       assert.ok(news, "the confirmed lead got the newsletter");
-      const unsubscribe = `${functions.url}${
-        trackPath(trackingUrls(news.html!).unsubscribe)
-      }`;
+      const unsubscribe = `${functions.url}${trackPath(trackingUrls(news.html!).unsubscribe)}`;
 
       await browser.goto(unsubscribe);
       await press(browser, "Leave Newsletter");

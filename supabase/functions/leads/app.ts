@@ -7,8 +7,9 @@
 //        → 400 the file as a whole is unusable: not UTF-8, not CSV/JSON, no email column,
 //          a column named twice; 413 over the size limit (50 MiB); 415 another content type.
 //          Nothing is changed then.
-//   GET  /functions/v1/leads/export?status=new  → 200 text/csv, every lead of the caller (or
-//          those with that status), streamed: the columns of LEAD_COLUMNS, tags joined by ";",
+//   GET  /functions/v1/leads/export?status=new&segment=<id>  → 200 text/csv, every lead of the
+//          caller (or those with that status and/or in that segment of theirs; 404 for a
+//          segment that is not theirs), streamed: the columns of LEAD_COLUMNS, tags joined by ";",
 //          custom_fields as a JSON column. Importing an export changes nothing.
 //
 // Columns map to lead fields by name (email, first_name, last_name, company, phone, status,
@@ -28,7 +29,7 @@ import { asUser, type Tx, type UserClaims } from "../_shared/db.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readQuery } from "../_shared/http.ts";
 import { csvLine, csvRecords, tooLarge, utf8Chunks } from "./csv.ts";
-import { type Batch, exportLeads, importLeads } from "./queries.ts";
+import { type Batch, exportLeads, hasSegment, importLeads } from "./queries.ts";
 import {
   headerProblem,
   LEAD_FIELDS,
@@ -59,6 +60,7 @@ const ImportQuery = z.object({
 
 const ExportQuery = z.object({
   status: z.enum(STATUSES, `must be one of ${STATUSES.join(", ")}`).optional(),
+  segment: z.uuid("must be a segment id").optional(),
 });
 
 /** The export's columns: the lead fields, the system's (ignored on import), custom_fields last. */
@@ -92,7 +94,10 @@ class Tally {
     if (this.errors.length > 2 * MAX_ERRORS) this.trim();
   }
   trim() {
-    this.errors = this.errors.sort((a, b) => a.row - b.row).slice(0, MAX_ERRORS);
+    this.errors = this.errors.sort((a, b) => a.row - b.row).slice(
+      0,
+      MAX_ERRORS,
+    );
   }
   get answer(): Answer {
     this.trim();
@@ -283,16 +288,27 @@ export function createLeadsApp(options: { maxBytes: number }) {
     }
   });
 
-  app.get("/export", requireUser, (c) => {
+  app.get("/export", requireUser, async (c) => {
     const user: UserClaims = c.get("user");
-    const { status } = readQuery(c, ExportQuery);
+    const filter = readQuery(c, ExportQuery);
+    // Checked before the 200 is sent: a stream cannot turn into an error status later.
+    if (
+      filter.segment &&
+      !(await asUser(user, (tx) => hasSegment(tx, filter.segment!)))
+    ) {
+      throw new HttpError(
+        404,
+        "not_found",
+        `segment: no segment ${filter.segment} among yours`,
+      );
+    }
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
         try {
           controller.enqueue(encoder.encode(csvLine(LEAD_COLUMNS)));
           await asUser(user, async (tx) => {
-            const rows = exportLeads(tx, status, 1000);
+            const rows = exportLeads(tx, filter, 1000);
             for await (const batch of rows) {
               controller.enqueue(encoder.encode(
                 batch.map((lead) => csvLine(LEAD_COLUMNS.map((column) => lead[column]))).join(""),

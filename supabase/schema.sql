@@ -11921,6 +11921,37 @@ COMMENT ON FUNCTION public.segment_count(segment_id uuid) IS 'How many of the ca
 
 
 --
+-- Name: segment_leads(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.segment_leads(segment_id uuid) RETURNS SETOF public.leads
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  found_predicate jsonb;
+begin
+  select s.predicate into found_predicate from public.segments as s where s.id = segment_leads.segment_id;
+  if not found then
+    raise exception using errcode = 'no_data_found',
+      message = format('segment_leads: no segment %s among yours', coalesce(segment_leads.segment_id::text, 'null'));
+  end if;
+  return query execute format('select l.* from public.leads as l where l.user_id = (select auth.uid()) and %s',
+    segmenting.predicate_sql('segment_leads', found_predicate));
+end;
+$$;
+
+
+ALTER FUNCTION public.segment_leads(segment_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION segment_leads(segment_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.segment_leads(segment_id uuid) IS 'The caller''s leads in one of their segments now (security invoker: RLS applies; the rows segment_count counts).';
+
+
+--
 -- Name: analytics_event_messages; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -19036,6 +19067,14 @@ GRANT ALL ON FUNCTION public.run_workflow(workflow_id uuid, lead_id uuid) TO ser
 
 REVOKE ALL ON FUNCTION public.segment_count(segment_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.segment_count(segment_id uuid) TO authenticated;
+
+
+--
+-- Name: FUNCTION segment_leads(segment_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.segment_leads(segment_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.segment_leads(segment_id uuid) TO authenticated;
 
 
 --

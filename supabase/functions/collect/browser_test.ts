@@ -11,10 +11,9 @@ import {
   storedEvents,
   storedLead,
 } from "../_testing/collect.ts";
+import { dumpDom } from "../_testing/browser.ts";
 import { serveFunctions } from "../_testing/email.ts";
 import { createUser, deleteUsers } from "../_testing/harness.ts";
-
-const BROWSER_SECONDS = 60;
 
 function landingPage(functionsUrl: string, key: string): string {
   return `<!doctype html>
@@ -40,48 +39,6 @@ function landingPage(functionsUrl: string, key: string): string {
   });
 </script>
 </body></html>`;
-}
-
-/** Runs headless Chromium on `url` until the page settles; returns the DOM it dumped. */
-async function chromium(url: string): Promise<string> {
-  const profile = await Deno.makeTempDir({ prefix: "beacon-chromium-" });
-  try {
-    const output = await new Deno.Command("chromium", {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--no-default-browser-check",
-        `--user-data-dir=${profile}`,
-        "--virtual-time-budget=15000",
-        "--dump-dom",
-        url,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(BROWSER_SECONDS * 1000),
-    }).output().catch((err) => {
-      if (err instanceof Deno.errors.NotFound) {
-        throw new Error(
-          "chromium is not installed: run scripts/setup (as root it installs Debian's chromium)",
-        );
-      }
-      throw err;
-    });
-    const dom = new TextDecoder().decode(output.stdout);
-    if (!output.success) {
-      throw new Error(
-        `chromium failed (code ${output.code}, within ${BROWSER_SECONDS}s):\n${
-          new TextDecoder().decode(output.stderr)
-        }`,
-      );
-    }
-    return dom;
-  } finally {
-    await Deno.remove(profile, { recursive: true });
-  }
 }
 
 Deno.test({
@@ -112,7 +69,7 @@ Deno.test({
       const page =
         `http://127.0.0.1:${site.addr.port}/landing?utm_source=chromium&utm_medium=test` +
         "&utm_campaign=launch";
-      const dom = await chromium(page);
+      const dom = await dumpDom(page);
       assert.match(
         dom,
         /data-first="\{&quot;accepted&quot;:1,/,

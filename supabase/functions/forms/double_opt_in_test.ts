@@ -2,7 +2,7 @@
 // sends the confirmation email through the email pipeline (dispatch → the Resend fake); the
 // lead gets no campaign email meanwhile; the link's page changes nothing, its button
 // subscribes the lead (303 to the form's confirm_url) and records the confirmation; posting
-// again re-sends at most every 5 minutes; suppressed addresses get nothing; expired and
+// again re-sends, at most every 5 minutes; suppressed addresses get nothing; expired and
 // changed links are refused.
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
@@ -99,6 +99,18 @@ dbTest(
       await dispatcher.run();
       assert.equal(fake.sentTo(address).length, 1, "and re-sends at most every 5 minutes");
 
+      // Six minutes later, posting again re-sends the confirmation.
+      await asService((tx) =>
+        tx`update public.email_campaigns set created_at = created_at - interval '6 minutes'
+           where user_id = ${user.sub} and purpose = 'confirmation'`
+      );
+      res = await signUp(formId, address);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      await dispatcher.run();
+      assert.equal(fake.sentTo(address).length, 2, "once the 5 minutes passed, it is re-sent");
+      assert.equal(fake.sentTo(address)[1].subject, "Please confirm your subscription");
+
       res = await app.request(link);
       assert.equal(res.status, 200);
       assert.match(await res.text(), /<form method="post"><button type="submit">Confirm/);
@@ -114,7 +126,12 @@ dbTest(
       // A consent per post, then the confirmation.
       assert.deepEqual(await lead(user, address), {
         subscription_status: "subscribed",
-        consents: ["email_marketing v2", "email_marketing v2", "double_opt_in v2"],
+        consents: [
+          "email_marketing v2",
+          "email_marketing v2",
+          "email_marketing v2",
+          "double_opt_in v2",
+        ],
       });
       res = await app.request(link, { method: "POST" });
       assert.equal(res.status, 303, "confirming twice is harmless");

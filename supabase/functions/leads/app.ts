@@ -7,8 +7,9 @@
 //        → 400 the file as a whole is unusable: not UTF-8, not CSV/JSON, no email column,
 //          a column named twice; 413 over the size limit (50 MiB); 415 another content type.
 //          Nothing is changed then.
-//   GET  /functions/v1/leads/export?status=new  → 200 text/csv, every lead of the caller (or
-//          those with that status), streamed: the columns of LEAD_COLUMNS, tags joined by ";",
+//   GET  /functions/v1/leads/export?status=new&segment=<id>  → 200 text/csv, every lead of the
+//          caller (or those with that status and/or in that segment of theirs; 404 for a
+//          segment that is not theirs), streamed: the columns of LEAD_COLUMNS, tags joined by ";",
 //          custom_fields as a JSON column. Importing an export changes nothing.
 //
 // Columns map to lead fields by name (email, first_name, last_name, company, phone, status,
@@ -30,7 +31,7 @@ import { asUser, type Tx, type UserClaims } from "../_shared/db.ts";
 import { readEnv } from "../_shared/env.ts";
 import { createApp, HttpError, readQuery } from "../_shared/http.ts";
 import { csvLine, csvRecords, tooLarge, utf8Chunks } from "./csv.ts";
-import { exportLeads, importLeads } from "./queries.ts";
+import { type Batch, exportLeads, hasSegment, importLeads } from "./queries.ts";
 import {
   headerProblem,
   LEAD_FIELDS,
@@ -61,6 +62,7 @@ const ImportQuery = z.object({
 
 const ExportQuery = z.object({
   status: z.enum(STATUSES, `must be one of ${STATUSES.join(", ")}`).optional(),
+  segment: z.uuid("must be a segment id").optional(),
 });
 
 /** The export's columns: the lead fields, the system's (ignored on import), custom_fields last. */
@@ -80,26 +82,41 @@ type Counts = {
 };
 type Answer = Counts & { errors: RowError[] };
 
-/** Collects the answer: counts and the first MAX_ERRORS errors. */
+/**
+ * Collects the answer: counts and the first MAX_ERRORS errors by row. A batch's errors arrive
+ * after the parser's errors of later rows, so errors are kept sorted on the way; keeping the
+ * lowest rows is always safe, as any error still to come can only push a higher one out.
+ */
 class Tally {
   counts: Counts = { inserted: 0, updated: 0, unchanged: 0, failed: 0 };
   errors: RowError[] = [];
   fail(errors: RowError[]) {
     this.counts.failed += 1;
-    for (const error of errors) {
-      if (this.errors.length < MAX_ERRORS) this.errors.push(error);
-    }
+    this.errors.push(...errors);
+    if (this.errors.length > 2 * MAX_ERRORS) this.trim();
+  }
+  trim() {
+    this.errors = this.errors.sort((a, b) => a.row - b.row).slice(
+      0,
+      MAX_ERRORS,
+    );
   }
   get answer(): Answer {
+    this.trim();
     return { ...this.counts, errors: this.errors };
   }
 }
 
-/** Rows waiting to be written; flushed at BATCH_ROWS or before an email it holds already. */
+/**
+ * Rows waiting to be written; flushed at BATCH_ROWS or before an email it holds already. One
+ * batch is written while the next is parsed (the database and the parser overlap); a batch
+ * waits for the one before, so batches apply in file order.
+ */
 class Writer {
   rows: LeadRow[] = [];
   numbers: number[] = [];
   emails = new Set<string>();
+  writing: Promise<void> = Promise.resolve();
   constructor(readonly tx: Tx, readonly mode: string, readonly tally: Tally) {}
 
   async add(lead: LeadRow, row: number) {
@@ -112,23 +129,39 @@ class Writer {
     this.emails.add(key);
   }
 
+  /** Starts writing the held rows once the batch before is written. */
   async flush() {
+    await this.writing;
     if (this.rows.length === 0) return;
-    const result = await importLeads(this.tx, this.rows, this.mode);
+    const numbers = this.numbers;
+    this.writing = importLeads(this.tx, this.rows, this.mode).then((result) =>
+      this.count(result, numbers)
+    );
+    // Its failure surfaces at the next flush or at finish; until then it is not unhandled.
+    this.writing.catch(() => {});
+    this.rows = [];
+    this.numbers = [];
+    this.emails.clear();
+  }
+
+  /** Writes what is held and waits for every batch. */
+  async finish() {
+    await this.flush();
+    await this.writing;
+  }
+
+  count(result: Batch, numbers: number[]) {
     const { counts } = this.tally;
     counts.inserted += result.inserted;
     counts.updated += result.updated;
     counts.unchanged += result.unchanged;
     for (const error of result.errors) {
       this.tally.fail([{
-        row: this.numbers[error.index - 1],
+        row: numbers[error.index - 1],
         field: error.field,
         message: error.message,
       }]);
     }
-    this.rows = [];
-    this.numbers = [];
-    this.emails.clear();
   }
 }
 
@@ -246,7 +279,7 @@ export function createLeadsApp(options: { maxBytes: number }) {
         const tally = new Tally();
         const writer = new Writer(tx, mode, tally);
         await read(c, writer, options.maxBytes);
-        await writer.flush();
+        await writer.finish();
         if (dry_run) throw new DryRun(tally.answer);
         return tally.answer;
       });
@@ -257,16 +290,27 @@ export function createLeadsApp(options: { maxBytes: number }) {
     }
   });
 
-  app.get("/export", requireUser, (c) => {
+  app.get("/export", requireUser, async (c) => {
     const user: UserClaims = c.get("user");
-    const { status } = readQuery(c, ExportQuery);
+    const filter = readQuery(c, ExportQuery);
+    // Checked before the 200 is sent: a stream cannot turn into an error status later.
+    if (
+      filter.segment &&
+      !(await asUser(user, (tx) => hasSegment(tx, filter.segment!)))
+    ) {
+      throw new HttpError(
+        404,
+        "not_found",
+        `segment: no segment ${filter.segment} among yours`,
+      );
+    }
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
         try {
           controller.enqueue(encoder.encode(csvLine(LEAD_COLUMNS)));
           await asUser(user, async (tx) => {
-            const rows = exportLeads(tx, status, 1000);
+            const rows = exportLeads(tx, filter, 1000);
             for await (const batch of rows) {
               controller.enqueue(encoder.encode(
                 batch.map((lead) => csvLine(LEAD_COLUMNS.map((column) => lead[column]))).join(""),

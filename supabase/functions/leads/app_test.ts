@@ -2,7 +2,7 @@
 // malformed files, dry runs, modes, tag and custom field merges, 100,000 rows) and exports
 // (round trip, status filter, quoting), and one owner's token never reaching another's leads.
 import assert from "node:assert/strict";
-import { asService, type UserClaims } from "../_shared/db.ts";
+import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { serveFunctions } from "../_testing/email.ts";
 import { bearerFor, createUser, deleteUsers } from "../_testing/harness.ts";
 
@@ -535,6 +535,38 @@ Deno.test({
           await bad.body?.cancel();
         },
       );
+
+      await t.step("export by segment: its members only; not another owner's", async () => {
+        const [segment] = await asUser(
+          alice,
+          (tx) =>
+            tx`insert into public.segments (name, predicate)
+             values ('VIPs', '{"tags": {"any": ["vip"]}}') returning id`,
+        );
+        const vips = (await leadsOf(alice)).filter((l) => l.tags.includes("vip"));
+        assert.ok(vips.length > 0, "alice has VIPs");
+        const lines = (await exported(url, alice, `?segment=${segment.id}`)).trimEnd()
+          .split("\r\n");
+        assert.deepEqual(
+          lines.slice(1).map((line) => line.split(",")[0]).sort(),
+          vips.map((l) => l.email).sort(),
+        );
+        const both = (await exported(url, alice, `?segment=${segment.id}&status=lost`))
+          .trimEnd().split("\r\n");
+        assert.equal(both.length, 1, "segment and status together: VIPs that are lost, none");
+        for (
+          const [who, query, status, message] of [
+            [bob, `?segment=${segment.id}`, 404, /no segment .* among yours/],
+            [alice, "?segment=vips", 400, /segment.*must be a segment id/],
+          ] as const
+        ) {
+          const res = await fetch(`${url}/leads/export${query}`, {
+            headers: { authorization: await bearerFor(who) },
+          });
+          assert.equal(res.status, status);
+          assert.match(await res.text(), message);
+        }
+      });
 
       await t.step("100,000 rows import in one request", async () => {
         const owner = await createUser("import-100k");

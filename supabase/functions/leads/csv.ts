@@ -58,9 +58,15 @@ export async function* csvRecords(
       for await (const chunk of chunks) {
         if (parser.destroyed) return;
         if (!parser.write(chunk)) {
-          await new Promise((resolve) => {
-            parser.once("drain", resolve);
-            parser.once("close", resolve);
+          // Both listeners go once either fires: a large file waits for drain many times.
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              parser.off("drain", done);
+              parser.off("close", done);
+              resolve();
+            };
+            parser.once("drain", done);
+            parser.once("close", done);
           });
         }
       }

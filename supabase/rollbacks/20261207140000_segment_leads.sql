@@ -1,0 +1,1 @@
+drop function public.segment_leads(uuid);

@@ -2550,19 +2550,20 @@ begin
       hint = 'Pass [{"delivery_id": ..., "outcome": "sent" | "retry" | "failed", "provider_message_id"?, "error"?, "retry_after_seconds"?}].';
   end if;
 
+  -- The first result with a problem (the queue's rules first, then the provider's id), checked
+  -- set-based: no function call per result.
   select p.problem
   into problem
-  from jsonb_array_elements(results) with ordinality as e (r, n)
-  cross join lateral (
-    select coalesce(
-      private.queue_result_problem(e.r, (e.n - 1)::integer, 'delivery_id', 'delivery'),
-      case when jsonb_typeof(e.r -> 'provider_message_id') not in ('string', 'null') then
-        format('results[%s].provider_message_id: expected a string, not %s', e.n - 1, e.r -> 'provider_message_id')
-      end
-    ) as problem
+  from (
+    select q.i, 0 as rule, q.problem
+    from private.queue_result_problems(results, 'delivery_id', 'delivery') as q
+    union all
+    select (e.n - 1)::integer, 1,
+           format('results[%s].provider_message_id: expected a string, not %s', e.n - 1, e.r -> 'provider_message_id')
+    from jsonb_array_elements(results) with ordinality as e (r, n)
+    where jsonb_typeof(e.r -> 'provider_message_id') not in ('string', 'null')
   ) as p
-  where p.problem is not null
-  order by e.n
+  order by p.i, p.rule
   limit 1;
   if problem is not null then
     raise exception using errcode = 'invalid_parameter_value', message = 'complete_email_batch: ' || problem;
@@ -2579,17 +2580,29 @@ begin
     from jsonb_array_elements(results) with ordinality as e (r, n)
     order by (e.r ->> 'delivery_id')::uuid, e.n
   ),
-  -- The worker's chunks among the reported deliveries' campaigns, locked, member by member.
+  campaigns as materialized (
+    select distinct d.email_campaign_id
+    from reported as r
+    join public.email_deliveries as d on d.id = r.delivery_id
+  ),
+  -- The worker's chunks that hold a reported delivery (found without locks: the other lanes
+  -- of the same worker report their own chunks at the same time)...
+  reported_jobs as materialized (
+    select distinct j.id
+    from campaigns as c
+    join private.jobs as j on j.kind = 'email' and j.subject_id = c.email_campaign_id
+    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    join reported as r on r.delivery_id = m.id::uuid
+    where j.leased_by = worker
+      and j.lease_until is not null
+      and j.status in ('ready', 'held')
+  ),
+  -- ... then locked (and checked again once locked), member by member.
   held as materialized (
     select j.id as job_id, j.key, j.attempts, j.status, j.subject_id, m.id::uuid as delivery_id
     from private.jobs as j
     cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
-    where j.kind = 'email'
-      and j.subject_id in (
-        select d.email_campaign_id
-        from reported as r
-        join public.email_deliveries as d on d.id = r.delivery_id
-      )
+    where j.id in (select r.id from reported_jobs as r)
       and j.leased_by = worker
       and j.lease_until is not null
       and j.status in ('ready', 'held')
@@ -6243,22 +6256,9 @@ COMMENT ON FUNCTION private.qualify_leads(lead_ids uuid[]) IS 'Moves these leads
 CREATE FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text, id_noun text) RETURNS text
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
-    AS $_$
-  select coalesce(
-    case when jsonb_typeof(result) <> 'object' then format('results[%s]: expected an object, not %s', i, result) end,
-    case when jsonb_typeof(result -> id_key) is distinct from 'string'
-              or lower(result ->> id_key) !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
-      format('results[%s].%s: %s is not a %s id', i, id_key, coalesce(result -> id_key, 'null'), id_noun)
-    end,
-    case when (result ->> 'outcome') is null or (result ->> 'outcome') not in ('sent', 'retry', 'failed') then
-      format('results[%s].outcome: %s is not sent, retry or failed', i, coalesce(result -> 'outcome', 'null'))
-    end,
-    case when jsonb_typeof(result -> 'error') not in ('string', 'null') then
-      format('results[%s].error: expected a string, not %s', i, result -> 'error')
-    end,
-    private.retry_after_problem(result -> 'retry_after_seconds', format('results[%s].retry_after_seconds', i))
-  )
-$_$;
+    AS $$
+  select q.problem from private.queue_result_problems(jsonb_build_array(result), id_key, id_noun, i) as q
+$$;
 
 
 ALTER FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text, id_noun text) OWNER TO postgres;
@@ -6268,6 +6268,53 @@ ALTER FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text
 --
 
 COMMENT ON FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text, id_noun text) IS 'What is wrong with the i-th result reported to a queue (an object with id_key, outcome, error?, retry_after_seconds?), or null.';
+
+
+--
+-- Name: queue_result_problems(jsonb, text, text, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer DEFAULT 0) RETURNS TABLE(i integer, problem text)
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select i, problem
+  from (
+    select
+      p.i,
+      coalesce(
+        case when jsonb_typeof(p.r) <> 'object' then format('results[%s]: expected an object, not %s', p.i, p.r) end,
+        case when jsonb_typeof(p.r -> id_key) is distinct from 'string'
+                  or lower(p.r ->> id_key) !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+          format('results[%s].%s: %s is not a %s id', p.i, id_key, coalesce(p.r -> id_key, 'null'), id_noun)
+        end,
+        case when (p.r ->> 'outcome') is null or (p.r ->> 'outcome') not in ('sent', 'retry', 'failed') then
+          format('results[%s].outcome: %s is not sent, retry or failed', p.i, coalesce(p.r -> 'outcome', 'null'))
+        end,
+        case when jsonb_typeof(p.r -> 'error') not in ('string', 'null') then
+          format('results[%s].error: expected a string, not %s', p.i, p.r -> 'error')
+        end,
+        -- Most results carry no retry-after: only those that do are checked by the shared rule.
+        case when p.r -> 'retry_after_seconds' is not null then
+          private.retry_after_problem(p.r -> 'retry_after_seconds', format('results[%s].retry_after_seconds', p.i))
+        end
+      ) as problem
+    from (
+      select (e.n - 1 + first_index)::integer as i, e.r
+      from jsonb_array_elements(results) with ordinality as e (r, n)
+    ) as p
+  ) as checked
+  where problem is not null
+$_$;
+
+
+ALTER FUNCTION private.queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer) IS 'The problems of a batch of results reported to a queue (objects with id_key, outcome, error?, retry_after_seconds?), each with its index (counted from first_index); none when all are well.';
 
 
 --
@@ -18074,6 +18121,13 @@ REVOKE ALL ON FUNCTION private.qualify_leads(lead_ids uuid[]) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text, id_noun text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer) FROM PUBLIC;
 
 
 --

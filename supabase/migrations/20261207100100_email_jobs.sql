@@ -437,19 +437,20 @@ begin
       hint = 'Pass [{"delivery_id": ..., "outcome": "sent" | "retry" | "failed", "provider_message_id"?, "error"?, "retry_after_seconds"?}].';
   end if;
 
+  -- The first result with a problem (the queue's rules first, then the provider's id), checked
+  -- set-based: no function call per result.
   select p.problem
   into problem
-  from jsonb_array_elements(results) with ordinality as e (r, n)
-  cross join lateral (
-    select coalesce(
-      private.queue_result_problem(e.r, (e.n - 1)::integer, 'delivery_id', 'delivery'),
-      case when jsonb_typeof(e.r -> 'provider_message_id') not in ('string', 'null') then
-        format('results[%s].provider_message_id: expected a string, not %s', e.n - 1, e.r -> 'provider_message_id')
-      end
-    ) as problem
+  from (
+    select q.i, 0 as rule, q.problem
+    from private.queue_result_problems(results, 'delivery_id', 'delivery') as q
+    union all
+    select (e.n - 1)::integer, 1,
+           format('results[%s].provider_message_id: expected a string, not %s', e.n - 1, e.r -> 'provider_message_id')
+    from jsonb_array_elements(results) with ordinality as e (r, n)
+    where jsonb_typeof(e.r -> 'provider_message_id') not in ('string', 'null')
   ) as p
-  where p.problem is not null
-  order by e.n
+  order by p.i, p.rule
   limit 1;
   if problem is not null then
     raise exception using errcode = 'invalid_parameter_value', message = 'complete_email_batch: ' || problem;
@@ -466,17 +467,29 @@ begin
     from jsonb_array_elements(results) with ordinality as e (r, n)
     order by (e.r ->> 'delivery_id')::uuid, e.n
   ),
-  -- The worker's chunks among the reported deliveries' campaigns, locked, member by member.
+  campaigns as materialized (
+    select distinct d.email_campaign_id
+    from reported as r
+    join public.email_deliveries as d on d.id = r.delivery_id
+  ),
+  -- The worker's chunks that hold a reported delivery (found without locks: the other lanes
+  -- of the same worker report their own chunks at the same time)...
+  reported_jobs as materialized (
+    select distinct j.id
+    from campaigns as c
+    join private.jobs as j on j.kind = 'email' and j.subject_id = c.email_campaign_id
+    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    join reported as r on r.delivery_id = m.id::uuid
+    where j.leased_by = worker
+      and j.lease_until is not null
+      and j.status in ('ready', 'held')
+  ),
+  -- ... then locked (and checked again once locked), member by member.
   held as materialized (
     select j.id as job_id, j.key, j.attempts, j.status, j.subject_id, m.id::uuid as delivery_id
     from private.jobs as j
     cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
-    where j.kind = 'email'
-      and j.subject_id in (
-        select d.email_campaign_id
-        from reported as r
-        join public.email_deliveries as d on d.id = r.delivery_id
-      )
+    where j.id in (select r.id from reported_jobs as r)
       and j.leased_by = worker
       and j.lease_until is not null
       and j.status in ('ready', 'held')

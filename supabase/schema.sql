@@ -1728,7 +1728,8 @@ begin
   into leased, dead_ids;
 
   if cardinality(dead_ids) > 0 and k.dead_handler is not null then
-    execute format('select %s($1)', k.dead_handler) using dead_ids;
+    execute format('select %I.%I($1)', split_part(k.dead_handler, '.', 1), split_part(k.dead_handler, '.', 2))
+    using dead_ids;
   end if;
 
   return query select * from unnest(leased);
@@ -4671,7 +4672,8 @@ CREATE TABLE private.job_kinds (
     max_attempts integer NOT NULL,
     lease_seconds integer NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    dead_handler regproc,
+    dead_handler text,
+    CONSTRAINT job_kinds_dead_handler_check CHECK ((dead_handler ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$'::text)),
     CONSTRAINT job_kinds_kind_check CHECK ((kind ~ '^[a-z][a-z0-9_]{0,49}$'::text)),
     CONSTRAINT job_kinds_lease_seconds_check CHECK (((lease_seconds >= 1) AND (lease_seconds <= 3600))),
     CONSTRAINT job_kinds_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
@@ -4691,7 +4693,7 @@ COMMENT ON TABLE private.job_kinds IS 'Kinds of queued work (email, webhook, ...
 -- Name: COLUMN job_kinds.dead_handler; Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON COLUMN private.job_kinds.dead_handler IS 'A function (job_ids bigint[]) that settles the subjects of jobs private.claim_jobs dead-lettered (their last lease ran out with no report); null: nothing to settle.';
+COMMENT ON COLUMN private.job_kinds.dead_handler IS 'The function (schema.name, taking job_ids bigint[]) that settles the subjects of jobs private.claim_jobs dead-lettered (their last lease ran out with no report); null: nothing to settle.';
 
 
 --

@@ -9,10 +9,12 @@
 -- worker), and breaks ties between jobs due at the same time by id, so a producer's jobs go
 -- out in the order it enqueued them.
 
+-- Named as text (schema.function): a reg* column would stop pg_upgrade.
 alter table private.job_kinds
-  add column dead_handler regproc;
+  add column dead_handler text,
+  add constraint job_kinds_dead_handler_check check (dead_handler ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$');
 comment on column private.job_kinds.dead_handler is
-  'A function (job_ids bigint[]) that settles the subjects of jobs private.claim_jobs dead-lettered (their last lease ran out with no report); null: nothing to settle.';
+  'The function (schema.name, taking job_ids bigint[]) that settles the subjects of jobs private.claim_jobs dead-lettered (their last lease ran out with no report); null: nothing to settle.';
 
 -- Claims read the ready jobs of one owner by due time, then by id (enqueue order).
 drop index private.jobs_ready_idx;
@@ -131,7 +133,8 @@ begin
   into leased, dead_ids;
 
   if cardinality(dead_ids) > 0 and k.dead_handler is not null then
-    execute format('select %s($1)', k.dead_handler) using dead_ids;
+    execute format('select %I.%I($1)', split_part(k.dead_handler, '.', 1), split_part(k.dead_handler, '.', 2))
+    using dead_ids;
   end if;
 
   return query select * from unnest(leased);
@@ -175,5 +178,5 @@ comment on function private.settle_dead_social_publish(bigint[]) is
 revoke all on function private.settle_dead_social_publish(bigint[]) from public, anon, authenticated, service_role;
 
 update private.job_kinds
-set dead_handler = 'private.settle_dead_social_publish'::regproc
+set dead_handler = 'private.settle_dead_social_publish'
 where kind = 'social_publish';

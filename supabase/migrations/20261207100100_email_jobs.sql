@@ -275,7 +275,7 @@ comment on function private.settle_dead_email(bigint[]) is
 revoke all on function private.settle_dead_email(bigint[]) from public, anon, authenticated, service_role;
 
 update private.job_kinds
-set dead_handler = 'private.settle_dead_email'::regproc
+set dead_handler = 'private.settle_dead_email'
 where kind = 'email';
 
 create or replace function private.claim_email_batch(

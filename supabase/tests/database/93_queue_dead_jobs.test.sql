@@ -5,7 +5,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(16);
+select plan(17);
 
 do $$
 begin
@@ -26,8 +26,10 @@ as $$
   insert into tests.handed values (job_ids)
 $$;
 select private.register_job_kind('test_dead', 2, 60);
-update private.job_kinds set dead_handler = 'tests.record_dead'::regproc where kind = 'test_dead';
+update private.job_kinds set dead_handler = 'tests.record_dead' where kind = 'test_dead';
 select private.register_job_kind('test_plain', 1, 60);
+select throws_ok($$update private.job_kinds set dead_handler = 'record_dead; drop table x' where kind = 'test_plain'$$,
+  '23514', null, 'a dead_handler is a schema-qualified function name, nothing else');
 
 insert into private.jobs (kind, key, user_id)
 values ('test_dead', 'one', tests.get_user_id('alice')), ('test_dead', 'two', tests.get_user_id('alice')),

@@ -361,27 +361,23 @@ begin
   if old.status = 'scheduled' and new.status = 'sending' then
     perform private.fan_out_email_campaign(new.id);
   elsif new.status = 'paused' then
-    update private.email_queue as q
-    set paused = true
-    where q.email_campaign_id = new.id
-      and not q.paused;
+    perform private.hold_jobs('email', new.id, true);
   elsif old.status = 'paused' and new.status = 'sending' then
-    update private.email_queue as q
-    set paused = false
-    where q.email_campaign_id = new.id
-      and q.paused;
+    perform private.hold_jobs('email', new.id, false);
   elsif new.status = 'cancelled' then
     with cancelled as (
-      delete from private.email_queue as q
-      where q.email_campaign_id = new.id
-        and (q.lease_until is null or q.lease_until <= now())
-      returning q.delivery_id
+      select c.payload
+      from private.cancel_jobs('email', new.id, 'the campaign was cancelled') as c
     )
     update public.email_deliveries as d
     set status = 'cancelled'
     from cancelled as c
-    where d.id = c.delivery_id
+    cross join lateral jsonb_array_elements_text(c.payload -> 'members') as m (id)
+    where d.id = m.id::uuid
       and d.status = 'queued';
+    -- Chunks a worker holds right now wait for its report (which cancels what it would
+    -- retry), or for the tick once their lease runs out; nobody claims them meanwhile.
+    perform private.hold_jobs('email', new.id, true);
   end if;
   return null;
 end;
@@ -394,7 +390,7 @@ ALTER FUNCTION private.apply_email_campaign_status() OWNER TO postgres;
 -- Name: FUNCTION apply_email_campaign_status(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.apply_email_campaign_status() IS 'Trigger: fans a campaign out when it starts sending; pauses, resumes or cancels its queued deliveries with it.';
+COMMENT ON FUNCTION private.apply_email_campaign_status() IS 'Trigger: fans a campaign out when it starts sending; pauses (holds), resumes or cancels its queued chunks with it.';
 
 
 --
@@ -1504,6 +1500,8 @@ CREATE FUNCTION private.claim_email_batch(worker text, max_chunks integer DEFAUL
     SET search_path TO ''
     AS $$
 #variable_conflict use_column
+declare
+  claimed private.jobs[];
 begin
   if worker is null or btrim(worker) = '' or length(worker) > 200 then
     raise exception using
@@ -1522,54 +1520,28 @@ begin
       message = format('claim_email_batch: lease must be between 1 second and 1 hour, not %s', coalesce(lease::text, 'null'));
   end if;
 
+  -- Whole chunks, leased (a chunk out of attempts is dead-lettered by the claim and its
+  -- deliveries failed by private.settle_dead_email). Paused and cancelled campaigns' chunks
+  -- are held, so never claimed.
+  select coalesce(array_agg(c), '{}')
+  into claimed
+  from private.claim_jobs('email', max_chunks, worker, lease) as c;
+  if cardinality(claimed) = 0 then
+    return;
+  end if;
+
   return query
-  with candidates as (
-    select
-      q.delivery_id,
-      q.email_campaign_id,
-      q.chunk,
-      coalesce(q.lease_until, q.run_after) as ready_at,
-      q.attempts,
-      q.chunk_key as stored_key
-    from private.email_queue as q
-    where not q.paused
-      and coalesce(q.lease_until, q.run_after) <= now()
-      and exists (
-        select
-        from public.email_campaigns as c
-        where c.id = q.email_campaign_id
-          and c.status = 'sending'
-      )
-    order by coalesce(q.lease_until, q.run_after), q.email_campaign_id, q.chunk
-    limit max_chunks * 100
-    for update of q skip locked
+  with jobs as (
+    select * from unnest(claimed)
   ),
-  -- Whole chunks only: every ready row of the chunk is among the rows this claim locked.
-  chunks as (
-    select k.email_campaign_id, k.chunk, k.ready_at
-    from candidates as k
-    group by k.email_campaign_id, k.chunk, k.ready_at
-    having count(*) = (
-      select count(*)
-      from private.email_queue as q
-      where q.email_campaign_id = k.email_campaign_id
-        and q.chunk = k.chunk
-        and not q.paused
-        and coalesce(q.lease_until, q.run_after) = k.ready_at
-    )
-    order by k.ready_at, k.email_campaign_id, k.chunk
-    limit max_chunks
-  ),
-  claimed as materialized (
+  members as materialized (
     select
-      k.delivery_id,
-      k.email_campaign_id,
-      k.chunk,
-      k.ready_at,
-      k.attempts,
-      k.stored_key,
+      j.id as job_id,
+      j.attempts,
+      d.id as delivery_id,
       d.idempotency_key,
       d.user_id,
+      d.email_campaign_id,
       d.email,
       d.first_name,
       d.last_name,
@@ -1579,93 +1551,67 @@ begin
         from public.email_suppressions as s
         where s.user_id = d.user_id
           and lower(s.email) = lower(d.email)
-      ) as suppressed,
-      k.attempts >= private.email_max_attempts() as exhausted
-    from candidates as k
-    join chunks as g
-      on g.email_campaign_id = k.email_campaign_id
-     and g.chunk = k.chunk
-     and g.ready_at = k.ready_at
-    join public.email_deliveries as d on d.id = k.delivery_id
+      ) as suppressed
+    from jobs as j
+    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    join public.email_deliveries as d on d.id = m.id::uuid
   ),
   -- The chunk's key: the one stored at its first claim, else (this is the first claim) the
-  -- SHA-256 of its members' keys, stored below with the lease.
+  -- SHA-256 of its members' keys, stored below. Members suppressed since leave the chunk.
   keys as materialized (
     select
-      c.email_campaign_id,
-      c.chunk,
-      c.ready_at,
-      coalesce(c.stored_key, '') as stored_key,
+      j.id as job_id,
+      j.payload ->> 'chunk_key' as stored_key,
       coalesce(
-        c.stored_key,
-        encode(sha256(convert_to(string_agg(c.idempotency_key, ',' order by c.idempotency_key), 'UTF8')), 'hex')
-      ) as chunk_key
-    from claimed as c
-    where not c.suppressed
-      and not c.exhausted
-    group by c.email_campaign_id, c.chunk, c.ready_at, c.stored_key
+        j.payload ->> 'chunk_key',
+        encode(sha256(convert_to(
+          string_agg(m.idempotency_key, ',' order by m.idempotency_key) filter (where not m.suppressed), 'UTF8')), 'hex')
+      ) as chunk_key,
+      coalesce(jsonb_agg(m.delivery_id) filter (where not m.suppressed), '[]') as kept,
+      count(m.delivery_id) filter (where not m.suppressed) <> jsonb_array_length(j.payload -> 'members') as shrunk
+    from jobs as j
+    left join members as m on m.job_id = j.id
+    group by j.id, j.payload
   ),
-  leased as (
-    update private.email_queue as q
-    set lease_until = now() + lease,
-        leased_by = worker,
-        attempts = q.attempts + 1,
-        chunk_key = k.chunk_key
-    from claimed as c
-    join keys as k
-      on k.email_campaign_id = c.email_campaign_id
-     and k.chunk = c.chunk
-     and k.ready_at = c.ready_at
-     and k.stored_key = coalesce(c.stored_key, '')
-    where q.delivery_id = c.delivery_id
-      and not c.suppressed
-      and not c.exhausted
+  noted as (
+    update private.jobs as j
+    set payload = j.payload || jsonb_strip_nulls(jsonb_build_object('chunk_key', k.chunk_key, 'members', k.kept)),
+        -- Nobody left to send to: the chunk is done.
+        status = case when k.kept = '[]' then 'done' else j.status end,
+        lease_until = case when k.kept = '[]' then null else j.lease_until end,
+        leased_by = case when k.kept = '[]' then null else j.leased_by end
+    from keys as k
+    where j.id = k.job_id
+      and (k.stored_key is null or k.shrunk)
   ),
-  dropped as (
-    delete from private.email_queue as q
-    using claimed as c
-    where q.delivery_id = c.delivery_id
-      and (c.suppressed or c.exhausted)
-  ),
-  closed as (
+  suppressed as (
     update public.email_deliveries as d
-    set status = case when c.suppressed then 'suppressed' else 'failed' end,
-        last_error = case
-          when c.suppressed then d.last_error
-          else format('gave up after %s attempts: %s', c.attempts,
-                      coalesce(d.last_error, 'no result came back before the lease ran out'))
-        end
-    from claimed as c
-    where d.id = c.delivery_id
-      and (c.suppressed or c.exhausted)
+    set status = 'suppressed'
+    from members as m
+    where d.id = m.delivery_id
+      and m.suppressed
   )
-  -- The leases were taken above; the attempt they count is the one about to be made.
   select
-    c.delivery_id,
+    m.delivery_id,
     k.chunk_key,
-    c.idempotency_key,
-    c.attempts + 1,
-    c.user_id,
-    c.email_campaign_id,
-    c.email,
-    c.first_name,
-    c.last_name,
-    c.merge_data,
+    m.idempotency_key,
+    m.attempts,
+    m.user_id,
+    m.email_campaign_id,
+    m.email,
+    m.first_name,
+    m.last_name,
+    m.merge_data,
     e.subject,
     e.content,
     e.from_email,
     e.from_name,
     e.reply_to
-  from claimed as c
-  join keys as k
-    on k.email_campaign_id = c.email_campaign_id
-   and k.chunk = c.chunk
-   and k.ready_at = c.ready_at
-   and k.stored_key = coalesce(c.stored_key, '')
-  join public.email_campaigns as e on e.id = c.email_campaign_id
-  where not c.suppressed
-    and not c.exhausted
-  order by k.chunk_key, c.email;
+  from members as m
+  join keys as k on k.job_id = m.job_id
+  join public.email_campaigns as e on e.id = m.email_campaign_id
+  where not m.suppressed
+  order by k.chunk_key, m.email;
 end;
 $$;
 
@@ -1676,19 +1622,22 @@ ALTER FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease 
 -- Name: FUNCTION claim_email_batch(worker text, max_chunks integer, lease interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease interval) IS 'Leases up to max_chunks whole ready chunks (<= 100 deliveries each) to worker with for update skip locked; returns what to send; a chunk''s key and members are fixed at its first claim.';
+COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease interval) IS 'Leases up to max_chunks ready chunks (jobs of kind email, <= 100 deliveries each, through private.claim_jobs) to worker; returns what to send; a chunk''s key and members are fixed at its first claim (members suppressed since are skipped).';
 
 
 --
--- Name: claim_jobs(text, integer, text); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: claim_jobs(text, integer, text, interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text DEFAULT NULL::text) RETURNS SETOF private.jobs
+CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text DEFAULT NULL::text, p_lease interval DEFAULT NULL::interval) RETURNS SETOF private.jobs
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
   k private.job_kinds := private.job_kind('claim_jobs', p_kind);
+  lease interval := coalesce(p_lease, make_interval(secs => k.lease_seconds));
+  leased private.jobs[];
+  dead_ids bigint[];
 begin
   if p_limit is null or p_limit not between 1 and 1000 then
     raise exception using
@@ -1701,8 +1650,12 @@ begin
       message = 'claim_jobs: p_worker must name the worker, in 1 to 200 characters (or be null)',
       hint = 'Use an id unique to this worker process, e.g. a random UUID.';
   end if;
+  if lease < interval '1 second' or lease > interval '1 hour' then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('claim_jobs: p_lease must be between 1 second and 1 hour, not %s', lease);
+  end if;
 
-  return query
   -- The owners with ready jobs of this kind, one index probe each, with their earliest.
   with recursive owners (user_id, first_run_after) as (
     (
@@ -1750,7 +1703,7 @@ begin
         and j.user_id = c.user_id
         and j.run_after <= now()
         and (j.lease_until is null or j.lease_until <= now())
-      order by j.run_after
+      order by j.run_after, j.id
       limit s.per_owner
       for update skip locked
     ) as j
@@ -1767,10 +1720,11 @@ begin
     from picked as p
     where j.id = p.id
       and p.attempts >= k.max_attempts
+    returning j.id
   ),
-  leased as (
+  taken as (
     update private.jobs as j
-    set lease_until = now() + make_interval(secs => k.lease_seconds),
+    set lease_until = now() + lease,
         leased_by = p_worker,
         attempts = j.attempts + 1,
         updated_at = now()
@@ -1779,20 +1733,28 @@ begin
       and p.attempts < k.max_attempts
     returning j.*
   )
-  select l.*
-  from leased as l
-  order by l.run_after, l.id;
+  select
+    (select coalesce(array_agg(t::private.jobs order by t.run_after, t.id), '{}') from taken as t),
+    (select coalesce(array_agg(d.id order by d.id), '{}') from dead as d)
+  into leased, dead_ids;
+
+  if cardinality(dead_ids) > 0 and k.dead_handler is not null then
+    execute format('select %I.%I($1)', split_part(k.dead_handler, '.', 1), split_part(k.dead_handler, '.', 2))
+    using dead_ids;
+  end if;
+
+  return query select * from unnest(leased);
 end;
-$$;
+$_$;
 
 
-ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) OWNER TO postgres;
+ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) OWNER TO postgres;
 
 --
--- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner, longest-waiting owners first, leased to p_worker (if named); dead-letters those claimed again with no attempt left. Returns the leased jobs (attempts counts this one).';
+COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner, longest-waiting owners first (then by run_after, id), to p_worker (if named) for p_lease (default: the kind''s lease_seconds); dead-letters those claimed again with no attempt left and hands their ids to the kind''s dead_handler. Returns the leased jobs (attempts counts this one).';
 
 
 --
@@ -2618,19 +2580,20 @@ begin
       hint = 'Pass [{"delivery_id": ..., "outcome": "sent" | "retry" | "failed", "provider_message_id"?, "error"?, "retry_after_seconds"?}].';
   end if;
 
+  -- The first result with a problem (the queue's rules first, then the provider's id), checked
+  -- set-based: no function call per result.
   select p.problem
   into problem
-  from jsonb_array_elements(results) with ordinality as e (r, n)
-  cross join lateral (
-    select coalesce(
-      private.queue_result_problem(e.r, (e.n - 1)::integer, 'delivery_id', 'delivery'),
-      case when jsonb_typeof(e.r -> 'provider_message_id') not in ('string', 'null') then
-        format('results[%s].provider_message_id: expected a string, not %s', e.n - 1, e.r -> 'provider_message_id')
-      end
-    ) as problem
+  from (
+    select q.i, 0 as rule, q.problem
+    from private.queue_result_problems(results, 'delivery_id', 'delivery') as q
+    union all
+    select (e.n - 1)::integer, 1,
+           format('results[%s].provider_message_id: expected a string, not %s', e.n - 1, e.r -> 'provider_message_id')
+    from jsonb_array_elements(results) with ordinality as e (r, n)
+    where jsonb_typeof(e.r -> 'provider_message_id') not in ('string', 'null')
   ) as p
-  where p.problem is not null
-  order by e.n
+  order by p.i, p.rule
   limit 1;
   if problem is not null then
     raise exception using errcode = 'invalid_parameter_value', message = 'complete_email_batch: ' || problem;
@@ -2647,12 +2610,39 @@ begin
     from jsonb_array_elements(results) with ordinality as e (r, n)
     order by (e.r ->> 'delivery_id')::uuid, e.n
   ),
-  mine as (
+  campaigns as materialized (
+    select distinct d.email_campaign_id
+    from reported as r
+    join public.email_deliveries as d on d.id = r.delivery_id
+  ),
+  -- The worker's chunks that hold a reported delivery (found without locks: the other lanes
+  -- of the same worker report their own chunks at the same time)...
+  reported_jobs as materialized (
+    select distinct j.id
+    from campaigns as c
+    join private.jobs as j on j.kind = 'email' and j.subject_id = c.email_campaign_id
+    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    join reported as r on r.delivery_id = m.id::uuid
+    where j.leased_by = worker
+      and j.lease_until is not null
+      and j.status in ('ready', 'held')
+  ),
+  -- ... then locked (and checked again once locked), member by member.
+  held as materialized (
+    select j.id as job_id, j.key, j.attempts, j.status, j.subject_id, m.id::uuid as delivery_id
+    from private.jobs as j
+    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    where j.id in (select r.id from reported_jobs as r)
+      and j.leased_by = worker
+      and j.lease_until is not null
+      and j.status in ('ready', 'held')
+    for update of j
+  ),
+  mine as materialized (
     select
-      q.delivery_id,
-      q.email_campaign_id,
-      q.chunk,
-      q.attempts,
+      h.job_id,
+      h.delivery_id,
+      h.attempts,
       r.provider_message_id,
       r.error,
       r.retry_after_seconds,
@@ -2660,39 +2650,84 @@ begin
         when r.outcome = 'sent' then 'sent'
         when r.outcome = 'failed' then 'failed'
         when c.status = 'cancelled' then 'cancelled'
-        when q.attempts >= private.email_max_attempts() then 'dead'
+        when h.attempts >= private.email_max_attempts() then 'dead'
         else 'retry'
       end as fate
     from reported as r
-    join private.email_queue as q on q.delivery_id = r.delivery_id
-    join public.email_campaigns as c on c.id = q.email_campaign_id
-    where q.leased_by = worker
-    for update of q
+    join held as h on h.delivery_id = r.delivery_id
+    join public.email_campaigns as c on c.id = h.subject_id
   ),
+  -- Retries wait max(retry-after, backoff) with jitter drawn per chunk; members that wait
+  -- until different times become chunks of their own (same chunk_key), one job each.
   jitter as (
-    select m.email_campaign_id, m.chunk, 1 + 0.25 * random() as factor
+    select m.job_id, 1 + 0.25 * random() as factor
     from mine as m
     where m.fate = 'retry'
-    group by m.email_campaign_id, m.chunk
+    group by m.job_id
   ),
-  retried as (
-    update private.email_queue as q
-    set run_after = now() + least(
-          greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.retry_backoff(m.attempts))
-            * j.factor,
-          interval '1 hour'),
-        lease_until = null,
-        leased_by = null
+  waits as (
+    select
+      m.job_id,
+      now() + least(
+        greatest(make_interval(secs => coalesce(m.retry_after_seconds, 0)), private.retry_backoff(m.attempts))
+          * j.factor,
+        interval '1 hour') as run_after,
+      jsonb_agg(m.delivery_id order by m.delivery_id) as members,
+      min(m.delivery_id::text) as first_member
     from mine as m
-    join jitter as j on j.email_campaign_id = m.email_campaign_id and j.chunk = m.chunk
-    where q.delivery_id = m.delivery_id
-      and m.fate = 'retry'
+    join jitter as j on j.job_id = m.job_id
+    where m.fate = 'retry'
+    group by m.job_id, 2
   ),
-  removed as (
-    delete from private.email_queue as q
-    using mine as m
-    where q.delivery_id = m.delivery_id
-      and m.fate <> 'retry'
+  -- What becomes of each reported chunk: members nobody reported keep it under its lease;
+  -- else its first retry group takes it; else it ends.
+  chunks as (
+    select
+      h.job_id,
+      h.key,
+      jsonb_agg(h.delivery_id order by h.delivery_id) filter (where m.delivery_id is null) as unreported,
+      bool_or(m.fate = 'dead') as dead,
+      bool_and(m.fate = 'cancelled') as cancelled,
+      (select w.run_after from waits as w where w.job_id = h.job_id order by w.run_after limit 1) as retry_at
+    from held as h
+    left join mine as m on m.delivery_id = h.delivery_id
+    where h.job_id in (select m2.job_id from mine as m2)
+    group by h.job_id, h.key
+  ),
+  rejobbed as (
+    update private.jobs as j
+    set payload = jsonb_set(j.payload, '{members}', coalesce(
+          c.unreported,
+          (select w.members from waits as w where w.job_id = c.job_id and w.run_after = c.retry_at),
+          '[]')),
+        status = case
+          when c.unreported is not null or c.retry_at is not null then j.status
+          when c.dead then 'dead'
+          when c.cancelled then 'failed'
+          else 'done'
+        end,
+        run_after = case when c.unreported is null and c.retry_at is not null then c.retry_at else j.run_after end,
+        lease_until = case when c.unreported is not null then j.lease_until end,
+        leased_by = case when c.unreported is not null then j.leased_by end,
+        last_error = case
+          when c.unreported is not null or c.retry_at is not null then j.last_error
+          when c.dead then format('gave up after %s attempts', j.attempts)
+          when c.cancelled then 'the campaign was cancelled'
+          else j.last_error
+        end,
+        updated_at = now()
+    from chunks as c
+    where j.id = c.job_id
+  ),
+  split as (
+    insert into private.jobs (kind, key, user_id, subject_id, payload, status, run_after, attempts)
+    select 'email', c.key || ':' || w.first_member, j.user_id, j.subject_id,
+           jsonb_set(j.payload, '{members}', w.members), j.status, w.run_after, j.attempts
+    from waits as w
+    join chunks as c on c.job_id = w.job_id
+    join private.jobs as j on j.id = w.job_id
+    where c.unreported is not null
+       or w.run_after <> c.retry_at
   ),
   recorded as (
     update public.email_deliveries as d
@@ -2737,7 +2772,7 @@ ALTER FUNCTION private.complete_email_batch(worker text, results jsonb) OWNER TO
 -- Name: FUNCTION complete_email_batch(worker text, results jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.complete_email_batch(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the deliveries it holds; retries back off, the fifth failure dead-letters. Returns counts.';
+COMMENT ON FUNCTION private.complete_email_batch(worker text, results jsonb) IS 'Records a worker''s results (sent, retry, failed) for the deliveries of the chunks it holds, in one statement; retries back off (a chunk whose members wait until different times splits), the fifth failure dead-letters. Returns counts.';
 
 
 --
@@ -3482,6 +3517,33 @@ COMMENT ON FUNCTION private.default_workflow_executions_per_minute() IS 'How man
 
 
 --
+-- Name: delete_campaign_email_jobs(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.delete_campaign_email_jobs() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from private.jobs as j
+  using old_campaigns as o
+  where j.kind = 'email'
+    and j.subject_id = o.id;
+  return null;
+end;
+$$;
+
+
+ALTER FUNCTION private.delete_campaign_email_jobs() OWNER TO postgres;
+
+--
+-- Name: FUNCTION delete_campaign_email_jobs(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.delete_campaign_email_jobs() IS 'Trigger: deleting email campaigns deletes their chunks (jobs of kind email), as their deliveries go.';
+
+
+--
 -- Name: delete_execution_webhooks(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3566,6 +3628,49 @@ COMMENT ON FUNCTION private.email_max_attempts() IS 'How many attempts a deliver
 
 
 --
+-- Name: email_queue_write(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_queue_write() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    insert into private.jobs as j (kind, key, user_id, subject_id, payload, status, run_after)
+    values ('email', new.email_campaign_id || ':' || new.chunk, new.user_id, new.email_campaign_id,
+            jsonb_build_object('chunk', new.chunk, 'members', jsonb_build_array(new.delivery_id)),
+            case when coalesce(new.paused, false) then 'held' else 'ready' end, coalesce(new.run_after, now()))
+    on conflict (kind, key) do update
+    set payload = jsonb_set(j.payload, '{members}', (j.payload -> 'members') || jsonb_build_array(new.delivery_id)),
+        updated_at = now();
+    return new;
+  end if;
+  -- A lease (even one that ran out) made its row claimable from lease_until on, whatever its
+  -- run_after said; a job is claimable once both have passed.
+  update private.jobs as j
+  set run_after = case when new.lease_until is not null then least(new.run_after, new.lease_until) else new.run_after end,
+      attempts = new.attempts,
+      lease_until = new.lease_until,
+      leased_by = new.leased_by,
+      status = case when new.paused then 'held' else 'ready' end,
+      updated_at = now()
+  where j.id = old.job_id;
+  return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.email_queue_write() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_queue_write(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_queue_write() IS 'Instead-of trigger of the private.email_queue view: an insert queues the delivery in its campaign chunk''s job; an update sets its job''s run_after, attempts, lease and paused (held).';
+
+
+--
 -- Name: email_tick(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3613,9 +3718,11 @@ begin
 
   ready := exists (
     select
-    from private.email_queue as q
-    where not q.paused
-      and coalesce(q.lease_until, q.run_after) <= now()
+    from private.jobs as j
+    where j.kind = 'email'
+      and j.status = 'ready'
+      and j.run_after <= now()
+      and (j.lease_until is null or j.lease_until <= now())
   );
   if ready then
     request_id := private.call_function('/dispatch');
@@ -3673,19 +3780,19 @@ begin
   elsif step = 'cancel' then
     -- A cancellation starts no email_event workflow, so their trigger is skipped.
     perform set_config('beacon.email_event_workflows', 'deferred', true);
+    -- Chunks held for a cancelled campaign whose worker's lease ran out with no report.
     with abandoned as (
-      delete from private.email_queue as q
-      using public.email_campaigns as c
+      select a.payload
+      from public.email_campaigns as c
+      cross join lateral private.cancel_jobs('email', c.id, 'the campaign was cancelled') as a
       where c.id = any (ids)
         and c.status = 'cancelled'
-        and q.email_campaign_id = c.id
-        and q.lease_until <= now()
-      returning q.delivery_id
     )
     update public.email_deliveries as d
     set status = 'cancelled'
     from abandoned as a
-    where d.id = a.delivery_id
+    cross join lateral jsonb_array_elements_text(a.payload -> 'members') as m (id)
+    where d.id = m.id::uuid
       and d.status = 'queued';
     get diagnostics moved = row_count;
     perform set_config('beacon.email_event_workflows', '', true);
@@ -3695,7 +3802,9 @@ begin
       from public.email_campaigns as c
       where c.id = any (ids)
         and c.status = 'sending'
-        and not exists (select from private.email_queue as q where q.email_campaign_id = c.id)
+        and not exists (
+          select from private.jobs as j where j.kind = 'email' and j.subject_id = c.id and j.status in ('ready', 'held')
+        )
       for update of c skip locked
     )
     update public.email_campaigns as c
@@ -3762,18 +3871,22 @@ begin
     where c.status = 'scheduled'
       and c.send_at <= now();
   elsif step = 'cancel' then
-    select array_agg(distinct q.email_campaign_id)
+    select array_agg(distinct j.subject_id)
     into ids
-    from private.email_queue as q
-    join public.email_campaigns as c on c.id = q.email_campaign_id
-    where c.status = 'cancelled'
-      and q.lease_until <= now();
+    from private.jobs as j
+    join public.email_campaigns as c on c.id = j.subject_id
+    where j.kind = 'email'
+      and j.status in ('ready', 'held')
+      and c.status = 'cancelled'
+      and j.lease_until <= now();
   elsif step = 'finish' then
     select array_agg(c.id)
     into ids
     from public.email_campaigns as c
     where c.status = 'sending'
-      and not exists (select from private.email_queue as q where q.email_campaign_id = c.id);
+      and not exists (
+        select from private.jobs as j where j.kind = 'email' and j.subject_id = c.id and j.status in ('ready', 'held')
+      );
   elsif step = 'count' then
     select array_agg(distinct n.email_campaign_id)
     into ids
@@ -4512,16 +4625,30 @@ begin
       r.delivery_id, r.user_id, r.email_campaign_id, r.lead_id, r.email, r.first_name, r.last_name,
       r.merge_data, case when r.suppressed then 'suppressed' else 'queued' end, r.delivery_id::text
     from recipients as r
+  ),
+  -- Chunks of 100 by address: one job each.
+  chunked as (
+    select
+      r.delivery_id,
+      r.email_campaign_id,
+      r.user_id,
+      ((row_number() over (order by lower(r.email))) - 1) / 100 as chunk
+    from recipients as r
+    where not r.suppressed
+  ),
+  jobs as (
+    insert into private.jobs (kind, key, user_id, subject_id, payload)
+    select
+      'email',
+      c.email_campaign_id || ':' || c.chunk,
+      c.user_id,
+      c.email_campaign_id,
+      jsonb_build_object('chunk', c.chunk, 'members', jsonb_agg(c.delivery_id))
+    from chunked as c
+    group by c.email_campaign_id, c.user_id, c.chunk
+    order by c.chunk
   )
-  insert into private.email_queue (delivery_id, email_campaign_id, user_id, chunk)
-  select
-    r.delivery_id,
-    r.email_campaign_id,
-    r.user_id,
-    ((row_number() over (order by lower(r.email))) - 1) / 100
-  from recipients as r
-  where not r.suppressed;
-  get diagnostics queued = row_count;
+  select count(*)::integer into queued from chunked;
   return queued;
 end;
 $$;
@@ -4533,7 +4660,7 @@ ALTER FUNCTION private.fan_out_email_campaign(email_campaign_id uuid) OWNER TO p
 -- Name: FUNCTION fan_out_email_campaign(email_campaign_id uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.fan_out_email_campaign(email_campaign_id uuid) IS 'Makes the deliveries and queue rows of an email campaign that starts sending, in chunks of 100; returns how many were queued.';
+COMMENT ON FUNCTION private.fan_out_email_campaign(email_campaign_id uuid) IS 'Makes the deliveries of an email campaign that starts sending, and one job of kind email per chunk of 100 of them (by address); returns how many deliveries were queued.';
 
 
 --
@@ -4760,6 +4887,8 @@ CREATE TABLE private.job_kinds (
     max_attempts integer NOT NULL,
     lease_seconds integer NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    dead_handler text,
+    CONSTRAINT job_kinds_dead_handler_check CHECK ((dead_handler ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$'::text)),
     CONSTRAINT job_kinds_kind_check CHECK ((kind ~ '^[a-z][a-z0-9_]{0,49}$'::text)),
     CONSTRAINT job_kinds_lease_seconds_check CHECK (((lease_seconds >= 1) AND (lease_seconds <= 3600))),
     CONSTRAINT job_kinds_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
@@ -4773,6 +4902,13 @@ ALTER TABLE private.job_kinds OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.job_kinds IS 'Kinds of queued work (email, webhook, ...): attempts before a job is dead-lettered, and how long a claim leases it.';
+
+
+--
+-- Name: COLUMN job_kinds.dead_handler; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.job_kinds.dead_handler IS 'The function (schema.name, taking job_ids bigint[]) that settles the subjects of jobs private.claim_jobs dead-lettered (their last lease ran out with no report); null: nothing to settle.';
 
 
 --
@@ -6370,22 +6506,9 @@ COMMENT ON FUNCTION private.qualify_leads(lead_ids uuid[]) IS 'Moves these leads
 CREATE FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text, id_noun text) RETURNS text
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
-    AS $_$
-  select coalesce(
-    case when jsonb_typeof(result) <> 'object' then format('results[%s]: expected an object, not %s', i, result) end,
-    case when jsonb_typeof(result -> id_key) is distinct from 'string'
-              or lower(result ->> id_key) !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
-      format('results[%s].%s: %s is not a %s id', i, id_key, coalesce(result -> id_key, 'null'), id_noun)
-    end,
-    case when (result ->> 'outcome') is null or (result ->> 'outcome') not in ('sent', 'retry', 'failed') then
-      format('results[%s].outcome: %s is not sent, retry or failed', i, coalesce(result -> 'outcome', 'null'))
-    end,
-    case when jsonb_typeof(result -> 'error') not in ('string', 'null') then
-      format('results[%s].error: expected a string, not %s', i, result -> 'error')
-    end,
-    private.retry_after_problem(result -> 'retry_after_seconds', format('results[%s].retry_after_seconds', i))
-  )
-$_$;
+    AS $$
+  select q.problem from private.queue_result_problems(jsonb_build_array(result), id_key, id_noun, i) as q
+$$;
 
 
 ALTER FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text, id_noun text) OWNER TO postgres;
@@ -6395,6 +6518,53 @@ ALTER FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text
 --
 
 COMMENT ON FUNCTION private.queue_result_problem(result jsonb, i integer, id_key text, id_noun text) IS 'What is wrong with the i-th result reported to a queue (an object with id_key, outcome, error?, retry_after_seconds?), or null.';
+
+
+--
+-- Name: queue_result_problems(jsonb, text, text, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer DEFAULT 0) RETURNS TABLE(i integer, problem text)
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select i, problem
+  from (
+    select
+      p.i,
+      coalesce(
+        case when jsonb_typeof(p.r) <> 'object' then format('results[%s]: expected an object, not %s', p.i, p.r) end,
+        case when jsonb_typeof(p.r -> id_key) is distinct from 'string'
+                  or lower(p.r ->> id_key) !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+          format('results[%s].%s: %s is not a %s id', p.i, id_key, coalesce(p.r -> id_key, 'null'), id_noun)
+        end,
+        case when (p.r ->> 'outcome') is null or (p.r ->> 'outcome') not in ('sent', 'retry', 'failed') then
+          format('results[%s].outcome: %s is not sent, retry or failed', p.i, coalesce(p.r -> 'outcome', 'null'))
+        end,
+        case when jsonb_typeof(p.r -> 'error') not in ('string', 'null') then
+          format('results[%s].error: expected a string, not %s', p.i, p.r -> 'error')
+        end,
+        -- Most results carry no retry-after: only those that do are checked by the shared rule.
+        case when p.r -> 'retry_after_seconds' is not null then
+          private.retry_after_problem(p.r -> 'retry_after_seconds', format('results[%s].retry_after_seconds', p.i))
+        end
+      ) as problem
+    from (
+      select (e.n - 1 + first_index)::integer as i, e.r
+      from jsonb_array_elements(results) with ordinality as e (r, n)
+    ) as p
+  ) as checked
+  where problem is not null
+$_$;
+
+
+ALTER FUNCTION private.queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer) IS 'The problems of a batch of results reported to a queue (objects with id_key, outcome, error?, retry_after_seconds?), each with its index (counted from first_index); none when all are well.';
 
 
 --
@@ -9352,6 +9522,82 @@ COMMENT ON FUNCTION private.set_updated_at() IS 'Trigger: stamps updated_at on e
 
 
 --
+-- Name: settle_dead_email(bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.settle_dead_email(p_job_ids bigint[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with ended as (
+    update public.email_deliveries as d
+    set status = 'failed',
+        last_error = format('gave up after %s attempts: %s', j.attempts,
+                            coalesce(d.last_error, 'no result came back before the lease ran out'))
+    from private.jobs as j
+    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    where j.id = any (p_job_ids)
+      and j.kind = 'email'
+      and j.status = 'dead'
+      and d.id = m.id::uuid
+      and d.status = 'queued'
+    returning 1
+  )
+  select count(*)::integer from ended
+$$;
+
+
+ALTER FUNCTION private.settle_dead_email(p_job_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION settle_dead_email(p_job_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.settle_dead_email(p_job_ids bigint[]) IS 'dead_handler of kind email: the queued deliveries of chunks a claim dead-lettered (their last lease ran out with no report) fail, keeping their last error. Returns how many failed.';
+
+
+--
+-- Name: settle_dead_social_publish(bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.settle_dead_social_publish(p_job_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  touched uuid[];
+  failed integer;
+begin
+  with ended as (
+    update public.social_posts as t
+    set status = 'failed',
+        error = left(coalesce(j.last_error, 'gave up: no result came back before the lease ran out'), 2000),
+        attempts = j.attempts
+    from private.jobs as j
+    where j.id = any (p_job_ids)
+      and j.kind = 'social_publish'
+      and j.status = 'dead'
+      and t.id = j.subject_id
+      and t.status = 'publishing'
+    returning t.content_id
+  )
+  select array_agg(distinct e.content_id), count(*)::integer into touched, failed from ended as e;
+  perform private.settle_social_content(touched);
+  return failed;
+end;
+$$;
+
+
+ALTER FUNCTION private.settle_dead_social_publish(p_job_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION settle_dead_social_publish(p_job_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.settle_dead_social_publish(p_job_ids bigint[]) IS 'dead_handler of kind social_publish: the targets of jobs a claim dead-lettered fail with the job''s last error, and their content settles. Returns how many targets failed.';
+
+
+--
 -- Name: settle_social_content(uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12242,77 +12488,35 @@ ALTER TABLE private.email_metrics_stale ALTER COLUMN id ADD GENERATED ALWAYS AS 
 
 
 --
--- Name: email_queue; Type: TABLE; Schema: private; Owner: postgres
+-- Name: email_queue; Type: VIEW; Schema: private; Owner: postgres
 --
 
-CREATE TABLE private.email_queue (
-    delivery_id uuid NOT NULL,
-    email_campaign_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    chunk integer NOT NULL,
-    run_after timestamp with time zone DEFAULT now() NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    lease_until timestamp with time zone,
-    leased_by text,
-    paused boolean DEFAULT false NOT NULL,
-    chunk_key text,
-    CONSTRAINT email_queue_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT email_queue_chunk_check CHECK ((chunk >= 0)),
-    CONSTRAINT email_queue_chunk_key_check CHECK ((chunk_key ~ '^[0-9a-f]{64}$'::text)),
-    CONSTRAINT email_queue_lease_check CHECK (((lease_until IS NULL) = (leased_by IS NULL))),
-    CONSTRAINT email_queue_leased_by_check CHECK (((length(leased_by) >= 1) AND (length(leased_by) <= 200)))
-);
+CREATE VIEW private.email_queue AS
+ SELECT (m.id)::uuid AS delivery_id,
+    j.subject_id AS email_campaign_id,
+    j.user_id,
+    ((j.payload ->> 'chunk'::text))::integer AS chunk,
+    j.run_after,
+    j.attempts,
+    j.lease_until,
+    j.leased_by,
+    (j.status = 'held'::text) AS paused,
+    (j.payload ->> 'chunk_key'::text) AS chunk_key,
+    j.id AS job_id
+   FROM (private.jobs j
+     CROSS JOIN LATERAL jsonb_array_elements_text((j.payload -> 'members'::text)) m(id))
+  WHERE ((j.kind = 'email'::text) AND (j.status = ANY (ARRAY['ready'::text, 'held'::text])) AND (EXISTS ( SELECT
+           FROM public.email_deliveries d
+          WHERE (d.id = (m.id)::uuid))));
 
 
 ALTER TABLE private.email_queue OWNER TO postgres;
 
 --
--- Name: TABLE email_queue; Type: COMMENT; Schema: private; Owner: postgres
+-- Name: VIEW email_queue; Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON TABLE private.email_queue IS 'Deliveries waiting to be sent, in chunks of at most 100 per campaign; claimed under a lease, retried with backoff.';
-
-
---
--- Name: COLUMN email_queue.chunk; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.email_queue.chunk IS 'The delivery''s chunk within its campaign: the unit of claim and of one provider batch.';
-
-
---
--- Name: COLUMN email_queue.run_after; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.email_queue.run_after IS 'Not claimed before this time (retry backoff).';
-
-
---
--- Name: COLUMN email_queue.attempts; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.email_queue.attempts IS 'Claims so far; the fifth failed attempt dead-letters the delivery.';
-
-
---
--- Name: COLUMN email_queue.lease_until; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.email_queue.lease_until IS 'Set while a worker holds the row; once past, the row can be claimed again.';
-
-
---
--- Name: COLUMN email_queue.paused; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.email_queue.paused IS 'The campaign is paused: the row waits.';
-
-
---
--- Name: COLUMN email_queue.chunk_key; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.email_queue.chunk_key IS 'The chunk''s Idempotency-Key, stored at its first claim and reused by every later one; null before.';
+COMMENT ON VIEW private.email_queue IS 'Deliveries waiting to be sent: the members of the waiting jobs of kind email (private.jobs, one job per chunk of at most 100 deliveries of a campaign). Inserting queues a delivery in its chunk; updates of run_after, attempts, lease_until, leased_by and paused apply to its whole chunk.';
 
 
 --
@@ -13979,14 +14183,6 @@ ALTER TABLE ONLY private.email_metrics_stale
 
 
 --
--- Name: email_queue email_queue_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.email_queue
-    ADD CONSTRAINT email_queue_pkey PRIMARY KEY (delivery_id);
-
-
---
 -- Name: email_unsubscribe_effects email_unsubscribe_effects_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -14747,20 +14943,6 @@ CREATE INDEX email_metrics_stale_email_campaign_id_idx ON private.email_metrics_
 
 
 --
--- Name: email_queue_email_campaign_id_chunk_idx; Type: INDEX; Schema: private; Owner: postgres
---
-
-CREATE INDEX email_queue_email_campaign_id_chunk_idx ON private.email_queue USING btree (email_campaign_id, chunk);
-
-
---
--- Name: email_queue_ready_idx; Type: INDEX; Schema: private; Owner: postgres
---
-
-CREATE INDEX email_queue_ready_idx ON private.email_queue USING btree (COALESCE(lease_until, run_after), email_campaign_id, chunk) WHERE (NOT paused);
-
-
---
 -- Name: email_unsubscribe_effects_run_after_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -14799,7 +14981,7 @@ CREATE INDEX jobs_finished_idx ON private.jobs USING btree (updated_at) WHERE (s
 -- Name: jobs_ready_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
-CREATE INDEX jobs_ready_idx ON private.jobs USING btree (kind, user_id, run_after) WHERE (status = 'ready'::text);
+CREATE INDEX jobs_ready_idx ON private.jobs USING btree (kind, user_id, run_after, id) WHERE (status = 'ready'::text);
 
 
 --
@@ -15559,6 +15741,13 @@ ALTER INDEX public.analytics_events_user_id_timestamp_idx ATTACH PARTITION priva
 
 
 --
+-- Name: email_queue email_queue_write; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER email_queue_write INSTEAD OF INSERT OR UPDATE ON private.email_queue FOR EACH ROW EXECUTE FUNCTION private.email_queue_write();
+
+
+--
 -- Name: webhook_queue enqueue_webhook; Type: TRIGGER; Schema: private; Owner: postgres
 --
 
@@ -15682,6 +15871,13 @@ CREATE TRIGGER check_targets BEFORE INSERT OR UPDATE OF status, content, content
 --
 
 CREATE TRIGGER clear_last_error BEFORE UPDATE OF name, condition, points, is_active ON public.scoring_rules FOR EACH ROW WHEN ((old.last_error IS NOT NULL)) EXECUTE FUNCTION private.clear_scoring_rule_error();
+
+
+--
+-- Name: email_campaigns delete_email_jobs; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER delete_email_jobs AFTER DELETE ON public.email_campaigns REFERENCING OLD TABLE AS old_campaigns FOR EACH STATEMENT EXECUTE FUNCTION private.delete_campaign_email_jobs();
 
 
 --
@@ -16072,14 +16268,6 @@ ALTER TABLE ONLY private.email_event_windows
 
 ALTER TABLE ONLY private.email_metrics_stale
     ADD CONSTRAINT email_metrics_stale_email_campaign_id_fkey FOREIGN KEY (email_campaign_id) REFERENCES public.email_campaigns(id) ON DELETE CASCADE;
-
-
---
--- Name: email_queue email_queue_delivery_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.email_queue
-    ADD CONSTRAINT email_queue_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.email_deliveries(id) ON DELETE CASCADE;
 
 
 --
@@ -17767,10 +17955,10 @@ REVOKE ALL ON FUNCTION private.claim_email_batch(worker text, max_chunks integer
 
 
 --
--- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) FROM PUBLIC;
 
 
 --
@@ -17986,6 +18174,13 @@ REVOKE ALL ON FUNCTION private.default_workflow_executions_per_minute() FROM PUB
 
 
 --
+-- Name: FUNCTION delete_campaign_email_jobs(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.delete_campaign_email_jobs() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION delete_execution_webhooks(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -18004,6 +18199,13 @@ REVOKE ALL ON FUNCTION private.email_campaign_metrics(email_campaign_id uuid) FR
 --
 
 REVOKE ALL ON FUNCTION private.email_max_attempts() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION email_queue_write(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_queue_write() FROM PUBLIC;
 
 
 --
@@ -18400,6 +18602,13 @@ REVOKE ALL ON FUNCTION private.queue_result_problem(result jsonb, i integer, id_
 
 
 --
+-- Name: FUNCTION queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_result_problems(results jsonb, id_key text, id_noun text, first_index integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION rate_limit_hit(bucket text, key text, max_hits integer, window_seconds integer); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -18656,6 +18865,20 @@ REVOKE ALL ON FUNCTION private.set_lead_subscription() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION settle_dead_email(p_job_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.settle_dead_email(p_job_ids bigint[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION settle_dead_social_publish(p_job_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.settle_dead_social_publish(p_job_ids bigint[]) FROM PUBLIC;
 
 
 --

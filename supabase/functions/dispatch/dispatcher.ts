@@ -236,7 +236,8 @@ export function createDispatcher(settings: DispatchSettings) {
       }
     }
 
-    async function process(rows: ClaimedRow[]) {
+    /** Sends one chunk; returns its results (the lane reports a claim's chunks together). */
+    async function process(rows: ClaimedRow[]): Promise<DeliveryResult[]> {
       const chunkKey = rows[0].chunk_key;
       let results: DeliveryResult[];
       try {
@@ -262,13 +263,13 @@ export function createDispatcher(settings: DispatchSettings) {
           error,
         }));
       }
-      await timed("db_ms", () => completeBatch(worker, results));
       report.chunks++;
       for (const result of results) {
         if (result.outcome === "sent") report.sent++;
         else if (result.outcome === "failed") report.failed++;
         else report.retried++;
       }
+      return results;
     }
 
     async function lane() {
@@ -279,7 +280,12 @@ export function createDispatcher(settings: DispatchSettings) {
         );
         if (rows.length === 0) return;
         report.claimed += rows.length;
-        for (const chunk of chunksOf(rows)) await process(chunk);
+        // One report per claim: a round trip per claim instead of one per chunk. (A lane that
+        // dies before it reports leaves its chunks to be claimed again once the lease runs out;
+        // they go out under the same Idempotency-Keys, which the provider answers once.)
+        const results: DeliveryResult[] = [];
+        for (const chunk of chunksOf(rows)) results.push(...await process(chunk));
+        await timed("db_ms", () => completeBatch(worker, results));
       }
       report.stopped = "budget";
     }

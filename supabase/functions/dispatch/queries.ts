@@ -2,7 +2,7 @@
 // live in Postgres (private.claim_email_batch / private.complete_email_batch for email,
 // private.claim_webhooks / private.complete_webhooks for workflow webhooks, the social_*
 // functions for posts and their metrics); this side only claims, sends and reports.
-import { asService } from "../_shared/db.ts";
+import { asService, sql } from "../_shared/db.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import type { SealedTokens } from "../oauth/tokens.ts";
 
@@ -41,19 +41,23 @@ export type DeliveryResult =
     retry_after_seconds?: number;
   };
 
+// The email lane's claim and report are one statement each, sent as one round trip (not
+// wrapped in asService's begin, set_config and commit: four round trips, each waiting for the
+// lane's event loop). Neither function, nor any trigger they fire, reads the caller's claims.
+
 /** Claims up to `maxChunks` ready chunks under a lease for `worker`. */
-export function claimBatch(
+export async function claimBatch(
   worker: string,
   maxChunks: number,
   leaseSeconds: number,
 ): Promise<ClaimedRow[]> {
-  return asService((tx) =>
-    tx<ClaimedRow[]>`
+  return [
+    ...await sql<ClaimedRow[]>`
       select delivery_id, chunk_key, idempotency_key, attempt, user_id, email_campaign_id,
              email, first_name, last_name, merge_data, subject, content, from_email, from_name,
              reply_to
-      from private.claim_email_batch(${worker}, ${maxChunks}, make_interval(secs => ${leaseSeconds}))`
-  );
+      from private.claim_email_batch(${worker}, ${maxChunks}, make_interval(secs => ${leaseSeconds}))`,
+  ];
 }
 
 /** Records the results of a chunk; only rows still leased by `worker` are affected. */
@@ -61,7 +65,7 @@ export async function completeBatch(
   worker: string,
   results: DeliveryResult[],
 ): Promise<void> {
-  await asService((tx) => tx`select private.complete_email_batch(${worker}, ${tx.json(results)})`);
+  await sql`select private.complete_email_batch(${worker}, ${sql.json(results)})`;
 }
 
 /** The owner's verified sending domains (what the platform's Resend key may send from). */

@@ -18,8 +18,8 @@ $$;
 -- The catalog ------------------------------------------------------------------------------------
 select has_table('public', t, format('public.%s exists', t))
 from unnest(array['email_deliveries', 'email_suppressions']) with ordinality as x (t, n) order by n;
-select has_table('private', t, format('private.%s exists', t))
-from unnest(array['email_queue', 'email_metrics_stale']) with ordinality as x (t, n) order by n;
+select has_view('private', 'email_queue', 'private.email_queue exists (a view of the jobs of kind email)');
+select has_table('private', 'email_metrics_stale', 'private.email_metrics_stale exists');
 
 select isnt(obj_description(t::regclass, 'pg_class'), null, format('%s has a comment', t))
 from unnest(array['public.email_deliveries', 'public.email_suppressions', 'private.email_queue',

@@ -131,6 +131,7 @@ ROW_TABLES=(
   private.unconfirmed_expiry_failures private.erased_addresses
   public.segments
   private.lead_changes
+  public.scoring_rule_changes
 )
 rows_for() {
   case "$1" in
@@ -369,6 +370,11 @@ SQL
     private.lead_changes) cat <<SQL ;;
 insert into private.lead_changes (user_id, leads, error, failed_at)
 values ('$OWNER', '[]', 'Rollback check', now());
+SQL
+    # A rule change rescored (its row of the rule change ledger), then one pending again.
+    public.scoring_rule_changes) cat <<SQL ;;
+select private.rescore_leads('$OWNER');
+update public.scoring_rules set points = 14 where user_id = '$OWNER' and name = 'Rollback check: business email';
 SQL
     *) return 1 ;;
   esac

@@ -112,7 +112,12 @@ try {
            where user_id = ${userId} and created_at = now()) as changes,
           (select count(*)::int from public.lead_score_ledger
            where user_id = ${userId} and created_at = now() and source = 'rule') as ledgered`;
-      return { ms, rescored: rescored as number, changes: changes as number, ledgered: ledgered as number };
+      return {
+        ms,
+        rescored: rescored as number,
+        changes: changes as number,
+        ledgered: ledgered as number,
+      };
     });
     rescoreRates.push(leads / (result.ms / 1000));
     rows.push([
@@ -187,6 +192,12 @@ try {
     `\nafter the run: average score ${check.average}; leads whose score differs from the per-row rule ` +
       `evaluation (private.lead_profile_points): ${check.wrong}`,
   );
+  console.log();
+  printGoal("rescore_leads_per_s", Math.min(...rescoreRates), ">=", 100000, {
+    digits: 0,
+    note: `slowest of ${rescoreRates.length} rescores of ${number(leads)} leads; plain Postgres ` +
+      `(every score updated, triggers off): ${number(leads / (plainMs / 1000))} leads/s`,
+  });
 } finally {
   step("cleaning up");
   await asService((tx) => tx`delete from auth.users where id = ${userId}`);

@@ -147,7 +147,11 @@ async function assertScoresAddUp(user: UserClaims) {
            from public.explain_lead_score(${row.id})`,
     );
     assert.equal(explained, row.score, `lead ${row.id}: explain_lead_score sums to the score`);
-    assert.equal(profile, row.profile, `lead ${row.id}: its profile rows are the per-row evaluation`);
+    assert.equal(
+      profile,
+      row.profile,
+      `lead ${row.id}: its profile rows are the per-row evaluation`,
+    );
   }
   const [{ pending }] = await asService((tx) =>
     tx`select

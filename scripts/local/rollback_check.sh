@@ -132,6 +132,7 @@ ROW_TABLES=(
   public.segments
   private.lead_changes
   private.segment_evaluations private.segment_members
+  public.scoring_rule_changes
 )
 rows_for() {
   case "$1" in
@@ -382,6 +383,11 @@ select e.segment_id, l.id
 from private.segment_evaluations as e
 join public.leads as l on l.user_id = e.user_id
 where e.user_id = '$OWNER';
+SQL
+    # A rule change rescored (its row of the rule change ledger), then one pending again.
+    public.scoring_rule_changes) cat <<SQL ;;
+select private.rescore_leads('$OWNER');
+update public.scoring_rules set points = 14 where user_id = '$OWNER' and name = 'Rollback check: business email';
 SQL
     *) return 1 ;;
   esac

@@ -1,7 +1,9 @@
 // The scoring benchmark (scripts/bench scoring): one user with 1,000,000 leads and 20 profile
 // rules of every kind, rescored set-based by private.rescore_leads (what the pg_cron job
 // beacon-apply-scoring-rules runs after a rule change). Prints one table; every ratio in it
-// comes from this one run. Not a test: nothing here passes or fails on time.
+// comes from this one run, and ends with the goal line of issue 13 (rescore_leads_per_s: the
+// slowest of the three rescores) next to plain Postgres' rate for the same rows (every lead's
+// score updated with Beacon's triggers off). Not a test: nothing here passes or fails on time.
 //
 //   deno run -A --env-file=scripts/local/functions.env scripts/local/bench/scoring.ts [--leads 1000000]
 //
@@ -11,10 +13,12 @@
 //   20 rules      the 20 rules added: every lead evaluated against 20 new rules
 //   1 rule        one rule's points changed: every lead against its old and new version
 //   20 rules      every rule changed: every lead against 40 rule versions
+//   plain         one update of every lead's score with the table's triggers off (rolled back)
 // Rules are written and rescored in the same transaction, so the pg_cron job never sees a
 // pending request and never competes for the owner's lock.
 import { parseArgs } from "node:util";
 import { asService, sql } from "../../../supabase/functions/_shared/db.ts";
+import { printGoal } from "./output.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -57,6 +61,7 @@ const rules: [string, Record<string, unknown>, number][] = [
 const userId = crypto.randomUUID();
 type Row = [string, string, string, string];
 const rows: Row[] = [];
+const rescoreRates: number[] = [];
 
 try {
   step(`creating a bench user and importing ${number(leads)} leads`);
@@ -101,16 +106,26 @@ try {
       const started = performance.now();
       const [{ rescored }] = await tx`select private.rescore_leads(${userId}) as rescored`;
       const ms = performance.now() - started;
-      const [{ ledgered }] = await tx`
-        select count(*)::int as ledgered from public.lead_score_ledger
-        where user_id = ${userId} and created_at = now() and source = 'rule'`;
-      return { ms, rescored: rescored as number, ledgered: ledgered as number };
+      const [{ changes, ledgered }] = await tx`
+        select
+          (select count(*)::int from public.scoring_rule_changes
+           where user_id = ${userId} and created_at = now()) as changes,
+          (select count(*)::int from public.lead_score_ledger
+           where user_id = ${userId} and created_at = now() and source = 'rule') as ledgered`;
+      return {
+        ms,
+        rescored: rescored as number,
+        changes: changes as number,
+        ledgered: ledgered as number,
+      };
     });
+    rescoreRates.push(leads / (result.ms / 1000));
     rows.push([
       label,
       seconds(result.ms),
       `${number(leads / (result.ms / 1000))} leads/s`,
-      `${number(result.rescored)} scores changed, ${number(result.ledgered)} ledger rows`,
+      `${number(result.rescored)} scores changed, ${number(result.changes)} rule changes, ` +
+      `${number(result.ledgered)} lead ledger rows`,
     ]);
   };
 
@@ -130,6 +145,27 @@ try {
     (tx) =>
       tx`update public.scoring_rules set points = points + sign(points)::int where user_id = ${userId}`,
   );
+
+  // Plain Postgres: the same table, indexes and constraints, every score written once, no
+  // trigger; rolled back (disabling triggers takes the table's lock for this transaction).
+  step("plain Postgres: every score updated with the triggers off");
+  class RolledBack extends Error {}
+  let plainMs = 0;
+  await asService(async (tx) => {
+    await tx`alter table public.leads disable trigger user`;
+    const started = performance.now();
+    await tx`update public.leads set score = score + 1 where user_id = ${userId}`;
+    plainMs = performance.now() - started;
+    throw new RolledBack();
+  }).catch((error) => {
+    if (!(error instanceof RolledBack)) throw error;
+  });
+  rows.push([
+    "plain Postgres: every score updated, triggers off",
+    seconds(plainMs),
+    `${number(leads / (plainMs / 1000))} leads/s`,
+    "",
+  ]);
 
   const [check] = await asService((tx) =>
     tx`select
@@ -156,6 +192,12 @@ try {
     `\nafter the run: average score ${check.average}; leads whose score differs from the per-row rule ` +
       `evaluation (private.lead_profile_points): ${check.wrong}`,
   );
+  console.log();
+  printGoal("rescore_leads_per_s", Math.min(...rescoreRates), ">=", 100000, {
+    digits: 0,
+    note: `slowest of ${rescoreRates.length} rescores of ${number(leads)} leads; plain Postgres ` +
+      `(every score updated, triggers off): ${number(leads / (plainMs / 1000))} leads/s`,
+  });
 } finally {
   step("cleaning up");
   await asService((tx) => tx`delete from auth.users where id = ${userId}`);

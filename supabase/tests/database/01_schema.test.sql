@@ -14,9 +14,9 @@ select tables_are(
     'email_suppressions', 'email_deliveries',
     'scoring_rules', 'scoring_settings', 'lead_score_ledger', 'lead_status_history', 'workflow_run_requests',
     'sending_domains', 'write_keys', 'collect_settings', 'social_posts',
-    'lists', 'list_memberships', 'forms', 'consents', 'segments'
+    'lists', 'list_memberships', 'forms', 'consents', 'segments', 'scoring_rule_changes'
   ],
-  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*), sending_domains (30_email_senders), collection''s two (70_collect), social_posts (92_social_*) and the audience''s lists, forms and consents (74_lists, 75_forms) and segments (91_segments)'
+  'public holds exactly the nine seed tables, the email pipeline''s two (30_email_* test those), scoring''s and workflows'' five (40_scoring_*, 50_workflows_*), scoring_rule_changes (40_scoring_profile), sending_domains (30_email_senders), collection''s two (70_collect), social_posts (92_social_*) and the audience''s lists, forms and consents (74_lists, 75_forms) and segments (91_segments)'
 );
 
 -- Every column of every table, as the spec has it: type, not null, default (null: none).

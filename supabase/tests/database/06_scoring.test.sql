@@ -25,7 +25,7 @@ select volatility_is('public', 'lead_profile_score', array['leads'], 'immutable'
 select is(
   (select pg_get_triggerdef(oid) from pg_trigger
    where tgrelid = 'public.leads'::regclass and tgname = 'set_lead_score'),
-  'CREATE TRIGGER set_lead_score BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_lead_score()',
+  'CREATE TRIGGER set_lead_score BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW WHEN ((current_setting(''beacon.rescoring''::text, true) IS DISTINCT FROM ''on''::text)) EXECUTE FUNCTION private.set_lead_score()',
   'leads has the set_lead_score trigger, before insert or update, per row'
 );
 

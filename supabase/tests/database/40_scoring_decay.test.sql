@@ -90,8 +90,8 @@ select is_empty(
 
 select is_empty(
   $$select l.id from public.leads as l
-    where l.score <> (select coalesce(sum(g.points), 0) from public.lead_score_ledger as g where g.lead_id = l.id)$$,
-  'every score still equals the sum of its ledger');
+    where l.score <> (select coalesce(sum(e.points), 0) from public.explain_lead_score(l.id) as e)$$,
+  'every score still equals the sum of its explanation');
 
 select is((select schedule from cron.job where jobname = 'beacon-decay-engagement'), '15 3 * * *',
   'pg_cron decays engagement nightly (beacon-decay-engagement, 03:15 UTC)');

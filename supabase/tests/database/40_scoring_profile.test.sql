@@ -7,7 +7,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(36);
+select plan(37);
 
 do $$
 begin
@@ -79,19 +79,21 @@ select is_empty(
   format('select from private.scoring_rescores where user_id = %L', tests.get_user_id('alice')),
   'the request is done');
 select is(
-  (select count(*)::integer || ' rows, ' || sum((select count(*) from jsonb_object_keys(g.details)))::integer || ' rules'
-   from public.lead_score_ledger as g
-   where g.user_id = tests.get_user_id('alice') and g.reason like 'rules changed:%'),
-  '4 rows, 13 rules', 'one ledger row per lead whose points changed, with the 13 lead-and-rule contributions');
+  (select count(*)::integer || ' rule changes, ' || count(*) filter (where c.change = 'added')::integer || ' added, '
+          || (select count(*) from public.lead_score_ledger as g
+              where g.user_id = tests.get_user_id('alice') and g.reason like 'rules changed:%')::integer || ' lead rows'
+   from public.scoring_rule_changes as c
+   where c.user_id = tests.get_user_id('alice')),
+  '9 rule changes, 9 added, 0 lead rows', 'the rescore ledgers one row per rule, none per lead');
 select is(
-  (select g.points || ' | ' || g.reason from public.lead_score_ledger as g
-   where g.lead_id = (select id from tests.leads where name = 'cy') and g.reason like 'rules changed:%'),
-  '172 | rules changed: 100+ people (added) +128, our domains (added) +32, business email (added) +8, a company form (added) +4',
-  'a rescore''s ledger row names each rule and what happened to it');
+  (select string_agg(e.reason || ' ' || e.points, ', ' order by e.points desc, e.reason)
+   from public.explain_lead_score((select id from tests.leads where name = 'cy')) as e),
+  'rule: 100+ people 128, rule: our domains 32, default rule: company given 10, rule: business email 8, rule: a company form 4',
+  'cy''s explanation names each rule that gives her points');
 select is(
-  (select (g.details ->> r.id::text)::integer from public.lead_score_ledger as g, public.scoring_rules as r
-   where g.lead_id = (select id from tests.leads where name = 'ada') and g.reason like 'rules changed:%' and r.name = 'vip'),
-  64, 'its details hold the points per rule id');
+  (select c.new_points || ' ' || c.new_rule::text from public.scoring_rule_changes as c
+   where c.user_id = tests.get_user_id('alice') and c.name = 'vip'),
+  '64 {"tag": "vip", "kind": "tag_present"}', 'the rule change holds the rule as applied, so the leads it applies to follow from it');
 
 -- A rescore with nothing new changes nothing.
 select is(private.rescore_leads(tests.get_user_id('alice')), 0, 'rescoring again changes nothing');
@@ -107,11 +109,17 @@ select is(tests.score('bob'), -11 + 16, 'bob: the free mail rule is gone');
 select is(tests.score('cy'), 182 + 64, 'cy: the changed vip rule now matches her b2b tag');
 select is(tests.score('dee'), 0, 'dee: nothing left');
 select is(
-  (select g.points || ' | ' || g.reason from public.lead_score_ledger as g
-   where g.lead_id = (select id from tests.leads where name = 'ada') and g.reason like 'rules changed:%'
-   order by g.points limit 1),
-  '-318 | rules changed: has first name (changed) +2, vip (changed) -64, paying (removed) -256',
-  'ada''s ledger: first name changed, vip changed, paying removed');
+  (select string_agg(c.name || ' (' || c.change || ') ' || coalesce(c.old_points::text, '-') || ' -> '
+                     || coalesce(c.new_points::text, '-'), ', ' order by c.name)
+   from public.scoring_rule_changes as c
+   where c.user_id = tests.get_user_id('alice') and c.change <> 'added'),
+  'free mail (removed) -16 -> -, has first name (changed) 1 -> 3, paying (removed) 256 -> -, vip (changed) 64 -> 64',
+  'the rule changes: first name changed, vip changed, paying and free mail removed');
+select is(
+  (select string_agg(e.reason || ' ' || e.points, ', ' order by e.points desc, e.reason)
+   from public.explain_lead_score((select id from tests.leads where name = 'ada')) as e),
+  'rule: 100+ people 128, default rule: company given 10, rule: business email 8, rule: a company form 4, rule: has first name 3, rule: from a webinar 2',
+  'ada''s explanation: first name at its new points, vip and paying gone, business email still there');
 
 -- Lead writes after the rules are applied: the same rules, and ledgered.
 update public.leads set tags = '{vip,b2b}', email = 'ada@gmail.com'
@@ -161,8 +169,8 @@ select is_empty(
 select is_empty(
   $$select l.id from public.leads as l
     where l.user_id in (tests.get_user_id('alice'), tests.get_user_id('mallory'))
-      and l.score is distinct from (select coalesce(sum(g.points), 0) from public.lead_score_ledger as g where g.lead_id = l.id)$$,
-  'every score equals the sum of its ledger');
+      and l.score is distinct from (select coalesce(sum(e.points), 0) from public.explain_lead_score(l.id) as e)$$,
+  'every score equals the sum of its explanation');
 select is(
   (select count(*)::integer from private.applied_scoring_rules where user_id = tests.get_user_id('alice')),
   (select count(*)::integer from public.scoring_rules where user_id = tests.get_user_id('alice') and is_active),

@@ -40,13 +40,12 @@ as $$
   select l.score from public.leads as l join tests.leads as t on t.id = l.id where t.name = lead
 $$;
 
-create function tests.ledger_sums(lead text)
+create function tests.explanation_sums(lead text)
 returns boolean
 language sql
 as $$
-  select coalesce(sum(g.points), 0) = tests.score(lead)
-  from public.lead_score_ledger as g
-  where g.lead_id = (select id from tests.leads where name = lead)
+  select coalesce(sum(e.points), 0) = tests.score(lead)
+  from public.explain_lead_score((select id from tests.leads where name = lead)) as e
 $$;
 
 -- ==== rescoring: beacon-apply-scoring-rules =================================================
@@ -96,7 +95,7 @@ select is((select last_error from public.scoring_rules where user_id = tests.get
   null, 'her ordinary rule carries no error');
 select ok(not exists (select from private.scoring_rescores where user_id = tests.get_user_id('alice')),
   'alice''s requests are done');
-select ok(tests.ledger_sums('alice') and tests.ledger_sums('bob'), 'their ledgers sum to their scores');
+select ok(tests.explanation_sums('alice') and tests.explanation_sums('bob'), 'their explanations sum to their scores');
 
 select is(tests.score('carol'), 10, 'carol''s score is unchanged');
 select is(
@@ -195,7 +194,7 @@ execute function tests.refuse_change();
 
 select is(private.decay_engagement(), 1, 'one run of the decay changes erin''s score despite dave''s row');
 select is(tests.score('erin'), 20, 'erin''s points halved');
-select ok(tests.ledger_sums('erin'), 'erin''s ledger sums to her score');
+select ok(tests.explanation_sums('erin'), 'erin''s explanation sums to her score');
 select is(tests.score('dave'), 40, 'dave''s score is unchanged');
 select matches(
   (select last_error from public.scoring_settings where user_id = tests.get_user_id('dave')),

@@ -34,13 +34,19 @@ as $$
   select l.score from public.leads as l join tests.leads as t on t.id = l.id where t.name = lead
 $$;
 
--- Whether the lead's ledger and its explanation both sum to its score.
+-- Whether the lead's ledger and its explanation both add up to its score: its profile points
+-- (the rules evaluated on the lead), plus what its ledger holds besides profile points (the
+-- bound's cuts, engagement, decay, workflows).
 create function tests.sums(lead text)
 returns boolean
 language sql
 as $$
   select
-    (select coalesce(sum(g.points), 0) from public.lead_score_ledger as g where g.lead_id = t.id) = tests.score(lead)
+    (select private.lead_profile_points(l) from public.leads as l where l.id = t.id)
+      + (select coalesce(sum(case when g.source = 'rule'
+                                  then coalesce((g.details ->> 'score bound: kept within -100000 to 100000')::integer, 0)
+                                  else g.points end), 0)
+         from public.lead_score_ledger as g where g.lead_id = t.id) = tests.score(lead)
     and (select coalesce(sum(e.points), 0) from public.explain_lead_score(t.id) as e) = tests.score(lead)
   from tests.leads as t
   where t.name = lead
@@ -97,11 +103,10 @@ values (tests.get_user_id('frank'), 'has company', '{"type": "field_present", "f
 select lives_ok($$select private.apply_scoring_changes()$$, 'rescoring frank runs');
 select is(array[tests.score('top'), tests.score('low')], array[100000, 510], 'the lead at the bound stays there');
 select is(
-  (select g.details from public.lead_score_ledger as g
+  (select g.points || ' ' || g.details::text from public.lead_score_ledger as g
    where g.lead_id = (select id from tests.leads where name = 'top') and g.reason like 'rules changed%'),
-  jsonb_build_object((select id from public.scoring_rules where name = 'has company')::text, 500,
-    'score bound: kept within -100000 to 100000', -500),
-  'the rule''s points and what the bound cut off are both in the ledger row');
+  '-500 {"score bound: kept within -100000 to 100000": -500}',
+  'what the bound cut off from the rule''s points is in the lead''s ledger (the rule''s 500 in its rule change)');
 select ok(tests.sums('top'), 'the ledger and explain_lead_score still sum to the score');
 select is(
   (select points from public.explain_lead_score((select id from tests.leads where name = 'top'))

@@ -2,9 +2,10 @@
 // (private.rescore_leads, what the job beacon-apply-scoring-rules runs per owner), the lead
 // triggers, engagement awards (analytics events inserted) and decay
 // (private.decay_engagement_of, the nightly job's statement) never fail on them, and
-// afterwards every lead's ledger and explain_lead_score sum to its score, and its profile
-// ledger rows to the per-row evaluation of its rules (private.lead_profile_points) unless the
-// score bound cut them. A write the database refuses must be a check violation (23514) with
+// afterwards every lead's score is the per-row evaluation of its rules
+// (private.lead_profile_points) plus what its ledger holds besides profile points (the score
+// bound's cuts, engagement, decay, workflows), and explain_lead_score sums to it, its profile
+// rows to that evaluation. A write the database refuses must be a check violation (23514) with
 // a message: a clear error, never a crash. Generators: scoring_rules_arbitraries.ts.
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -114,8 +115,6 @@ type Check = {
   score: number;
   profile: number;
   ledger: number;
-  rules: number;
-  bounded: boolean;
 };
 
 async function assertScoresAddUp(user: UserClaims) {
@@ -125,29 +124,34 @@ async function assertScoresAddUp(user: UserClaims) {
         l.id,
         l.score,
         private.lead_profile_points(l) as profile,
-        coalesce(sum(g.points), 0)::int as ledger,
-        coalesce(sum(g.points) filter (where g.source = 'rule'), 0)::int as rules,
-        coalesce(bool_or(g.details ? ${SCORE_BOUND_KEY}), false) as bounded
+        coalesce(sum(case when g.source = 'rule' then coalesce((g.details ->> ${SCORE_BOUND_KEY})::int, 0)
+                          else g.points end), 0)::int as ledger
       from public.leads as l
       left join public.lead_score_ledger as g on g.lead_id = l.id
       where l.user_id = ${user.sub}
       group by l.id`
   );
   for (const row of rows) {
-    assert.equal(row.ledger, row.score, `lead ${row.id}: the ledger sums to the score`);
-    if (!row.bounded) {
-      assert.equal(
-        row.rules,
-        row.profile,
-        `lead ${row.id}: profile rows equal the per-row evaluation`,
-      );
-    }
-    const [{ explained }] = await asUser(
+    assert.equal(
+      row.profile + row.ledger,
+      row.score,
+      `lead ${row.id}: profile points and the ledger's other parts add up to the score`,
+    );
+    const [{ explained, profile }] = await asUser(
       user,
       (tx) =>
-        tx`select coalesce(sum(points), 0)::int as explained from public.explain_lead_score(${row.id})`,
+        tx`select
+             coalesce(sum(points), 0)::int as explained,
+             coalesce(sum(points) filter (where source = 'rule' and reason <> ${SCORE_BOUND_KEY}), 0)::int
+               as profile
+           from public.explain_lead_score(${row.id})`,
     );
     assert.equal(explained, row.score, `lead ${row.id}: explain_lead_score sums to the score`);
+    assert.equal(
+      profile,
+      row.profile,
+      `lead ${row.id}: its profile rows are the per-row evaluation`,
+    );
   }
   const [{ pending }] = await asService((tx) =>
     tx`select

@@ -830,7 +830,8 @@ CREATE TABLE public.leads (
     CONSTRAINT leads_status_check CHECK ((status = ANY (ARRAY['new'::text, 'qualified'::text, 'contacted'::text, 'converted'::text, 'lost'::text]))),
     CONSTRAINT leads_subscription_status_check CHECK ((subscription_status = ANY (ARRAY['subscribed'::text, 'unconfirmed'::text, 'unsubscribed'::text]))),
     CONSTRAINT leads_tags_check CHECK (((array_position(tags, NULL::text) IS NULL) AND (cardinality(tags) <= 100)))
-);
+)
+WITH (fillfactor='50');
 
 
 ALTER TABLE public.leads OWNER TO postgres;
@@ -7166,14 +7167,20 @@ CREATE FUNCTION private.record_updated_lead_scores() RETURNS trigger
 
       -- Reaching the threshold is crossing it: a lead the owner put back to new stays new.
       perform private.qualify_leads(array(
-        select n.id
-        from new_leads as n
-        join old_leads as o on o.id = n.id
-        join public.scoring_settings as s on s.user_id = n.user_id
-        where n.status = 'new'
-          and o.status = 'new'
-          and n.score >= s.qualification_threshold
-          and o.score < s.qualification_threshold
+        select c.id
+        from (
+          select n.id, n.user_id, n.score, true as after
+          from new_leads as n
+          where n.status = 'new'
+          union all
+          select o.id, o.user_id, o.score, false
+          from old_leads as o
+          where o.status = 'new'
+        ) as c
+        join public.scoring_settings as s on s.user_id = c.user_id
+        group by c.id, s.qualification_threshold
+        having bool_or(c.after and c.score >= s.qualification_threshold)
+           and bool_or(not c.after and c.score < s.qualification_threshold)
       ));
       return null;
     end;

@@ -830,8 +830,7 @@ CREATE TABLE public.leads (
     CONSTRAINT leads_status_check CHECK ((status = ANY (ARRAY['new'::text, 'qualified'::text, 'contacted'::text, 'converted'::text, 'lost'::text]))),
     CONSTRAINT leads_subscription_status_check CHECK ((subscription_status = ANY (ARRAY['subscribed'::text, 'unconfirmed'::text, 'unsubscribed'::text]))),
     CONSTRAINT leads_tags_check CHECK (((array_position(tags, NULL::text) IS NULL) AND (cardinality(tags) <= 100)))
-)
-WITH (fillfactor='50');
+);
 
 
 ALTER TABLE public.leads OWNER TO postgres;

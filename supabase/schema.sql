@@ -7584,14 +7584,20 @@ CREATE FUNCTION private.record_updated_lead_scores() RETURNS trigger
 
       -- Reaching the threshold is crossing it: a lead the owner put back to new stays new.
       perform private.qualify_leads(array(
-        select n.id
-        from new_leads as n
-        join old_leads as o on o.id = n.id
-        join public.scoring_settings as s on s.user_id = n.user_id
-        where n.status = 'new'
-          and o.status = 'new'
-          and n.score >= s.qualification_threshold
-          and o.score < s.qualification_threshold
+        select c.id
+        from (
+          select n.id, n.user_id, n.score, true as after
+          from new_leads as n
+          where n.status = 'new'
+          union all
+          select o.id, o.user_id, o.score, false
+          from old_leads as o
+          where o.status = 'new'
+        ) as c
+        join public.scoring_settings as s on s.user_id = c.user_id
+        group by c.id, s.qualification_threshold
+        having bool_or(c.after and c.score >= s.qualification_threshold)
+           and bool_or(not c.after and c.score < s.qualification_threshold)
       ));
       return null;
     end;
@@ -8409,6 +8415,10 @@ declare
   delivery public.email_deliveries;
   content_row public.content;
   message text;
+  -- The first of the profile steps (tags, fields) not yet written, and the lead before them.
+  unwritten_from integer;
+  before_unwritten public.leads;
+  resume integer;
 begin
   select w.* into workflow from public.workflows as w where w.id = run.workflow_id and w.user_id = run.user_id;
   if workflow.is_active is not true then
@@ -8478,28 +8488,18 @@ begin
             update public.leads as l set status = target where l.id = lead.id returning l.* into lead;
             result := result || jsonb_build_object('to', target);
           end if;
-        when 'add_tag' then
-          if step ->> 'tag' = any (lead.tags) then
-            result := result || '{"status": "unchanged"}';
-          else
-            update public.leads as l set tags = l.tags || (step ->> 'tag') where l.id = lead.id returning l.* into lead;
+        when 'add_tag', 'remove_tag', 'set_field' then
+          -- Consecutive profile steps are written as one update (below), before any other step.
+          if unwritten_from is null then
+            unwritten_from := i;
+            before_unwritten := lead;
           end if;
-        when 'remove_tag' then
-          if not step ->> 'tag' = any (lead.tags) then
+          if (private.workflow_step_tags(lead.tags, step), private.workflow_step_fields(lead.custom_fields, step))
+             is not distinct from (lead.tags, lead.custom_fields) then
             result := result || '{"status": "unchanged"}';
           else
-            update public.leads as l set tags = array_remove(l.tags, step ->> 'tag') where l.id = lead.id
-            returning l.* into lead;
-          end if;
-        when 'set_field' then
-          if lead.custom_fields -> (step ->> 'key') is not distinct from nullif(step -> 'value', 'null') then
-            result := result || '{"status": "unchanged"}';
-          else
-            update public.leads as l
-            set custom_fields = case when step -> 'value' = 'null' then l.custom_fields - (step ->> 'key')
-                                     else l.custom_fields || jsonb_build_object(step ->> 'key', step -> 'value') end
-            where l.id = lead.id
-            returning l.* into lead;
+            lead.tags := private.workflow_step_tags(lead.tags, step);
+            lead.custom_fields := private.workflow_step_fields(lead.custom_fields, step);
           end if;
         when 'adjust_score' then
           -- Within the score's bounds, and ledgered as this workflow's doing.
@@ -8598,6 +8598,33 @@ begin
       end if;
       results := results || result;
       i := i + 1;
+      if unwritten_from is not null
+         and coalesce(steps -> i ->> 'type', '') not in ('add_tag', 'remove_tag', 'set_field') then
+        if (lead.tags, lead.custom_fields) is distinct from (before_unwritten.tags, before_unwritten.custom_fields) then
+          begin
+            update public.leads as l
+            set tags = lead.tags,
+                custom_fields = lead.custom_fields
+            where l.id = lead.id
+            returning l.* into lead;
+          exception when others then
+            -- The failing step is named by writing the steps one by one from the lead before them.
+            resume := i;
+            lead := before_unwritten;
+            for j in unwritten_from..resume - 1 loop
+              i := j;
+              kind := steps -> j ->> 'type';
+              update public.leads as l
+              set tags = private.workflow_step_tags(l.tags, steps -> j),
+                  custom_fields = private.workflow_step_fields(l.custom_fields, steps -> j)
+              where l.id = lead.id
+              returning l.* into lead;
+            end loop;
+            i := resume;
+          end;
+        end if;
+        unwritten_from := null;
+      end if;
       exit when outcome <> 'completed';
     end loop;
 
@@ -8644,7 +8671,87 @@ ALTER FUNCTION private.run_workflow_execution(run private.workflow_runs) OWNER T
 -- Name: FUNCTION run_workflow_execution(run private.workflow_runs); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_execution(run private.workflow_runs) IS 'Runs one execution''s steps from where it stopped until it parks (wait, webhook), completes or fails; returns completed, waiting or failed.';
+COMMENT ON FUNCTION private.run_workflow_execution(run private.workflow_runs) IS 'Runs one execution''s steps (consecutive profile steps written as one update) from where it stopped until it parks (wait, webhook), completes or fails; returns completed, waiting or failed.';
+
+
+--
+-- Name: run_workflow_profile_steps(uuid, uuid[], jsonb, integer, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  run jsonb;
+begin
+  perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
+  -- The profile steps from first_step up to the next step of another kind.
+  select jsonb_agg(s.definition order by s.n)
+  into run
+  from jsonb_array_elements(steps) with ordinality as s (definition, n)
+  where s.n > first_step
+    and s.n <= coalesce(
+      (select min(o.n) - 1
+       from jsonb_array_elements(steps) with ordinality as o (definition, n)
+       where o.n > first_step and o.definition ->> 'type' not in ('add_tag', 'remove_tag', 'set_field')),
+      jsonb_array_length(steps));
+  perform set_config('beacon.workflow_chain', (step_chain || workflow)::text, true);
+  perform set_config('beacon.workflow_id', workflow::text, true);
+  perform set_config('beacon.execution_id', '', true);
+  perform set_config('beacon.change_reason', 'workflow', true);
+
+  -- Each lead's tags and fields step by step, with each step's result; then one update.
+  with recursive folded (execution_id, lead_id, n, tags, fields, results) as (
+    select b.execution_id, b.lead_id, 0, l.tags, l.custom_fields, '[]'::jsonb
+    from pg_temp.workflow_batch as b
+    join public.leads as l on l.id = b.lead_id
+    where b.execution_id = any (members)
+    union all
+    select f.execution_id, f.lead_id, f.n + 1, a.tags, a.fields,
+           f.results || jsonb_build_object('step', first_step + f.n, 'type', run -> f.n ->> 'type', 'at', now(),
+             'status', case when (a.tags, a.fields) is not distinct from (f.tags, f.fields) then 'unchanged'
+                            else 'done' end)
+    from folded as f
+    cross join lateral (
+      select private.workflow_step_tags(f.tags, run -> f.n) as tags,
+             private.workflow_step_fields(f.fields, run -> f.n) as fields
+    ) as a
+    where f.n < jsonb_array_length(run)
+  ),
+  final as (
+    select f.execution_id, f.lead_id, f.tags, f.fields, f.results
+    from folded as f
+    where f.n = jsonb_array_length(run)
+  ),
+  written as (
+    update public.leads as l
+    set tags = f.tags,
+        custom_fields = f.fields
+    from final as f
+    where l.id = f.lead_id
+      and (l.tags, l.custom_fields) is distinct from (f.tags, f.fields)
+  )
+  update pg_temp.workflow_batch as b
+  set results = b.results || f.results,
+      step = b.step + jsonb_array_length(run)
+  from final as f
+  where b.execution_id = f.execution_id;
+
+  perform set_config('beacon.workflow_chain', '', true);
+  perform set_config('beacon.workflow_id', '', true);
+  perform set_config('beacon.change_reason', '', true);
+end;
+$$;
+
+
+ALTER FUNCTION private.run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]) IS 'Runs a group''s consecutive profile steps (add_tag, remove_tag, set_field) from first_step for many executions (each on its own lead): each step''s result as the lead stood after the steps before it, one update of the leads; for private.run_workflow_steps.';
 
 
 --
@@ -8659,7 +8766,6 @@ declare
   kind constant text := definition ->> 'type';
   owner uuid;
   group_leads uuid[];
-  changed uuid[];
   target text;
   step_points integer;
   until_at timestamptz;
@@ -8677,31 +8783,6 @@ begin
   perform set_config('beacon.change_reason', 'workflow', true);
 
   case kind
-  when 'add_tag', 'remove_tag' then
-    -- Unchanged where the lead already has (add) or lacks (remove) the tag.
-    with u as (
-      update public.leads as l
-      set tags = case when kind = 'add_tag' then l.tags || (definition ->> 'tag')
-                      else array_remove(l.tags, definition ->> 'tag') end
-      from pg_temp.workflow_batch as b
-      where b.execution_id = any (members)
-        and l.id = b.lead_id
-        and ((definition ->> 'tag') = any (l.tags)) is distinct from (kind = 'add_tag')
-      returning l.id
-    )
-    select array_agg(u.id) into changed from u;
-  when 'set_field' then
-    with u as (
-      update public.leads as l
-      set custom_fields = case when definition -> 'value' = 'null' then l.custom_fields - (definition ->> 'key')
-                               else l.custom_fields || jsonb_build_object(definition ->> 'key', definition -> 'value') end
-      from pg_temp.workflow_batch as b
-      where b.execution_id = any (members)
-        and l.id = b.lead_id
-        and l.custom_fields -> (definition ->> 'key') is distinct from nullif(definition -> 'value', 'null')
-      returning l.id
-    )
-    select array_agg(u.id) into changed from u;
   when 'set_status' then
     target := definition ->> 'status';
     perform set_config('beacon.lead_executions', (
@@ -8882,15 +8963,6 @@ begin
     raise exception 'unknown step type %', coalesce(kind, 'null');
   end case;
 
-  -- Tags and fields: `changed` holds the leads the step changed; the others were unchanged.
-  if kind in ('add_tag', 'remove_tag', 'set_field') then
-    update pg_temp.workflow_batch as b
-    set results = b.results || jsonb_build_object('step', b.step, 'type', kind, 'at', now(),
-          'status', case when b.lead_id = any (changed) then 'done' else 'unchanged' end),
-        step = b.step + 1
-    where b.execution_id = any (members);
-  end if;
-
   perform set_config('beacon.workflow_chain', '', true);
   perform set_config('beacon.workflow_id', '', true);
   perform set_config('beacon.change_reason', '', true);
@@ -8905,7 +8977,7 @@ ALTER FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], defin
 -- Name: FUNCTION run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) IS 'Runs one step of one workflow for many executions (each on its own lead) with one statement per step kind, recording each one''s result in pg_temp.workflow_batch (private.run_workflow_steps).';
+COMMENT ON FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) IS 'Runs one step (not a profile step: private.run_workflow_profile_steps) of one workflow for many executions (each on its own lead) with one statement per step kind, recording each one''s result in pg_temp.workflow_batch (private.run_workflow_steps).';
 
 
 --
@@ -8958,14 +9030,18 @@ begin
         )
         select array(select h from unnest(heads) as h except select s.execution_id from skipped as s) into heads;
         for grp in
-          select b.workflow_id, b.workflow_name, b.chain, b.steps -> b.step as definition,
+          select b.workflow_id, b.workflow_name, b.chain, b.steps, b.step, b.steps -> b.step as definition,
                  array_agg(b.execution_id) as members
           from pg_temp.workflow_batch as b
           where b.execution_id = any (heads)
-          group by b.workflow_id, b.workflow_name, b.chain, b.step, b.steps -> b.step
+          group by b.workflow_id, b.workflow_name, b.chain, b.steps, b.step
         loop
           failing := grp.members;
-          perform private.run_workflow_step(grp.workflow_id, grp.chain, grp.definition, grp.members);
+          if grp.definition ->> 'type' in ('add_tag', 'remove_tag', 'set_field') then
+            perform private.run_workflow_profile_steps(grp.workflow_id, grp.chain, grp.steps, grp.step, grp.members);
+          else
+            perform private.run_workflow_step(grp.workflow_id, grp.chain, grp.definition, grp.members);
+          end if;
         end loop;
         failing := null;
       end loop;
@@ -9001,7 +9077,7 @@ ALTER FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) OWNER TO
 -- Name: FUNCTION run_workflow_steps(runs private.workflow_runs[]); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) IS 'Runs a batch''s executions set-based, lane by lane (each lead''s first execution, then its second, ...) in rounds (grouped by workflow step, private.run_workflow_step) until none can go on; records results and parks or ends each run. A failing group raises BW001 naming its executions, with everything undone.';
+COMMENT ON FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) IS 'Runs a batch''s executions set-based, lane by lane (each lead''s first execution, then its second, ...) in rounds (grouped by workflow step, private.run_workflow_step, or a run of profile steps, private.run_workflow_profile_steps) until none can go on; records results and parks or ends each run. A failing group raises BW001 naming its executions, with everything undone.';
 
 
 --
@@ -10637,6 +10713,56 @@ ALTER FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions json
 --
 
 COMMENT ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) IS 'Which of these leads meet (valid) workflow conditions, as private.lead_matches decides for one lead; null conditions: all of them. Callers pass leads they loaded by owner.';
+
+
+--
+-- Name: workflow_step_fields(jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.workflow_step_fields(fields jsonb, step jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case
+    when step ->> 'type' is distinct from 'set_field' then fields
+    when step -> 'value' = 'null' then fields - (step ->> 'key')
+    else fields || jsonb_build_object(step ->> 'key', step -> 'value')
+  end
+$$;
+
+
+ALTER FUNCTION private.workflow_step_fields(fields jsonb, step jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION workflow_step_fields(fields jsonb, step jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.workflow_step_fields(fields jsonb, step jsonb) IS 'A lead''s custom_fields after a workflow step (set_field, a null value removing the key; any other step leaves them).';
+
+
+--
+-- Name: workflow_step_tags(text[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.workflow_step_tags(tags text[], step jsonb) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case step ->> 'type'
+    when 'add_tag' then case when step ->> 'tag' = any (tags) then tags else tags || (step ->> 'tag') end
+    when 'remove_tag' then array_remove(tags, step ->> 'tag')
+    else tags
+  end
+$$;
+
+
+ALTER FUNCTION private.workflow_step_tags(tags text[], step jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION workflow_step_tags(tags text[], step jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.workflow_step_tags(tags text[], step jsonb) IS 'A lead''s tags after a workflow step (add_tag, remove_tag; any other step leaves them).';
 
 
 --
@@ -18763,6 +18889,13 @@ REVOKE ALL ON FUNCTION private.run_workflow_execution(run private.workflow_runs)
 
 
 --
+-- Name: FUNCTION run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -19083,6 +19216,20 @@ REVOKE ALL ON FUNCTION private.webhook_max_attempts() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION workflow_step_fields(fields jsonb, step jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.workflow_step_fields(fields jsonb, step jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION workflow_step_tags(tags text[], step jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.workflow_step_tags(tags text[], step jsonb) FROM PUBLIC;
 
 
 --

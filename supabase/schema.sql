@@ -233,6 +233,62 @@ ALTER FUNCTION private.analytics_events_dressing(tbl regclass, skip_indexes text
 COMMENT ON FUNCTION private.analytics_events_dressing(tbl regclass, skip_indexes text[]) IS 'Migration helper: the statements that re-create a table''s comments, grants, column privileges, RLS, policies, triggers and indexes as they are now.';
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: applied_scoring_rules; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.applied_scoring_rules (
+    rule_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    name text NOT NULL,
+    points integer NOT NULL,
+    kind text NOT NULL,
+    field text,
+    value text,
+    pattern text,
+    free_mail boolean,
+    domains text[],
+    tag text,
+    op text,
+    expected jsonb
+);
+
+
+ALTER TABLE private.applied_scoring_rules OWNER TO postgres;
+
+--
+-- Name: TABLE applied_scoring_rules; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.applied_scoring_rules IS 'The profile rules lead scores currently reflect (compiled from public.scoring_rules; replaced by rescoring).';
+
+
+--
+-- Name: applied_rule_json(private.applied_scoring_rules); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.applied_rule_json(rule private.applied_scoring_rules) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_strip_nulls(to_jsonb(rule) - 'rule_id' - 'user_id' - 'name' - 'points' - 'expected')
+    || case when rule.expected is not null then jsonb_build_object('expected', rule.expected) else '{}' end
+$$;
+
+
+ALTER FUNCTION private.applied_rule_json(rule private.applied_scoring_rules) OWNER TO postgres;
+
+--
+-- Name: FUNCTION applied_rule_json(rule private.applied_scoring_rules); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.applied_rule_json(rule private.applied_scoring_rules) IS 'A compiled profile rule as public.scoring_rule_changes.new_rule stores it (SQL nulls left out).';
+
+
 --
 -- Name: apply_analytics_retention(timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
 --
@@ -678,10 +734,6 @@ ALTER FUNCTION private.caller_may_act_for(owner uuid) OWNER TO postgres;
 
 COMMENT ON FUNCTION private.caller_may_act_for(owner uuid) IS 'Whether the caller may act for owner: a signed-in user (or anon) only for themselves; the service and the system for anyone.';
 
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 --
 -- Name: jobs; Type: TABLE; Schema: private; Owner: postgres
@@ -2310,36 +2362,6 @@ ALTER FUNCTION private.comparison_problem(path text, comparison jsonb) OWNER TO 
 --
 
 COMMENT ON FUNCTION private.comparison_problem(path text, comparison jsonb) IS 'What is wrong with a custom field comparison {"key", "op", "value"} found at path, or null if it is valid.';
-
-
---
--- Name: applied_scoring_rules; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.applied_scoring_rules (
-    rule_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    name text NOT NULL,
-    points integer NOT NULL,
-    kind text NOT NULL,
-    field text,
-    value text,
-    pattern text,
-    free_mail boolean,
-    domains text[],
-    tag text,
-    op text,
-    expected jsonb
-);
-
-
-ALTER TABLE private.applied_scoring_rules OWNER TO postgres;
-
---
--- Name: TABLE applied_scoring_rules; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON TABLE private.applied_scoring_rules IS 'The profile rules lead scores currently reflect (compiled from public.scoring_rules; replaced by rescoring).';
 
 
 --
@@ -7795,7 +7817,11 @@ CREATE FUNCTION private.rescore_leads(owner uuid) RETURNS integer
       -- Requests filed from here on stay for the next run.
       delete from private.scoring_rescores as q where q.user_id = owner;
 
+      -- The lead triggers: ledger nothing per lead (lead_scores_after_update), leave the score
+      -- as written (set_lead_score, whose when clause skips it: this update is score-only and
+      -- clamps). Qualification and lead_score_reached workflows still follow the statement.
       perform set_config('beacon.trusted_score_write', 'on', true);
+      perform set_config('beacon.rescoring', 'on', true);
       with live as (
         select c.*
         from public.scoring_rules as r
@@ -7810,6 +7836,8 @@ CREATE FUNCTION private.rescore_leads(owner uuid) RETURNS integer
           coalesce(n.name, o.name) as name,
           case when o.rule_id is null then 'added' when n.rule_id is null then 'removed' else 'changed' end
             as change,
+          case when n.rule_id is not null then private.applied_rule_json(row(n.*)::private.applied_scoring_rules) end
+            as n_rule,
           o.kind as o_kind, o.field as o_field, o.value as o_value, o.pattern as o_pattern,
           o.free_mail as o_free_mail, o.domains as o_domains, o.tag as o_tag, o.op as o_op,
           o.expected as o_expected, o.points as o_points,
@@ -7823,30 +7851,20 @@ CREATE FUNCTION private.rescore_leads(owner uuid) RETURNS integer
               is distinct from
               (o.kind, o.field, o.value, o.pattern, o.free_mail, o.domains, o.tag, o.op, o.expected, o.points)
       ),
-      -- Per lead, what each changed rule gives now minus what it gave: one row per lead
-      -- whose points changed, aggregated next to the lead (no sort of all the changes);
-      -- points is the change the score's bounds let through, earned the rules' change.
+      -- The history: one row per changed rule, whatever the number of leads.
+      recorded as (
+        insert into public.scoring_rule_changes (user_id, rule_id, name, change, old_points, new_points, new_rule)
+        select owner, c.rule_id, c.name, c.change, c.o_points, c.n_points, c.n_rule
+        from changed as c
+        order by c.rule_id
+      ),
+      -- Per lead, what the changed rules give now minus what they gave (earned), for the leads
+      -- it is not zero for; the score those points take it to, within the column's range.
       per_lead as materialized (
-        select
-          l.id as lead_id,
-          least(greatest(l.score + d.points, -100000), 100000) - l.score as points,
-          d.points as earned,
-          d.reason,
-          d.details
+        select l.id as lead_id, l.score, d.earned, least(greatest(l.score + d.earned, -100000), 100000) as target
         from public.leads as l
         cross join lateral (
-          select
-            sum(x.points)::integer as points,
-            left('rules changed: ' || string_agg(
-              x.name || ' (' || x.change || ') ' || case when x.points > 0 then '+' else '' end || x.points,
-              ', ' order by x.points desc, x.name), 2000) as reason,
-            jsonb_object_agg(x.rule_id::text, x.points) as details
-          from (
-            select
-              c.rule_id,
-              c.name,
-              c.change,
-              (case when coalesce(case c.n_kind
+          select sum((case when coalesce(case c.n_kind
     when 'field_present' then (case c.n_field when 'email' then l.email when 'first_name' then l.first_name
       when 'last_name' then l.last_name when 'company' then l.company when 'phone' then l.phone
       when 'source' then l.source end) is not null
@@ -7942,21 +7960,22 @@ CREATE FUNCTION private.rescore_leads(owner uuid) RETURNS integer
       end
     end
   end, false)
-  end, false) then c.o_points else 0 end) as points
-            from changed as c
-          ) as x
-          where x.points <> 0
+  end, false) then c.o_points else 0 end))::integer
+            as earned
+          from changed as c
         ) as d
         where l.user_id = owner
-          and d.details is not null
+          and d.earned <> 0
       ),
-      ledgered as (
+      -- The explanation evaluates the rules on the lead, so only what the bound cut off needs
+      -- a row of the lead's own (also when it cut everything and the score stays).
+      bounded as (
         insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, details)
-        select owner, p.lead_id, p.points, 'rule', p.reason,
-               case when p.points = p.earned then p.details
-                    else p.details || jsonb_build_object('score bound: kept within -100000 to 100000', p.points - p.earned)
-               end
+        select owner, p.lead_id, p.target - p.score - p.earned, 'rule',
+               'rules changed: score bound: kept within -100000 to 100000',
+               jsonb_build_object('score bound: kept within -100000 to 100000', p.target - p.score - p.earned)
         from per_lead as p
+        where p.target <> p.score + p.earned
       ),
       removed as (
         delete from private.applied_scoring_rules as a
@@ -7971,15 +7990,17 @@ CREATE FUNCTION private.rescore_leads(owner uuid) RETURNS integer
             value = excluded.value, pattern = excluded.pattern, free_mail = excluded.free_mail,
             domains = excluded.domains, tag = excluded.tag, op = excluded.op, expected = excluded.expected
       ),
+      -- An unchanged score is not written.
       updated as (
         update public.leads as l
-        set score = l.score + p.points
+        set score = least(greatest(l.score + p.earned, -100000), 100000)
         from per_lead as p
         where l.id = p.lead_id
-          and p.points <> 0
+          and least(greatest(l.score + p.earned, -100000), 100000) <> l.score
         returning 1
       )
       select count(*) into rescored from updated;
+      perform set_config('beacon.rescoring', '', true);
       perform set_config('beacon.trusted_score_write', '', true);
 
       -- The threshold may have changed too: every new lead at or above it is qualified.
@@ -8002,7 +8023,7 @@ ALTER FUNCTION private.rescore_leads(owner uuid) OWNER TO postgres;
 -- Name: FUNCTION rescore_leads(owner uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.rescore_leads(owner uuid) IS 'Rescores all of a user''s leads against their current profile rules, set-based, with ledger rows; qualifies new leads at the threshold. Returns how many scores changed.';
+COMMENT ON FUNCTION private.rescore_leads(owner uuid) IS 'Rescores all of a user''s leads against their current profile rules, set-based: one scoring_rule_changes row per changed rule, scores written only where they change (ledger rows only for what the bound cut off); qualifies new leads at the threshold. Returns how many scores changed.';
 
 
 --
@@ -11544,44 +11565,131 @@ CREATE FUNCTION public.explain_lead_score(lead_id uuid) RETURNS TABLE(source tex
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $_$
-begin
-  if not exists (select from public.leads as l where l.id = explain_lead_score.lead_id) then
-    raise exception 'lead % not found', explain_lead_score.lead_id
-      using errcode = 'P0002', hint = 'Pass the id of one of your own leads.';
-  end if;
-  return query
-  with contributions as (
-    -- Profile rows hold their contributions per rule in details.
-    select g.source, d.key, g.reason, d.value::integer as points
-    from public.lead_score_ledger as g
-    cross join lateral jsonb_each_text(g.details) as d
-    where g.lead_id = explain_lead_score.lead_id
-      and g.source = 'rule'
-    union all
-    select g.source, coalesce(g.rule_id::text, g.workflow_id::text, ''), g.reason, g.points
-    from public.lead_score_ledger as g
-    where g.lead_id = explain_lead_score.lead_id
-      and g.source <> 'rule'
-  )
-  select
-    c.source,
-    case c.source
-      when 'rule' then case when r.id is not null then 'rule: ' || r.name
-                            when c.key ~ '^[0-9a-f-]{36}$' then 'rule: (deleted)'
-                            else c.key end
-      when 'event' then 'engagement: ' || coalesce(r.name, min(c.reason))
-      when 'decay' then 'engagement decay'
-      else 'workflow: ' || coalesce(w.name, min(c.reason))
-    end,
-    sum(c.points)::integer
-  from contributions as c
-  left join public.scoring_rules as r on r.id::text = c.key
-  left join public.workflows as w on w.id::text = c.key and c.source = 'workflow'
-  group by c.source, c.key, r.id, r.name, w.name
-  having sum(c.points) <> 0
-  order by 3 desc, 2;
-end;
-$_$;
+    declare
+      lead_row public.leads;
+    begin
+      select l.* into lead_row from public.leads as l where l.id = explain_lead_score.lead_id;
+      if lead_row.id is null then
+        raise exception 'lead % not found', explain_lead_score.lead_id
+          using errcode = 'P0002', hint = 'Pass the id of one of your own leads.';
+      end if;
+      return query
+      with applied as (
+        -- Each profile rule as rescoring last applied it: its newest change, unless removed.
+        select a.rule_id, a.name, a.points,
+               a.rule ->> 'kind' as kind, a.rule ->> 'field' as field, a.rule ->> 'value' as value,
+               a.rule ->> 'pattern' as pattern, (a.rule ->> 'free_mail')::boolean as free_mail,
+               case when a.rule ? 'domains' then
+                 array(select jsonb_array_elements_text(a.rule -> 'domains'))
+               end as domains,
+               a.rule ->> 'tag' as tag, a.rule ->> 'op' as op, a.rule -> 'expected' as expected
+        from (
+          select distinct on (g.rule_id) g.rule_id, g.name, g.new_points as points, g.new_rule as rule
+          from public.scoring_rule_changes as g
+          where g.user_id = lead_row.user_id
+          order by g.rule_id, g.seq desc
+        ) as a
+        where a.rule is not null
+      ),
+      contributions as (
+        -- Profile points: the ledger's profile rows and the rule changes add up to the
+        -- applied rules evaluated on the lead as it is, so they are evaluated.
+        select 'rule'::text as source, coalesce(p.rule_id::text, p.reason) as key, p.reason, p.points
+        from (
+          
+      select null::uuid as rule_id, 'default rule: company given'::text as reason, 10 as points
+      where lead_row.company is not null
+      union all
+      select null::uuid, 'default rule: phone given'::text, 5
+      where lead_row.phone is not null
+    
+          union all
+          select r.rule_id, r.name, r.points
+          from applied as r
+          where coalesce(case r.kind
+    when 'field_present' then (case r.field when 'email' then lead_row.email when 'first_name' then lead_row.first_name
+      when 'last_name' then lead_row.last_name when 'company' then lead_row.company when 'phone' then lead_row.phone
+      when 'source' then lead_row.source end) is not null
+    when 'field_equals' then lower((case r.field when 'email' then lead_row.email when 'first_name' then lead_row.first_name
+      when 'last_name' then lead_row.last_name when 'company' then lead_row.company when 'phone' then lead_row.phone
+      when 'source' then lead_row.source end)) = r.value
+    when 'field_matches' then (case r.field when 'email' then lead_row.email when 'first_name' then lead_row.first_name
+      when 'last_name' then lead_row.last_name when 'company' then lead_row.company when 'phone' then lead_row.phone
+      when 'source' then lead_row.source end) ~* r.pattern
+    when 'email_domain' then case
+      when r.domains is null then (lower(split_part(lead_row.email, '@', 2)) = any ('{gmail.com,googlemail.com,yahoo.com,yahoo.co.uk,yahoo.fr,yahoo.de,ymail.com,rocketmail.com,hotmail.com,hotmail.co.uk,hotmail.fr,hotmail.de,outlook.com,outlook.fr,live.com,live.co.uk,msn.com,aol.com,icloud.com,me.com,mac.com,mail.com,email.com,gmx.com,gmx.de,gmx.net,web.de,t-online.de,yandex.com,yandex.ru,mail.ru,proton.me,protonmail.com,pm.me,zoho.com,qq.com,163.com,126.com,naver.com,orange.fr,free.fr,laposte.net,libero.it,fastmail.com,hey.com,tutanota.com,inbox.com,rediffmail.com}'::text[])) = r.free_mail
+      else lower(split_part(lead_row.email, '@', 2)) = any (r.domains)
+    end
+    when 'tag_present' then r.tag = any (lead_row.tags)
+    when 'custom_field' then coalesce(case r.op
+    when 'exists' then jsonb_typeof((lead_row.custom_fields -> r.field)) <> 'null'
+    when 'not_exists' then (lead_row.custom_fields -> r.field) is null or jsonb_typeof((lead_row.custom_fields -> r.field)) = 'null'
+    when 'eq' then (lead_row.custom_fields -> r.field) = r.expected
+    when 'neq' then (lead_row.custom_fields -> r.field) is distinct from r.expected
+    when 'in' then r.expected @> jsonb_build_array((lead_row.custom_fields -> r.field))
+    when 'contains' then case jsonb_typeof((lead_row.custom_fields -> r.field))
+      when 'string' then strpos(lower((lead_row.custom_fields -> r.field) #>> '{}'), lower(r.expected #>> '{}')) > 0
+      when 'array' then (lead_row.custom_fields -> r.field) @> jsonb_build_array(r.expected)
+    end
+    else case
+      when jsonb_typeof(r.expected) = 'number' then case r.op
+        when 'gt' then (case when jsonb_typeof((lead_row.custom_fields -> r.field)) = 'number' then ((lead_row.custom_fields -> r.field))::numeric
+      when jsonb_typeof((lead_row.custom_fields -> r.field)) = 'string' and (lead_row.custom_fields -> r.field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
+      then ((lead_row.custom_fields -> r.field) #>> '{}')::numeric end) > (r.expected)::numeric
+        when 'gte' then (case when jsonb_typeof((lead_row.custom_fields -> r.field)) = 'number' then ((lead_row.custom_fields -> r.field))::numeric
+      when jsonb_typeof((lead_row.custom_fields -> r.field)) = 'string' and (lead_row.custom_fields -> r.field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
+      then ((lead_row.custom_fields -> r.field) #>> '{}')::numeric end) >= (r.expected)::numeric
+        when 'lt' then (case when jsonb_typeof((lead_row.custom_fields -> r.field)) = 'number' then ((lead_row.custom_fields -> r.field))::numeric
+      when jsonb_typeof((lead_row.custom_fields -> r.field)) = 'string' and (lead_row.custom_fields -> r.field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
+      then ((lead_row.custom_fields -> r.field) #>> '{}')::numeric end) < (r.expected)::numeric
+        when 'lte' then (case when jsonb_typeof((lead_row.custom_fields -> r.field)) = 'number' then ((lead_row.custom_fields -> r.field))::numeric
+      when jsonb_typeof((lead_row.custom_fields -> r.field)) = 'string' and (lead_row.custom_fields -> r.field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
+      then ((lead_row.custom_fields -> r.field) #>> '{}')::numeric end) <= (r.expected)::numeric
+      end
+      when jsonb_typeof(r.expected) = 'string' and jsonb_typeof((lead_row.custom_fields -> r.field)) = 'string' then case r.op
+        when 'gt' then (lead_row.custom_fields -> r.field) #>> '{}' > r.expected #>> '{}'
+        when 'gte' then (lead_row.custom_fields -> r.field) #>> '{}' >= r.expected #>> '{}'
+        when 'lt' then (lead_row.custom_fields -> r.field) #>> '{}' < r.expected #>> '{}'
+        when 'lte' then (lead_row.custom_fields -> r.field) #>> '{}' <= r.expected #>> '{}'
+      end
+    end
+  end, false)
+  end, false)
+        ) as p
+        union all
+        -- The profile rows' other parts: what the score's bound cut off, what was carried over.
+        select g.source, d.key, g.reason, d.value::integer
+        from public.lead_score_ledger as g
+        cross join lateral jsonb_each_text(g.details) as d
+        where g.lead_id = explain_lead_score.lead_id
+          and g.source = 'rule'
+          and d.key !~ '^[0-9a-f-]{36}$'
+          and d.key not like 'default rule: %'
+        union all
+        select g.source, coalesce(g.rule_id::text, g.workflow_id::text, ''), g.reason, g.points
+        from public.lead_score_ledger as g
+        where g.lead_id = explain_lead_score.lead_id
+          and g.source <> 'rule'
+      )
+      select
+        c.source,
+        case c.source
+          when 'rule' then case when r.id is not null then 'rule: ' || r.name
+                                when c.key ~ '^[0-9a-f-]{36}$' then 'rule: (deleted)'
+                                else c.key end
+          when 'event' then 'engagement: ' || coalesce(r.name, min(c.reason))
+          when 'decay' then 'engagement decay'
+          else 'workflow: ' || coalesce(w.name, min(c.reason))
+        end,
+        sum(c.points)::integer
+      from contributions as c
+      left join public.scoring_rules as r on r.id::text = c.key
+      left join public.workflows as w on w.id::text = c.key and c.source = 'workflow'
+      group by c.source, c.key, r.id, r.name, w.name
+      having sum(c.points) <> 0
+      order by 3 desc, 2;
+    end;
+    $_$;
 
 
 ALTER FUNCTION public.explain_lead_score(lead_id uuid) OWNER TO postgres;
@@ -13036,6 +13144,20 @@ ALTER TABLE private.scoring_rescores ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 
 
 --
+-- Name: scoring_rule_changes_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+CREATE SEQUENCE private.scoring_rule_changes_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+ALTER TABLE private.scoring_rule_changes_seq OWNER TO postgres;
+
+--
 -- Name: segment_evaluations; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -13785,6 +13907,71 @@ ALTER TABLE public.lists OWNER TO postgres;
 --
 
 COMMENT ON TABLE public.lists IS 'Subscription lists (topics) per owner; email campaigns target one with {"list": id}; recipients may leave one from the unsubscribe page.';
+
+
+--
+-- Name: scoring_rule_changes; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.scoring_rule_changes (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    rule_id uuid NOT NULL,
+    name text NOT NULL,
+    change text NOT NULL,
+    old_points integer,
+    new_points integer,
+    new_rule jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    seq bigint DEFAULT nextval('private.scoring_rule_changes_seq'::regclass) NOT NULL,
+    CONSTRAINT scoring_rule_changes_change_check CHECK ((change = ANY (ARRAY['added'::text, 'changed'::text, 'removed'::text]))),
+    CONSTRAINT scoring_rule_changes_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT scoring_rule_changes_versions_check CHECK ((((change = 'added'::text) = (old_points IS NULL)) AND ((change = 'removed'::text) = (new_rule IS NULL)) AND ((new_rule IS NULL) = (new_points IS NULL)) AND (jsonb_typeof(new_rule) = 'object'::text)))
+);
+
+
+ALTER TABLE public.scoring_rule_changes OWNER TO postgres;
+
+--
+-- Name: TABLE scoring_rule_changes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.scoring_rule_changes IS 'Every profile rule change rescoring applied to the owner''s leads (one row per rule and rescore); written by the system, read by the owner.';
+
+
+--
+-- Name: COLUMN scoring_rule_changes.rule_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.scoring_rule_changes.rule_id IS 'The scoring rule; kept when the rule is deleted.';
+
+
+--
+-- Name: COLUMN scoring_rule_changes.old_points; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.scoring_rule_changes.old_points IS 'Points a matching lead had from the rule before.';
+
+
+--
+-- Name: COLUMN scoring_rule_changes.new_points; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.scoring_rule_changes.new_points IS 'Points a matching lead has from the rule after.';
+
+
+--
+-- Name: COLUMN scoring_rule_changes.new_rule; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.scoring_rule_changes.new_rule IS 'The rule as the scores reflect it from this change on, compiled ({kind, field, value, pattern, free_mail, domains, tag, op, expected}, absent keys null); null when removed.';
+
+
+--
+-- Name: COLUMN scoring_rule_changes.seq; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.scoring_rule_changes.seq IS 'The order the changes were applied in.';
 
 
 --
@@ -14645,6 +14832,14 @@ ALTER TABLE ONLY public.lists
 
 
 --
+-- Name: scoring_rule_changes scoring_rule_changes_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.scoring_rule_changes
+    ADD CONSTRAINT scoring_rule_changes_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: scoring_rules scoring_rules_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -15496,6 +15691,20 @@ CREATE INDEX list_memberships_user_id_list_id_idx ON public.list_memberships USI
 
 
 --
+-- Name: scoring_rule_changes_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX scoring_rule_changes_user_id_created_at_idx ON public.scoring_rule_changes USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: scoring_rule_changes_user_id_rule_id_seq_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX scoring_rule_changes_user_id_rule_id_seq_idx ON public.scoring_rule_changes USING btree (user_id, rule_id, seq DESC);
+
+
+--
 -- Name: scoring_rules_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -16157,7 +16366,7 @@ CREATE TRIGGER set_execution_owner BEFORE INSERT OR UPDATE OF workflow_id, user_
 -- Name: leads set_lead_score; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER set_lead_score BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_lead_score();
+CREATE TRIGGER set_lead_score BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW WHEN ((current_setting('beacon.rescoring'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION private.set_lead_score();
 
 
 --
@@ -16789,6 +16998,14 @@ ALTER TABLE ONLY public.lists
 
 
 --
+-- Name: scoring_rule_changes scoring_rule_changes_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.scoring_rule_changes
+    ADD CONSTRAINT scoring_rule_changes_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: scoring_rules scoring_rules_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -17137,6 +17354,13 @@ CREATE POLICY "owner can delete" ON public.lists FOR DELETE TO authenticated USI
 
 
 --
+-- Name: scoring_rule_changes owner can delete; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can delete" ON public.scoring_rule_changes FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -17311,6 +17535,13 @@ CREATE POLICY "owner can insert" ON public.list_memberships FOR INSERT TO authen
 --
 
 CREATE POLICY "owner can insert" ON public.lists FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: scoring_rule_changes owner can insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can insert" ON public.scoring_rule_changes FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 
 --
@@ -17489,6 +17720,13 @@ CREATE POLICY "owner can select" ON public.lists FOR SELECT TO authenticated USI
 
 
 --
+-- Name: scoring_rule_changes owner can select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can select" ON public.scoring_rule_changes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -17664,6 +17902,13 @@ CREATE POLICY "owner can update" ON public.lists FOR UPDATE TO authenticated USI
 
 
 --
+-- Name: scoring_rule_changes owner can update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY "owner can update" ON public.scoring_rule_changes FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
 -- Name: scoring_rules owner can update; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -17739,6 +17984,12 @@ CREATE POLICY "owner can update" ON public.workflows FOR UPDATE TO authenticated
 
 CREATE POLICY "owner can update" ON public.write_keys FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
+
+--
+-- Name: scoring_rule_changes; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.scoring_rule_changes ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: scoring_rules; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -17832,6 +18083,13 @@ REVOKE ALL ON FUNCTION private.analytics_event_partition_name(month date) FROM P
 --
 
 REVOKE ALL ON FUNCTION private.analytics_events_dressing(tbl regclass, skip_indexes text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION applied_rule_json(rule private.applied_scoring_rules); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.applied_rule_json(rule private.applied_scoring_rules) FROM PUBLIC;
 
 
 --
@@ -19933,6 +20191,14 @@ GRANT INSERT(name),UPDATE(name) ON TABLE public.lists TO authenticated;
 --
 
 GRANT INSERT(description),UPDATE(description) ON TABLE public.lists TO authenticated;
+
+
+--
+-- Name: TABLE scoring_rule_changes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scoring_rule_changes TO service_role;
+GRANT SELECT ON TABLE public.scoring_rule_changes TO authenticated;
 
 
 --

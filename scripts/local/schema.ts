@@ -57,6 +57,25 @@ export function normalizeDump(dump: string): string {
   return HEADER + "\n" + kept.join("\n").trim() + "\n";
 }
 
+/**
+ * Why a committed generated file differs from a fresh generation: its first differing line in
+ * each, and the command that renews it (the schema dump's and the types' currency tests).
+ */
+export function staleFileMessage(
+  file: string,
+  committed: string,
+  generated: string,
+  command: string,
+): string {
+  const have = committed.split("\n");
+  const want = generated.split("\n");
+  let line = 0;
+  while (line < have.length && have[line] === want[line]) line++;
+  return `${file} is stale (first difference at line ${line + 1}: ` +
+    `${JSON.stringify(have[line] ?? "<end of file>")} in the file, ` +
+    `${JSON.stringify(want[line] ?? "<end of file>")} generated now). Run: ${command}`;
+}
+
 /** The normalized schema-only dump of the database at `url`. */
 export async function dumpSchema(url: string): Promise<string> {
   const { code, stdout, stderr } = await new Deno.Command(pgDump(), {

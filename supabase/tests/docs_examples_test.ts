@@ -13,7 +13,8 @@
 //   ... expect="text"         its output (rows as JSON, for SQL) must contain text
 //   ... error="text"          it must fail, with text in the error
 //   ```ts needs=postgrest     runs where PostgREST is (supabase start, hosted): type-checked
-//                             here against supabase-js, with `supabase` declared
+//                             here against supabase-js, with `supabase` declared as
+//                             SupabaseClient<Database> (the generated types)
 //   ```<lang> needs=hosted    needs a hosted project (deploy steps): not run here
 //   ```<lang> needs=browser   runs in a browser: not run here
 //   ```text                   output or a listing, not an example
@@ -190,17 +191,26 @@ async function runTs(block: Block, stack: Stack): Promise<Outcome> {
   }
 }
 
-/** Type-checks the supabase-js examples that need PostgREST, with `supabase` declared. */
+/** The generated types of the schema public, which the examples' client is typed with. */
+const DATABASE_TYPES = new URL("../functions/_shared/database.types.ts", import.meta.url);
+
+/**
+ * Type-checks the supabase-js examples that need PostgREST, with `supabase` declared as
+ * `SupabaseClient<Database>`: a table, column or RPC argument an example names must exist.
+ * The types sit beside each example as `./database.types.ts`, where an app keeps its own.
+ */
 async function checkPostgrestExamples(blocks: Block[]) {
   if (blocks.length === 0) return;
   const dir = await Deno.makeTempDir({ prefix: "beacon-doc-check-" });
   try {
+    await Deno.copyFile(DATABASE_TYPES, `${dir}/database.types.ts`);
     const files = await Promise.all(blocks.map(async (block, index) => {
       const file = `${dir}/example_${index}.ts`;
       await Deno.writeTextFile(
         file,
         `import type { SupabaseClient } from "@supabase/supabase-js";\n` +
-          `declare const supabase: SupabaseClient;\n` +
+          `import type { Database as BeaconDatabase } from "./database.types.ts";\n` +
+          `declare const supabase: SupabaseClient<BeaconDatabase>;\n` +
           `export {};\n` + block.code,
       );
       return file;

@@ -8,6 +8,7 @@ import {
   dumpSchema,
   normalizeDump,
   SCHEMA_FILE,
+  staleFileMessage,
 } from "../../scripts/local/schema.ts";
 
 const url = Deno.env.get("SUPABASE_DB_URL");
@@ -71,15 +72,7 @@ Deno.test("supabase/schema.sql is the schema the migrations make", async () => {
   assert.ok(url, "SUPABASE_DB_URL is not set");
   const current = await dumpSchema(url);
   const committed = await Deno.readTextFile(SCHEMA_FILE);
-  if (current === committed) return;
-  const have = committed.split("\n");
-  const want = current.split("\n");
-  let line = 0;
-  while (line < have.length && have[line] === want[line]) line++;
-  assert.fail(
-    `supabase/schema.sql is stale (first difference at line ${line + 1}: ` +
-      `${JSON.stringify(have[line] ?? "<end of file>")} in the file, ` +
-      `${JSON.stringify(want[line] ?? "<end of file>")} in the database). ` +
-      `Run: ${DUMP_COMMAND}`,
-  );
+  if (current !== committed) {
+    assert.fail(staleFileMessage("supabase/schema.sql", committed, current, DUMP_COMMAND));
+  }
 });

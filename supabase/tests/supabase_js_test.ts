@@ -5,12 +5,16 @@ import assert from "node:assert/strict";
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
 import { localApiKey } from "../../scripts/local/keys.ts";
 import { asService, type UserClaims } from "../functions/_shared/db.ts";
+import type { Database } from "../functions/_shared/database.types.ts";
 import { serveFunctions } from "../functions/_testing/email.ts";
 import { bearerFor, createUser, dbTest, deleteUsers } from "../functions/_testing/harness.ts";
 
 /** What an app holds: the project URL, the anon key and its user's session token. */
-async function appClient(projectUrl: string, authorization: string): Promise<SupabaseClient> {
-  return createClient(projectUrl, await localApiKey("anon"), {
+async function appClient(
+  projectUrl: string,
+  authorization: string,
+): Promise<SupabaseClient<Database>> {
+  return createClient<Database>(projectUrl, await localApiKey("anon"), {
     global: { headers: { Authorization: authorization } },
     auth: { persistSession: false, autoRefreshToken: false },
   });
@@ -23,7 +27,7 @@ async function errorAnswer(error: unknown): Promise<{ status: number; body: unkn
   return { status: response.status, body: await response.json() };
 }
 
-type App = { supabase: SupabaseClient; projectUrl: string; user: UserClaims };
+type App = { supabase: SupabaseClient<Database>; projectUrl: string; user: UserClaims };
 
 /** Every function served over HTTP, a fresh user, and that user's app client. */
 function appTest(name: string, work: (app: App) => Promise<void>) {

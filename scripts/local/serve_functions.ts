@@ -4,6 +4,12 @@
 // `/functions/v1`). Each function's `index.ts`, which Supabase deploys, only does
 // `Deno.serve(app.fetch)`.
 //
+// Like the gateway in front of the functions under `supabase start` (Kong), it tells a
+// function who is calling: X-Forwarded-For gets the client's address appended (a list the
+// client started is kept, the address this gateway saw is its right-most entry) and X-Real-IP
+// is that address. Other headers pass as the client sent them (there is no Cloudflare here,
+// so a CF-Connecting-IP is only what a test sends to stand in for it).
+//
 //   deno run --allow-net --allow-read --allow-env scripts/local/serve_functions.ts
 //
 // Port: BEACON_FUNCTIONS_PORT (default 54321). Stops cleanly on SIGINT or SIGTERM.
@@ -56,9 +62,22 @@ function notFound(message: string): Response {
   });
 }
 
+/** The request's headers as the gateway forwards them: with the client's address added. */
+export function forwardedHeaders(headers: Headers, client: Deno.Addr): Headers {
+  const forwarded = new Headers(headers);
+  if (client.transport !== "tcp" && client.transport !== "udp") return forwarded;
+  const address = client.hostname;
+  const list = headers.get("x-forwarded-for");
+  forwarded.set("x-forwarded-for", list ? `${list}, ${address}` : address);
+  forwarded.set("x-real-ip", address);
+  return forwarded;
+}
+
 /** The gateway: routes `/functions/v1/<name>/...` to `<name>`'s app as `/<name>/...`. */
-export function gateway(apps: Map<string, FunctionApp>): (request: Request) => Promise<Response> {
-  return async (request) => {
+export function gateway(
+  apps: Map<string, FunctionApp>,
+): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+  return async (request, info) => {
     const url = new URL(request.url);
     if (!url.pathname.startsWith(PREFIX)) {
       return notFound(
@@ -81,7 +100,8 @@ export function gateway(apps: Map<string, FunctionApp>): (request: Request) => P
     url.pathname = rest;
     // A fresh request rather than `new Request(url, request)`, which would copy (and so
     // observe) the incoming abort signal and make Deno warn about its legacy semantics.
-    const { method, headers, body } = request;
+    const { method, body } = request;
+    const headers = forwardedHeaders(request.headers, info.remoteAddr);
     return await app.fetch(new Request(url, { method, headers, body }));
   };
 }

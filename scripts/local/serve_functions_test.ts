@@ -14,6 +14,8 @@ async function fixtureDir(): Promise<URL> {
 export const app = createApp("echo");
 app.get("/where", (c) => c.json({ path: c.req.path, q: c.req.query("q") }));
 app.post("/body", async (c) => c.json(await c.req.json()));
+app.get("/client", (c) =>
+  c.json({ forwarded: c.req.header("x-forwarded-for"), real: c.req.header("x-real-ip") }));
 `,
   );
   await Deno.writeTextFile(
@@ -42,6 +44,18 @@ Deno.test("the gateway serves each function at /functions/v1/<name> over real HT
       body: JSON.stringify({ hello: "world" }),
     });
     assert.deepEqual(await res.json(), { hello: "world" });
+
+    // Who is calling, as Supabase's gateway (Kong under supabase start) says it.
+    res = await fetch(`${base}/functions/v1/echo/client`);
+    assert.deepEqual(await res.json(), { forwarded: "127.0.0.1", real: "127.0.0.1" });
+    res = await fetch(`${base}/functions/v1/echo/client`, {
+      headers: { "x-forwarded-for": "203.0.113.9", "x-real-ip": "203.0.113.9" },
+    });
+    assert.deepEqual(
+      await res.json(),
+      { forwarded: "203.0.113.9, 127.0.0.1", real: "127.0.0.1" },
+      "a list the client started is kept and the address seen is appended; X-Real-IP is replaced",
+    );
 
     res = await fetch(`${base}/functions/v1/echo/body`);
     assert.equal(res.status, 405, "the function's own error handler answers");

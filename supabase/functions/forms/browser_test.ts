@@ -41,9 +41,8 @@ function ownersSite(form: () => string) {
 }
 
 /**
- * The lead of `address`: its state, lists it has not left, and consents (oldest first). The
- * consents' IP address is not compared: the local gateway, unlike Supabase's, adds no
- * X-Forwarded-For (the HTTP tests send the header themselves).
+ * The lead of `address`: its state, lists it has not left, and consents (oldest first), with
+ * the address the browser posted from as the local gateway forwarded it (X-Forwarded-For).
  */
 async function leadOf(owner: string, address: string) {
   const [lead] = await asService((tx) =>
@@ -52,7 +51,7 @@ async function leadOf(owner: string, address: string) {
                join public.lists as li on li.id = m.list_id
                where m.lead_id = l.id and m.unsubscribed_at is null order by li.name) as lists,
          array(select jsonb_build_object('purpose', c.purpose, 'version', c.consent_version,
-                 'form', c.form_id is not null,
+                 'form', c.form_id is not null, 'ip', host(c.ip_address),
                  'chrome', c.user_agent like '%Chrome%')
                from public.consents as c where c.lead_id = l.id
                order by c.created_at, c.purpose desc) as consents
@@ -129,6 +128,7 @@ Deno.test({
           purpose: "email_marketing",
           version: "v1",
           form: true,
+          ip: "127.0.0.1",
           chrome: true,
         }],
       });

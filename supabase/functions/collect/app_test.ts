@@ -459,6 +459,106 @@ Deno.test({
       );
 
       await scenario(
+        "UTM: every event type keeps its visit's, the lead keeps its first touch",
+        async (s) => {
+          const at = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3600_000).toISOString();
+          const launch = { utm_source: "news", utm_medium: "email", utm_campaign: "launch" };
+          const retarget = { utm_source: "ads", utm_medium: "cpc", utm_campaign: "retarget" };
+          const url = "https://acme.example/pricing";
+          // A visit from the newsletter, identified in the same batch: page, track, identify.
+          const visit = (visitor: string, utm: Record<string, string>, hoursAgo: number) => ({
+            batch: [
+              {
+                type: "page",
+                properties: {
+                  path: "/pricing",
+                  url: `${url}?utm_campaign=${utm.utm_campaign}`,
+                  ...utm,
+                },
+                anonymous_id: visitor,
+                timestamp: at(hoursAgo),
+              },
+              {
+                type: "track",
+                event: "signup_click",
+                properties: { plan: "pro", ...utm },
+                anonymous_id: visitor,
+                timestamp: at(hoursAgo - 0.1),
+              },
+              {
+                type: "identify",
+                email: "ada@example.com",
+                properties: { first_name: "Ada", ...utm },
+                anonymous_id: visitor,
+                timestamp: at(hoursAgo - 0.2),
+              },
+            ],
+          });
+          const send = async (body: unknown) => {
+            const res = await post(s.url, body, { "x-beacon-key": s.key });
+            assert.deepEqual([res.status, res.body.accepted], [200, 3], JSON.stringify(res.body));
+          };
+          const firstTouch = async () => {
+            const lead = await storedLead(s.user, "ada@example.com");
+            return { ...(lead!.custom_fields.first_touch as Record<string, unknown>) };
+          };
+
+          const first = visit("v-first", launch, 48);
+          await send(first);
+          const touch = await firstTouch();
+          assert.deepEqual(
+            { ...touch, at: undefined },
+            { ...launch, url: `${url}?utm_campaign=launch`, at: undefined },
+            "the first page view's UTM and URL are the lead's first touch",
+          );
+          assert.equal(
+            new Date(touch.at as string).getTime(),
+            new Date(first.batch[0].timestamp).getTime(),
+            "at the first page view's time",
+          );
+
+          // A later visit with other UTM from the same visitor, then one from another device
+          // that arrives last though its events are older (sent late): each event keeps its own
+          // visit's UTM; the first touch, once set, stays.
+          await send(visit("v-first", retarget, 5));
+          await send(visit("v-second-device", retarget, 72));
+          assert.deepEqual(await firstTouch(), touch, "a later visit does not overwrite it");
+
+          const events = await storedEvents(s.user);
+          assert.deepEqual(
+            events.map((e) => [e.anonymous_id, e.event_type, e.properties.utm_campaign]),
+            [
+              ["v-second-device", "page", "retarget"],
+              ["v-second-device", "track", "retarget"],
+              ["v-second-device", "identify", "retarget"],
+              ["v-first", "page", "launch"],
+              ["v-first", "track", "launch"],
+              ["v-first", "identify", "launch"],
+              ["v-first", "page", "retarget"],
+              ["v-first", "track", "retarget"],
+              ["v-first", "identify", "retarget"],
+            ],
+          );
+          const lead = await storedLead(s.user, "ada@example.com");
+          for (const event of events) {
+            // The identify names its lead by email; the visit's other events are attributed.
+            assert.equal(
+              event.event_type === "identify" ? event.properties.email : event.properties.lead_id,
+              event.event_type === "identify" ? "ada@example.com" : lead!.id,
+              `${event.event_type} is about the lead`,
+            );
+            for (
+              const [name, value] of Object.entries(
+                event.properties.utm_campaign === "launch" ? launch : retarget,
+              )
+            ) {
+              assert.equal(event.properties[name], value, `${event.event_type} keeps ${name}`);
+            }
+          }
+        },
+      );
+
+      await scenario(
         "with create_leads off, an unknown email makes no lead",
         async (s) => {
           await asUser(

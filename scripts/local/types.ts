@@ -33,8 +33,9 @@ async function run(command: string | URL, args: string[], input?: string): Promi
   const child = new Deno.Command(command, {
     args,
     cwd: fileURLToPath(ROOT),
-    // The local cluster speaks plain TCP: without this the CLI prints a TLS warning on stdout.
-    env: { PGSSLMODE: "disable" },
+    // The local cluster speaks plain TCP: without this the CLI prints a TLS warning on stdout
+    // (as scripts/local/common.sh, a PGSSLMODE of the caller's wins).
+    env: { PGSSLMODE: Deno.env.get("PGSSLMODE") ?? "disable" },
     stdin: input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -7,8 +7,10 @@
 // Like the gateway in front of the functions under `supabase start` (Kong), it tells a
 // function who is calling: X-Forwarded-For gets the client's address appended (a list the
 // client started is kept, the address this gateway saw is its right-most entry) and X-Real-IP
-// is that address. Other headers pass as the client sent them (there is no Cloudflare here,
-// so a CF-Connecting-IP is only what a test sends to stand in for it).
+// is that address. It also stands in for Cloudflare, in front of hosted Supabase, whose
+// CF-Connecting-IP is the header Beacon reads the client's address from by default
+// (BEACON_CLIENT_IP_HEADER): it sets it to the address it saw unless the request carries one,
+// which lets a test speak as other clients.
 //
 //   deno run --allow-net --allow-read --allow-env scripts/local/serve_functions.ts
 //
@@ -70,6 +72,7 @@ export function forwardedHeaders(headers: Headers, client: Deno.Addr): Headers {
   const list = headers.get("x-forwarded-for");
   forwarded.set("x-forwarded-for", list ? `${list}, ${address}` : address);
   forwarded.set("x-real-ip", address);
+  if (!headers.has("cf-connecting-ip")) forwarded.set("cf-connecting-ip", address);
   return forwarded;
 }
 

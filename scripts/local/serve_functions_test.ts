@@ -15,7 +15,11 @@ export const app = createApp("echo");
 app.get("/where", (c) => c.json({ path: c.req.path, q: c.req.query("q") }));
 app.post("/body", async (c) => c.json(await c.req.json()));
 app.get("/client", (c) =>
-  c.json({ forwarded: c.req.header("x-forwarded-for"), real: c.req.header("x-real-ip") }));
+  c.json({
+    forwarded: c.req.header("x-forwarded-for"),
+    real: c.req.header("x-real-ip"),
+    cloudflare: c.req.header("cf-connecting-ip"),
+  }));
 `,
   );
   await Deno.writeTextFile(
@@ -47,14 +51,23 @@ Deno.test("the gateway serves each function at /functions/v1/<name> over real HT
 
     // Who is calling, as Supabase's gateway (Kong under supabase start) says it.
     res = await fetch(`${base}/functions/v1/echo/client`);
-    assert.deepEqual(await res.json(), { forwarded: "127.0.0.1", real: "127.0.0.1" });
+    assert.deepEqual(await res.json(), {
+      forwarded: "127.0.0.1",
+      real: "127.0.0.1",
+      cloudflare: "127.0.0.1",
+    });
     res = await fetch(`${base}/functions/v1/echo/client`, {
-      headers: { "x-forwarded-for": "203.0.113.9", "x-real-ip": "203.0.113.9" },
+      headers: {
+        "x-forwarded-for": "203.0.113.9",
+        "x-real-ip": "203.0.113.9",
+        "cf-connecting-ip": "198.51.100.4",
+      },
     });
     assert.deepEqual(
       await res.json(),
-      { forwarded: "203.0.113.9, 127.0.0.1", real: "127.0.0.1" },
-      "a list the client started is kept and the address seen is appended; X-Real-IP is replaced",
+      { forwarded: "203.0.113.9, 127.0.0.1", real: "127.0.0.1", cloudflare: "198.51.100.4" },
+      "a list the client started is kept and the address seen is appended; X-Real-IP is " +
+        "replaced; a test's CF-Connecting-IP speaks for another client",
     );
 
     res = await fetch(`${base}/functions/v1/echo/body`);

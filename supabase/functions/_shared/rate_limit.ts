@@ -28,7 +28,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { sql } from "./db.ts";
-import { validIp } from "./email/client.ts";
+import { clientAddress } from "./email/client.ts";
+
+export { clientAddress };
 import { escapeHtml } from "./email/html.ts";
 import { readEnv } from "./env.ts";
 
@@ -68,11 +70,6 @@ export function readRateLimitSettings(
     windowSeconds: env.BEACON_RATE_LIMIT_WINDOW_SECONDS as number,
     ipHeader: (env.BEACON_CLIENT_IP_HEADER as string).toLowerCase(),
   };
-}
-
-/** The client's address from `header` (a list's right-most entry), if it is an address. */
-export function clientAddress(headers: Headers, header: string): string | undefined {
-  return validIp(headers.get(header)?.split(",").at(-1));
 }
 
 async function digest(token: string): Promise<string> {

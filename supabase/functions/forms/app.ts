@@ -171,9 +171,10 @@ function acceptedFields(form: Form, body: Record<string, unknown>) {
 
 export function createFormsApp(settings: FormsSettings) {
   const app = createApp("forms");
+  const limits = readRateLimitSettings("forms", { perIp: 20, perToken: 600 });
   app.use(
     "/:form_id",
-    rateLimit(readRateLimitSettings("forms", { perIp: 20, perToken: 600 }), {
+    rateLimit(limits, {
       token: (c) => c.req.param("form_id"),
     }),
   );
@@ -227,7 +228,7 @@ export function createFormsApp(settings: FormsSettings) {
     if (post[HONEYPOT]) return answer();
 
     const fields = acceptedFields(form, body);
-    const client = requestClient(c.req.raw.headers);
+    const client = requestClient(c.req.raw.headers, limits.ipHeader);
     const secret = await readUserSecret(form.user_id, TURNSTILE_SECRET);
     if (secret !== null) {
       const token = post[TURNSTILE_FIELD];
@@ -297,7 +298,7 @@ export function createFormsApp(settings: FormsSettings) {
 
   app.post("/confirm/:token", async (c) => {
     const { formId, leadId } = confirmationOf(c);
-    const client = requestClient(c.req.raw.headers);
+    const client = requestClient(c.req.raw.headers, limits.ipHeader);
     const result = await asService((tx) =>
       confirmLead(tx, formId, leadId, client.ip, client.userAgent)
     );

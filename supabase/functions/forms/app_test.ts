@@ -214,8 +214,9 @@ dbTest("with the owner's Turnstile secret, a post needs a valid, unused widget t
         method: "POST",
         headers: {
           "content-type": "application/x-www-form-urlencoded",
-          "cf-connecting-ip": ip(),
-          "x-forwarded-for": "203.0.113.7",
+          // What the proxy saw, not what the client wrote: Turnstile gets the former.
+          "cf-connecting-ip": "203.0.113.7",
+          "x-forwarded-for": "6.6.6.6",
         },
         body: new URLSearchParams(body).toString(),
       });

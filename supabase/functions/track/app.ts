@@ -106,12 +106,8 @@ export function createTrackApp(
   // Not the one-click unsubscribe POST: it must answer 200 whenever its token is valid (a
   // mail provider may press many recipients' buttons from one address), an invalid token
   // is refused by its signature without a query, and a repeat changes nothing.
-  const limit = rateLimit(
-    readRateLimitSettings("track", { perIp: 300, perToken: 60 }),
-    {
-      token: (c) => c.req.param("token"),
-    },
-  );
+  const limits = readRateLimitSettings("track", { perIp: 300, perToken: 60 });
+  const limit = rateLimit(limits, { token: (c) => c.req.param("token") });
   app.use(
     "/:kind/:token",
     (c, next) =>
@@ -130,7 +126,7 @@ export function createTrackApp(
     deliveryId: string,
     url?: string,
   ) {
-    const client = requestClient(c.req.raw.headers);
+    const client = requestClient(c.req.raw.headers, limits.ipHeader);
     const at = new Date();
     await asService(async (tx) => {
       const times = await deliveryTimes(tx, deliveryId);
@@ -265,7 +261,7 @@ ${leaveOne}<button type="submit">Unsubscribe${
         ),
       );
     }
-    const client = requestClient(c.req.raw.headers);
+    const client = requestClient(c.req.raw.headers, limits.ipHeader);
     await asService((tx) =>
       recordEmailEvent(tx, {
         kind: "unsubscribed",

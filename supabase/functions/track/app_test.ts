@@ -92,7 +92,7 @@ dbTest(
       await sentAgo(campaignId, "1 hour");
       res = await get(open, {
         "user-agent": "Mozilla/5.0",
-        "x-forwarded-for": "17.58.1.2",
+        "cf-connecting-ip": "17.58.1.2",
       });
       await res.body?.cancel();
       [row] = await deliveries(campaignId);
@@ -104,7 +104,7 @@ dbTest(
 
       res = await get(open, {
         "user-agent": SAFARI,
-        "x-forwarded-for": "198.51.100.7, 10.0.0.1",
+        "cf-connecting-ip": "198.51.100.7",
       });
       await res.body?.cancel();
       [row] = await deliveries(campaignId);

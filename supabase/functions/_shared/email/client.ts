@@ -1,6 +1,7 @@
-// Who is on the other end of a tracking request: its user agent and IP address as the
-// gateway passes them (X-Forwarded-For's first hop on Supabase), validated so only a real
-// address reaches analytics_events.ip_address (an inet column).
+// Who is on the other end of a public request: its user agent, and its IP address from the one
+// header the deployment's proxy sets (BEACON_CLIENT_IP_HEADER, see _shared/rate_limit.ts), never
+// from a header the client may write itself: the address goes into consent records and
+// analytics_events.ip_address (an inet column), so it is validated too.
 import { z } from "zod";
 
 const IP = z.union([z.ipv4(), z.ipv6()]);
@@ -13,11 +14,15 @@ export function validIp(text: string | null | undefined): string | undefined {
 
 export type Client = { userAgent: string | null; ip?: string };
 
-export function requestClient(headers: Headers): Client {
-  const forwarded = headers.get("x-forwarded-for")?.split(",")[0];
+/** The client's address from `header` (a list's right-most entry), if it is an address. */
+export function clientAddress(headers: Headers, header: string): string | undefined {
+  return validIp(headers.get(header)?.split(",").at(-1));
+}
+
+/** The caller of a request whose proxy puts the client's address in `ipHeader`. */
+export function requestClient(headers: Headers, ipHeader: string): Client {
   return {
     userAgent: headers.get("user-agent")?.slice(0, 1000) ?? null,
-    ip: validIp(forwarded) ?? validIp(headers.get("x-real-ip")) ??
-      validIp(headers.get("cf-connecting-ip")),
+    ip: clientAddress(headers, ipHeader),
   };
 }

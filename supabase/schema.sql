@@ -1986,15 +1986,6 @@ begin
     and j.leased_by = worker
     and j.updated_at = now()
     and j.lease_until <> now() + lease;
-
-  -- Webhooks the claim dead-lettered (no attempt left) wake the executions waiting for them.
-  update private.workflow_runs as r
-  set run_after = now()
-  from private.jobs as j
-  where j.status = 'dead'
-    and j.updated_at = now()
-    and j.kind = 'webhook'
-    and r.waiting_for = j.subject_id;
 end;
 $$;
 
@@ -10656,6 +10647,37 @@ COMMENT ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb)
 
 
 --
+-- Name: wake_dead_webhooks(bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.wake_dead_webhooks(p_job_ids bigint[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with woken as (
+    update private.workflow_runs as r
+    set run_after = now()
+    from private.jobs as j
+    where j.id = any (p_job_ids)
+      and j.kind = 'webhook'
+      and j.status = 'dead'
+      and r.waiting_for = j.subject_id
+    returning 1
+  )
+  select count(*)::integer from woken
+$$;
+
+
+ALTER FUNCTION private.wake_dead_webhooks(p_job_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION wake_dead_webhooks(p_job_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.wake_dead_webhooks(p_job_ids bigint[]) IS 'dead_handler of kind webhook: the workflow executions waiting for webhooks a claim dead-lettered (their last lease ran out with no report) run now, and fail with the webhook''s reason. Returns how many woke.';
+
+
+--
 -- Name: wake_social_metrics(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -15425,6 +15447,13 @@ CREATE INDEX workflow_runs_user_id_run_after_idx ON private.workflow_runs USING 
 
 
 --
+-- Name: workflow_runs_waiting_for_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX workflow_runs_waiting_for_idx ON private.workflow_runs USING btree (waiting_for) WHERE (waiting_for IS NOT NULL);
+
+
+--
 -- Name: workflow_triggers_schedule_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -19474,6 +19503,13 @@ REVOKE ALL ON FUNCTION private.value_match_sql(actual text, op text, expected te
 --
 
 REVOKE ALL ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION wake_dead_webhooks(p_job_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.wake_dead_webhooks(p_job_ids bigint[]) FROM PUBLIC;
 
 
 --

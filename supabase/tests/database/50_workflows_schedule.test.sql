@@ -15,15 +15,6 @@ begin
 end;
 $$;
 
--- Tomorrow (UTC) at hh:mm.
-create function tests.tomorrow(hh integer, mm integer)
-returns timestamptz
-language sql
-as $$
-  select (date_trunc('day', now() at time zone 'UTC') + interval '1 day' + make_interval(hours => hh, mins => mm))
-    at time zone 'UTC'
-$$;
-
 insert into public.leads (user_id, email, status)
 select tests.get_user_id('alice'), email, status
 from (values ('a@acme.com', 'new'), ('b@acme.com', 'qualified'), ('c@acme.com', 'lost')) as v (email, status);

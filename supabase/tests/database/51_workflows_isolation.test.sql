@@ -49,14 +49,6 @@ as $$
   join public.workflows as w on w.id = e.workflow_id
   where w.name = outcome.name
 $$;
--- Tomorrow (UTC) at hh:mm.
-create function tests.tomorrow(hh integer, mm integer)
-returns timestamptz
-language sql
-as $$
-  select (date_trunc('day', now() at time zone 'UTC') + interval '1 day' + make_interval(hours => hh, mins => mm))
-    at time zone 'UTC'
-$$;
 
 insert into public.leads (user_id, email)
 select tests.get_user_id(owner), email

@@ -1740,21 +1740,26 @@ begin
       message = format('claim_jobs: p_lease must be between 1 second and 1 hour, not %s', lease);
   end if;
 
-  -- The owners with ready jobs of this kind, one index probe each, with their earliest.
-  with recursive owners (user_id, first_run_after) as (
+  -- The owners with work to hand out now, each with its first due, unleased job (in claim
+  -- order: run_after, then id). A loose index scan visits each owner with ready jobs once; one
+  -- more probe per owner, bounded by run_after <= now(), skips the jobs leased right now. An
+  -- owner whose ready jobs are all leased or not yet due has none, and takes no place below.
+  with recursive owners (user_id) as (
     (
-      select j.user_id, j.run_after
+      select j.user_id
       from private.jobs as j
       where j.kind = p_kind
         and j.status = 'ready'
+      -- run_after too: only jobs_ready_idx gives this order (by user_id alone, jobs_user_id_idx
+      -- would do, reading every kind's jobs).
       order by j.user_id, j.run_after
       limit 1
     )
     union all
-    select n.user_id, n.run_after
+    select n.user_id
     from owners as o
     cross join lateral (
-      select j.user_id, j.run_after
+      select j.user_id
       from private.jobs as j
       where j.kind = p_kind
         and j.status = 'ready'
@@ -1763,18 +1768,33 @@ begin
       limit 1
     ) as n
   ),
+  firsts as (
+    select o.user_id, f.run_after, f.id
+    from owners as o
+    cross join lateral (
+      select j.run_after, j.id
+      from private.jobs as j
+      where j.kind = p_kind
+        and j.status = 'ready'
+        and j.user_id = o.user_id
+        and j.run_after <= now()
+        and (j.lease_until is null or j.lease_until <= now())
+      order by j.run_after, j.id
+      limit 1
+    ) as f
+  ),
   -- Longest-waiting owners first, each an equal share of the batch.
   chosen as (
-    select o.user_id
-    from owners as o
-    where o.first_run_after <= now()
-    order by o.first_run_after
+    select f.user_id, f.run_after, f.id
+    from firsts as f
+    order by f.run_after, f.id
     limit p_limit
   ),
   share as (
     select greatest(1, p_limit / greatest(count(*), 1))::integer as per_owner
     from chosen
   ),
+  -- Each owner's share from its first claimable job on: the leased ones before it are not read again.
   picked as (
     select j.id, j.attempts
     from chosen as c
@@ -1785,6 +1805,7 @@ begin
       where j.kind = p_kind
         and j.status = 'ready'
         and j.user_id = c.user_id
+        and (j.run_after, j.id) >= (c.run_after, c.id)
         and j.run_after <= now()
         and (j.lease_until is null or j.lease_until <= now())
       order by j.run_after, j.id
@@ -1838,7 +1859,7 @@ ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p
 -- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner, longest-waiting owners first (then by run_after, id), to p_worker (if named) for p_lease (default: the kind''s lease_seconds); dead-letters those claimed again with no attempt left and hands their ids to the kind''s dead_handler. Returns the leased jobs (attempts counts this one).';
+COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner with due, unleased jobs, longest-waiting first (by each owner''s first claimable job), to p_worker (if named) for p_lease (default: the kind''s lease_seconds); dead-letters those claimed again with no attempt left and hands their ids to the kind''s dead_handler. Returns the leased jobs (attempts counts this one).';
 
 
 --
@@ -1997,15 +2018,6 @@ begin
     and j.leased_by = worker
     and j.updated_at = now()
     and j.lease_until <> now() + lease;
-
-  -- Webhooks the claim dead-lettered (no attempt left) wake the executions waiting for them.
-  update private.workflow_runs as r
-  set run_after = now()
-  from private.jobs as j
-  where j.status = 'dead'
-    and j.updated_at = now()
-    and j.kind = 'webhook'
-    and r.waiting_for = j.subject_id;
 end;
 $$;
 
@@ -10667,6 +10679,37 @@ COMMENT ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb)
 
 
 --
+-- Name: wake_dead_webhooks(bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.wake_dead_webhooks(p_job_ids bigint[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with woken as (
+    update private.workflow_runs as r
+    set run_after = now()
+    from private.jobs as j
+    where j.id = any (p_job_ids)
+      and j.kind = 'webhook'
+      and j.status = 'dead'
+      and r.waiting_for = j.subject_id
+    returning 1
+  )
+  select count(*)::integer from woken
+$$;
+
+
+ALTER FUNCTION private.wake_dead_webhooks(p_job_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION wake_dead_webhooks(p_job_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.wake_dead_webhooks(p_job_ids bigint[]) IS 'dead_handler of kind webhook: the workflow executions waiting for webhooks a claim dead-lettered (their last lease ran out with no report) run now, and fail with the webhook''s reason. Returns how many woke.';
+
+
+--
 -- Name: wake_social_metrics(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -15683,6 +15726,13 @@ CREATE INDEX workflow_runs_user_id_run_after_idx ON private.workflow_runs USING 
 
 
 --
+-- Name: workflow_runs_waiting_for_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX workflow_runs_waiting_for_idx ON private.workflow_runs USING btree (waiting_for) WHERE (waiting_for IS NOT NULL);
+
+
+--
 -- Name: workflow_triggers_schedule_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -19746,6 +19796,13 @@ REVOKE ALL ON FUNCTION private.value_match_sql(actual text, op text, expected te
 --
 
 REVOKE ALL ON FUNCTION private.value_matches(actual jsonb, op text, expected jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION wake_dead_webhooks(p_job_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.wake_dead_webhooks(p_job_ids bigint[]) FROM PUBLIC;
 
 
 --

@@ -17,13 +17,6 @@ begin
 end;
 $$;
 
-create function tests.workflow(name text, steps jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', 'alice', jsonb_build_object('name', name,
-    'trigger_config', '{"type": "manual"}'::jsonb, 'action_config', jsonb_build_object('steps', steps)))
-$$;
 -- Starts a workflow on a lead (a manual run) and returns the execution.
 create function tests.start(workflow text, address text)
 returns uuid
@@ -34,17 +27,6 @@ as $$
   from public.workflows as w, public.leads as l
   where w.name = workflow and l.email = address
   returning execution_id
-$$;
--- Runs the worker until nothing is due.
-create function tests.work()
-returns void
-language plpgsql
-as $$
-begin
-  for i in 1..20 loop
-    exit when private.run_workflow_batch(1000) = 0;
-  end loop;
-end;
 $$;
 create function tests.lead(address text)
 returns public.leads
@@ -78,7 +60,7 @@ from (values ('ada@acme.com', 'new'), ('met@acme.com', 'contacted'), ('won@acme.
 
 do $$
 begin
-  perform tests.workflow('fields', '[
+  perform tests.workflow('fields', steps => '[
     {"type": "set_status", "status": "qualified"},
     {"type": "add_tag", "tag": "hot"},
     {"type": "add_tag", "tag": "hot"},
@@ -116,8 +98,8 @@ select is(
 
 do $$
 begin
-  perform tests.workflow('back to new', '[{"type": "set_status", "status": "new"}]');
-  perform tests.workflow('to converted', '[{"type": "set_status", "status": "converted"}]');
+  perform tests.workflow('back to new', steps => '[{"type": "set_status", "status": "new"}]');
+  perform tests.workflow('to converted', steps => '[{"type": "set_status", "status": "converted"}]');
 end;
 $$;
 insert into tests.runs
@@ -144,7 +126,7 @@ select is(tests.steps((select id from tests.runs where name = 'convert gone@acme
 
 do $$
 begin
-  perform tests.workflow('waits', '[
+  perform tests.workflow('waits', steps => '[
     {"type": "add_tag", "tag": "before"},
     {"type": "wait", "duration": "2 days"},
     {"type": "add_tag", "tag": "after two days"},
@@ -186,10 +168,10 @@ select is(tests.steps((select id from tests.runs where name = 'waits')),
 
 do $$
 begin
-  perform tests.workflow('stop unless hot', '[
+  perform tests.workflow('stop unless hot', steps => '[
     {"type": "condition", "conditions": {"tags": {"any": ["hot"]}}},
     {"type": "add_tag", "tag": "was hot"}]');
-  perform tests.workflow('skip unless scored', '[
+  perform tests.workflow('skip unless scored', steps => '[
     {"type": "condition", "conditions": {"min_score": 10}, "otherwise": "skip"},
     {"type": "add_tag", "tag": "scored"},
     {"type": "add_tag", "tag": "checked"}]');
@@ -217,7 +199,7 @@ select tests.insert_row('content', 'alice', '{"title": "Welcome aboard", "conten
   "content": "<p>Hi {{first_name|there}}</p>"}') as id;
 do $$
 begin
-  perform tests.workflow('mail', jsonb_build_array(
+  perform tests.workflow('mail', steps => jsonb_build_array(
     jsonb_build_object('type', 'send_email', 'content_id', (select id from tests.content)),
     '{"type": "send_email", "subject": "Inline", "body": "Just text", "from_name": "Alice", "reply_to": "a@acme.com"}'::jsonb));
 end;
@@ -254,7 +236,7 @@ select is(
 
 do $$
 begin
-  perform tests.workflow('hook', '[
+  perform tests.workflow('hook', steps => '[
     {"type": "webhook", "url": "https://hooks.example.com/in", "payload": {"team": "growth"},
      "headers": {"X-Team": "growth"}},
     {"type": "add_tag", "tag": "hooked"}]');

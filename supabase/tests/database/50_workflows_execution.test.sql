@@ -16,23 +16,6 @@ begin
 end;
 $$;
 
-create function tests.workflow(name text, trigger_config jsonb, steps jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', 'alice', jsonb_build_object('name', name,
-    'trigger_config', trigger_config, 'action_config', jsonb_build_object('steps', steps)))
-$$;
-create function tests.work()
-returns void
-language plpgsql
-as $$
-begin
-  for i in 1..20 loop
-    exit when private.run_workflow_batch(1000) = 0;
-  end loop;
-end;
-$$;
 create function tests.execution(workflow text, address text)
 returns public.workflow_executions
 language sql

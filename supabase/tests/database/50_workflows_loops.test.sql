@@ -14,37 +14,6 @@ begin
 end;
 $$;
 
-create function tests.workflow(name text, trigger_config jsonb, steps jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', 'alice', jsonb_build_object('name', name,
-    'trigger_config', trigger_config, 'action_config', jsonb_build_object('steps', steps)))
-$$;
-create function tests.work()
-returns integer
-language plpgsql
-as $$
-declare
-  total integer := 0;
-  ran integer;
-begin
-  for i in 1..30 loop
-    ran := private.run_workflow_batch(1000);
-    exit when ran = 0;
-    total := total + ran;
-  end loop;
-  return total;
-end;
-$$;
-create function tests.runs(workflow text)
-returns integer
-language sql
-as $$
-  select count(*)::integer from public.workflow_executions as e join public.workflows as w on w.id = e.workflow_id
-  where w.name = workflow
-$$;
-
 -- Ping-pong: each workflow's step fires the other. -----------------------------------------
 do $$
 begin

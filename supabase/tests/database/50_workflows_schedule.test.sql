@@ -15,40 +15,19 @@ begin
 end;
 $$;
 
-create function tests.workflow(name text, trigger_config jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', 'alice', jsonb_build_object('name', name,
-    'trigger_config', trigger_config, 'action_config', '{"steps": [{"type": "add_tag", "tag": "scheduled"}]}'::jsonb))
-$$;
-create function tests.runs(workflow text)
-returns integer
-language sql
-as $$
-  select count(*)::integer from public.workflow_executions as e join public.workflows as w on w.id = e.workflow_id
-  where w.name = workflow
-$$;
--- Tomorrow (UTC) at hh:mm.
-create function tests.tomorrow(hh integer, mm integer)
-returns timestamptz
-language sql
-as $$
-  select (date_trunc('day', now() at time zone 'UTC') + interval '1 day' + make_interval(hours => hh, mins => mm))
-    at time zone 'UTC'
-$$;
-
 insert into public.leads (user_id, email, status)
 select tests.get_user_id('alice'), email, status
 from (values ('a@acme.com', 'new'), ('b@acme.com', 'qualified'), ('c@acme.com', 'lost')) as v (email, status);
 do $$
+declare
+  scheduled constant jsonb := '[{"type": "add_tag", "tag": "scheduled"}]';
 begin
   perform tests.insert_row('leads', 'mallory', '{"email": "m@acme.com"}');
-  perform tests.workflow('daily at 9', '{"type": "schedule", "cron": "0 9 * * *"}');
+  perform tests.workflow('daily at 9', '{"type": "schedule", "cron": "0 9 * * *"}', scheduled);
   perform tests.workflow('live leads at 9', '{"type": "schedule", "cron": "0 9 * * *",
-    "conditions": {"statuses": ["new", "qualified"]}}');
-  perform tests.workflow('9 in Tokyo', '{"type": "schedule", "cron": "0 9 * * *", "timezone": "Asia/Tokyo"}');
-  perform tests.workflow('quarter hours', '{"type": "schedule", "cron": "*/15 * * * *"}');
+    "conditions": {"statuses": ["new", "qualified"]}}', scheduled);
+  perform tests.workflow('9 in Tokyo', '{"type": "schedule", "cron": "0 9 * * *", "timezone": "Asia/Tokyo"}', scheduled);
+  perform tests.workflow('quarter hours', '{"type": "schedule", "cron": "*/15 * * * *"}', scheduled);
 end;
 $$;
 

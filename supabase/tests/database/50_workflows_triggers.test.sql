@@ -20,15 +20,6 @@ begin
 end;
 $$;
 
--- One workflow per trigger; each tags the lead with its own name when it runs.
-create function tests.workflow(name text, trigger_config jsonb, is_active boolean default true)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', 'alice', jsonb_build_object('name', name, 'trigger_config', trigger_config,
-    'action_config', jsonb_build_object('steps', jsonb_build_array(jsonb_build_object('type', 'add_tag', 'tag', name))),
-    'is_active', is_active))
-$$;
 -- The trigger_data of a workflow's executions not seen yet, oldest first; they are seen now.
 create table tests.seen (execution_id uuid primary key);
 create function tests.fired(name text)
@@ -72,9 +63,10 @@ $$;
 grant execute on function tests.lead(text) to authenticated;
 grant all on tests.seen to authenticated;
 
+-- One workflow per trigger.
 do $$ begin perform tests.workflow('created', '{"type": "lead_created"}'); end; $$;
 do $$ begin perform tests.workflow('created b2b', '{"type": "lead_created", "conditions": {"tags": {"any": ["b2b"]}}}'); end; $$;
-do $$ begin perform tests.workflow('never', '{"type": "lead_created"}', false); end; $$;
+do $$ begin perform tests.workflow('never', '{"type": "lead_created"}', overrides => '{"is_active": false}'); end; $$;
 do $$ begin perform tests.workflow('company or plan', '{"type": "lead_updated", "fields": ["company", "custom_fields.plan"]}'); end; $$;
 do $$ begin perform tests.workflow('qualified', '{"type": "lead_status_changed", "from": "new", "to": "qualified"}'); end; $$;
 do $$ begin perform tests.workflow('any status', '{"type": "lead_status_changed"}'); end; $$;

@@ -15,13 +15,6 @@ begin
 end;
 $$;
 
-create function tests.workflow(name text, trigger_config jsonb, steps jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', 'alice', jsonb_build_object('name', name,
-    'trigger_config', trigger_config, 'action_config', jsonb_build_object('steps', steps)))
-$$;
 create function tests.bad(trigger_config jsonb, steps jsonb, message text, description text)
 returns text
 language sql

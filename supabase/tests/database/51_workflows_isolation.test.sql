@@ -15,12 +15,8 @@ begin;
 
 select plan(23);
 
--- The batches below share the worker among this test's owners only: runs the database already
--- holds (the demo's, started by beacon-lead-changes moments ago) wait outside this transaction.
-delete from private.workflow_runs;
--- And the demo's inserts that beacon-lead-changes has not expanded yet: expanding them here
--- would give the demo runs in this test's batches.
-delete from private.lead_changes;
+-- The batches below share the worker among this test's owners only.
+select tests.set_aside_queued_work();
 
 do $$
 begin
@@ -30,13 +26,6 @@ begin
 end;
 $$;
 
-create function tests.workflow(owner text, name text, trigger_config jsonb, steps jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', owner, jsonb_build_object('name', name,
-    'trigger_config', trigger_config, 'action_config', jsonb_build_object('steps', steps)))
-$$;
 -- Rewrites a workflow's config as postgres, without the validator.
 create function tests.poison(name text, trigger_config jsonb, steps jsonb default null)
 returns void
@@ -60,21 +49,6 @@ as $$
   join public.workflows as w on w.id = e.workflow_id
   where w.name = outcome.name
 $$;
-create function tests.runs(name text)
-returns integer
-language sql
-as $$
-  select count(*)::integer from public.workflow_executions as e join public.workflows as w on w.id = e.workflow_id
-  where w.name = runs.name
-$$;
--- Tomorrow (UTC) at hh:mm.
-create function tests.tomorrow(hh integer, mm integer)
-returns timestamptz
-language sql
-as $$
-  select (date_trunc('day', now() at time zone 'UTC') + interval '1 day' + make_interval(hours => hh, mins => mm))
-    at time zone 'UTC'
-$$;
 
 insert into public.leads (user_id, email)
 select tests.get_user_id(owner), email
@@ -84,14 +58,14 @@ from (values ('alice', 'a1@acme.com'), ('alice', 'a2@acme.com'), ('mallory', 'm1
 -- ==== the schedule job ====
 do $$
 begin
-  perform tests.workflow('alice', 'alice at 9', '{"type": "schedule", "cron": "0 9 * * *"}',
-    '[{"type": "add_tag", "tag": "morning"}]');
-  perform tests.workflow('mallory', 'bad zone', '{"type": "schedule", "cron": "0 9 * * *"}',
-    '[{"type": "add_tag", "tag": "x"}]');
-  perform tests.workflow('mallory', 'bad conditions', '{"type": "schedule", "cron": "0 9 * * *"}',
-    '[{"type": "add_tag", "tag": "x"}]');
-  perform tests.workflow('mallory', 'every minute', '{"type": "schedule", "cron": "*/5 * * * *"}',
-    '[{"type": "add_tag", "tag": "x"}]');
+  perform tests.workflow('alice at 9', '{"type": "schedule", "cron": "0 9 * * *"}',
+    '[{"type": "add_tag", "tag": "morning"}]', owner => 'alice');
+  perform tests.workflow('bad zone', '{"type": "schedule", "cron": "0 9 * * *"}',
+    '[{"type": "add_tag", "tag": "x"}]', owner => 'mallory');
+  perform tests.workflow('bad conditions', '{"type": "schedule", "cron": "0 9 * * *"}',
+    '[{"type": "add_tag", "tag": "x"}]', owner => 'mallory');
+  perform tests.workflow('every minute', '{"type": "schedule", "cron": "*/5 * * * *"}',
+    '[{"type": "add_tag", "tag": "x"}]', owner => 'mallory');
   perform tests.poison('bad zone', '{"type": "schedule", "cron": "0 9 * * *", "timezone": "Europe/Atlantis"}');
   perform tests.poison('bad conditions', '{"type": "schedule", "cron": "0 9 * * *", "conditions": {"statuses": "new"}}');
   perform tests.poison('every minute', '{"type": "schedule", "cron": "* * * * *"}');
@@ -141,15 +115,15 @@ select ok(
 -- ==== the worker ====
 do $$
 begin
-  perform tests.workflow('alice', 'alice scores', '{"type": "manual"}',
-    '[{"type": "adjust_score", "points": 5.0}, {"type": "add_tag", "tag": "scored"}]');
-  perform tests.workflow('mallory', 'fractional points', '{"type": "manual"}',
-    '[{"type": "add_tag", "tag": "first"}, {"type": "adjust_score", "points": 1}]');
-  perform tests.workflow('mallory', 'text points', '{"type": "manual"}', '[{"type": "adjust_score", "points": 1}]');
-  perform tests.workflow('mallory', 'bad condition', '{"type": "manual"}',
-    '[{"type": "condition", "conditions": {"min_score": 1}}]');
-  perform tests.workflow('mallory', 'bad wait', '{"type": "manual"}', '[{"type": "wait", "duration": "1 day"}]');
-  perform tests.workflow('mallory', 'other lead', '{"type": "manual"}', '[{"type": "add_tag", "tag": "stolen"}]');
+  perform tests.workflow('alice scores', '{"type": "manual"}',
+    '[{"type": "adjust_score", "points": 5.0}, {"type": "add_tag", "tag": "scored"}]', owner => 'alice');
+  perform tests.workflow('fractional points', '{"type": "manual"}',
+    '[{"type": "add_tag", "tag": "first"}, {"type": "adjust_score", "points": 1}]', owner => 'mallory');
+  perform tests.workflow('text points', '{"type": "manual"}', '[{"type": "adjust_score", "points": 1}]', owner => 'mallory');
+  perform tests.workflow('bad condition', '{"type": "manual"}',
+    '[{"type": "condition", "conditions": {"min_score": 1}}]', owner => 'mallory');
+  perform tests.workflow('bad wait', '{"type": "manual"}', '[{"type": "wait", "duration": "1 day"}]', owner => 'mallory');
+  perform tests.workflow('other lead', '{"type": "manual"}', '[{"type": "add_tag", "tag": "stolen"}]', owner => 'mallory');
   perform tests.poison('fractional points', '{"type": "manual"}',
     '[{"type": "add_tag", "tag": "first"}, {"type": "adjust_score", "points": 5.5}]');
   perform tests.poison('text points', '{"type": "manual"}', '[{"type": "adjust_score", "points": "99999"}]');

@@ -8,12 +8,8 @@ begin;
 
 select plan(17);
 
--- The batches below share the worker among this test's owners only: runs the database already
--- holds (the demo's, started by beacon-lead-changes moments ago) wait outside this transaction.
-delete from private.workflow_runs;
--- And the demo's inserts that beacon-lead-changes has not expanded yet: expanding them here
--- would give the demo runs in this test's batches.
-delete from private.lead_changes;
+-- The batches below share the worker among this test's owners only.
+select tests.set_aside_queued_work();
 
 do $$
 begin
@@ -22,13 +18,6 @@ begin
 end;
 $$;
 
-create function tests.workflow(owner text, name text, trigger_config jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', owner, jsonb_build_object('name', name,
-    'trigger_config', trigger_config, 'action_config', '{"steps": [{"type": "add_tag", "tag": "done"}]}'::jsonb))
-$$;
 create function tests.status(owner text)
 returns text
 language sql
@@ -51,8 +40,8 @@ $$;
 
 do $$
 begin
-  perform tests.workflow('alice', 'alice welcomes', '{"type": "lead_created"}');
-  perform tests.workflow('mallory', 'mallory floods', '{"type": "lead_created"}');
+  perform tests.workflow('alice welcomes', '{"type": "lead_created"}', owner => 'alice');
+  perform tests.workflow('mallory floods', '{"type": "lead_created"}', owner => 'mallory');
 end;
 $$;
 

@@ -10,21 +10,12 @@ begin;
 select plan(8);
 
 -- The batches below share the worker among this test's owners only.
-delete from private.workflow_runs;
-delete from private.lead_changes;
+select tests.set_aside_queued_work();
 
 do $$
 begin
   perform tests.create_user('alice');
 end;
-$$;
-
-create function tests.workflow(name text, trigger_config jsonb, steps jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', 'alice', jsonb_build_object('name', name, 'trigger_config', trigger_config,
-    'action_config', jsonb_build_object('steps', steps)))
 $$;
 
 -- s@ runs set-based, o@ one at a time; full@ holds the 100 tags a lead may have.

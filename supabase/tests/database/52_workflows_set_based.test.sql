@@ -9,12 +9,8 @@ begin;
 
 select plan(16);
 
--- The batches below share the worker among this test's owners only: runs the database already
--- holds (the demo's, started by beacon-lead-changes moments ago) wait outside this transaction.
-delete from private.workflow_runs;
--- And the demo's inserts that beacon-lead-changes has not expanded yet: expanding them here
--- would give the demo runs in this test's batches.
-delete from private.lead_changes;
+-- The batches below share the worker among this test's owners only.
+select tests.set_aside_queued_work();
 
 do $$
 begin
@@ -23,13 +19,12 @@ begin
 end;
 $$;
 
--- n is the workflow's place among a lead's executions (see tests.started).
-create function tests.workflow(n integer, name text, steps jsonb)
-returns uuid
+-- A workflow's fixed id, n its place among a lead's executions (see tests.started).
+create function tests.place(n integer)
+returns jsonb
 language sql
 as $$
-  select tests.insert_row('workflows', 'alice', jsonb_build_object('id', format('00000000-0000-4000-8000-%s', lpad(n::text, 12, '0')),
-    'name', name, 'trigger_config', '{"type": "manual"}'::jsonb, 'action_config', jsonb_build_object('steps', steps)))
+  select jsonb_build_object('id', format('00000000-0000-4000-8000-%s', lpad(n::text, 12, '0')))
 $$;
 
 -- Two copies of four leads: s* for the set-based worker, o* for one by one.
@@ -50,7 +45,7 @@ from unnest(array['full@acme.com', 'g1@acme.com', 'g2@acme.com']) as a;
 
 do $$
 begin
-  perform tests.workflow(1, 'mixed', '[
+  perform tests.workflow('mixed', steps => '[
     {"type": "set_status", "status": "qualified"},
     {"type": "add_tag", "tag": "hot"},
     {"type": "remove_tag", "tag": "cold"},
@@ -60,18 +55,18 @@ begin
     {"type": "add_tag", "tag": "vip-only"},
     {"type": "send_email", "subject": "Hello", "body": "Hi {{first_name|there}}"},
     {"type": "webhook", "url": "https://hooks.example.com/in", "payload": {"team": "growth"}},
-    {"type": "add_tag", "tag": "after-hook"}]');
-  perform tests.workflow(2, 'follow', '[
+    {"type": "add_tag", "tag": "after-hook"}]', overrides => tests.place(1));
+  perform tests.workflow('follow', steps => '[
     {"type": "condition", "conditions": {"statuses": ["qualified"], "custom_fields": [{"key": "plan", "op": "eq", "value": "pro"}]}},
     {"type": "set_field", "key": "stage", "value": "sales"},
     {"type": "adjust_score", "points": -3},
     {"type": "wait", "duration": "2 days"},
-    {"type": "add_tag", "tag": "later"}]');
-  perform tests.workflow(3, 'plain', '[
+    {"type": "add_tag", "tag": "later"}]', overrides => tests.place(2));
+  perform tests.workflow('plain', steps => '[
     {"type": "set_field", "key": "plan", "value": null},
     {"type": "add_tag", "tag": "cold"},
-    {"type": "set_status", "status": "lost"}]');
-  perform tests.workflow(4, 'tagger', '[{"type": "set_field", "key": "touched", "value": true}, {"type": "add_tag", "tag": "extra"}]');
+    {"type": "set_status", "status": "lost"}]', overrides => tests.place(3));
+  perform tests.workflow('tagger', steps => '[{"type": "set_field", "key": "touched", "value": true}, {"type": "add_tag", "tag": "extra"}]', overrides => tests.place(4));
 end;
 $$;
 

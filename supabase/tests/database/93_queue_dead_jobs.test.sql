@@ -1,11 +1,12 @@
 -- Dead jobs go back to their kind (migration job_dead_handlers): a job whose last lease ran
 -- out with no report is dead-lettered by the next claim, which hands its id to the kind's
 -- dead_handler, so its subject never stays in flight: a social target fails with a readable
--- reason and its content settles; a chunk's queued deliveries fail and the campaign finishes.
+-- reason and its content settles; a chunk's queued deliveries fail and the campaign finishes;
+-- a workflow execution parked on a webhook wakes and fails.
 begin;
 \ir _helpers.psql
 
-select plan(17);
+select plan(22);
 
 do $$
 begin
@@ -113,6 +114,39 @@ select results_eq(
   $$values ('failed', 'gave up after 5 attempts: 503 service unavailable', 2)$$,
   'its deliveries fail, keeping their last error, so the campaign can finish'
 );
+
+-- Webhooks ---------------------------------------------------------------------------------------
+-- alice's workflow posts to a webhook; the dispatcher's worker dies on the fifth attempt.
+insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'ada@acme.com');
+create table tests.execution (id uuid);
+with started as (
+  insert into public.workflow_run_requests (user_id, workflow_id, lead_id)
+  select l.user_id, tests.insert_row('workflows', 'alice', '{"name": "hook", "trigger_config": {"type": "manual"},
+    "action_config": {"steps": [{"type": "webhook", "url": "https://hooks.example.com/in"}]}}'), l.id
+  from public.leads as l
+  where l.email = 'ada@acme.com'
+  returning execution_id
+)
+insert into tests.execution select execution_id from started;
+do $$ begin perform private.run_workflow_batch(1000); end; $$;
+select is((select count(*)::integer from private.claim_webhooks('hooker')), 1, 'fixture: the execution''s webhook is claimed');
+update private.jobs set attempts = 5, lease_until = now() - interval '1 second'
+where kind = 'webhook' and payload ->> 'execution_id' = (select id::text from tests.execution);
+select is((select count(*)::integer from private.claim_jobs('webhook', 10)), 0,
+  'a webhook with no attempt left is not handed out, whoever claims');
+select ok(
+  (select r.run_after <= now() from private.workflow_runs as r where r.execution_id = (select id from tests.execution)),
+  'the execution parked on it is due again');
+do $$ begin perform private.run_workflow_batch(1000); end; $$;
+select is(
+  (select e.status || ': ' || e.error_message from public.workflow_executions as e where e.id = (select id from tests.execution)),
+  'failed: steps[0] (webhook): gave up after 5 attempts: no result came back before the lease ran out',
+  'and fails, with the webhook''s reason'
+);
+
+select is_empty(
+  $$select kind from private.job_kinds where kind in ('webhook', 'email', 'social_publish') and dead_handler is null$$,
+  'every kind on the queue has a dead_handler');
 
 select * from finish();
 rollback;

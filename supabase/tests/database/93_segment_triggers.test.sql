@@ -26,24 +26,6 @@ as $$
   insert into public.segments (user_id, name, predicate) values (tests.get_user_id(owner), name, predicate)
   returning id
 $$;
-create function tests.workflow(owner text, name text, trigger_config jsonb)
-returns uuid
-language sql
-as $$
-  select tests.insert_row('workflows', owner, jsonb_build_object('name', name, 'trigger_config', trigger_config,
-    'action_config', '{"steps": [{"type": "add_tag", "tag": "done"}]}'::jsonb))
-$$;
--- What the owner's workflows started, as 'workflow email', sorted.
-create function tests.started(owner text)
-returns text[]
-language sql
-as $$
-  select coalesce(array_agg(w.name || ' ' || l.email order by w.name, l.email), '{}')
-  from public.workflow_executions as e
-  join public.workflows as w on w.id = e.workflow_id
-  join public.leads as l on l.id = (e.trigger_data ->> 'lead_id')::uuid
-  where e.user_id = tests.get_user_id(owner)
-$$;
 create function tests.members(segment uuid)
 returns text[]
 language sql
@@ -78,11 +60,11 @@ select throws_ok(format($$insert into public.workflows (name, trigger_config, ac
   :'vips'), '23514', null, 'conditions are checked as for every trigger');
 select tests.clear_authentication();
 
-select tests.workflow('alice', 'hello vip', jsonb_build_object('type', 'segment_entered', 'segment_id', :'vips'));
-select tests.workflow('alice', 'bye vip', jsonb_build_object('type', 'segment_exited', 'segment_id', :'vips'));
-select tests.workflow('alice', 'hello new vip', jsonb_build_object('type', 'segment_entered', 'segment_id', :'vips',
-  'conditions', '{"statuses": ["new"]}'::jsonb));
-select tests.workflow('mallory', 'mallory enters', jsonb_build_object('type', 'segment_entered', 'segment_id', :'mallorys'));
+select tests.workflow('hello vip', jsonb_build_object('type', 'segment_entered', 'segment_id', :'vips'), owner => 'alice');
+select tests.workflow('bye vip', jsonb_build_object('type', 'segment_exited', 'segment_id', :'vips'), owner => 'alice');
+select tests.workflow('hello new vip', jsonb_build_object('type', 'segment_entered', 'segment_id', :'vips',
+  'conditions', '{"statuses": ["new"]}'::jsonb), owner => 'alice');
+select tests.workflow('mallory enters', jsonb_build_object('type', 'segment_entered', 'segment_id', :'mallorys'), owner => 'mallory');
 
 insert into public.leads (user_id, email, tags, status) values
   (tests.get_user_id('alice'), 'ada@acme.com', '{vip}', 'new'),
@@ -141,7 +123,7 @@ select is(cardinality(tests.started('alice')), 6, 'and starts its workflows (ada
 
 -- ==== activity windows: segments reading events are evaluated whole every 10 minutes ====
 select tests.segment('alice', 'Signed up', '{"events": [{"event_name": "signup", "within_days": 7}]}') as signed \gset
-select tests.workflow('alice', 'hello signup', jsonb_build_object('type', 'segment_entered', 'segment_id', :'signed'));
+select tests.workflow('hello signup', jsonb_build_object('type', 'segment_entered', 'segment_id', :'signed'), owner => 'alice');
 select private.evaluate_segment_triggers();
 insert into public.analytics_events (user_id, event_type, event_name, properties)
 values (tests.get_user_id('alice'), 'track', 'signup', jsonb_build_object('email', 'BOB@acme.com'));

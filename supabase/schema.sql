@@ -773,6 +773,7 @@ CREATE TABLE private.jobs (
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['ready'::text, 'held'::text, 'done'::text, 'failed'::text, 'dead'::text])))
 )
 WITH (fillfactor='80');
+ALTER TABLE ONLY private.jobs ALTER COLUMN payload SET COMPRESSION lz4;
 
 
 ALTER TABLE private.jobs OWNER TO postgres;
@@ -4701,12 +4702,12 @@ begin
     from recipients as r
     where r.suppressed
   ),
-  -- Chunks of 100 by address: one job each, its recipients in the payload (an array per
-  -- column: a third of the time of an object per recipient).
+  -- Chunks of 100 by address (in byte order: a collation's comparisons cost a third of the
+  -- fan-out's sort): one job each, its recipients in the payload.
   chunked as (
     select
       r.*,
-      ((row_number() over (order by lower(r.email))) - 1) / 100 as chunk
+      ((row_number() over (order by lower(r.email) collate "C")) - 1) / 100 as chunk
     from recipients as r
     where not r.suppressed
   ),
@@ -4717,22 +4718,23 @@ begin
       c.email_campaign_id || ':' || c.chunk,
       c.user_id,
       c.email_campaign_id,
+      -- An array per column (an object per recipient took three times as long to build).
       jsonb_build_object(
         'chunk', c.chunk,
-        'members', jsonb_agg(c.delivery_id),
+        'members', to_jsonb(array_agg(c.delivery_id)),
         'recipients', jsonb_build_object(
-          'id', jsonb_agg(c.delivery_id),
-          'lead_id', jsonb_agg(c.lead_id),
-          'email', jsonb_agg(c.email),
-          'first_name', jsonb_agg(c.first_name),
-          'last_name', jsonb_agg(c.last_name),
-          'merge_data', jsonb_agg(c.merge_data)))
+          'id', to_jsonb(array_agg(c.delivery_id)),
+          'lead_id', to_jsonb(array_agg(c.lead_id)),
+          'email', to_jsonb(array_agg(c.email)),
+          'first_name', to_jsonb(array_agg(c.first_name)),
+          'last_name', to_jsonb(array_agg(c.last_name)),
+          'merge_data', to_jsonb(array_agg(c.merge_data))))
     from chunked as c
     group by c.email_campaign_id, c.user_id, c.chunk
     order by c.chunk
     returning id
   )
-  select (select count(*)::integer from chunked), (select array_agg(j.id) from jobs as j)
+  select (select count(*)::integer from recipients as r where not r.suppressed), (select array_agg(j.id) from jobs as j)
   into queued, chunks;
 
   if queued <= private.email_deliveries_at_fan_out_max() then
@@ -8135,9 +8137,12 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
     cross join lateral (select e.entry -> 'leads' as s) as sel
     where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
   ),
-  -- The ids of the leads that lead selectors and lists pick.
+  -- The leads that lead selectors, segments and lists pick, as rows: each branch reads the
+  -- leads it picks once (a campaign to 100,000 leads made 100,000 lookups by id when the
+  -- branches returned ids and the rows were read again).
   picked as (
-    select l.id
+    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
+           l.email_normalized
     from public.leads as l
     where exists (select from selectors)
       and l.user_id = owner
@@ -8151,33 +8156,41 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
       )
     union
     -- Segments: the owner's leads in any {"segment": id} named, in one query.
-    select private.segment_lead_ids(owner, array(
-      select (e.entry ->> 'segment')::uuid
-      from entries as e
-      where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment'))
-    union
-    -- Lists: the members of each {"list": id} who have not left it.
-    select m.lead_id
-    from public.list_memberships as m
-    where m.user_id = owner
-      and m.unsubscribed_at is null
-      and m.list_id in (
-        select (e.entry ->> 'list')::uuid
-        from entries as e
-        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list')
-  ),
-  selected as (
-    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
+           l.email_normalized
     from public.leads as l
     where l.user_id = owner
-      and l.id in (select p.id from picked as p)
-      -- Subscription: only subscribed leads receive campaign email. One whose address is
-      -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
-      and (l.subscription_status = 'subscribed'
-           or exists (
-             select
-             from public.email_suppressions as u
-             where u.user_id = owner and lower(u.email) = l.email_normalized))
+      and l.id in (
+        select private.segment_lead_ids(owner, array(
+          select (e.entry ->> 'segment')::uuid
+          from entries as e
+          where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment')))
+    union
+    -- Lists: the members of each {"list": id} who have not left it.
+    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
+           l.email_normalized
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (
+        select m.lead_id
+        from public.list_memberships as m
+        where m.user_id = owner
+          and m.unsubscribed_at is null
+          and m.list_id in (
+            select (e.entry ->> 'list')::uuid
+            from entries as e
+            where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list'))
+  ),
+  selected as (
+    select lower(p.email) as address, p.id, p.email, p.first_name, p.last_name, p.company, p.custom_fields
+    from picked as p
+    -- Subscription: only subscribed leads receive campaign email. One whose address is
+    -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
+    where p.subscription_status = 'subscribed'
+       or exists (
+         select
+         from public.email_suppressions as u
+         where u.user_id = owner and lower(u.email) = p.email_normalized)
     union
     -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
     select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields

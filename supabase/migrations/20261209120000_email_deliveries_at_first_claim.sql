@@ -19,6 +19,16 @@
 -- - whoever reads deliveries of a chunk not yet claimed writes them first: cancelling (they
 --   become cancelled), erasing a lead (they are deleted with its others); the queue view counts
 --   pending members as queued and the campaign's metrics count them as recipients.
+--
+-- Fan-out's other costs, measured on 100,000 recipients: resolving them read every picked
+-- lead twice (its id, then its row by id: resolve_email_recipients now reads the rows once),
+-- the sort into chunks compared addresses under the database's collation (now bytes), and
+-- the payload built an object per recipient (now an array per column) and was compressed
+-- with pglz (now lz4).
+
+-- Chunks now carry their recipients (about 20 kB of JSON per 100): lz4 compresses them in half
+-- pglz's time (the fan-out's job inserts were 40 % of its CPU with pglz) and smaller.
+alter table private.jobs alter column payload set compression lz4;
 
 create function private.email_deliveries_at_fan_out_max()
 returns integer
@@ -140,12 +150,12 @@ begin
     from recipients as r
     where r.suppressed
   ),
-  -- Chunks of 100 by address: one job each, its recipients in the payload (an array per
-  -- column: a third of the time of an object per recipient).
+  -- Chunks of 100 by address (in byte order: a collation's comparisons cost a third of the
+  -- fan-out's sort): one job each, its recipients in the payload.
   chunked as (
     select
       r.*,
-      ((row_number() over (order by lower(r.email))) - 1) / 100 as chunk
+      ((row_number() over (order by lower(r.email) collate "C")) - 1) / 100 as chunk
     from recipients as r
     where not r.suppressed
   ),
@@ -156,22 +166,23 @@ begin
       c.email_campaign_id || ':' || c.chunk,
       c.user_id,
       c.email_campaign_id,
+      -- An array per column (an object per recipient took three times as long to build).
       jsonb_build_object(
         'chunk', c.chunk,
-        'members', jsonb_agg(c.delivery_id),
+        'members', to_jsonb(array_agg(c.delivery_id)),
         'recipients', jsonb_build_object(
-          'id', jsonb_agg(c.delivery_id),
-          'lead_id', jsonb_agg(c.lead_id),
-          'email', jsonb_agg(c.email),
-          'first_name', jsonb_agg(c.first_name),
-          'last_name', jsonb_agg(c.last_name),
-          'merge_data', jsonb_agg(c.merge_data)))
+          'id', to_jsonb(array_agg(c.delivery_id)),
+          'lead_id', to_jsonb(array_agg(c.lead_id)),
+          'email', to_jsonb(array_agg(c.email)),
+          'first_name', to_jsonb(array_agg(c.first_name)),
+          'last_name', to_jsonb(array_agg(c.last_name)),
+          'merge_data', to_jsonb(array_agg(c.merge_data))))
     from chunked as c
     group by c.email_campaign_id, c.user_id, c.chunk
     order by c.chunk
     returning id
   )
-  select (select count(*)::integer from chunked), (select array_agg(j.id) from jobs as j)
+  select (select count(*)::integer from recipients as r where not r.suppressed), (select array_agg(j.id) from jobs as j)
   into queued, chunks;
 
   if queued <= private.email_deliveries_at_fan_out_max() then
@@ -494,5 +505,148 @@ begin
   on conflict (user_id, address_hash) do nothing;
   return null;
 end;
+$$;
+
+
+create or replace function private.resolve_email_recipients(owner uuid, recipient_list jsonb)
+returns table (email text, lead_id uuid, first_name text, last_name text, merge_data jsonb)
+language sql
+stable
+set search_path = ''
+as $$
+  with entries as (
+    select e.entry, e.n
+    from jsonb_array_elements(recipient_list) with ordinality as e (entry, n)
+  ),
+  explicit as (
+    select distinct on (lower(r.email))
+      lower(r.email) as address, r.email, r.first_name, r.last_name, r.data
+    from entries as e
+    cross join lateral (
+      select
+        btrim(case when jsonb_typeof(e.entry) = 'string' then e.entry #>> '{}' else e.entry ->> 'email' end) as email,
+        case when jsonb_typeof(e.entry) = 'object' then e.entry ->> 'first_name' end as first_name,
+        case when jsonb_typeof(e.entry) = 'object' then e.entry ->> 'last_name' end as last_name,
+        case when jsonb_typeof(e.entry) = 'object' then e.entry -> 'data' end as data
+    ) as r
+    where jsonb_typeof(e.entry) = 'string' or e.entry ? 'email'
+    order by lower(r.email), e.n
+  ),
+  -- A criterion that is absent is null (matches every lead); an empty list matches none.
+  selectors as (
+    select
+      case when s ? 'ids' then array(select x::uuid from jsonb_array_elements_text(s -> 'ids') as x) end as ids,
+      case when s ? 'tags' then array(select x from jsonb_array_elements_text(s -> 'tags') as x) end as tags,
+      case when s ? 'statuses' then array(select x from jsonb_array_elements_text(s -> 'statuses') as x) end
+        as statuses,
+      private.jsonb_integer(s -> 'min_score') as min_score
+    from entries as e
+    cross join lateral (select e.entry -> 'leads' as s) as sel
+    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
+  ),
+  -- The leads that lead selectors, segments and lists pick, as rows: each branch reads the
+  -- leads it picks once (a campaign to 100,000 leads made 100,000 lookups by id when the
+  -- branches returned ids and the rows were read again).
+  picked as (
+    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
+           l.email_normalized
+    from public.leads as l
+    where exists (select from selectors)
+      and l.user_id = owner
+      and exists (
+        select
+        from selectors as s
+        where (s.ids is null or l.id = any (s.ids))
+          and (s.tags is null or l.tags && s.tags)
+          and (s.statuses is null or l.status = any (s.statuses))
+          and (s.min_score is null or l.score >= s.min_score)
+      )
+    union
+    -- Segments: the owner's leads in any {"segment": id} named, in one query.
+    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
+           l.email_normalized
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (
+        select private.segment_lead_ids(owner, array(
+          select (e.entry ->> 'segment')::uuid
+          from entries as e
+          where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment')))
+    union
+    -- Lists: the members of each {"list": id} who have not left it.
+    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
+           l.email_normalized
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (
+        select m.lead_id
+        from public.list_memberships as m
+        where m.user_id = owner
+          and m.unsubscribed_at is null
+          and m.list_id in (
+            select (e.entry ->> 'list')::uuid
+            from entries as e
+            where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list'))
+  ),
+  selected as (
+    select lower(p.email) as address, p.id, p.email, p.first_name, p.last_name, p.company, p.custom_fields
+    from picked as p
+    -- Subscription: only subscribed leads receive campaign email. One whose address is
+    -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
+    where p.subscription_status = 'subscribed'
+       or exists (
+         select
+         from public.email_suppressions as u
+         where u.user_id = owner and lower(u.email) = p.email_normalized)
+    union
+    -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.subscription_status = 'unconfirmed'
+      and l.id in (
+        select (e.entry ->> 'confirm')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm')
+  ),
+  -- Explicit entries with the owner's lead of the same address, selected or not.
+  explicit_leads as (
+    select
+      x.*,
+      l.id as lead_id,
+      l.email as lead_email,
+      l.first_name as lead_first_name,
+      l.last_name as lead_last_name,
+      l.company as lead_company,
+      l.custom_fields as lead_custom_fields,
+      l.subscription_status as lead_subscription_status
+    from explicit as x
+    left join public.leads as l on l.user_id = owner and lower(l.email) = x.address
+  )
+  select
+    coalesce(s.email, x.lead_email, x.email),
+    coalesce(s.id, x.lead_id),
+    coalesce(s.first_name, x.lead_first_name, x.first_name),
+    coalesce(s.last_name, x.lead_last_name, x.last_name),
+    coalesce(x.data, '{}')
+      || jsonb_strip_nulls(jsonb_build_object('company', coalesce(s.company, x.lead_company)))
+      || coalesce(s.custom_fields, x.lead_custom_fields, '{}')
+  from explicit_leads as x
+  full join selected as s on s.address = x.address
+  -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
+  -- (a suppressed one stays, recorded as suppressed by fan-out).
+  where (x.lead_subscription_status is null
+         or x.lead_subscription_status = 'subscribed'
+         or exists (
+           select
+           from public.email_suppressions as u
+           where u.user_id = owner and lower(u.email) = x.address))
+    -- Privacy: an explicit address whose lead was erased (public.erase_lead) gets nothing.
+    and (x.address is null
+         or x.lead_id is not null
+         or not exists (
+           select
+           from private.erased_addresses as z
+           where z.user_id = owner and z.address_hash = private.address_hash(owner, x.address)))
 $$;
 

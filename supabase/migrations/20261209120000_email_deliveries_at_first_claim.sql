@@ -49,13 +49,15 @@ set search_path = ''
 as $$
   -- Locked, so that a claim and a cancel never write one chunk twice: the second waits, then
   -- finds 'recipients' gone.
+  -- By id (the job's primary key; as "id = any (job_ids)" the planner chose the kind's index
+  -- and opened every payload of the kind).
   with chunks as materialized (
     select j.id, j.user_id, j.subject_id, j.payload -> 'recipients' as recipients
-    from private.jobs as j
-    where j.id = any (job_ids)
-      and j.kind = 'email'
+    from unnest(job_ids) as w (id)
+    join private.jobs as j on j.id = w.id
+    where j.kind = 'email'
       and j.payload ? 'recipients'
-    for update
+    for update of j
   ),
   pending as materialized (
     select c.id as job_id, c.user_id, c.subject_id, r.id::uuid, r.lead_id::uuid, r.email, r.first_name, r.last_name,
@@ -301,7 +303,15 @@ begin
 
   return query
   with jobs as (
-    select * from unnest(claimed)
+    -- What the statement needs of each job, not its payload: grouping by the payload compared
+    -- whole payloads (a third of a claim's time).
+    select
+      c.id,
+      c.attempts,
+      c.payload -> 'members' as members,
+      jsonb_array_length(c.payload -> 'members') as member_count,
+      c.payload ->> 'chunk_key' as stored_key
+    from unnest(claimed) as c
   ),
   members as materialized (
     select
@@ -322,7 +332,7 @@ begin
           and lower(s.email) = lower(d.email)
       ) as suppressed
     from jobs as j
-    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    cross join lateral jsonb_array_elements_text(j.members) as m (id)
     join public.email_deliveries as d on d.id = m.id::uuid
   ),
   -- The chunk's key: the one stored at its first claim, else (this is the first claim) the
@@ -330,17 +340,17 @@ begin
   keys as materialized (
     select
       j.id as job_id,
-      j.payload ->> 'chunk_key' as stored_key,
+      j.stored_key,
       coalesce(
-        j.payload ->> 'chunk_key',
+        j.stored_key,
         encode(sha256(convert_to(
           string_agg(m.idempotency_key, ',' order by m.idempotency_key) filter (where not m.suppressed), 'UTF8')), 'hex')
       ) as chunk_key,
       coalesce(jsonb_agg(m.delivery_id) filter (where not m.suppressed), '[]') as kept,
-      count(m.delivery_id) filter (where not m.suppressed) <> jsonb_array_length(j.payload -> 'members') as shrunk
+      count(m.delivery_id) filter (where not m.suppressed) <> j.member_count as shrunk
     from jobs as j
     left join members as m on m.job_id = j.id
-    group by j.id, j.payload
+    group by j.id, j.stored_key, j.member_count
   ),
   noted as (
     update private.jobs as j

@@ -11971,9 +11971,18 @@ begin
       select jsonb_agg(jsonb_build_object('email_campaign_id', d.email_campaign_id, 'subject', c.subject,
                                           'email', d.email, 'status', d.status, 'sent_at', d.sent_at,
                                           'opened_at', d.opened_at, 'clicked_at', d.clicked_at,
-                                          'unsubscribed_at', d.unsubscribed_at) order by d.created_at)
-      from public.email_deliveries as d join public.email_campaigns as c on c.id = d.email_campaign_id
-      where d.user_id = lead.user_id and lower(d.email) = lead.email_normalized), '[]'),
+                                          'unsubscribed_at', d.unsubscribed_at) order by d.written desc, d.created_at)
+      from (
+        select w.email_campaign_id, w.email, w.status, w.sent_at, w.opened_at, w.clicked_at,
+               w.unsubscribed_at, w.created_at, true as written
+        from public.email_deliveries as w
+        where w.user_id = lead.user_id and lower(w.email) = lead.email_normalized
+        union all
+        -- Recipients of a large campaign whose chunk is not claimed yet: held in the chunk alone.
+        select p.email_campaign_id, p.email, 'queued', null, null, null, null, null, false
+        from reporting.pending_email_deliveries(lead.email_normalized) as p
+      ) as d
+      join public.email_campaigns as c on c.id = d.email_campaign_id), '[]'),
     'suppressions', coalesce((
       select jsonb_agg(jsonb_build_object('email', s.email, 'reason', s.reason, 'created_at', s.created_at))
       from public.email_suppressions as s
@@ -12879,6 +12888,33 @@ ALTER FUNCTION reporting.event_days(from_day date, to_day date) OWNER TO postgre
 --
 
 COMMENT ON FUNCTION reporting.event_days(from_day date, to_day date) IS 'The caller''s events per UTC day in [from_day, to_day), type and name: from the rollup for clean closed days, from the raw rows for marked days and today. Security definer (the rollups are private); returns only rows of (select auth.uid()).';
+
+
+--
+-- Name: pending_email_deliveries(text); Type: FUNCTION; Schema: reporting; Owner: postgres
+--
+
+CREATE FUNCTION reporting.pending_email_deliveries(email_normalized text) RETURNS TABLE(email_campaign_id uuid, email text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select j.subject_id, r.email
+  from private.jobs as j
+  cross join lateral jsonb_array_elements_text(j.payload -> 'recipients' -> 'email') as r (email)
+  where j.user_id = (select auth.uid())
+    and j.kind = 'email'
+    and j.payload ? 'recipients'
+    and lower(r.email) = pending_email_deliveries.email_normalized
+$$;
+
+
+ALTER FUNCTION reporting.pending_email_deliveries(email_normalized text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION pending_email_deliveries(email_normalized text); Type: COMMENT; Schema: reporting; Owner: postgres
+--
+
+COMMENT ON FUNCTION reporting.pending_email_deliveries(email_normalized text) IS 'The caller''s recipients on address email_normalized held in email chunks not claimed yet (their deliveries are written at the first claim), by campaign.';
 
 
 --
@@ -20276,6 +20312,14 @@ GRANT ALL ON FUNCTION reporting.check_range(report text, from_time timestamp wit
 
 REVOKE ALL ON FUNCTION reporting.event_days(from_day date, to_day date) FROM PUBLIC;
 GRANT ALL ON FUNCTION reporting.event_days(from_day date, to_day date) TO authenticated;
+
+
+--
+-- Name: FUNCTION pending_email_deliveries(email_normalized text); Type: ACL; Schema: reporting; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION reporting.pending_email_deliveries(email_normalized text) FROM PUBLIC;
+GRANT ALL ON FUNCTION reporting.pending_email_deliveries(email_normalized text) TO authenticated;
 
 
 --

@@ -8,7 +8,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(23);
+select plan(26);
 
 do $$
 begin
@@ -76,6 +76,33 @@ select results_eq(
   $$values (2, true, true)$$,
   'a small campaign writes every delivery at fan-out'
 );
+
+-- A privacy export lists what the chunks hold about the lead, to its owner only.
+do $$
+begin
+  perform tests.create_user('bob');
+  -- tests.campaigns is not the signed-in owner's to read.
+  perform set_config('tests.big', tests.campaign('big')::text, true);
+end;
+$$;
+select tests.authenticate_as('alice');
+select is(
+  (select jsonb_path_query_array(public.export_lead_data(l.id) -> 'email_deliveries', '$[*].status')
+   from public.leads as l where l.email = 'lead0001@example.test'),
+  '["queued", "queued"]',
+  'export_lead_data lists the small campaign''s written delivery and the big one''s unclaimed chunk'
+);
+select is(
+  (select count(*)::integer from reporting.pending_email_deliveries('lead0003@example.test')
+   where email_campaign_id = current_setting('tests.big')::uuid),
+  1, 'its owner reads the unclaimed chunk''s recipient'
+);
+select tests.authenticate_as('bob');
+select is(
+  (select count(*)::integer from reporting.pending_email_deliveries('lead0003@example.test')),
+  0, 'another owner reads nothing of it'
+);
+select tests.clear_authentication();
 
 -- Changes before the first claim: a lead deleted, an address suppressed, a lead erased.
 delete from public.leads where email = 'lead0002@example.test' and user_id = tests.get_user_id('alice');

@@ -6243,6 +6243,44 @@ COMMENT ON FUNCTION private.profile_contributions_sql(lead text, with_rules bool
 
 
 --
+-- Name: profile_rule_literal_sql(private.applied_scoring_rules, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.profile_rule_literal_sql(rule private.applied_scoring_rules, lead text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  -- The matcher's rule columns become format() placeholders (after doubling any % it holds),
+  -- so each value is quoted once, in one pass, and never read as SQL.
+  select format(
+    replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+      private.profile_rule_match_sql('rule$', lead),
+      '%', '%%'),
+      'rule$kind', '%1$s'), 'rule$field', '%2$s'), 'rule$value', '%3$s'), 'rule$pattern', '%4$s'),
+      'rule$free_mail', '%5$s'), 'rule$domains', '%6$s'), 'rule$tag', '%7$s'), 'rule$op', '%8$s'),
+      'rule$expected', '%9$s'),
+    quote_nullable(rule.kind) || '::text',
+    quote_nullable(rule.field) || '::text',
+    quote_nullable(rule.value) || '::text',
+    quote_nullable(rule.pattern) || '::text',
+    quote_nullable(rule.free_mail) || '::boolean',
+    quote_nullable(rule.domains) || '::text[]',
+    quote_nullable(rule.tag) || '::text',
+    quote_nullable(rule.op) || '::text',
+    quote_nullable(rule.expected) || '::jsonb')
+$_$;
+
+
+ALTER FUNCTION private.profile_rule_literal_sql(rule private.applied_scoring_rules, lead text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION profile_rule_literal_sql(rule private.applied_scoring_rules, lead text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.profile_rule_literal_sql(rule private.applied_scoring_rules, lead text) IS 'SQL text: whether the lead row <lead> matches this compiled profile rule, with the rule''s values as literals (the generic matcher, profile_rule_match_sql, specialised to the rule).';
+
+
+--
 -- Name: profile_rule_match_sql(text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7935,211 +7973,142 @@ CREATE FUNCTION private.rescore_leads(owner uuid) RETURNS integer
     SET search_path TO ''
     SET work_mem TO '256MB'
     AS $_$
-    declare
-      rescored integer;
-    begin
-      perform pg_advisory_xact_lock(private.scoring_lock_key(owner));
-      -- Requests filed from here on stay for the next run.
-      delete from private.scoring_rescores as q where q.user_id = owner;
+declare
+  rescored integer := 0;
+  earned_sql text;
+begin
+  perform pg_advisory_xact_lock(private.scoring_lock_key(owner));
+  -- Requests filed from here on stay for the next run.
+  delete from private.scoring_rescores as q where q.user_id = owner;
 
-      -- The lead triggers: ledger nothing per lead (lead_scores_after_update), leave the score
-      -- as written (set_lead_score, whose when clause skips it: this update is score-only and
-      -- clamps). Qualification and lead_score_reached workflows still follow the statement.
-      perform set_config('beacon.trusted_score_write', 'on', true);
-      perform set_config('beacon.rescoring', 'on', true);
-      with live as (
-        select c.*
-        from public.scoring_rules as r
-        cross join lateral private.compile_scoring_rule(r) as c
-        where r.user_id = owner
-          and r.is_active
-          and r.condition ->> 'type' <> 'event'
-      ),
-      changed as materialized (
-        select
-          coalesce(n.rule_id, o.rule_id) as rule_id,
-          coalesce(n.name, o.name) as name,
-          case when o.rule_id is null then 'added' when n.rule_id is null then 'removed' else 'changed' end
-            as change,
-          case when n.rule_id is not null then private.applied_rule_json(row(n.*)::private.applied_scoring_rules) end
-            as n_rule,
-          o.kind as o_kind, o.field as o_field, o.value as o_value, o.pattern as o_pattern,
-          o.free_mail as o_free_mail, o.domains as o_domains, o.tag as o_tag, o.op as o_op,
-          o.expected as o_expected, o.points as o_points,
-          n.kind as n_kind, n.field as n_field, n.value as n_value, n.pattern as n_pattern,
-          n.free_mail as n_free_mail, n.domains as n_domains, n.tag as n_tag, n.op as n_op,
-          n.expected as n_expected, n.points as n_points
-        from live as n
-        full join (select * from private.applied_scoring_rules as a where a.user_id = owner) as o
-          on o.rule_id = n.rule_id
-        where (n.kind, n.field, n.value, n.pattern, n.free_mail, n.domains, n.tag, n.op, n.expected, n.points)
-              is distinct from
-              (o.kind, o.field, o.value, o.pattern, o.free_mail, o.domains, o.tag, o.op, o.expected, o.points)
-      ),
-      -- The history: one row per changed rule, whatever the number of leads.
-      recorded as (
-        insert into public.scoring_rule_changes (user_id, rule_id, name, change, old_points, new_points, new_rule)
-        select owner, c.rule_id, c.name, c.change, c.o_points, c.n_points, c.n_rule
-        from changed as c
-        order by c.rule_id
-      ),
-      -- Per lead, what the changed rules give now minus what they gave (earned), for the leads
-      -- it is not zero for; the score those points take it to, within the column's range.
-      per_lead as materialized (
-        select l.id as lead_id, l.score, d.earned, least(greatest(l.score + d.earned, -100000), 100000) as target
-        from public.leads as l
-        cross join lateral (
-          select sum((case when coalesce(case c.n_kind
-    when 'field_present' then (case c.n_field when 'email' then l.email when 'first_name' then l.first_name
-      when 'last_name' then l.last_name when 'company' then l.company when 'phone' then l.phone
-      when 'source' then l.source end) is not null
-    when 'field_equals' then lower((case c.n_field when 'email' then l.email when 'first_name' then l.first_name
-      when 'last_name' then l.last_name when 'company' then l.company when 'phone' then l.phone
-      when 'source' then l.source end)) = c.n_value
-    when 'field_matches' then (case c.n_field when 'email' then l.email when 'first_name' then l.first_name
-      when 'last_name' then l.last_name when 'company' then l.company when 'phone' then l.phone
-      when 'source' then l.source end) ~* c.n_pattern
-    when 'email_domain' then case
-      when c.n_domains is null then (lower(split_part(l.email, '@', 2)) = any ('{gmail.com,googlemail.com,yahoo.com,yahoo.co.uk,yahoo.fr,yahoo.de,ymail.com,rocketmail.com,hotmail.com,hotmail.co.uk,hotmail.fr,hotmail.de,outlook.com,outlook.fr,live.com,live.co.uk,msn.com,aol.com,icloud.com,me.com,mac.com,mail.com,email.com,gmx.com,gmx.de,gmx.net,web.de,t-online.de,yandex.com,yandex.ru,mail.ru,proton.me,protonmail.com,pm.me,zoho.com,qq.com,163.com,126.com,naver.com,orange.fr,free.fr,laposte.net,libero.it,fastmail.com,hey.com,tutanota.com,inbox.com,rediffmail.com}'::text[])) = c.n_free_mail
-      else lower(split_part(l.email, '@', 2)) = any (c.n_domains)
-    end
-    when 'tag_present' then c.n_tag = any (l.tags)
-    when 'custom_field' then coalesce(case c.n_op
-    when 'exists' then jsonb_typeof((l.custom_fields -> c.n_field)) <> 'null'
-    when 'not_exists' then (l.custom_fields -> c.n_field) is null or jsonb_typeof((l.custom_fields -> c.n_field)) = 'null'
-    when 'eq' then (l.custom_fields -> c.n_field) = c.n_expected
-    when 'neq' then (l.custom_fields -> c.n_field) is distinct from c.n_expected
-    when 'in' then c.n_expected @> jsonb_build_array((l.custom_fields -> c.n_field))
-    when 'contains' then case jsonb_typeof((l.custom_fields -> c.n_field))
-      when 'string' then strpos(lower((l.custom_fields -> c.n_field) #>> '{}'), lower(c.n_expected #>> '{}')) > 0
-      when 'array' then (l.custom_fields -> c.n_field) @> jsonb_build_array(c.n_expected)
-    end
-    else case
-      when jsonb_typeof(c.n_expected) = 'number' then case c.n_op
-        when 'gt' then (case when jsonb_typeof((l.custom_fields -> c.n_field)) = 'number' then ((l.custom_fields -> c.n_field))::numeric
-      when jsonb_typeof((l.custom_fields -> c.n_field)) = 'string' and (l.custom_fields -> c.n_field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
-      then ((l.custom_fields -> c.n_field) #>> '{}')::numeric end) > (c.n_expected)::numeric
-        when 'gte' then (case when jsonb_typeof((l.custom_fields -> c.n_field)) = 'number' then ((l.custom_fields -> c.n_field))::numeric
-      when jsonb_typeof((l.custom_fields -> c.n_field)) = 'string' and (l.custom_fields -> c.n_field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
-      then ((l.custom_fields -> c.n_field) #>> '{}')::numeric end) >= (c.n_expected)::numeric
-        when 'lt' then (case when jsonb_typeof((l.custom_fields -> c.n_field)) = 'number' then ((l.custom_fields -> c.n_field))::numeric
-      when jsonb_typeof((l.custom_fields -> c.n_field)) = 'string' and (l.custom_fields -> c.n_field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
-      then ((l.custom_fields -> c.n_field) #>> '{}')::numeric end) < (c.n_expected)::numeric
-        when 'lte' then (case when jsonb_typeof((l.custom_fields -> c.n_field)) = 'number' then ((l.custom_fields -> c.n_field))::numeric
-      when jsonb_typeof((l.custom_fields -> c.n_field)) = 'string' and (l.custom_fields -> c.n_field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
-      then ((l.custom_fields -> c.n_field) #>> '{}')::numeric end) <= (c.n_expected)::numeric
-      end
-      when jsonb_typeof(c.n_expected) = 'string' and jsonb_typeof((l.custom_fields -> c.n_field)) = 'string' then case c.n_op
-        when 'gt' then (l.custom_fields -> c.n_field) #>> '{}' > c.n_expected #>> '{}'
-        when 'gte' then (l.custom_fields -> c.n_field) #>> '{}' >= c.n_expected #>> '{}'
-        when 'lt' then (l.custom_fields -> c.n_field) #>> '{}' < c.n_expected #>> '{}'
-        when 'lte' then (l.custom_fields -> c.n_field) #>> '{}' <= c.n_expected #>> '{}'
-      end
-    end
-  end, false)
-  end, false) then c.n_points else 0 end) - (case when coalesce(case c.o_kind
-    when 'field_present' then (case c.o_field when 'email' then l.email when 'first_name' then l.first_name
-      when 'last_name' then l.last_name when 'company' then l.company when 'phone' then l.phone
-      when 'source' then l.source end) is not null
-    when 'field_equals' then lower((case c.o_field when 'email' then l.email when 'first_name' then l.first_name
-      when 'last_name' then l.last_name when 'company' then l.company when 'phone' then l.phone
-      when 'source' then l.source end)) = c.o_value
-    when 'field_matches' then (case c.o_field when 'email' then l.email when 'first_name' then l.first_name
-      when 'last_name' then l.last_name when 'company' then l.company when 'phone' then l.phone
-      when 'source' then l.source end) ~* c.o_pattern
-    when 'email_domain' then case
-      when c.o_domains is null then (lower(split_part(l.email, '@', 2)) = any ('{gmail.com,googlemail.com,yahoo.com,yahoo.co.uk,yahoo.fr,yahoo.de,ymail.com,rocketmail.com,hotmail.com,hotmail.co.uk,hotmail.fr,hotmail.de,outlook.com,outlook.fr,live.com,live.co.uk,msn.com,aol.com,icloud.com,me.com,mac.com,mail.com,email.com,gmx.com,gmx.de,gmx.net,web.de,t-online.de,yandex.com,yandex.ru,mail.ru,proton.me,protonmail.com,pm.me,zoho.com,qq.com,163.com,126.com,naver.com,orange.fr,free.fr,laposte.net,libero.it,fastmail.com,hey.com,tutanota.com,inbox.com,rediffmail.com}'::text[])) = c.o_free_mail
-      else lower(split_part(l.email, '@', 2)) = any (c.o_domains)
-    end
-    when 'tag_present' then c.o_tag = any (l.tags)
-    when 'custom_field' then coalesce(case c.o_op
-    when 'exists' then jsonb_typeof((l.custom_fields -> c.o_field)) <> 'null'
-    when 'not_exists' then (l.custom_fields -> c.o_field) is null or jsonb_typeof((l.custom_fields -> c.o_field)) = 'null'
-    when 'eq' then (l.custom_fields -> c.o_field) = c.o_expected
-    when 'neq' then (l.custom_fields -> c.o_field) is distinct from c.o_expected
-    when 'in' then c.o_expected @> jsonb_build_array((l.custom_fields -> c.o_field))
-    when 'contains' then case jsonb_typeof((l.custom_fields -> c.o_field))
-      when 'string' then strpos(lower((l.custom_fields -> c.o_field) #>> '{}'), lower(c.o_expected #>> '{}')) > 0
-      when 'array' then (l.custom_fields -> c.o_field) @> jsonb_build_array(c.o_expected)
-    end
-    else case
-      when jsonb_typeof(c.o_expected) = 'number' then case c.o_op
-        when 'gt' then (case when jsonb_typeof((l.custom_fields -> c.o_field)) = 'number' then ((l.custom_fields -> c.o_field))::numeric
-      when jsonb_typeof((l.custom_fields -> c.o_field)) = 'string' and (l.custom_fields -> c.o_field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
-      then ((l.custom_fields -> c.o_field) #>> '{}')::numeric end) > (c.o_expected)::numeric
-        when 'gte' then (case when jsonb_typeof((l.custom_fields -> c.o_field)) = 'number' then ((l.custom_fields -> c.o_field))::numeric
-      when jsonb_typeof((l.custom_fields -> c.o_field)) = 'string' and (l.custom_fields -> c.o_field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
-      then ((l.custom_fields -> c.o_field) #>> '{}')::numeric end) >= (c.o_expected)::numeric
-        when 'lt' then (case when jsonb_typeof((l.custom_fields -> c.o_field)) = 'number' then ((l.custom_fields -> c.o_field))::numeric
-      when jsonb_typeof((l.custom_fields -> c.o_field)) = 'string' and (l.custom_fields -> c.o_field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
-      then ((l.custom_fields -> c.o_field) #>> '{}')::numeric end) < (c.o_expected)::numeric
-        when 'lte' then (case when jsonb_typeof((l.custom_fields -> c.o_field)) = 'number' then ((l.custom_fields -> c.o_field))::numeric
-      when jsonb_typeof((l.custom_fields -> c.o_field)) = 'string' and (l.custom_fields -> c.o_field) #>> '{}' ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$'
-      then ((l.custom_fields -> c.o_field) #>> '{}')::numeric end) <= (c.o_expected)::numeric
-      end
-      when jsonb_typeof(c.o_expected) = 'string' and jsonb_typeof((l.custom_fields -> c.o_field)) = 'string' then case c.o_op
-        when 'gt' then (l.custom_fields -> c.o_field) #>> '{}' > c.o_expected #>> '{}'
-        when 'gte' then (l.custom_fields -> c.o_field) #>> '{}' >= c.o_expected #>> '{}'
-        when 'lt' then (l.custom_fields -> c.o_field) #>> '{}' < c.o_expected #>> '{}'
-        when 'lte' then (l.custom_fields -> c.o_field) #>> '{}' <= c.o_expected #>> '{}'
-      end
-    end
-  end, false)
-  end, false) then c.o_points else 0 end))::integer
-            as earned
-          from changed as c
-        ) as d
-        where l.user_id = owner
-          and d.earned <> 0
+  -- The rules: one scoring_rule_changes row per changed rule, the applied rules brought up to
+  -- date, and what the changed rules give a lead now minus what they gave, as one expression.
+  with live as (
+    select c.*
+    from public.scoring_rules as r
+    cross join lateral private.compile_scoring_rule(r) as c
+    where r.user_id = owner
+      and r.is_active
+      and r.condition ->> 'type' <> 'event'
+  ),
+  changed as materialized (
+    select
+      coalesce(n.rule_id, o.rule_id) as rule_id,
+      coalesce(n.name, o.name) as name,
+      case when o.rule_id is null then 'added' when n.rule_id is null then 'removed' else 'changed' end
+        as change,
+      case when n.rule_id is not null then row(n.*)::private.applied_scoring_rules end as n_rule,
+      case when o.rule_id is not null then row(o.*)::private.applied_scoring_rules end as o_rule,
+      o.points as o_points,
+      n.points as n_points,
+      (n.kind, n.field, n.value, n.pattern, n.free_mail, n.domains, n.tag, n.op, n.expected)
+        is not distinct from
+        (o.kind, o.field, o.value, o.pattern, o.free_mail, o.domains, o.tag, o.op, o.expected)
+        as same_condition
+    from live as n
+    full join (select * from private.applied_scoring_rules as a where a.user_id = owner) as o
+      on o.rule_id = n.rule_id
+    where (n.kind, n.field, n.value, n.pattern, n.free_mail, n.domains, n.tag, n.op, n.expected, n.points)
+          is distinct from
+          (o.kind, o.field, o.value, o.pattern, o.free_mail, o.domains, o.tag, o.op, o.expected, o.points)
+  ),
+  -- The history: one row per changed rule, whatever the number of leads.
+  recorded as (
+    insert into public.scoring_rule_changes (user_id, rule_id, name, change, old_points, new_points, new_rule)
+    select owner, c.rule_id, c.name, c.change, c.o_points, c.n_points, private.applied_rule_json(c.n_rule)
+    from changed as c
+    order by c.rule_id
+  ),
+  removed as (
+    delete from private.applied_scoring_rules as a
+    where a.user_id = owner
+      and not exists (select from live as n where n.rule_id = a.rule_id)
+  ),
+  applied as (
+    insert into private.applied_scoring_rules
+    select * from live
+    on conflict (rule_id) do update
+    set name = excluded.name, points = excluded.points, kind = excluded.kind, field = excluded.field,
+        value = excluded.value, pattern = excluded.pattern, free_mail = excluded.free_mail,
+        domains = excluded.domains, tag = excluded.tag, op = excluded.op, expected = excluded.expected
+  )
+  select string_agg(
+    case
+      -- Only the points changed: one evaluation, for the difference.
+      when c.same_condition then
+        format('(case when %s then %s else 0 end)', private.profile_rule_literal_sql(c.n_rule, 'l'),
+               c.n_points - c.o_points)
+      -- Added, removed or a new condition: the new version's points, less the old one's.
+      else concat_ws(' + ',
+        case when c.n_points is not null then
+          format('(case when %s then %s else 0 end)', private.profile_rule_literal_sql(c.n_rule, 'l'), c.n_points)
+        end,
+        case when c.o_points is not null then
+          format('(case when %s then %s else 0 end)', private.profile_rule_literal_sql(c.o_rule, 'l'), -c.o_points)
+        end)
+    end,
+    ' + ' order by c.rule_id)
+  into earned_sql
+  from changed as c;
+
+  if earned_sql is not null then
+    -- The lead triggers: set_lead_score, lead_scores_after_update and lead_status_history
+    -- skip this update (their when clauses): it changes the score alone, clamped here, and the
+    -- explanation evaluates the rules. lead_score_reached workflows still follow it.
+    perform set_config('beacon.trusted_score_write', 'on', true);
+    perform set_config('beacon.rescoring', 'on', true);
+    execute format($sql$
+      with per_lead as materialized (
+        -- Per lead, what the changed rules earned it (offset 0: evaluated once per lead), for
+        -- the leads it is not zero for; the score it takes them to, within the column's range.
+        select e.id as lead_id, e.score, e.earned, least(greatest(e.score + e.earned, -100000), 100000) as target
+        from (
+          select l.id, l.score, (%s)::integer as earned
+          from public.leads as l
+          where l.user_id = $1
+          offset 0
+        ) as e
+        where e.earned <> 0
       ),
       -- The explanation evaluates the rules on the lead, so only what the bound cut off needs
       -- a row of the lead's own (also when it cut everything and the score stays).
       bounded as (
         insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, details)
-        select owner, p.lead_id, p.target - p.score - p.earned, 'rule',
+        select $1, p.lead_id, p.target - p.score - p.earned, 'rule',
                'rules changed: score bound: kept within -100000 to 100000',
                jsonb_build_object('score bound: kept within -100000 to 100000', p.target - p.score - p.earned)
         from per_lead as p
         where p.target <> p.score + p.earned
       ),
-      removed as (
-        delete from private.applied_scoring_rules as a
-        where a.user_id = owner
-          and not exists (select from live as n where n.rule_id = a.rule_id)
-      ),
-      applied as (
-        insert into private.applied_scoring_rules
-        select * from live
-        on conflict (rule_id) do update
-        set name = excluded.name, points = excluded.points, kind = excluded.kind, field = excluded.field,
-            value = excluded.value, pattern = excluded.pattern, free_mail = excluded.free_mail,
-            domains = excluded.domains, tag = excluded.tag, op = excluded.op, expected = excluded.expected
-      ),
       -- An unchanged score is not written.
       updated as (
         update public.leads as l
-        set score = least(greatest(l.score + p.earned, -100000), 100000)
+        set score = p.target
         from per_lead as p
         where l.id = p.lead_id
-          and least(greatest(l.score + p.earned, -100000), 100000) <> l.score
+          and p.target <> l.score
         returning 1
       )
-      select count(*) into rescored from updated;
-      perform set_config('beacon.rescoring', '', true);
-      perform set_config('beacon.trusted_score_write', '', true);
+      select count(*)::integer from updated
+    $sql$, earned_sql)
+    into rescored
+    using owner;
+    perform set_config('beacon.rescoring', '', true);
+    perform set_config('beacon.trusted_score_write', '', true);
+  end if;
 
-      -- The threshold may have changed too: every new lead at or above it is qualified.
-      perform private.qualify_leads(array(
-        select l.id
-        from public.leads as l
-        join public.scoring_settings as s on s.user_id = l.user_id
-        where l.user_id = owner
-          and l.status = 'new'
-          and l.score >= s.qualification_threshold
-      ));
-      return rescored;
-    end;
-    $_$;
+  -- The threshold may have changed too: every new lead at or above it is qualified.
+  perform private.qualify_leads(array(
+    select l.id
+    from public.leads as l
+    join public.scoring_settings as s on s.user_id = l.user_id
+    where l.user_id = owner
+      and l.status = 'new'
+      and l.score >= s.qualification_threshold
+  ));
+  return rescored;
+end;
+$_$;
 
 
 ALTER FUNCTION private.rescore_leads(owner uuid) OWNER TO postgres;
@@ -8148,7 +8117,7 @@ ALTER FUNCTION private.rescore_leads(owner uuid) OWNER TO postgres;
 -- Name: FUNCTION rescore_leads(owner uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.rescore_leads(owner uuid) IS 'Rescores all of a user''s leads against their current profile rules, set-based: one scoring_rule_changes row per changed rule, scores written only where they change (ledger rows only for what the bound cut off); qualifies new leads at the threshold. Returns how many scores changed.';
+COMMENT ON FUNCTION private.rescore_leads(owner uuid) IS 'Rescores all of a user''s leads against their current profile rules, set-based: one scoring_rule_changes row per changed rule, the changed rules compiled into one expression per lead, scores written only where they change (ledger rows only for what the bound cut off); qualifies new leads at the threshold. Returns how many scores changed.';
 
 
 --
@@ -16817,14 +16786,14 @@ CREATE TRIGGER lead_scores_after_insert AFTER INSERT ON public.leads REFERENCING
 -- Name: leads lead_scores_after_update; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER lead_scores_after_update AFTER UPDATE ON public.leads REFERENCING OLD TABLE AS old_leads NEW TABLE AS new_leads FOR EACH STATEMENT EXECUTE FUNCTION private.record_updated_lead_scores();
+CREATE TRIGGER lead_scores_after_update AFTER UPDATE ON public.leads REFERENCING OLD TABLE AS old_leads NEW TABLE AS new_leads FOR EACH STATEMENT WHEN ((current_setting('beacon.rescoring'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION private.record_updated_lead_scores();
 
 
 --
 -- Name: leads lead_status_history; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER lead_status_history AFTER UPDATE ON public.leads REFERENCING OLD TABLE AS old_leads NEW TABLE AS new_leads FOR EACH STATEMENT EXECUTE FUNCTION private.record_lead_status_changes();
+CREATE TRIGGER lead_status_history AFTER UPDATE ON public.leads REFERENCING OLD TABLE AS old_leads NEW TABLE AS new_leads FOR EACH STATEMENT WHEN ((current_setting('beacon.rescoring'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION private.record_lead_status_changes();
 
 
 --
@@ -19469,6 +19438,13 @@ REVOKE ALL ON FUNCTION private.probe_profile_rule(rule public.scoring_rules) FRO
 --
 
 REVOKE ALL ON FUNCTION private.profile_contributions_sql(lead text, with_rules boolean) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION profile_rule_literal_sql(rule private.applied_scoring_rules, lead text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.profile_rule_literal_sql(rule private.applied_scoring_rules, lead text) FROM PUBLIC;
 
 
 --

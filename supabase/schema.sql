@@ -10217,6 +10217,7 @@ COMMENT ON FUNCTION private.start_manual_run() IS 'Trigger: turns a workflow_run
 CREATE FUNCTION private.start_workflow_executions(workflow_ids uuid[], user_ids uuid[], lead_ids uuid[], trigger_data jsonb[]) RETURNS SETOF uuid
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
     AS $$
 declare
   chain constant uuid[] := private.current_workflow_chain();

@@ -8,7 +8,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(20);
+select plan(21);
 
 -- Rows the database already holds (the demo's inserts, not yet expanded by beacon-lead-changes)
 -- wait outside this transaction, so the counts below are this test's own.
@@ -146,6 +146,13 @@ with inserted as (
 )
 select is((select user_id from inserted), tests.get_user_id('alice'),
   'an execution inserted naming another user belongs to its workflow''s owner');
+
+-- A run's foreign key check is planned once per session: planned while workflow_executions
+-- was nearly empty it scanned the table, once per run of every later batch.
+select is(
+  (select 'enable_seqscan=off' = any (p.proconfig) from pg_proc as p
+   where p.oid = 'private.start_workflow_executions(uuid[], uuid[], uuid[], jsonb[])'::regprocedure),
+  true, 'starting executions plans its statements (and the runs'' key checks) without sequential scans');
 
 select * from finish();
 rollback;

@@ -1,6 +1,6 @@
 -- Rollback of 20261209130100_lead_changes_job_without_gaps: the loop of
 -- 20261206120000_lead_changes again (a quarter second's sleep after every batch under 1,000
--- rows, ending a second before the minute).
+-- rows).
 select cron.schedule(
   'beacon-lead-changes',
   '* * * * *',

@@ -10182,8 +10182,6 @@ begin
       array_agg(m.lead_id order by m.change_id, m.position, m.workflow_id),
       array_agg(m.data order by m.change_id, m.position, m.workflow_id))
     from (
-      -- Each lead's conditions are checked once per distinct condition of its owner's
-      -- workflows, not once per workflow: 20 workflows sharing a condition check it once.
       with recorded as materialized (
         select c.id as change_id, e.position, c.user_id, l as lead
         from private.lead_changes as c
@@ -10192,20 +10190,38 @@ begin
         where c.id = any (change_ids)
           and c.chain = recorded_chain
           and l.user_id = c.user_id
-          and exists (select from public.leads as still where still.id = l.id)
+          -- A lead deleted since starts nothing. A probe of the primary key per lead: as a
+          -- join, the planner (which expects 100 leads per inbox row) may hash every lead.
+          and (select true from public.leads as still where still.id = l.id)
       ),
       triggers as materialized (
-        select t.*
+        -- condition: a number per distinct (owner, conditions).
+        select
+          t.*,
+          case when t.conditions is not null then dense_rank() over (order by t.user_id, t.conditions) end
+            as condition
         from private.workflow_triggers as t
         where t.user_id in (select r.user_id from recorded as r)
           and t.type in ('lead_created', 'tag_added', 'lead_score_reached')
       ),
-      met as materialized (
-        select r.change_id, r.position, d.conditions
+      conditions as materialized (
+        select distinct on (t.condition) t.user_id, t.condition, t.conditions
+        from triggers as t
+        where t.condition is not null
+      ),
+      -- Each lead checks each distinct condition of its owner's workflows once (20 workflows
+      -- sharing a condition check it once), and carries the numbers of those it meets: the
+      -- workflows then need no join back, whose size the planner cannot foresee.
+      checked as materialized (
+        select
+          r.*,
+          array(
+            select c.condition
+            from conditions as c
+            where c.user_id = r.user_id
+              and private.lead_matches(r.lead, c.conditions)
+          ) as met
         from recorded as r
-        join (select distinct t.user_id, t.conditions from triggers as t where t.conditions is not null) as d
-          on d.user_id = r.user_id
-        where private.lead_matches(r.lead, d.conditions)
       )
       select
         r.change_id,
@@ -10218,16 +10234,14 @@ begin
           when 'lead_score_reached' then jsonb_build_object('score', (r.lead).score, 'threshold', t.score)
           else '{}'
         end as data
-      from recorded as r
+      from checked as r
       join triggers as t on t.user_id = r.user_id
-      left join met as k
-        on k.change_id = r.change_id and k.position = r.position and k.conditions = t.conditions
       where case t.type
           when 'lead_created' then true
           when 'tag_added' then t.tag = any ((r.lead).tags) or (t.tag is null and cardinality((r.lead).tags) > 0)
           else (r.lead).score >= t.score
         end
-        and (t.conditions is null or k.change_id is not null)
+        and (t.condition is null or t.condition = any (r.met))
     ) as m;
   end loop;
   perform pg_catalog.set_config('beacon.workflow_chain', coalesce(previous_chain, ''), true);
@@ -10308,6 +10322,7 @@ COMMENT ON FUNCTION private.start_manual_run() IS 'Trigger: turns a workflow_run
 CREATE FUNCTION private.start_workflow_executions(workflow_ids uuid[], user_ids uuid[], lead_ids uuid[], trigger_data jsonb[]) RETURNS SETOF uuid
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
     AS $$
 declare
   chain constant uuid[] := private.current_workflow_chain();
@@ -10323,6 +10338,8 @@ begin
     from unnest(chain) with ordinality as c (id, n)
     left join public.workflows as w on w.id = c.id;
   end if;
+  -- Every caller passes each workflow's own user_id: set_execution_owner has nothing to do.
+  perform pg_catalog.set_config('beacon.execution_owners_set', 'on', true);
   return query
   with matched as materialized (
     select
@@ -10356,6 +10373,7 @@ begin
     returning execution_id
   )
   select r.execution_id from runs as r;
+  perform pg_catalog.set_config('beacon.execution_owners_set', '', true);
 end;
 $$;
 
@@ -16870,7 +16888,7 @@ CREATE TRIGGER score_engagement_on_attribution AFTER UPDATE ON public.analytics_
 -- Name: workflow_executions set_execution_owner; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER set_execution_owner BEFORE INSERT OR UPDATE OF workflow_id, user_id ON public.workflow_executions FOR EACH ROW EXECUTE FUNCTION private.set_execution_owner();
+CREATE TRIGGER set_execution_owner BEFORE INSERT OR UPDATE OF workflow_id, user_id ON public.workflow_executions FOR EACH ROW WHEN ((current_setting('beacon.execution_owners_set'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION private.set_execution_owner();
 
 
 --

@@ -84,7 +84,8 @@ try {
     tx`select count(*)::int as started from public.workflow_executions where user_id = ${userId}`
   );
 
-  // The baseline in this run: the executions of the first half of the leads one at a time
+  // The baseline in this run: the executions of the first half of the leads (busy0 to
+  // busy<half - 1>, by number: as text, busy15@ sorts after busy150) one at a time
   // (private.run_workflow_execution, the worker before it was set-based), in committed batches
   // of 200 as that worker took them; then the worker, set-based, drains the other half.
   const half = Math.floor(leads / 2);
@@ -98,7 +99,8 @@ try {
            select r
            from private.workflow_runs as r
            join public.leads as l on l.id = r.lead_id
-           where r.user_id = ${userId} and l.email < ${`busy${half}`} and l.email like 'busy%'
+           where r.user_id = ${userId} and l.email like 'busy%'
+             and substring(l.email from '^busy([0-9]+)@')::int < ${half}
              and r.run_after <= now()
            order by r.run_after, r.workflow_id
            limit 200

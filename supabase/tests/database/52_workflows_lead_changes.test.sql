@@ -8,7 +8,7 @@
 begin;
 \ir _helpers.psql
 
-select plan(17);
+select plan(21);
 
 -- The inbox holds this test's rows only, so the counts below are its own.
 select tests.set_aside_queued_work();
@@ -94,6 +94,45 @@ select is(
 select is(
   (select error like '%uuid%' and failed_at is not null from private.lead_changes where user_id = tests.get_user_id('mallory')),
   true, 'mallory''s row keeps the reason it failed');
+
+-- ==== conditions are each owner's own ====
+-- alice and mallory have workflows with the same conditions: each owner's leads are checked
+-- against their own owner's, and the one condition met fires only that owner's workflow.
+do $$
+begin
+  perform tests.workflow('alice', 'b2b', '{"type": "lead_created", "conditions": {"tags": {"any": ["b2b"]}}}');
+  perform tests.workflow('mallory', 'b2b', '{"type": "lead_created", "conditions": {"tags": {"any": ["b2b"]}}}');
+end;
+$$;
+insert into public.leads (user_id, email, tags) values
+  (tests.get_user_id('alice'), 'fay@acme.com', '{b2b}'), (tests.get_user_id('alice'), 'gus@acme.com', '{}');
+insert into public.leads (user_id, email, tags) values
+  (tests.get_user_id('mallory'), 'm2@evil.example', '{b2b}'), (tests.get_user_id('mallory'), 'm3@evil.example', '{}');
+select tests.expand_lead_changes();
+select is(
+  (select array_agg(e.started) from unnest(tests.started('alice') || tests.started('mallory')) as e (started)
+   where e.started similar to '% (fay|gus|m2|m3)@%'),
+  array['b2b fay@acme.com', 'welcome fay@acme.com', 'welcome gus@acme.com',
+        'b2b m2@evil.example', 'flood m2@evil.example', 'flood m3@evil.example'],
+  'each lead starts the workflows whose conditions it meets, its owner''s only');
+
+-- ==== executions inserted otherwise still take their workflow's owner ====
+select is(current_setting('beacon.execution_owners_set', true), '',
+  'starting executions leaves set_execution_owner on for the rest of the transaction');
+with inserted as (
+  insert into public.workflow_executions (workflow_id, user_id)
+  values ((select id from public.workflows where name = 'welcome'), tests.get_user_id('mallory'))
+  returning user_id
+)
+select is((select user_id from inserted), tests.get_user_id('alice'),
+  'an execution inserted naming another user belongs to its workflow''s owner');
+
+-- A run's foreign key check is planned once per session: planned while workflow_executions
+-- was nearly empty it scanned the table, once per run of every later batch.
+select is(
+  (select 'enable_seqscan=off' = any (p.proconfig) from pg_proc as p
+   where p.oid = 'private.start_workflow_executions(uuid[], uuid[], uuid[], jsonb[])'::regprocedure),
+  true, 'starting executions plans its statements (and the runs'' key checks) without sequential scans');
 
 select * from finish();
 rollback;

@@ -100,8 +100,8 @@ select is(
 -- against their own owner's, and the one condition met fires only that owner's workflow.
 do $$
 begin
-  perform tests.workflow('alice', 'b2b', '{"type": "lead_created", "conditions": {"tags": {"any": ["b2b"]}}}');
-  perform tests.workflow('mallory', 'b2b', '{"type": "lead_created", "conditions": {"tags": {"any": ["b2b"]}}}');
+  perform tests.workflow('b2b', '{"type": "lead_created", "conditions": {"tags": {"any": ["b2b"]}}}', owner => 'alice');
+  perform tests.workflow('b2b', '{"type": "lead_created", "conditions": {"tags": {"any": ["b2b"]}}}', owner => 'mallory');
 end;
 $$;
 insert into public.leads (user_id, email, tags) values

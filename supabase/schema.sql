@@ -5437,12 +5437,9 @@ begin
       quote_literal(c ->> 'op'), coalesce(format('%L::jsonb', c -> 'value'), 'null::jsonb'))
     from jsonb_array_elements(coalesce(conditions -> 'custom_fields', '[]')) as c);
   -- Activity as uncorrelated sub-selects (hashed once per query, not run per lead) over the
-  -- owner's rows in the window, read through the owner's (user_id, timestamp) indexes. A
-  -- membership that is present is a bare "in (...)", so the planner may turn it into a semi-join
-  -- driven from the few activity rows (probing leads by key) instead of testing every lead;
-  -- neither side is ever null, so "not (...)" is its exact negation.
+  -- owner's rows in the window, read through the owner's (user_id, timestamp) indexes.
   parts := parts || array(
-    select format(case when (a -> 'absent')::boolean then 'not (%s)' else '%s' end, q.membership)
+    select format('(%s) <> %L::boolean', q.membership, coalesce((a -> 'absent')::boolean, false))
     from jsonb_array_elements(coalesce(conditions -> 'events', '[]')) as a
     cross join lateral (
       select format('e.user_id = %s and e."timestamp" >= now() - %L::interval%s%s%s', owner,
@@ -5458,12 +5455,12 @@ begin
         'where %3$s and e.properties ->> ''email'' is not null)', lead, owner, f.filter) as membership
     ) as q);
   parts := parts || array(
-    select format(case when (a -> 'absent')::boolean then 'not (%s)' else '%s' end,
-      format('%1$s.id in (select d.lead_id from public.email_deliveries as d where d.user_id = %2$s '
-        'and d.lead_id is not null and d.%3$I >= now() - %4$L::interval)',
-        lead, owner,
-        case a ->> 'action' when 'opened' then 'human_opened_at' when 'clicked' then 'human_clicked_at' else 'bounced_at' end,
-        make_interval(days => private.jsonb_integer(a -> 'within_days'))))
+    select format('(%1$s.id in (select d.lead_id from public.email_deliveries as d where d.user_id = %2$s '
+      'and d.lead_id is not null and d.%3$I >= now() - %4$L::interval)) <> %5$L::boolean',
+      lead, owner,
+      case a ->> 'action' when 'opened' then 'human_opened_at' when 'clicked' then 'human_clicked_at' else 'bounced_at' end,
+      make_interval(days => private.jsonb_integer(a -> 'within_days')),
+      coalesce((a -> 'absent')::boolean, false))
     from jsonb_array_elements(coalesce(conditions -> 'emails', '[]')) as a);
   return '(' || array_to_string(parts, ') and (') || ')';
 end;

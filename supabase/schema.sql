@@ -1927,7 +1927,7 @@ COMMENT ON FUNCTION private.claim_social_metrics(p_limit integer) IS 'dispatch: 
 -- Name: claim_social_posts(integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.claim_social_posts(p_limit integer) RETURNS TABLE(job_id bigint, social_post_id uuid, content_id uuid, user_id uuid, platform text, social_connection_id uuid, account_id text, text text, media_urls text[], marker text, attempts integer)
+CREATE FUNCTION private.claim_social_posts(p_limit integer) RETURNS TABLE(job_id bigint, social_post_id uuid, content_id uuid, user_id uuid, platform text, social_connection_id uuid, account_id text, text text, media_urls text[], first_attempt_at timestamp with time zone, attempts integer)
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -1966,6 +1966,8 @@ begin
     perform private.complete_jobs('social_publish', stale);
   end if;
 
+  -- attempts = 1: nothing of this round can have reached the platform yet (a counted attempt
+  -- or a lost lease makes it 2 or more), so the round's first send starts now.
   return query
   with jobs as (
     select * from jsonb_to_recordset(claimed) as j (id bigint, subject_id uuid, attempts integer)
@@ -1973,14 +1975,16 @@ begin
   ),
   counted as (
     update public.social_posts as t
-    set attempts = j.attempts
+    set attempts = j.attempts,
+        first_attempt_at = case when j.attempts <= 1 or t.first_attempt_at is null then now()
+                                else t.first_attempt_at end
     from jobs as j
     where t.id = j.subject_id
     returning t.id, t.content_id, t.user_id, t.social_connection_id, t.account_id, t.text, t.media_urls,
-              t.marker, j.id as job_id, j.attempts
+              t.first_attempt_at, j.id as job_id, j.attempts
   )
   select t.job_id, t.id, t.content_id, t.user_id, sc.platform, t.social_connection_id, t.account_id,
-         coalesce(t.text, c.content), t.media_urls, t.marker, t.attempts
+         coalesce(t.text, c.content), t.media_urls, t.first_attempt_at, t.attempts
   from counted as t
   join public.social_connections as sc on sc.id = t.social_connection_id
   join public.content as c on c.id = t.content_id
@@ -1995,7 +1999,7 @@ ALTER FUNCTION private.claim_social_posts(p_limit integer) OWNER TO postgres;
 -- Name: FUNCTION claim_social_posts(p_limit integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_social_posts(p_limit integer) IS 'dispatch: leases up to p_limit social_publish jobs (fair across owners) and returns per target what its adapter needs.';
+COMMENT ON FUNCTION private.claim_social_posts(p_limit integer) IS 'dispatch: leases up to p_limit social_publish jobs (fair across owners) and returns per target what its adapter needs, with when its round''s first attempt was claimed.';
 
 
 --
@@ -10010,13 +10014,12 @@ CREATE TABLE public.social_posts (
     published_at timestamp with time zone,
     metrics jsonb DEFAULT '{}'::jsonb NOT NULL,
     metrics_fetched_at timestamp with time zone,
-    marker text DEFAULT "left"(replace((gen_random_uuid())::text, '-'::text, ''::text), 16) NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    first_attempt_at timestamp with time zone,
     CONSTRAINT social_posts_account_id_check CHECK (((account_id ~ '\S'::text) AND (length(account_id) <= 200))),
     CONSTRAINT social_posts_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT social_posts_error_check CHECK ((length(error) <= 2000)),
-    CONSTRAINT social_posts_marker_check CHECK ((marker ~ '^[0-9a-f]{16}$'::text)),
     CONSTRAINT social_posts_media_urls_check CHECK (((array_position(media_urls, NULL::text) IS NULL) AND (cardinality(media_urls) <= 10))),
     CONSTRAINT social_posts_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
     CONSTRAINT social_posts_platform_post_id_check CHECK ((length(platform_post_id) <= 200)),
@@ -10078,10 +10081,10 @@ COMMENT ON COLUMN public.social_posts.metrics IS 'The platform''s public counts 
 
 
 --
--- Name: COLUMN social_posts.marker; Type: COMMENT; Schema: public; Owner: postgres
+-- Name: COLUMN social_posts.first_attempt_at; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.social_posts.marker IS 'A token fixed at creation that the dispatcher uses to find this post among the account''s recent ones after a timeout.';
+COMMENT ON COLUMN public.social_posts.first_attempt_at IS 'When this publishing round''s first attempt was claimed (before anything was sent); a post found among the account''s recent ones after a lost answer is this target''s only if the platform created it since (less 2 minutes of clock skew). Set by Beacon.';
 
 
 --

@@ -979,8 +979,8 @@ export type Database = {
           "content_id": string;
           "created_at": string;
           "error": string | null;
+          "first_attempt_at": string | null;
           "id": string;
-          "marker": string;
           "media_urls": (string)[];
           "metrics": NonNullable<Json>;
           "metrics_fetched_at": string | null;
@@ -1000,8 +1000,8 @@ export type Database = {
           "content_id": string;
           "created_at"?: string;
           "error"?: string | null;
+          "first_attempt_at"?: string | null;
           "id"?: string;
-          "marker"?: string;
           "media_urls"?: (string)[];
           "metrics"?: NonNullable<Json>;
           "metrics_fetched_at"?: string | null;
@@ -1020,8 +1020,8 @@ export type Database = {
           "content_id"?: string;
           "created_at"?: string;
           "error"?: string | null;
+          "first_attempt_at"?: string | null;
           "id"?: string;
-          "marker"?: string;
           "media_urls"?: (string)[];
           "metrics"?: NonNullable<Json>;
           "metrics_fetched_at"?: string | null;

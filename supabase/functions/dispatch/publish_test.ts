@@ -1,7 +1,8 @@
 // Scheduled social content published end to end: the owner writes targets and schedules, the
 // cron job's SQL queues one job per target, the dispatcher's social lane publishes through the
 // fake platforms over real HTTP and reports the batch; each target and the content end up
-// published exactly once, also with two dispatchers at once and a post accepted then timed out.
+// published exactly once, also with two dispatchers at once and a post accepted then timed out
+// (and never taken for an identical older post); rate limits wait for each platform's reset.
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import type { Platform } from "../_shared/providers/config.ts";
@@ -142,25 +143,52 @@ scenario(
   },
 );
 
-scenario(
-  "a rate limit puts the target back without spending an attempt",
-  async (ctx) => {
-    await schedule(ctx.app, ctx.user, 1);
-    ctx.fakes.twitter.failNext("publish", "rate_limited");
-    await dispatcherFor(ctx.fakes).run({ lanes: ["social"] });
-    const [job] = await asService((tx) =>
-      tx<{ attempts: number; status: string; wait: number }[]>`
-      select j.attempts, j.status, extract(epoch from j.run_after - now())::int as wait
+/** The publishing job of the user's target on `platform`, and its wait in seconds from now. */
+const jobOn = async (user: UserClaims, platform: Platform) =>
+  (await asService((tx) =>
+    tx<{ attempts: number; status: string; wait: number; target: string }[]>`
+      select j.attempts, j.status, extract(epoch from j.run_after - now())::int as wait,
+             t.status as target
       from private.jobs as j
       join public.social_posts as t on t.id = j.subject_id
       join public.social_connections as s on s.id = t.social_connection_id
-      where j.kind = 'social_publish' and t.user_id = ${ctx.user.sub} and s.platform = 'twitter'`
-    );
-    assert.equal(job.status, "ready");
-    assert.equal(job.attempts, 0);
-    assert.ok(job.wait > 850, String(job.wait));
+      where j.kind = 'social_publish' and t.user_id = ${user.sub} and s.platform = ${platform}`
+  ))[0];
+
+/** Seconds until the platform lets us post again, as its fake's rate-limit answer says. */
+const RESETS: Record<Platform, (fakes: Fakes) => number> = {
+  // x-rate-limit-reset: 900 s ahead.
+  twitter: () => 900,
+  // X-Business-Use-Case-Usage's estimated_time_to_regain_access, in minutes.
+  facebook: (fakes) => fakes.facebook.regainAccessMinutes * 60,
+  instagram: (fakes) => fakes.instagram.regainAccessMinutes * 60,
+  // No Retry-After: LinkedIn's daily quota resets at midnight UTC.
+  linkedin: () => {
+    const midnight = new Date();
+    midnight.setUTCHours(24, 0, 0, 0);
+    return Math.round((midnight.getTime() - Date.now()) / 1000);
   },
-);
+};
+
+for (const platform of PLATFORMS) {
+  scenario(
+    `${platform}: a rate limit puts the target back until the platform's reset, no attempt spent`,
+    async (ctx) => {
+      await schedule(ctx.app, ctx.user, 1);
+      // Distinct from the fake's default and from the untimed fallback (5 minutes).
+      ctx.fakes.instagram.regainAccessMinutes = 11;
+      ctx.fakes[platform].failNext("publish", "rate_limited");
+      const report = await dispatcherFor(ctx.fakes).run({ lanes: ["social"] });
+      assert.equal(report.social.retried, 1, JSON.stringify(report.social));
+      assert.equal(report.social.published, 3, JSON.stringify(report.social));
+      const job = await jobOn(ctx.user, platform);
+      assert.deepEqual([job.status, job.attempts, job.target], ["ready", 0, "publishing"]);
+      const expected = RESETS[platform](ctx.fakes);
+      assert.ok(Math.abs(job.wait - expected) <= 5, `waits ${job.wait} s, not ${expected} s`);
+      assert.equal(ctx.fakes[platform].posts.length, 0);
+    },
+  );
+}
 
 scenario(
   "accepted then timed out ends published with one post on the platform",
@@ -185,6 +213,78 @@ scenario(
       );
     }
     assert.deepEqual(await contentStatus(ids), ["published"]);
+  },
+);
+
+/** The author each fake files the scheduled targets' posts under. */
+const authorOn = (fakes: Fakes, platform: Platform) =>
+  ({
+    twitter: fakes.twitter.account.id,
+    linkedin: `urn:li:person:${fakes.linkedin.account.id}`,
+    facebook: "page-1",
+    instagram: fakes.instagram.account.id,
+  })[platform];
+
+/** Each platform already holds the content's text, posted by the same account two days ago. */
+async function olderIdenticalPosts(fakes: Fakes, contentId: string) {
+  const [{ content }] = await asService((tx) =>
+    tx<{ content: string }[]>`select content from public.content where id = ${contentId}`
+  );
+  for (const platform of PLATFORMS) {
+    fakes[platform].post(authorOn(fakes, platform), content).createdAt = Date.now() - 2 * 86400_000;
+  }
+}
+
+/** Each target is published as the fake's second post (the new one), not the older one. */
+async function publishedAsNewPosts(ctx: { fakes: Fakes; user: UserClaims }) {
+  const targets = await targetsOf(ctx.user);
+  for (const platform of PLATFORMS) {
+    const posts = ctx.fakes[platform].posts;
+    assert.equal(posts.length, 2, `${platform}: the older post and one new one`);
+    const target = targets.find((t) => t.platform === platform)!;
+    assert.equal(target.status, "published", platform);
+    // The ids end in the fakes' post numbers, which differ in their last digit.
+    assert.ok(
+      target.platform_post_id!.endsWith(posts[1].id),
+      `${platform}: ${target.platform_post_id}`,
+    );
+  }
+}
+
+scenario(
+  "accepted then timed out beside an identical older post: one new post, the target points at it",
+  async (ctx) => {
+    const [id] = await schedule(ctx.app, ctx.user, 1);
+    await olderIdenticalPosts(ctx.fakes, id);
+    for (const platform of PLATFORMS) {
+      ctx.fakes[platform].failNext("publish", "accept_then_timeout");
+    }
+    const report = await dispatcherFor(ctx.fakes).run({ lanes: ["social"] });
+    assert.equal(report.social.reconciled, 4, JSON.stringify(report.social));
+    await publishedAsNewPosts(ctx);
+    assert.deepEqual(await contentStatus([id]), ["published"]);
+  },
+);
+
+scenario(
+  "a 5xx beside an identical older post: not taken for ours, posted on the next try",
+  async (ctx) => {
+    const [id] = await schedule(ctx.app, ctx.user, 1);
+    await olderIdenticalPosts(ctx.fakes, id);
+    // 5xx before anything was stored: the post may exist, so it is looked up; only the older
+    // one is there, which is not ours.
+    for (const platform of PLATFORMS) ctx.fakes[platform].failNext("publish", "server_error");
+    const dispatcher = dispatcherFor(ctx.fakes);
+    const first = await dispatcher.run({ lanes: ["social"] });
+    assert.deepEqual([first.social.retried, first.social.published], [4, 0]);
+    for (const platform of PLATFORMS) assert.equal(ctx.fakes[platform].posts.length, 1);
+    await asService((tx) =>
+      tx`update private.jobs set run_after = now()
+         where kind = 'social_publish' and user_id = ${ctx.user.sub}`
+    );
+    const second = await dispatcher.run({ lanes: ["social"] });
+    assert.deepEqual([second.social.published, second.social.reconciled], [4, 0]);
+    await publishedAsNewPosts(ctx);
   },
 );
 

@@ -134,7 +134,8 @@ export type ClaimedPost = {
   account_id: string | null;
   text: string;
   media_urls: string[];
-  marker: string;
+  /** When this round's first attempt was claimed (before anything was sent). */
+  first_attempt_at: Date;
   /** This claim included. */
   attempts: number;
 };
@@ -168,7 +169,7 @@ export function claimPosts(limit: number): Promise<ClaimedPost[]> {
   return asService((tx) =>
     tx<ClaimedPost[]>`
       select job_id::text, social_post_id, user_id, platform, social_connection_id, account_id,
-             text, media_urls, marker, attempts
+             text, media_urls, first_attempt_at, attempts
       from private.claim_social_posts(${limit})`
   );
 }

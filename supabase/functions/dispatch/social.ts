@@ -2,8 +2,8 @@
 // its platform's publisher (_shared/social/) and reports the batch in one call
 // (private.complete_social_posts). Never posts blindly twice:
 //   - a target claimed again (attempts > 1: an earlier try may have reached the platform before
-//     its answer or its report was lost) is first looked up among the account's recent posts
-//     by its marker or exact text; found means published;
+//     its answer or its report was lost) is first looked up among the account's recent posts:
+//     its exact text, created since the round's first attempt; found means published;
 //   - an answer lost after sending (timeout, 5xx) is looked up at once; not found goes back to
 //     the queue, to be looked up again before the next try.
 // An expired token is refreshed once with the oauth refresh (the outcome recorded as the
@@ -167,7 +167,7 @@ export function createSocialLane(deps: SocialDeps) {
       accountId: row.account_id,
       text: row.text,
       mediaUrls: row.media_urls ?? [],
-      marker: row.marker,
+      firstAttemptAt: row.first_attempt_at,
     };
     let outcome = await tryOnce(row, target);
     if (outcome.kind === "expired_token") {

@@ -55,7 +55,7 @@ async function targetOn(
     account_id: platform === "facebook" ? "page-1" : null,
     text: `Launch day on ${platform}`,
     media_urls: platform === "instagram" ? [`${fakes.url}/media/launch.png`] : [],
-    marker: "",
+    first_attempt_at: new Date(),
     attempts: 1,
     ...extra,
   };

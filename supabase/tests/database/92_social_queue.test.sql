@@ -4,10 +4,12 @@
 -- claimers get disjoint targets; retry, lease expiry and a lost lease's late report; each
 -- outcome settles the target and the content, with a social_published event. A run moves a
 -- minute's posts in batches until none is due (or its time is up); one report settles many posts.
+-- A round's first claim records when its first attempt started (first_attempt_at), which its
+-- retries keep, so reconciliation only takes posts the platform created since.
 begin;
 \ir _helpers.psql
 
-select plan(40);
+select plan(43);
 
 do $$
 begin
@@ -101,10 +103,11 @@ select is(
   'a claim carries the text (the content''s), platform, account and attempt'
 );
 select ok(
-  (select bool_and(c.marker = t.marker and c.social_connection_id = t.social_connection_id)
+  (select bool_and(c.social_connection_id = t.social_connection_id
+                   and c.first_attempt_at = now() and t.first_attempt_at = now())
    from (select * from tests.first_claim union all select * from tests.second_claim) as c
    join public.social_posts as t on t.id = c.social_post_id),
-  '... and the target''s marker and connection'
+  '... and the target''s connection, and when its first attempt started, recorded on the target'
 );
 select is((select count(*)::int from private.claim_social_posts(10)), 0, 'leased targets are not claimed again');
 
@@ -159,14 +162,19 @@ select is(
 );
 
 -- Retry and lease expiry -------------------------------------------------------------------------
+-- (now() is the transaction's: the first attempt is moved back to tell the two apart.)
+update public.social_posts set first_attempt_at = '2026-01-02 03:04:05+00' where status = 'publishing';
 create table tests.retry_claim as select * from private.claim_social_posts(10);
 select is((select platform || ':' || attempts from tests.retry_claim), 'linkedin:2',
   'the retried target is claimed again, on its second attempt');
+select is((select first_attempt_at from tests.retry_claim), '2026-01-02 03:04:05+00'::timestamptz,
+  '... and keeps the time of its first attempt');
 -- Its lease runs out (the worker died): another claimer takes it over.
 update private.jobs set lease_until = now() - interval '1 second'
 where id = (select job_id from tests.retry_claim);
 create table tests.takeover as select * from private.claim_social_posts(10);
-select is((select platform || ':' || attempts from tests.takeover), 'linkedin:3', 'an expired lease is claimed again');
+select is((select platform || ':' || attempts || ':' || (first_attempt_at = '2026-01-02 03:04:05+00') from tests.takeover),
+  'linkedin:3:true', 'an expired lease is claimed again, the first attempt''s time kept');
 select is(
   private.complete_social_posts((select jsonb_agg(jsonb_build_object('job_id', job_id, 'outcome', 'published',
     'platform_post_id', 'urn:li:share:7', 'url', 'https://www.linkedin.com/feed/update/urn:li:share:7'))
@@ -182,9 +190,22 @@ select is((select status || ':' || (published_at is not null) from public.conten
 -- needs_reauth -------------------------------------------------------------------------------------
 create table tests.mallory_post as select tests.due_post('mallory', '{twitter}') as id;
 select private.publish_due_content();
+-- A rate-limited first attempt gives its attempt back: it posted nothing, and the round's first
+-- attempt is the next one.
+select is(
+  private.complete_social_posts((select jsonb_agg(jsonb_build_object('job_id', job_id, 'outcome', 'retry',
+    'error', 'X answered 429', 'retry_after_seconds', 0, 'count_attempt', false)) from private.claim_social_posts(10))),
+  1,
+  'a rate limit on the first attempt is reported'
+);
+update public.social_posts set first_attempt_at = '2026-01-02 03:04:05+00'
+where content_id = (select id from tests.mallory_post);
+create table tests.mallory_claim as select * from private.claim_social_posts(10);
+select is((select attempts || ':' || (first_attempt_at = now()) from tests.mallory_claim), '1:true',
+  '... and the next claim is the first attempt again, timed anew');
 select is(
   private.complete_social_posts((select jsonb_agg(jsonb_build_object('job_id', job_id, 'outcome', 'needs_reauth',
-    'error', 'X refused the refresh token: invalid_grant')) from private.claim_social_posts(10))),
+    'error', 'X refused the refresh token: invalid_grant')) from tests.mallory_claim)),
   1,
   'a refused refresh is reported'
 );

@@ -163,8 +163,8 @@ select is(tests.try($$update public.social_posts set platform_post_id = '1'$$),
   '42501: permission denied for table social_posts', '... nor platform_post_id');
 select is(tests.try($$update public.social_posts set metrics = '{"likes": 1000}'$$),
   '42501: permission denied for table social_posts', '... nor metrics');
-select is(tests.try($$update public.social_posts set attempts = 0, error = null, url = null, published_at = now(), marker = 'ffffffffffffffff'$$),
-  '42501: permission denied for table social_posts', '... nor attempts, error, url, published_at or marker');
+select is(tests.try($$update public.social_posts set attempts = 0, error = null, url = null, published_at = now(), first_attempt_at = now()$$),
+  '42501: permission denied for table social_posts', '... nor attempts, error, url, published_at or first_attempt_at');
 select is(tests.try($$insert into public.social_posts (content_id, social_connection_id, status) select post, instagram, 'published' from tests.ids$$),
   '42501: permission denied for table social_posts', '... not even on insert');
 select is(tests.try($$update public.social_posts set text = 'Edited' where account_id = 'urn:li:organization:7'$$),

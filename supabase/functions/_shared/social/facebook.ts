@@ -2,8 +2,8 @@
 // page's own token (GET /me/accounts; page tokens are not stored, see providers/facebook.ts).
 //   text only   POST /{page-id}/feed   message            → {"id": "<page>_<post>"}
 //   with media  POST /{page-id}/photos url, caption       → {"id": "<photo>", "post_id"}
-// Recent posts: GET /{page-id}/feed?fields=id,message; metrics: GET /{post-id} with reaction,
-// comment and share counts.
+// Recent posts: GET /{page-id}/feed?fields=id,message,created_time; metrics: GET /{post-id}
+// with reaction, comment and share counts.
 import {
   count,
   isSamePost,
@@ -72,12 +72,16 @@ export function facebookPublisher(api: string, settings: SocialSettings): Publis
       const token = await pageToken(target.accessToken, target.accountId);
       if (typeof token !== "string") return token;
       const answer = await graph(`/${target.accountId}/feed`, token, {
-        fields: "id,message",
+        fields: "id,message,created_time",
         limit: "20",
       });
       if ("lost" in answer || answer.status >= 300) return graphFailure("Facebook", answer, false);
-      const posts = (answer.body as { data?: { id?: unknown; message?: unknown }[] }).data ?? [];
-      const match = posts.find((post) => isSamePost(target, post.message));
+      const posts = (answer.body as {
+        data?: { id?: unknown; message?: unknown; created_time?: unknown }[];
+      }).data ?? [];
+      const match = posts.find((post) =>
+        isSamePost(target, { text: post.message, createdAt: post.created_time })
+      );
       return typeof match?.id === "string" ? link(match.id) : undefined;
     },
 

@@ -6,8 +6,8 @@
 //   GET  /{media-id}?fields=permalink
 // A container that ends in ERROR fails the target with Instagram's `status` message. Carousels
 // (several media in one post) are not built: the first media URL is posted.
-// Recent posts: GET /{ig-user-id}/media?fields=id,caption,permalink; metrics: like and
-// comment counts.
+// Recent posts: GET /{ig-user-id}/media?fields=id,caption,permalink,timestamp; metrics: like
+// and comment counts.
 import {
   type Answer,
   count,
@@ -94,15 +94,17 @@ export function instagramPublisher(api: string, settings: SocialSettings): Publi
 
     async findRecent(target) {
       const answer = await graph(`/${account(target)}/media`, target.accessToken, {
-        fields: "id,caption,permalink",
+        fields: "id,caption,permalink,timestamp",
         limit: "20",
       });
       const broken = failed(answer, false);
       if (broken) return broken;
       const posts = ((answer as Answer).body as {
-        data?: { id?: unknown; caption?: unknown; permalink?: unknown }[];
+        data?: { id?: unknown; caption?: unknown; permalink?: unknown; timestamp?: unknown }[];
       }).data ?? [];
-      const match = posts.find((post) => isSamePost(target, post.caption));
+      const match = posts.find((post) =>
+        isSamePost(target, { text: post.caption, createdAt: post.timestamp })
+      );
       return typeof match?.id === "string"
         ? { id: match.id, url: typeof match.permalink === "string" ? match.permalink : null }
         : undefined;

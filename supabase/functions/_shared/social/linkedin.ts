@@ -3,7 +3,8 @@
 // x-restli-id header. An outdated version answers 426 NONEXISTENT_VERSION. The author is the
 // member (urn:li:person:<sub>) or an organisation from the connection's accounts; a media URL
 // is shared as an article link (uploading images through the Images API is not built).
-// Recent posts: GET /rest/posts?q=author; metrics: GET /rest/socialActions/{urn}.
+// Recent posts: GET /rest/posts?q=author (createdAt in epoch ms); metrics:
+// GET /rest/socialActions/{urn}.
 import { retryAfterSeconds } from "../retry_after.ts";
 import {
   type Answer,
@@ -102,9 +103,12 @@ export function linkedinPublisher(api: string, settings: SocialSettings): Publis
         settings.timeoutMs,
       );
       if ("lost" in answer || answer.status >= 300) return fail(answer, false);
-      const posts = (answer.body as { elements?: { id?: unknown; commentary?: unknown }[] })
-        .elements ?? [];
-      const match = posts.find((post) => isSamePost(target, post.commentary));
+      const posts = (answer.body as {
+        elements?: { id?: unknown; commentary?: unknown; createdAt?: unknown }[];
+      }).elements ?? [];
+      const match = posts.find((post) =>
+        isSamePost(target, { text: post.commentary, createdAt: post.createdAt })
+      );
       return typeof match?.id === "string" ? link(match.id) : undefined;
     },
 

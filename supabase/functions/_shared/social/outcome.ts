@@ -26,7 +26,7 @@ export type PostMetrics = {
   impressions?: number;
 };
 
-/** Who posts, what, and as which account; `marker` identifies the post among recent ones. */
+/** Who posts, what, as which account, and since when. */
 export type PublishTarget = {
   accessToken: string;
   /** The platform's id of the connected user (X user, LinkedIn member, Instagram account). */
@@ -35,16 +35,17 @@ export type PublishTarget = {
   accountId: string | null;
   text: string;
   mediaUrls: string[];
-  marker: string;
+  /** When this publishing round's first attempt started, before anything was sent. */
+  firstAttemptAt: Date;
 };
 
-export type MetricsTarget = Omit<PublishTarget, "text" | "mediaUrls" | "marker"> & {
+export type MetricsTarget = Omit<PublishTarget, "text" | "mediaUrls" | "firstAttemptAt"> & {
   postId: string;
 };
 
 export interface Publisher {
   publish(target: PublishTarget): Promise<PublishOutcome>;
-  /** The post carrying `target.marker` (or its exact text) among the account's recent posts. */
+  /** The account's recent post that isSamePost takes for `target`, if any. */
   findRecent(target: PublishTarget): Promise<Published | undefined | PublishOutcome>;
   metrics(target: MetricsTarget): Promise<PostMetrics | PublishOutcome>;
 }
@@ -52,10 +53,28 @@ export interface Publisher {
 export const isOutcome = (value: unknown): value is PublishOutcome =>
   typeof value === "object" && value !== null && "kind" in value;
 
-/** True when a recent post is the one `target` describes. */
-export const isSamePost = (target: PublishTarget, text: unknown) =>
-  typeof text === "string" &&
-  (text === target.text || (target.marker !== "" && text.includes(target.marker)));
+/** How far behind ours the platform's clock may be when it stamps a post's creation time. */
+export const CLOCK_SKEW_MS = 2 * 60_000;
+
+/** A platform's creation time (epoch ms, or ISO 8601 with Graph's "+0000" offsets) in ms. */
+const epochMs = (value: unknown): number =>
+  typeof value === "number"
+    ? value
+    : typeof value === "string"
+    ? Date.parse(value.replace(/([+-]\d\d)(\d\d)$/, "$1:$2"))
+    : NaN;
+
+/**
+ * True when a recent post is the one `target` describes: its exact text, created at or after
+ * the round's first attempt (less CLOCK_SKEW_MS). The text alone would take an older identical
+ * post for ours and skip publishing; a post without a readable creation time is not ours.
+ */
+export const isSamePost = (
+  target: PublishTarget,
+  post: { text: unknown; createdAt: unknown },
+) =>
+  typeof post.text === "string" && post.text === target.text &&
+  epochMs(post.createdAt) >= target.firstAttemptAt.getTime() - CLOCK_SKEW_MS;
 
 export type Answer = { status: number; headers: Headers; body: unknown };
 

@@ -1,10 +1,12 @@
 // The four publishers over real HTTP against the fake platforms: what each outcome looks like
-// for a post, an expired token, a rate limit, a lost answer and a refusal.
+// for a post, an expired token, a rate limit, a lost answer and a refusal; which recent post is
+// taken for a target's.
 import assert from "node:assert/strict";
 import { type Fakes, startFakes } from "../../_testing/fakes/server.ts";
 import type { FakeState } from "../../_testing/fakes/state.ts";
 import type { Platform } from "../providers/config.ts";
-import type { PublishOutcome, PublishTarget } from "./outcome.ts";
+import { metaThrottleSeconds } from "./meta.ts";
+import { CLOCK_SKEW_MS, type PublishOutcome, type PublishTarget } from "./outcome.ts";
 import { createPublishers, type Publishers } from "./publishers.ts";
 import { readSocialSettings } from "./settings.ts";
 
@@ -31,20 +33,34 @@ async function withFakes(test: (setup: Setup) => Promise<void>, env: Record<stri
 
 const stateOf = (fakes: Fakes, platform: Platform): FakeState => fakes[platform];
 
-/** A target on `platform` with a token the fake accepts. */
-function target(fakes: Fakes, platform: Platform, extra: Partial<PublishTarget> = {}) {
+/** A target on `platform` with a token the fake accepts (granted `scopes`), first tried now. */
+function target(
+  fakes: Fakes,
+  platform: Platform,
+  extra: Partial<PublishTarget> = {},
+  scopes: string[] = [],
+): PublishTarget {
   const state = stateOf(fakes, platform);
   const needsMedia = platform === "instagram";
   return {
-    accessToken: state.issueAccessToken({ clientId: state.clientId, scopes: [] }),
+    accessToken: state.issueAccessToken({ clientId: state.clientId, scopes }),
     platformUserId: state.account.id,
     accountId: platform === "facebook" ? "page-1" : null,
     text: `Launch day ${platform}`,
     mediaUrls: needsMedia ? [`${fakes.url}/media/launch.png`] : [],
-    marker: "",
+    firstAttemptAt: new Date(),
     ...extra,
   };
 }
+
+/** The author a fake files `platform`'s default target's posts under. */
+const authorOn = (fakes: Fakes, platform: Platform) =>
+  ({
+    twitter: fakes.twitter.account.id,
+    linkedin: `urn:li:person:${fakes.linkedin.account.id}`,
+    facebook: "page-1",
+    instagram: fakes.instagram.account.id,
+  })[platform];
 
 const PLATFORMS: Platform[] = ["twitter", "linkedin", "facebook", "instagram"];
 
@@ -87,6 +103,28 @@ for (const platform of PLATFORMS) {
       assert.equal(await publishers[platform].findRecent({ ...t, text: "another" }), undefined);
     }));
 
+  Deno.test(`${platform}: an identical post from before the first attempt is not taken for ours`, () =>
+    withFakes(async ({ fakes, publishers }) => {
+      const state = stateOf(fakes, platform);
+      const t = target(fakes, platform, { text: `Happy Friday on ${platform}` });
+      const older = state.post(authorOn(fakes, platform), t.text);
+      older.createdAt = t.firstAttemptAt.getTime() - CLOCK_SKEW_MS - 60_000;
+      assert.equal(await publishers[platform].findRecent(t), undefined);
+      // Within the clock-skew allowance it may be ours (the platform's clock runs behind).
+      older.createdAt = t.firstAttemptAt.getTime() - CLOCK_SKEW_MS + 60_000;
+      const skewed = await publishers[platform].findRecent(t);
+      assert.ok(skewed && !("kind" in skewed), JSON.stringify(skewed));
+      // Days older (X refuses a text posted within the day); our new post is the one found.
+      older.createdAt = t.firstAttemptAt.getTime() - 2 * 86400_000;
+      const outcome = await publishers[platform].publish(t);
+      assert.equal(outcome.kind, "published", JSON.stringify(outcome));
+      const found = await publishers[platform].findRecent(t);
+      assert.deepEqual(found, {
+        id: (outcome as Extract<PublishOutcome, { kind: "published" }>).id,
+        url: (outcome as Extract<PublishOutcome, { kind: "published" }>).url,
+      });
+    }));
+
   Deno.test(`${platform}: a 5xx on the publishing call is maybe_posted`, () =>
     withFakes(async ({ fakes, publishers }) => {
       stateOf(fakes, platform).failNext("publish", "server_error");
@@ -123,10 +161,12 @@ Deno.test("rate limits wait for the platform's reset without counting an attempt
     // x-rate-limit-reset is 900 s ahead on the fake.
     const x = await wait("twitter");
     assert.ok(x > 890 && x <= 900, String(x));
-    // X-Business-Use-Case-Usage: estimated_time_to_regain_access 5 minutes.
-    assert.equal(await wait("facebook"), 300);
-    // X-App-Usage gives no time to regain access: Meta's windows are an hour; 5 minutes.
-    assert.equal(await wait("instagram"), 300);
+    // X-Business-Use-Case-Usage's estimated_time_to_regain_access, in minutes: 7 (the fake's
+    // default) for the page, 11 for the Instagram account; never the 5-minute fallback.
+    assert.equal(fakes.facebook.regainAccessMinutes, 7);
+    assert.equal(await wait("facebook"), 7 * 60);
+    fakes.instagram.regainAccessMinutes = 11;
+    assert.equal(await wait("instagram"), 11 * 60);
     // LinkedIn's daily quota resets at midnight UTC.
     const midnight = new Date();
     midnight.setUTCHours(24, 0, 0, 0);
@@ -182,13 +222,29 @@ Deno.test("x: media from anything but https:// is refused before any call", () =
     assert.equal(fakes.twitter.hits.media, undefined);
   }));
 
-Deno.test("recent posts match the marker as well as the exact text", () =>
-  withFakes(async ({ fakes, publishers }) => {
-    const t = target(fakes, "twitter", { text: "Hello [b:42]", marker: "[b:42]" });
-    await publishers.twitter.publish(t);
-    const found = await publishers.twitter.findRecent({ ...t, text: "edited" });
-    assert.equal((found as { id: string }).id, fakes.twitter.posts[0].id);
-  }));
+Deno.test("meta: the wait comes from the usage headers Meta sends, else Retry-After, else 5 minutes", () => {
+  const usage = (value: unknown) =>
+    new Headers({ "x-business-use-case-usage": JSON.stringify(value) });
+  // Several business objects: the longest wait counts.
+  assert.equal(
+    metaThrottleSeconds(usage({
+      "1": [{ type: "pages", call_count: 100, estimated_time_to_regain_access: 7 }],
+      "2": [{ type: "instagram", call_count: 40, estimated_time_to_regain_access: 0 }],
+      "3": [{ type: "pages", call_count: 100, estimated_time_to_regain_access: 13 }],
+    })),
+    13 * 60,
+  );
+  // X-App-Usage reports percentages, not a time to wait.
+  const app = new Headers({
+    "x-app-usage": JSON.stringify({ call_count: 100, total_cputime: 12, total_time: 30 }),
+  });
+  assert.equal(metaThrottleSeconds(app), 300);
+  assert.equal(metaThrottleSeconds(new Headers({ "retry-after": "45" })), 45);
+  assert.equal(
+    metaThrottleSeconds(new Headers({ "x-business-use-case-usage": "{not json" })),
+    300,
+  );
+});
 
 Deno.test("linkedin: an outdated LinkedIn-Version (426) fails and names the setting", () =>
   withFakes(async ({ fakes, publishers }) => {

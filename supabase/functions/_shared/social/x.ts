@@ -8,7 +8,8 @@
 //     POST /2/media/upload/{id}/finalize → {"data": {"processing_info": {"state", "check_after_secs"}}}
 //     GET  /2/media/upload?command=STATUS&media_id={id} until the state is succeeded (or failed,
 //          which fails the target with X's reason)
-// Recent posts: GET /2/users/{id}/tweets; metrics: GET /2/tweets/{id}?tweet.fields=public_metrics.
+// Recent posts: GET /2/users/{id}/tweets?tweet.fields=created_at; metrics:
+// GET /2/tweets/{id}?tweet.fields=public_metrics.
 import {
   type Answer,
   call,
@@ -154,10 +155,15 @@ export function xPublisher(api: string, settings: SocialSettings): Publisher {
     async findRecent(target) {
       const url = new URL(`${api}/2/users/${encodeURIComponent(target.platformUserId)}/tweets`);
       url.searchParams.set("max_results", "20");
+      url.searchParams.set("tweet.fields", "created_at");
       const answer = await call(url, { headers: auth(target.accessToken) }, settings.timeoutMs);
       if ("lost" in answer || answer.status >= 300) return fail(answer, false);
-      const posts = (answer.body as { data?: { id?: unknown; text?: unknown }[] }).data ?? [];
-      const match = posts.find((post) => isSamePost(target, post.text));
+      const posts = (answer.body as {
+        data?: { id?: unknown; text?: unknown; created_at?: unknown }[];
+      }).data ?? [];
+      const match = posts.find((post) =>
+        isSamePost(target, { text: post.text, createdAt: post.created_at })
+      );
       return typeof match?.id === "string" ? link(match.id) : undefined;
     },
 

@@ -2,10 +2,12 @@
 // (from /me/accounts) in the query or form:
 //   POST /v21.0/:page/feed     message              → {"id": "<page>_<post>"}
 //   POST /v21.0/:page/photos   url, caption         → {"id": "<photo>", "post_id": "<page>_<post>"}
-//   GET  /v21.0/:page/feed     fields=id,message    → {"data": [{"id", "message", "created_time"}]}
+//   GET  /v21.0/:page/feed     fields=id,message,created_time → {"data": [...]}, each with the
+//                              fields asked for
 //   GET  /v21.0/:post          reactions, comments and shares summaries
-// Page throttling is code 32 with X-Business-Use-Case-Usage; a bad token is code 190.
-import { graphError, graphFailure, invalidToken, pageThrottled } from "./graph.ts";
+// Page throttling is code 32 with X-Business-Use-Case-Usage (estimated_time_to_regain_access:
+// the state's regainAccessMinutes); a bad token is code 190.
+import { bucThrottled, graphError, graphFailure, graphTime, invalidToken } from "./graph.ts";
 import type { Route } from "./server.ts";
 import { type Failure, type FakePost, type FakeState, formParams, json, token } from "./state.ts";
 
@@ -34,7 +36,9 @@ export function facebookPublishing(state: FakeState) {
   }
 
   const answerFailure = (failure: Failure, page: string) =>
-    failure === "rate_limited" ? pageThrottled(page) : graphFailure(failure);
+    failure === "rate_limited"
+      ? bucThrottled(page, "pages", state.regainAccessMinutes)
+      : graphFailure(failure);
 
   /** Publishes to the page in the path with `fields`; `accepted` shapes the answer. */
   const publish = (kind: "feed" | "photos"): Route => async (request) => {
@@ -64,14 +68,16 @@ export function facebookPublishing(state: FakeState) {
 
     "GET /v21.0/:page/feed": async (request) => {
       const target = new URL(request.url).pathname.split("/")[3];
-      const { failure, page } = await enter(request, "recent");
+      const { failure, params, page } = await enter(request, "recent");
       if (failure) return answerFailure(failure, target);
       if (page !== target) return invalidToken();
+      // Graph answers the fields asked for (and the id).
+      const fields = (params.get("fields") ?? "").split(",");
       const data = state.posts.filter((post) => post.author === target).slice(-20).reverse()
         .map((post) => ({
           id: postId(post),
-          message: post.text,
-          created_time: new Date().toISOString().replace(/\.\d+Z$/, "+0000"),
+          ...(fields.includes("message") ? { message: post.text } : {}),
+          ...(fields.includes("created_time") ? { created_time: graphTime(post.createdAt) } : {}),
         }));
       return json({ data, paging: { cursors: { before: "QVFIUmZA", after: "QVFIUmZB" } } });
     },

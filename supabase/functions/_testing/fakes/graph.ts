@@ -1,6 +1,8 @@
 // Meta's Graph API conventions, shared by the Facebook and Instagram fakes: errors are
 // {"error": {"message", "type", "code", "error_subcode", "is_transient", "fbtrace_id"}} with
-// 400 for OAuth errors, throttling is error code 4 with the X-App-Usage header, and tokens
+// 400 for OAuth errors, throttling is error code 4 with the X-App-Usage header (the app's
+// usage, which says no time to wait) or, publishing, a business use case's code with
+// X-Business-Use-Case-Usage (its estimated_time_to_regain_access in minutes), and tokens
 // arrive in the query string (optionally with appsecret_proof).
 import { createHmac } from "node:crypto";
 import { type Failure, type FakeState, type Grant, json, token } from "./state.ts";
@@ -80,6 +82,10 @@ export function graphFailure(failure: Failure): Response {
   }
 }
 
+/** Graph's time format: ISO 8601 in UTC with a "+0000" offset, to the second. */
+export const graphTime = (epochMs: number) =>
+  new Date(epochMs).toISOString().replace(/\.\d+Z$/, "+0000");
+
 /**
  * HMAC-SHA256(token, app secret) as hex, to check appsecret_proof. Computed here, not taken
  * from the adapter's appSecretProof, so that the fake checks the adapter instead of agreeing
@@ -100,12 +106,28 @@ export const tokenAnswer = (
     expires_in: ttl,
   });
 
-/** Page-level throttling (code 32) with X-Business-Use-Case-Usage, as Graph answers it. */
-export const pageThrottled = (objectId: string, minutes = 5) =>
-  graphError(400, 32, "Page request limit reached", { is_transient: true }, {
+/** Business use case throttling, per object, as Graph answers it. */
+const THROTTLES = {
+  pages: { code: 32, message: "Page request limit reached" },
+  instagram: {
+    code: 80002,
+    message: "There have been too many calls to this Instagram account. Wait a bit and try again.",
+  },
+};
+
+/**
+ * `objectId`'s business use case is throttled: the use case's code, and the time to regain
+ * access (minutes) in X-Business-Use-Case-Usage.
+ */
+export const bucThrottled = (
+  objectId: string,
+  type: keyof typeof THROTTLES,
+  minutes: number,
+) =>
+  graphError(400, THROTTLES[type].code, THROTTLES[type].message, { is_transient: true }, {
     "x-business-use-case-usage": JSON.stringify({
       [objectId]: [{
-        type: "pages",
+        type,
         call_count: 100,
         total_cputime: 25,
         total_time: 25,

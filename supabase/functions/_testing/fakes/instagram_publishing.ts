@@ -6,11 +6,13 @@
 //                                  a media: permalink, like_count, comments_count
 //   POST /v21.0/:ig/media_publish  creation_id → {"id"}; an unfinished container answers
 //                                  code 9007 "The media is not ready for publishing"
-//   GET  /v21.0/:ig/media          fields=id,caption,permalink → {"data": [...]}
-// failNext("container", "rejected") makes the next container end in ERROR.
-import { graphError, graphFailure, invalidToken } from "./graph.ts";
+//   GET  /v21.0/:ig/media          fields=id,caption,permalink,timestamp → {"data": [...]}, each
+//                                  with the fields asked for
+// failNext("container", "rejected") makes the next container end in ERROR; "rate_limited" is
+// Instagram's business use case throttling (code 80002 with X-Business-Use-Case-Usage).
+import { bucThrottled, graphError, graphFailure, graphTime, invalidToken } from "./graph.ts";
 import type { Route } from "./server.ts";
-import { type FakePost, type FakeState, formParams, json } from "./state.ts";
+import { type Failure, type FakePost, type FakeState, formParams, json } from "./state.ts";
 
 type Container = { caption: string; media: string; polls: number; error?: string };
 
@@ -28,6 +30,12 @@ export function instagramPublishing(state: FakeState, processingPolls = 1) {
     return { failure, params, ok, id };
   }
 
+  /** The account's (or container's) throttling with its usage header, or another failure. */
+  const answerFailure = (failure: Failure, id: string) =>
+    failure === "rate_limited"
+      ? bucThrottled(id, "instagram", state.regainAccessMinutes)
+      : graphFailure(failure);
+
   const noAccount = (id: string) =>
     graphError(400, 100, `Unsupported post request. Object with ID '${id}' does not exist`, {
       type: "GraphMethodException",
@@ -37,7 +45,7 @@ export function instagramPublishing(state: FakeState, processingPolls = 1) {
   const routes: Record<string, Route> = {
     "POST /v21.0/:ig/media": async (request) => {
       const { failure, params, ok, id } = await enter(request, "container");
-      if (failure && failure !== "rejected") return graphFailure(failure);
+      if (failure && failure !== "rejected") return answerFailure(failure, id);
       if (!ok) return invalidToken();
       if (id !== state.account.id) return noAccount(id);
       const media = params.get("image_url") ?? params.get("video_url");
@@ -67,7 +75,7 @@ export function instagramPublishing(state: FakeState, processingPolls = 1) {
         published.add(state.post(id, container.caption, [container.media]).id);
         await state.hang(request);
       }
-      if (failure) return graphFailure(failure);
+      if (failure) return answerFailure(failure, id);
       if (!ok) return invalidToken();
       if (id !== state.account.id) return noAccount(id);
       if (!ready) {
@@ -86,18 +94,24 @@ export function instagramPublishing(state: FakeState, processingPolls = 1) {
     },
 
     "GET /v21.0/:ig/media": async (request) => {
-      const { failure, ok, id } = await enter(request, "recent");
-      if (failure) return graphFailure(failure);
+      const { failure, params, ok, id } = await enter(request, "recent");
+      if (failure) return answerFailure(failure, id);
       if (!ok) return invalidToken();
       if (id !== state.account.id) return noAccount(id);
+      const fields = (params.get("fields") ?? "").split(",");
       const data = state.posts.filter((post) => post.author === id).slice(-20).reverse()
-        .map((post) => ({ id: post.id, caption: post.text, permalink: permalink(post) }));
+        .map((post) => ({
+          id: post.id,
+          ...(fields.includes("caption") ? { caption: post.text } : {}),
+          ...(fields.includes("permalink") ? { permalink: permalink(post) } : {}),
+          ...(fields.includes("timestamp") ? { timestamp: graphTime(post.createdAt) } : {}),
+        }));
       return json({ data, paging: { cursors: { before: "QVFIUm", after: "QVFIUn" } } });
     },
 
     "GET /v21.0/:id": async (request) => {
       const { failure, ok, id } = await enter(request, "status");
-      if (failure) return graphFailure(failure);
+      if (failure) return answerFailure(failure, id);
       if (!ok) return invalidToken();
       const container = containers.get(id);
       if (container) {

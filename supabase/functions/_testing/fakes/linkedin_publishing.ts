@@ -1,6 +1,7 @@
 // The fake LinkedIn's Posts API, as api.linkedin.com answers it:
 //   POST /rest/posts                 → 201, empty body, x-restli-id: urn:li:share:<id>
-//   GET  /rest/posts?q=author&author → {"paging", "elements": [{"id", "author", "commentary"}]}
+//   GET  /rest/posts?q=author&author → {"paging", "elements": [{"id", "author", "commentary",
+//                                      "createdAt", "publishedAt", "lastModifiedAt" (epoch ms)}]}
 //   GET  /rest/socialActions/:urn    → {"likesSummary": {"totalLikes"}, "commentsSummary":
 //                                      {"aggregatedTotalComments"}}
 // Every call needs LinkedIn-Version (a version older than `oldestVersion` answers 426
@@ -105,6 +106,9 @@ export function linkedinPublishing(state: FakeState): Record<string, Route> {
           commentary: post.text,
           lifecycleState: "PUBLISHED",
           visibility: "PUBLIC",
+          createdAt: post.createdAt,
+          publishedAt: post.createdAt,
+          lastModifiedAt: post.createdAt,
         }));
       return json({ paging: { start: 0, count: 20, links: [] }, elements });
     },

@@ -25,6 +25,8 @@ export type FakePost = {
   author: string;
   text: string;
   media: string[];
+  /** When the platform created it (epoch ms); a test may move it back to make an older post. */
+  createdAt: number;
   metrics: { likes: number; replies: number; reposts: number; impressions: number };
 };
 
@@ -78,6 +80,8 @@ export class FakeState {
   readonly posts: FakePost[] = [];
   /** How long an accept_then_timeout answer is held back (the client gives up first). */
   hangMs = 30_000;
+  /** Meta: the estimated_time_to_regain_access (minutes) a throttled publishing call names. */
+  regainAccessMinutes = 7;
 
   constructor(
     readonly platform: string,
@@ -119,6 +123,7 @@ export class FakeState {
       author,
       text,
       media,
+      createdAt: Date.now(),
       metrics: { likes: 3, replies: 1, reposts: 2, impressions: 40 },
     };
     this.posts.push(post);

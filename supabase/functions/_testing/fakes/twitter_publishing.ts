@@ -10,8 +10,10 @@
 //                             read, then succeeded (failNext("processing", "rejected"): failed,
 //                             with X's error); a media id is postable once it succeeded
 //   POST /2/tweets            {"text", "media"?: {"media_ids"}} → 201 {"data": {"id", "text",
-//                             "edit_history_tweet_ids"}}; a repeated text: 403 duplicate content
-//   GET  /2/users/:id/tweets  → {"data": [{"id", "text"}], "meta": {"result_count"}}
+//                             "edit_history_tweet_ids"}}; a text posted within DUPLICATE_WINDOW_MS:
+//                             403 duplicate content
+//   GET  /2/users/:id/tweets  → {"data": [{"id", "text", "edit_history_tweet_ids"}], "meta":
+//                             {"result_count"}}; created_at only with tweet.fields=created_at
 //   GET  /2/tweets/:id        ?tweet.fields=public_metrics → {"data": {..., "public_metrics"}}
 // 401 problem for a bad or expired token; x-rate-limit-* headers on every answer.
 import type { Route } from "./server.ts";
@@ -23,6 +25,12 @@ const limits = () => ({
   "x-rate-limit-remaining": "99",
   "x-rate-limit-reset": String(Math.floor(Date.now() / 1000) + 900),
 });
+
+/**
+ * X refuses a text its author posted recently; it does not say how recently. The fake takes a
+ * day, so a test can hold an identical older post.
+ */
+const DUPLICATE_WINDOW_MS = 24 * 3600_000;
 
 /** X's 400 problem for a request it cannot take. */
 const invalid = (message: string, extra: Record<string, unknown> = {}) =>
@@ -169,7 +177,12 @@ export function twitterPublishing(state: FakeState): Record<string, Route> {
       if (typeof body.text !== "string" || unknown) {
         return invalid(unknown ? `media id ${unknown} is not known` : "text is required");
       }
-      if (state.posts.some((post) => post.author === user && post.text === body.text)) {
+      const since = Date.now() - DUPLICATE_WINDOW_MS;
+      if (
+        state.posts.some((post) =>
+          post.author === user && post.text === body.text && post.createdAt > since
+        )
+      ) {
         return failed("rejected");
       }
       const post = state.post(user, body.text, ids);
@@ -187,9 +200,18 @@ export function twitterPublishing(state: FakeState): Record<string, Route> {
       if (failure) return failed(failure);
       const user = userOf(request);
       if (!user) return problem(401, "Unauthorized");
-      const id = new URL(request.url).pathname.split("/")[4];
+      const url = new URL(request.url);
+      const id = url.pathname.split("/")[4];
+      const fields = (url.searchParams.get("tweet.fields") ?? "").split(",");
       const data = state.posts.filter((post) => post.author === id).slice(-20).reverse()
-        .map((post) => ({ id: post.id, text: post.text, edit_history_tweet_ids: [post.id] }));
+        .map((post) => ({
+          id: post.id,
+          text: post.text,
+          edit_history_tweet_ids: [post.id],
+          ...(fields.includes("created_at")
+            ? { created_at: new Date(post.createdAt).toISOString() }
+            : {}),
+        }));
       return json({ data, meta: { result_count: data.length } }, 200, limits());
     },
 

@@ -2,12 +2,13 @@
 // cron job's SQL queues one job per target, the dispatcher's social lane publishes through the
 // fake platforms over real HTTP and reports the batch; each target and the content end up
 // published exactly once, also with two dispatchers at once and a post accepted then timed out
-// (and never taken for an identical older post); rate limits wait for each platform's reset.
+// (and never taken for an identical older post); rate limits wait for each platform's reset;
+// a LinkedIn page the member administers is connected and posted as.
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import type { Fakes } from "../_testing/fakes/server.ts";
-import { connect, scenarios, type TestApp, testEnv } from "../_testing/oauth.ts";
+import { connect, connectionOf, scenarios, type TestApp, testEnv } from "../_testing/oauth.ts";
 import { createDispatcher } from "./dispatcher.ts";
 import { readDispatchSettings } from "./settings.ts";
 
@@ -285,6 +286,46 @@ scenario(
     const second = await dispatcher.run({ lanes: ["social"] });
     assert.deepEqual([second.social.published, second.social.reconciled], [4, 0]);
     await publishedAsNewPosts(ctx);
+  },
+);
+
+scenario(
+  "a LinkedIn page: connecting lists the pages the member administers; a target posts as one",
+  async (ctx) => {
+    ctx.fakes.setLinkedinOrganizations([
+      { id: 2414183, name: "Beacon Labs", role: "ADMINISTRATOR" },
+      { id: 5550001, name: "Watched Co", role: "ANALYST" },
+    ]);
+    await connect(ctx.app, ctx.user, "linkedin");
+    const connection = (await connectionOf(ctx.user, "linkedin"))!;
+    // Only the page the member administers, by its URN, in the shape of Facebook's pages.
+    assert.deepEqual(connection.accounts, [{
+      id: "urn:li:organization:2414183",
+      name: "Beacon Labs",
+    }]);
+
+    const [content] = await asUser(ctx.user, async (tx) => {
+      const rows = await tx<{ id: string }[]>`
+        insert into public.content (title, content_type, content, status)
+        values ('Page post', 'social_post', 'Beacon Labs is hiring', 'draft') returning id`;
+      await tx`insert into public.social_posts (content_id, social_connection_id, account_id)
+               values (${rows[0].id}, ${connection.id}, ${connection.accounts[0].id})`;
+      await tx`update public.content set status = 'scheduled', scheduled_at = now()
+               where id = ${rows[0].id}`;
+      return rows;
+    });
+    await asService((tx) => tx`select private.publish_due_content_batch(${ctx.user.sub}, 1000)`);
+    const report = await dispatcherFor(ctx.fakes).run({ lanes: ["social"] });
+    assert.equal(report.social.published, 1, JSON.stringify(report.social));
+
+    const posts = ctx.fakes.linkedin.posts;
+    assert.deepEqual(posts.map((p) => [p.author, p.text]), [
+      ["urn:li:organization:2414183", "Beacon Labs is hiring"],
+    ]);
+    const [target] = await targetsOf(ctx.user);
+    assert.equal(target.status, "published");
+    assert.equal(target.platform_post_id, `urn:li:share:${posts[0].id}`);
+    assert.deepEqual(await contentStatus([content.id]), ["published"]);
   },
 );
 

@@ -135,9 +135,17 @@ scenario(
       assert.deepEqual(rows.linkedin.scopes, [
         "openid",
         "profile",
+        "r_organization_social",
+        "rw_organization_admin",
         "w_member_social",
+        "w_organization_social",
       ]);
       assert.equal(rows.linkedin.username, "Tess Tester");
+      // The Company Page the member administers, by its URN: what a target's account_id names.
+      assert.deepEqual(rows.linkedin.accounts, [{
+        id: "urn:li:organization:10000001",
+        name: "Beacon Demo Company",
+      }]);
       assert.deepEqual(rows.facebook.scopes, [
         "pages_manage_posts",
         "pages_read_engagement",
@@ -221,7 +229,8 @@ scenario(
     assert.equal(li.searchParams.get("code_challenge"), null);
     assert.equal(
       li.searchParams.get("scope"),
-      "openid profile w_member_social",
+      "openid profile w_member_social rw_organization_admin w_organization_social " +
+        "r_organization_social",
     );
     assert.equal(
       states.find((s) => s.platform === "linkedin")!.redirect_to,
@@ -309,6 +318,11 @@ scenario(
     assert.deepEqual(outcome(await connect(app, user, "facebook")), {
       error: "profile_failed",
       platform: "facebook",
+    });
+    fakes.linkedin.failNext("organizations", "server_error");
+    assert.deepEqual(outcome(await connect(app, user, "linkedin")), {
+      error: "profile_failed",
+      platform: "linkedin",
     });
     await assertNothingStored(user);
   },
@@ -709,5 +723,42 @@ scenario(
       { id: "p-1", name: "Shop" },
       { id: "p-2", name: "Blog" },
     ]);
+  },
+);
+
+scenario(
+  "LinkedIn: a member without pages, or without the organisation scopes, connects as themselves",
+  async ({ fakes, app, user }) => {
+    fakes.setLinkedinOrganizations([{ id: 42, name: "Watched Co", role: "ANALYST" }]);
+    assert.deepEqual(outcome(await connect(app, user, "linkedin")), { connected: "linkedin" });
+    assert.deepEqual((await connectionOf(user, "linkedin"))!.accounts, []);
+
+    // The member declines the organisation scopes: no pages are asked for.
+    fakes.setLinkedinOrganizations([{ id: 7, name: "Beacon", role: "ADMINISTRATOR" }]);
+    fakes.linkedin.grantScopes = ["openid", "profile", "w_member_social"];
+    const asked = fakes.linkedin.hits.organizations;
+    assert.deepEqual(outcome(await connect(app, user, "linkedin")), { connected: "linkedin" });
+    const member = (await connectionOf(user, "linkedin"))!;
+    assert.deepEqual([member.accounts, member.scopes], [[], fakes.linkedin.grantScopes]);
+    assert.equal(fakes.linkedin.hits.organizations, asked);
+
+    fakes.linkedin.grantScopes = undefined;
+    await connect(app, user, "linkedin");
+    assert.deepEqual((await connectionOf(user, "linkedin"))!.accounts, [
+      { id: "urn:li:organization:7", name: "Beacon" },
+    ]);
+  },
+);
+
+scenario(
+  "LinkedIn: BEACON_LINKEDIN_ORGANIZATIONS=false asks for the member's scopes only",
+  async ({ fakes, user }) => {
+    const app = appFor(fakes, { BEACON_LINKEDIN_ORGANIZATIONS: "false" });
+    const url = await start(app, user, "linkedin");
+    assert.equal(url.searchParams.get("scope"), "openid profile w_member_social");
+    const landed = new URL((await callback(app, await authorize(url))).location!);
+    assert.deepEqual(outcome(landed), { connected: "linkedin" });
+    assert.deepEqual((await connectionOf(user, "linkedin"))!.accounts, []);
+    assert.equal(fakes.linkedin.hits.organizations, undefined);
   },
 );

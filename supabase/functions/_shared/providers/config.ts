@@ -36,7 +36,33 @@ export type PlatformConfig = {
   client?: { id: string; secret: string };
   /** The settings to set before the platform can be used (empty when configured). */
   missing: string[];
+  /** LinkedIn's own settings: see linkedinSettings. */
+  linkedin?: LinkedInSettings;
 };
+
+/**
+ * LinkedIn's REST API (/rest/...) and who may be posted as:
+ *   BEACON_LINKEDIN_VERSION        the LinkedIn-Version header (YYYYMM). Required for LinkedIn
+ *                                  publishing and organisations, and never defaulted: LinkedIn
+ *                                  retires versions after about a year and answers an
+ *                                  outdated one with 426.
+ *   BEACON_LINKEDIN_ORGANIZATIONS  true (default): connecting asks for the Community Management
+ *                                  API's organisation scopes, to post as the member's Company
+ *                                  Pages; false for an app without that product, which LinkedIn
+ *                                  would refuse the whole consent for.
+ */
+export type LinkedInSettings = { version?: string; organizations: boolean };
+
+function linkedinSettings(env: Record<string, string>): LinkedInSettings {
+  const values = readEnv({
+    BEACON_LINKEDIN_VERSION: z.string().regex(/^\d{6}(\.\d{2})?$/, "must be YYYYMM").optional(),
+    BEACON_LINKEDIN_ORGANIZATIONS: z.enum(["true", "false"]).default("true"),
+  }, env);
+  return {
+    version: values.BEACON_LINKEDIN_VERSION,
+    organizations: values.BEACON_LINKEDIN_ORGANIZATIONS === "true",
+  };
+}
 
 /** A platform whose client id and secret are set. */
 export type ConfiguredPlatform = PlatformConfig & {
@@ -117,5 +143,6 @@ export function readPlatformConfig(
       ...(id ? [] : [`${p}_CLIENT_ID`]),
       ...(secret ? [] : [`${p}_CLIENT_SECRET`]),
     ],
+    ...(platform === "linkedin" ? { linkedin: linkedinSettings(env) } : {}),
   };
 }

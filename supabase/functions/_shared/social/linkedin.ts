@@ -1,8 +1,9 @@
 // LinkedIn (Posts API): POST /rest/posts with `LinkedIn-Version` (BEACON_LINKEDIN_VERSION)
 // and `X-Restli-Protocol-Version: 2.0.0` → 201 with an empty body and the post's URN in the
 // x-restli-id header. An outdated version answers 426 NONEXISTENT_VERSION. The author is the
-// member (urn:li:person:<sub>) or an organisation from the connection's accounts; a media URL
-// is shared as an article link (uploading images through the Images API is not built).
+// member (urn:li:person:<sub>) or an organisation from the connection's accounts, whose ids are
+// its URN (urn:li:organization:<id>, as providers/linkedin.ts stores them); a media URL is
+// shared as an article link (uploading images through the Images API is not built).
 // Recent posts: GET /rest/posts?q=author (createdAt in epoch ms); metrics:
 // GET /rest/socialActions/{urn}.
 import { retryAfterSeconds } from "../retry_after.ts";
@@ -32,9 +33,7 @@ const rateLimitSeconds = (answer: Answer, now = Date.now()) => {
 };
 
 const author = (target: Pick<PublishTarget, "accountId" | "platformUserId">) =>
-  target.accountId
-    ? `urn:li:organization:${target.accountId}`
-    : `urn:li:person:${target.platformUserId}`;
+  target.accountId ?? `urn:li:person:${target.platformUserId}`;
 
 const link = (urn: string): Published => ({
   id: urn,

@@ -246,6 +246,35 @@ Deno.test("meta: the wait comes from the usage headers Meta sends, else Retry-Af
   );
 });
 
+Deno.test("linkedin: a page of the connection is the author; anything but a URN is refused", () =>
+  withFakes(async ({ fakes, publishers }) => {
+    const page = "urn:li:organization:10000001";
+    const scopes = ["w_member_social", "w_organization_social", "r_organization_social"];
+    const t = target(fakes, "linkedin", { accountId: page }, scopes);
+    const outcome = await publishers.linkedin.publish(t);
+    assert.equal(outcome.kind, "published", JSON.stringify(outcome));
+    assert.equal(fakes.linkedin.posts[0].author, page);
+    assert.ok(await publishers.linkedin.findRecent(t));
+    // A bare id, or the URN prefixed twice (what author() once made of a URN), is no author.
+    for (const accountId of ["10000001", `urn:li:organization:${page}`]) {
+      const refused = await publishers.linkedin.publish({ ...t, accountId });
+      assert.equal(refused.kind, "failed", JSON.stringify(refused));
+      assert.match(
+        (refused as { message: string }).message,
+        /422: ERROR :: \/author :: .* does not match/,
+      );
+    }
+    // Without the organisation scopes LinkedIn refuses posting as the page.
+    const member = await publishers.linkedin.publish(
+      target(fakes, "linkedin", { accountId: page, text: "Other" }, ["w_member_social"]),
+    );
+    assert.match(
+      (member as { message: string }).message,
+      /403: Organization permissions must be used when using organization as author/,
+    );
+    assert.equal(fakes.linkedin.posts.length, 1);
+  }));
+
 Deno.test("linkedin: an outdated LinkedIn-Version (426) fails and names the setting", () =>
   withFakes(async ({ fakes, publishers }) => {
     const outcome = await publishers.linkedin.publish(target(fakes, "linkedin"));

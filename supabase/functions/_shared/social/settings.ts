@@ -1,14 +1,12 @@
 // The publishers' settings, from the environment:
-//   BEACON_LINKEDIN_VERSION        the LinkedIn-Version header (YYYYMM). Required for LinkedIn
-//                                  publishing and never defaulted: LinkedIn retires versions
-//                                  after about a year and answers an outdated one with 426.
+//   BEACON_LINKEDIN_VERSION        the LinkedIn-Version header (providers/config.ts)
 //   BEACON_SOCIAL_TIMEOUT_SECONDS  how long one platform call may take (20)
 //   BEACON_SOCIAL_MEDIA_MAX_MB     largest media file fetched for an upload (X) (16)
 //   BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA  true: media may come from http:// on 127.0.0.1 (the
 //                                  local fakes; never in production)
 import { z } from "zod";
 import { readEnv } from "../env.ts";
-import { isLoopbackHttp } from "../providers/config.ts";
+import { isLoopbackHttp, readPlatformConfig } from "../providers/config.ts";
 
 export type SocialSettings = {
   linkedinVersion?: string;
@@ -26,14 +24,12 @@ export function readSocialSettings(
   source: Record<string, string> = Deno.env.toObject(),
 ): SocialSettings {
   const env = readEnv({
-    BEACON_LINKEDIN_VERSION: z.string().regex(/^\d{6}(\.\d{2})?$/, "must be YYYYMM")
-      .optional(),
     BEACON_SOCIAL_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(60).default(20),
     BEACON_SOCIAL_MEDIA_MAX_MB: z.coerce.number().min(1).max(512).default(16),
     BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA: z.enum(["true", "false"]).default("false"),
   }, source);
   return {
-    linkedinVersion: env.BEACON_LINKEDIN_VERSION,
+    linkedinVersion: readPlatformConfig("linkedin", source).linkedin?.version,
     timeoutMs: env.BEACON_SOCIAL_TIMEOUT_SECONDS * 1000,
     mediaMaxBytes: env.BEACON_SOCIAL_MEDIA_MAX_MB * 1024 * 1024,
     allowLoopbackMedia: env.BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA === "true",

@@ -8,11 +8,13 @@
 //        "refresh_token_expires_in"} (no token_type, as LinkedIn documents it)
 //   GET  /v2/userinfo            → {"sub", "name", "given_name", "family_name", ...}
 //   POST /oauth/v2/revoke        → 200, empty body
+// and the Company Pages the member has a role on (`organizations`; setOrganizations changes
+// them), served with the Posts API by linkedin_publishing.ts.
 // Errors: {"error", "error_description"} from the OAuth endpoints; {"serviceErrorCode",
 // "code", "message", "status"} from the API; throttling is a 429.
 import { generateKeyPair, SignJWT } from "jose";
 import { authorizeRoute } from "./authorize.ts";
-import { linkedinPublishing } from "./linkedin_publishing.ts";
+import { type FakeOrganization, linkedinPublishing } from "./linkedin_publishing.ts";
 import type { Route } from "./server.ts";
 import {
   bearer,
@@ -63,8 +65,12 @@ export function failed(failure: Failure): Response {
   }
 }
 
-export async function linkedinFake(options?: FakeOptions) {
+export async function linkedinFake(
+  options?: FakeOptions & { organizations?: FakeOrganization[] },
+) {
   const state = new FakeState("linkedin", options, 60 * 24 * 3600);
+  let organizations = options?.organizations ??
+    [{ id: 10000001, name: "Beacon Demo Company", role: "ADMINISTRATOR" }];
   const keys = await generateKeyPair("RS256");
   const kid = "fake-linkedin-key";
 
@@ -193,5 +199,11 @@ export async function linkedinFake(options?: FakeOptions) {
     },
   };
 
-  return { state, routes: { ...routes, ...linkedinPublishing(state) } };
+  return {
+    state,
+    routes: { ...routes, ...linkedinPublishing(state, () => organizations) },
+    setOrganizations(next: FakeOrganization[]) {
+      organizations = next;
+    },
+  };
 }

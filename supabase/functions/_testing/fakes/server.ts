@@ -135,6 +135,7 @@ export async function startFakes(port = 0, options: FakeOptions = {}) {
     facebook: facebook.state,
     instagram: instagram.state,
     setFacebookPages: facebook.setPages,
+    setLinkedinOrganizations: linkedin.setOrganizations,
     close: () => server.shutdown(),
     finished: server.finished,
   };

@@ -12386,56 +12386,81 @@ COMMENT ON FUNCTION public.report_events(from_time timestamp with time zone, to_
 
 
 --
--- Name: report_funnel(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: report_funnel(timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) RETURNS TABLE(stage text, stage_order integer, leads bigint, rate_from_previous numeric)
+CREATE FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text DEFAULT NULL::text) RETURNS TABLE(stage text, stage_order integer, leads bigint, rate_from_previous numeric, bucket timestamp with time zone)
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
 #variable_conflict use_column
+declare
+  uid uuid := (select auth.uid());
 begin
   perform reporting.check_range('report_funnel', report_funnel.from_time, report_funnel.to_time);
+  if report_funnel."interval" not in ('hour', 'day', 'week', 'month') then
+    raise exception using errcode = 'invalid_parameter_value',
+      message = format('report_funnel: interval must be one of hour, day, week, month (or null for the whole range), not %s',
+        quote_literal(report_funnel."interval"));
+  end if;
   return query
   with stages (stage, stage_order) as (
     values ('new', 1), ('contacted', 2), ('qualified', 3), ('converted', 4), ('lost', 5)
   ),
   cohort as (
-    -- the leads created in the window: the funnel's entry
-    select l.id from public.leads as l
-    where l.user_id = (select auth.uid())
+    -- the leads gained in the range: the funnel's entry
+    select l.id, l.created_at from public.leads as l
+    where l.user_id = uid
       and l.created_at >= report_funnel.from_time and l.created_at < report_funnel.to_time
   ),
-  reached as (
-    select 'new'::text as stage, c.id as lead_id from cohort as c
-    union
-    select h.to_status, h.lead_id
+  reaches as (
+    -- when each lead first reached each stage
+    select 'new'::text as stage, c.id as lead_id, c.created_at as at from cohort as c
+    union all
+    select h.to_status, h.lead_id, min(h.changed_at)
     from public.lead_status_history as h
     join cohort as c on c.id = h.lead_id
-    where h.user_id = (select auth.uid()) and h.changed_at < report_funnel.to_time
+    where h.user_id = uid and h.changed_at < report_funnel.to_time and h.to_status <> 'new'
+    group by h.to_status, h.lead_id
   ),
   counted as (
-    select s.stage, s.stage_order, count(r.lead_id) as leads
-    from stages as s left join reached as r on r.stage = s.stage
-    group by s.stage, s.stage_order
+    select case when report_funnel."interval" is null then report_funnel.from_time
+                else date_trunc(report_funnel."interval", r.at at time zone 'UTC') at time zone 'UTC' end as bucket,
+           r.stage, count(*) as leads
+    from reaches as r
+    group by 1, 2
+  ),
+  buckets as (
+    select report_funnel.from_time as bucket where report_funnel."interval" is null
+    union
+    select c.bucket from counted as c
+  ),
+  grid as (
+    select b.bucket, s.stage, s.stage_order, coalesce(c.leads, 0) as leads,
+           sum(coalesce(c.leads, 0)) over (partition by s.stage order by b.bucket) as reached
+    from buckets as b
+    cross join stages as s
+    left join counted as c on c.bucket = b.bucket and c.stage = s.stage
   )
-  select c.stage, c.stage_order, c.leads,
-         round(c.leads::numeric / nullif(
-           case when c.stage = 'lost' then (select n.leads from counted as n where n.stage = 'new')
-                else lag(c.leads) over (order by c.stage_order) end, 0), 4)
-  from counted as c
-  order by c.stage_order;
+  select g.stage, g.stage_order, g.leads,
+         round(g.reached / nullif(
+           case when g.stage = 'lost'
+                then first_value(g.reached) over (partition by g.bucket order by g.stage_order)
+                else lag(g.reached) over (partition by g.bucket order by g.stage_order) end, 0), 4),
+         g.bucket
+  from grid as g
+  order by g.bucket, g.stage_order;
 end;
 $$;
 
 
-ALTER FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
+ALTER FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text) OWNER TO postgres;
 
 --
--- Name: FUNCTION report_funnel(from_time timestamp with time zone, to_time timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION report_funnel(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) IS 'The funnel of the leads the caller gained in [from, to): how many reached each stage (new, contacted, qualified, converted, per lead_status_history up to to; lost apart) and the rate from the previous stage (lost: over new).';
+COMMENT ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text) IS 'The funnel of the leads the caller gained in [from, to): how many reached each stage (new at creation; contacted, qualified, converted, lost at their first lead_status_history row before to) and the rate from the previous stage (lost: over new). interval (hour, day, week, month; UTC): per bucket, the stage''s reaches in it and the rates as they stood at its end; null: one row per stage, bucket = from_time.';
 
 
 --
@@ -20215,11 +20240,11 @@ GRANT ALL ON FUNCTION public.report_events(from_time timestamp with time zone, t
 
 
 --
--- Name: FUNCTION report_funnel(from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION report_funnel(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
+REVOKE ALL ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_funnel(from_time timestamp with time zone, to_time timestamp with time zone, "interval" text) TO authenticated;
 
 
 --

@@ -7,7 +7,21 @@
 #   - rolling back every migration leaves nothing of ours behind: the schema dump, the roles
 #     and cron.job equal those of a freshly bootstrapped cluster (a throwaway one on a spare
 #     port, made by the same `scripts/db start`);
+#   - on the way down, each migration that moves or rewrites rows (marked, see below) is
+#     rolled back with the rows of every table in place, re-applied and rolled back again:
+#     the rows must survive both directions;
 #   - every migration re-applies and supabase/seed.sql loads, for the stages that follow.
+# Markers, lines of a migration (its rollback needs none):
+#   -- rollback_check: rows move between <table> <table> ...
+#        its rows move from one of these tables to another (and back on rollback): they are
+#        counted together, so they must all arrive, in one table or the other;
+#   -- rollback_check: rows through <table> ...
+#        it rewrites these tables (or re-creates them and copies their rows): after its
+#        rollback every row is still there, equal in the columns both versions have, and
+#        after re-applying it every row is back whole, in the same partition of a partitioned
+#        table as before.
+# A marked migration also has the row counts of every other table compared across its
+# rollback and re-application, as the newest migration has.
 # Prints one line per assertion, "ok - ..." or "not ok - ..." followed by "#" details, and
 # exits non-zero when one failed. "Bail out!" means a step the rest depends on failed.
 # On its own: scripts/db reset && bash scripts/local/rollback_check.sh
@@ -90,17 +104,112 @@ merge_moved() {
     ($1 in m) { sum += $2; seen = 1; next } { print }
     END { if (seen) print "moved(" moved ") " sum }'
 }
+# Passes "$1" when the tables listed in file $3 have now the counts that file $2 gave them.
+check_counts() {
+  local what=$1 expected now
+  expected=$(awk 'FILENAME == ARGV[1] { t[$1] = 1; next } ($1 in t)' "$3" "$2" | merge_moved)
+  now=$(row_counts <"$3" 2>&1 | merge_moved)
+  if [ "$now" = "$expected" ]; then
+    pass "$what ($(grep -c . "$3") tables)"
+  else
+    fail "$what" "$(diff --label before --label now -u <(printf '%s\n' "$expected") <(printf '%s\n' "$now"))"
+  fi
+}
 check_rows_kept() {
-  local when=$1 now
   # Only what is a table now: one the newest migration turns into a view is counted in the
   # table its rows moved to.
-  now=$(LC_ALL=C comm -12 "$WORK/tables.down" <(our_tables) | row_counts 2>&1 | merge_moved)
-  if [ "$now" = "$(merge_moved <"$WORK/counts.kept")" ]; then
-    pass "the other tables keep their rows $when ($(grep -c . "$WORK/tables.down") tables)"
-  else
-    fail "the other tables keep their rows $when" \
-      "$(diff --label before --label now -u <(merge_moved <"$WORK/counts.kept") <(printf '%s\n' "$now"))"
-  fi
+  LC_ALL=C comm -12 "$WORK/tables.down" <(our_tables) >"$WORK/tables.kept"
+  check_counts "the other tables keep their rows $1" "$WORK/counts.kept" "$WORK/tables.kept"
+}
+
+# --- rows through a migration that moves or rewrites them --------------------------------
+
+through_tables() { sed -n 's/^-- rollback_check: rows through //p' "supabase/migrations/$1"; }
+# The migrations with either marker, newest first.
+marked_migrations() {
+  (cd supabase/migrations && grep -l -E '^-- rollback_check: rows (move between|through) ' -- *.sql) |
+    LC_ALL=C sort -r
+}
+# Writes table $1's rows to file $2 as "<the table or partition holding it> <row as JSON>"
+# (COPY's text format, read back exactly by same_rows).
+save_rows() {
+  admin_psql -d postgres -c "\\copy (select t.tableoid::regclass::text, to_jsonb(t) from $1 as t) to '$2'"
+}
+# Nothing when table $1 holds now the rows that save_rows wrote to file $2, compared in the
+# columns both have, and in the partition holding each when the table is partitioned now (a
+# rollback may undo the partitioning); else the differences, a line each.
+same_rows() {
+  admin_psql -d postgres -At <<SQL
+create temporary table saved (place text, row jsonb);
+\\copy saved from '$2'
+create temporary table present as select t.tableoid::regclass::text as place, to_jsonb(t) as row from $1 as t;
+create temporary table odd as
+select array(
+  (select jsonb_object_keys(s.row) from saved as s union select jsonb_object_keys(p.row) from present as p)
+  except
+  (select jsonb_object_keys(s.row) from saved as s intersect select jsonb_object_keys(p.row) from present as p)
+) as keys,
+(select relkind = 'p' from pg_catalog.pg_class where oid = '$1'::regclass) as partitioned;
+with was as (
+  select case when o.partitioned then s.place end as place, s.row - o.keys as row from saved as s, odd as o
+), is_now as (
+  select case when o.partitioned then p.place end as place, p.row - o.keys as row from present as p, odd as o
+), gone as (
+  select * from was except all select * from is_now
+), came as (
+  select * from is_now except all select * from was
+)
+select 'missing: ' || coalesce(place || ' ', '') || row::text from gone
+union all
+select 'unexpected: ' || coalesce(place || ' ', '') || row::text from came
+order by 1
+limit 40;
+SQL
+}
+# The marked migration $1, the newest applied one now: rolled back and re-applied with rows in
+# every table. Ends rolled back, as the walk down expects.
+check_rows_through() {
+  local migration=$1 table differ out
+  local -a through
+  read -r -a through <<<"$(through_tables "$migration")"
+  MOVED=$(moved_tables "$migration")
+  our_tables >"$WORK/through.tables"
+  row_counts <"$WORK/through.tables" >"$WORK/through.counts"
+  for table in "${through[@]}"; do
+    save_rows "$table" "$WORK/through.$table" >/dev/null || bail "could not save the rows of $table"
+  done
+
+  out=$("$DB" down 1 2>&1) || { fail "scripts/db down 1 rolls back $migration" "$out"; bail "$migration did not roll back"; }
+  # The tables there before, and one of moved tables that the rollback makes a table again.
+  LC_ALL=C comm -12 <(printf '%s\n' $MOVED | cat - "$WORK/through.tables" | LC_ALL=C sort -u) \
+    <(our_tables) >"$WORK/through.kept"
+  check_counts "the tables keep their rows after rolling back $migration" "$WORK/through.counts" \
+    "$WORK/through.kept"
+  for table in "${through[@]}"; do
+    grep -qxF "$table" "$WORK/through.kept" || continue # dropped by the rollback, back below
+    if differ=$(same_rows "$table" "$WORK/through.$table" 2>&1) && [ -z "$differ" ]; then
+      pass "every row of $table is kept by the rollback of $migration"
+    else
+      fail "every row of $table is kept by the rollback of $migration" "$differ"
+    fi
+  done
+
+  # As the CLI applies it: one transaction, then recorded in its history table.
+  out=$(db_psql -1 -f "supabase/migrations/$migration" -c "insert into supabase_migrations.schema_migrations
+    (version, name) values ('${migration%%_*}', '$(sed 's/^[0-9]*_//; s/\.sql$//' <<<"$migration")')" 2>&1) ||
+    { fail "$migration re-applies after its rollback" "$out"; bail "$migration did not re-apply"; }
+  admin_psql -d postgres -c 'select cron.alter_job(jobid, active := false) from cron.job' >/dev/null
+  check_counts "the tables have their rows again after re-applying $migration" "$WORK/through.counts" \
+    "$WORK/through.tables"
+  for table in "${through[@]}"; do
+    if differ=$(same_rows "$table" "$WORK/through.$table" 2>&1) && [ -z "$differ" ]; then
+      pass "every row of $table is back, where it was, after re-applying $migration"
+    else
+      fail "every row of $table is back, where it was, after re-applying $migration" "$differ"
+    fi
+  done
+
+  out=$("$DB" down 1 2>&1) || { fail "scripts/db down 1 rolls back $migration again" "$out"; bail "$migration did not roll back again"; }
 }
 
 # A port nobody listens on, for the throwaway cluster.
@@ -299,9 +408,21 @@ from public.leads as l
 where l.user_id = '$OWNER' and l.email = 'ada@rollback.example';
 SQL
     # An event with a message id (partitions count in analytics_events, not as tables).
+    # Also events of earlier months, in the month partitions a live database has for them
+    # (beacon-analytics-partitions made each in its time); one older than two years stays in
+    # the default partition, as the partitioning migration leaves such rows.
     private.analytics_event_messages) cat <<SQL ;;
-insert into public.analytics_events (user_id, event_type, event_name, message_id)
-values ('$OWNER', 'track', 'rollback_check', 'rollback-check-message');
+insert into public.analytics_events (user_id, event_type, event_name, "timestamp", message_id)
+values ('$OWNER', 'track', 'rollback_check', now(), 'rollback-check-message'),
+       ('$OWNER', 'page', 'view', now() - interval '45 days', 'rollback-check-45-days'),
+       ('$OWNER', 'page', 'view', now() - interval '13 months', 'rollback-check-13-months'),
+       ('$OWNER', 'page', 'view', now() - interval '3 years', 'rollback-check-3-years');
+select private.create_analytics_event_partition(m.month)
+from (
+  select distinct date_trunc('month', d."timestamp" at time zone 'UTC')::date as month
+  from private.analytics_events_default as d
+  where d."timestamp" >= now() - interval '2 years' and d."timestamp" < now() + interval '4 months'
+) as m;
 SQL
     private.analytics_retention_failures) cat <<SQL ;;
 insert into private.analytics_retention_failures (user_id, error) values ('$OWNER', 'Rollback check');
@@ -526,10 +647,21 @@ fi
 
 # --- roll back everything: nothing of ours may remain -------------------------------------
 
-if out=$("$DB" down "$count" 2>&1); then
-  pass "scripts/db down $count rolls back every migration"
+# Down to each marked migration, its rows checked through it, then on down to zero.
+applied=$count
+for marked in $(marked_migrations); do
+  position=$(printf '%s\n' "$migrations" | grep -nxF "$marked" | cut -d: -f1)
+  if ! out=$("$DB" down $((applied - position)) 2>&1); then
+    fail "scripts/db down rolls back every migration newer than $marked" "$out"
+    bail "the migrations did not all roll back"
+  fi
+  check_rows_through "$marked"
+  applied=$((position - 1))
+done
+if out=$("$DB" down "$applied" 2>&1); then
+  pass "scripts/db down rolls back every migration ($count)"
 else
-  fail "scripts/db down $count rolls back every migration" "$out"
+  fail "scripts/db down rolls back every migration ($count)" "$out"
   bail "the migrations did not all roll back"
 fi
 

@@ -19,6 +19,8 @@
 --   * Existing rows are copied; the table's comments, grants, column privileges, RLS
 --     policies, triggers and other indexes are re-created exactly from the catalog (whatever
 --     migrations added them), by private.analytics_events_dressing().
+--
+-- rollback_check: rows through public.analytics_events private.analytics_event_messages
 
 -- The statements that re-create a table's comments, grants, column privileges, RLS, policies,
 -- triggers and indexes (but its constraints' indexes and those named in skip_indexes), as

@@ -9,6 +9,8 @@
 -- for the functions that still look leads up by lower(email) (fan-out, engagement scoring).
 -- private.collect_events, which created leads with `on conflict (user_id, lower(email))`,
 -- names the new target (that inference needs a unique index on the expression).
+--
+-- rollback_check: rows through public.leads
 
 alter table public.leads
   add column email_normalized text generated always as (lower(btrim(email))) stored;

@@ -38,7 +38,10 @@ function _appCalls(supabase: SupabaseClient<Database>, args: ReportArgs) {
     supabase.rpc("report_campaign", args.report_campaign)
       .then(({ data }) => data?.[0]?.conversions satisfies number | undefined),
     supabase.rpc("report_funnel", args.report_funnel)
-      .then(({ data }) => data?.map((row) => row.stage satisfies string)),
+      .then(({ data }) => data?.map((row) => [row.bucket, row.stage] satisfies [string, string])),
+    // The call from before the interval existed still type-checks, with the same rows.
+    supabase.rpc("report_funnel", { from_time, to_time })
+      .then(({ data }) => data?.map((row) => row.rate_from_previous satisfies number)),
     supabase.rpc("report_sources", args.report_sources)
       .then(({ data }) => data?.map((row) => row.utm_source satisfies string)),
     // @ts-expect-error: a misspelt argument does not type-check (`from`, not `from_time`).
@@ -79,7 +82,13 @@ const COLUMNS = {
   report_events: { bucket: true, event_type: true, event_name: true, count: true, uniques: true },
   report_top_events: { event_type: true, event_name: true, count: true },
   report_top_pages: { path: true, views: true, uniques: true },
-  report_funnel: { stage: true, stage_order: true, leads: true, rate_from_previous: true },
+  report_funnel: {
+    stage: true,
+    stage_order: true,
+    leads: true,
+    rate_from_previous: true,
+    bucket: true,
+  },
   report_sources: {
     source: true,
     utm_source: true,
@@ -105,7 +114,7 @@ dbTest("the generated types name every report RPC's real arguments and columns",
       report_top_pages: { from_time, to_time, max_rows: 5 },
       report_campaigns: { from_time, to_time },
       report_campaign: { id: campaign.id },
-      report_funnel: { from_time, to_time },
+      report_funnel: { from_time, to_time, interval: "week" },
       report_sources: { from_time, to_time },
     } satisfies ReportArgs;
 

@@ -1360,8 +1360,9 @@ export type Database = {
         }[];
       };
       "report_funnel": {
-        Args: { "from_time": string; "to_time": string };
+        Args: { "from_time": string; "interval"?: string; "to_time": string };
         Returns: {
+          "bucket": string;
           "leads": number;
           "rate_from_previous": number;
           "stage": string;

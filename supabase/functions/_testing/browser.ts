@@ -2,7 +2,7 @@
 // scripts/setup). `dumpDom` loads a page and returns the DOM once its scripts settled (the
 // snippet's test); `openBrowser` drives one tab over the DevTools protocol (a WebSocket), so a
 // test can type into a page's fields and press its buttons as a person would, then read where
-// the browser ended up.
+// the browser ended up, or close the tab as a person leaving the page does.
 
 const BROWSER_SECONDS = 60;
 
@@ -73,14 +73,32 @@ export type Browser = {
   evaluate<T = unknown>(expression: string): Promise<T>;
   /** Runs `expression` (e.g. a button's click) and waits for the page it navigates to. */
   navigateBy(expression: string): Promise<void>;
+  /** Runs `script` in every page the tab opens from now on, before the page's own scripts. */
+  beforePageScripts(script: string): Promise<void>;
+  /** Closes the tab, as a person closing it does (the page hides and unloads). */
+  closeTab(): Promise<void>;
   /** The page's URL and its text as a person reads it. */
   page(): Promise<{ url: string; text: string }>;
   close(): Promise<void>;
 };
 
+/** What a person may have set in the browser's settings. */
+export type BrowserSettings = {
+  /** "Send a Do Not Track request" (navigator.doNotTrack === "1", and the DNT header). */
+  doNotTrack?: boolean;
+};
+
 /** Starts headless Chromium with one blank tab to drive. */
-export async function openBrowser(): Promise<Browser> {
+export async function openBrowser(settings: BrowserSettings = {}): Promise<Browser> {
   const profile = await Deno.makeTempDir({ prefix: "beacon-chromium-" });
+  if (settings.doNotTrack) {
+    // The profile's preference that chrome://settings writes for the same switch.
+    await Deno.mkdir(`${profile}/Default`);
+    await Deno.writeTextFile(
+      `${profile}/Default/Preferences`,
+      JSON.stringify({ enable_do_not_track: true }),
+    );
+  }
   const child = (() => {
     try {
       return new Deno.Command("chromium", {
@@ -162,7 +180,7 @@ export async function openBrowser(): Promise<Browser> {
 
   const { targetId } = await send("Target.createTarget", {
     url: "about:blank",
-  });
+  }) as { targetId: string };
   const attached = await send("Target.attachToTarget", { targetId, flatten: true });
   tab.sessionId = attached.sessionId as string;
   await send("Page.enable");
@@ -191,6 +209,14 @@ export async function openBrowser(): Promise<Browser> {
       const loaded = nextLoad();
       await evaluate(expression);
       await loaded;
+    },
+    async beforePageScripts(script) {
+      await send("Page.addScriptToEvaluateOnNewDocument", { source: script });
+    },
+    async closeTab() {
+      // A browser-level command: the tab's session ends with the tab.
+      tab.sessionId = undefined;
+      await send("Target.closeTarget", { targetId });
     },
     page: () =>
       evaluate<{ url: string; text: string }>(

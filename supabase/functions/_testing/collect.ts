@@ -74,3 +74,64 @@ export async function storedLead(
   );
   return lead;
 }
+
+/** A request the browser sent to collect, as `collectRecorder` saw it. */
+export type RecordedRequest = {
+  /** When it arrived (Date.now()). */
+  at: number;
+  /** sec-fetch-mode: "no-cors" for navigator.sendBeacon, "cors" for the snippet's fetch. */
+  mode: string | null;
+  contentType: string | null;
+  body: { batch?: Record<string, unknown>[]; privacy_signal?: boolean };
+};
+
+/**
+ * An HTTP server in front of the collect function (at `functionsUrl`) that passes every
+ * request through unchanged and records what the browser sent: a page's snippet is pointed at
+ * it with data-endpoint, so a test sees how the events were batched and sent.
+ */
+export function collectRecorder(functionsUrl: string) {
+  const requests: RecordedRequest[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      const body = await request.text();
+      if (request.method === "POST") {
+        requests.push({
+          at: Date.now(),
+          mode: request.headers.get("sec-fetch-mode"),
+          contentType: request.headers.get("content-type"),
+          body: JSON.parse(body),
+        });
+      }
+      const headers = new Headers(request.headers);
+      headers.delete("host");
+      const answer = await fetch(`${functionsUrl}/collect`, {
+        method: request.method,
+        headers,
+        body: request.method === "POST" ? body : undefined,
+      });
+      return new Response(answer.body, {
+        status: answer.status,
+        headers: answer.headers,
+      });
+    },
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/collect`,
+    requests,
+    close: () => server.shutdown(),
+  };
+}
+
+/** Waits (10 s at most) until `ready()` holds; fails with `what` otherwise. */
+export async function until(
+  what: string,
+  ready: () => boolean | Promise<boolean>,
+) {
+  const deadline = Date.now() + 10_000;
+  while (!(await ready())) {
+    if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -254,3 +254,62 @@ export function trackingUrls(html: string) {
     unsubscribe: unsubscribe.replaceAll("&amp;", "&"),
   };
 }
+
+/** A message the local outbox holds (see _shared/email/outbox.ts and eml.ts). */
+export type OutboxMessage = {
+  campaignId: string;
+  to: string;
+  subject: string;
+  html: string;
+};
+
+/** Quoted-printable (RFC 2045) back to text: soft line breaks joined, =XX escapes as bytes. */
+function fromQuotedPrintable(encoded: string): string {
+  const joined = encoded.replaceAll("=\r\n", "");
+  const bytes: number[] = [];
+  for (let i = 0; i < joined.length; i++) {
+    if (joined[i] === "=") {
+      bytes.push(parseInt(joined.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(joined.charCodeAt(i));
+    }
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/** The headers a test looks at and the HTML part of an .eml the outbox wrote. */
+export function readEml(eml: string): OutboxMessage {
+  const head = eml.slice(0, eml.indexOf("\r\n\r\n"));
+  const header = (name: string) => {
+    const value = new RegExp(`^${name}: (.*)$`, "m").exec(head)?.[1];
+    if (value === undefined) throw new Error(`no ${name} header in:\n${head}`);
+    return value.trimEnd();
+  };
+  const html = /\r\nContent-Type: text\/html; charset=utf-8\r\n[^]*?\r\n\r\n([^]*?)\r\n--beacon-/
+    .exec(eml)?.[1];
+  if (html === undefined) throw new Error(`no HTML part in:\n${eml}`);
+  return {
+    campaignId: header("X-Beacon-Campaign"),
+    to: header("To"),
+    subject: header("Subject"),
+    html: fromQuotedPrintable(html),
+  };
+}
+
+/** Every message in the outbox `dir` (one directory per campaign, one .eml per recipient). */
+export async function outboxMessages(dir: string): Promise<OutboxMessage[]> {
+  const messages: OutboxMessage[] = [];
+  for await (const campaign of Deno.readDir(dir)) {
+    if (!campaign.isDirectory) continue;
+    for await (const file of Deno.readDir(`${dir}/${campaign.name}`)) {
+      if (!file.name.endsWith(".eml")) continue;
+      messages.push(
+        readEml(
+          await Deno.readTextFile(`${dir}/${campaign.name}/${file.name}`),
+        ),
+      );
+    }
+  }
+  return messages;
+}

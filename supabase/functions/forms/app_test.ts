@@ -3,37 +3,14 @@
 // nothing; the honeypot; per-IP and per-form rate limits; Turnstile when the owner stored its
 // secret (against the siteverify fake).
 import assert from "node:assert/strict";
-import { asService, asUser, type UserClaims } from "../_shared/db.ts";
+import { asUser } from "../_shared/db.ts";
 import { storeUserSecret } from "../_shared/secrets.ts";
 import { startTurnstileFake } from "../_testing/fakes/turnstile.ts";
+import { clientIp, createForm, formLeads } from "../_testing/forms.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { createFormsApp, readFormsSettings, TURNSTILE_SECRET } from "./app.ts";
 
 const app = createFormsApp(readFormsSettings());
-
-type FormFields = Record<string, unknown>;
-
-async function createForm(user: UserClaims, fields: FormFields = {}): Promise<string> {
-  return await asUser(user, async (tx) => {
-    const [list] = await tx<{ id: string }[]>`
-      insert into public.lists (name) values (${`Newsletter ${crypto.randomUUID()}`}) returning id`;
-    const row = {
-      name: "Signup",
-      fields: ["first_name", "plan"],
-      tags: ["signup"],
-      list_ids: [list.id],
-      consent_text: "Send me the newsletter.",
-      consent_version: "2026-12",
-      success_url: "https://acme.example/thanks",
-      ...fields,
-    };
-    const [form] = await tx<{ id: string }[]>`insert into public.forms ${tx(row)} returning id`;
-    return form.id;
-  });
-}
-
-/** An address no other test run uses. */
-const ip = () => `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
 
 function postForm(formId: string, body: string, headers: Record<string, string> = {}) {
   return app.request(`/forms/${formId}`, {
@@ -41,7 +18,7 @@ function postForm(formId: string, body: string, headers: Record<string, string> 
     headers: {
       "content-type": "application/x-www-form-urlencoded",
       "user-agent": "FormTest/1.0",
-      "cf-connecting-ip": headers["x-forwarded-for"] ?? ip(),
+      "cf-connecting-ip": headers["x-forwarded-for"] ?? clientIp(),
       ...headers,
     },
     body,
@@ -51,21 +28,9 @@ function postForm(formId: string, body: string, headers: Record<string, string> 
 function postJson(formId: string, body: unknown, headers: Record<string, string> = {}) {
   return app.request(`/forms/${formId}`, {
     method: "POST",
-    headers: { "content-type": "application/json", "cf-connecting-ip": ip(), ...headers },
+    headers: { "content-type": "application/json", "cf-connecting-ip": clientIp(), ...headers },
     body: JSON.stringify(body),
   });
-}
-
-async function leadsOf(user: UserClaims) {
-  return [
-    ...await asService((tx) =>
-      tx`select l.email, l.first_name, l.tags, l.custom_fields, l.subscription_status, l.source,
-                (select count(*)::int from public.list_memberships as m where m.lead_id = l.id) as lists,
-                (select array_agg(c.purpose || ' ' || c.consent_version || ' ' || host(c.ip_address) || ' ' || c.user_agent)
-                 from public.consents as c where c.lead_id = l.id) as consents
-         from public.leads as l where l.user_id = ${user.sub} order by l.email`
-    ),
-  ];
 }
 
 dbTest("an HTML post upserts the lead with fields, tags, list and consent, then 303", async () => {
@@ -79,7 +44,7 @@ dbTest("an HTML post upserts the lead with fields, tags, list and consent, then 
     );
     assert.equal(res.status, 303);
     assert.equal(res.headers.get("location"), "https://acme.example/thanks");
-    assert.deepEqual(await leadsOf(user), [{
+    assert.deepEqual(await formLeads(user), [{
       email: "Ada@Example.com",
       first_name: "Ada",
       tags: ["signup"],
@@ -93,7 +58,7 @@ dbTest("an HTML post upserts the lead with fields, tags, list and consent, then 
     res = await postJson(formId, { email: "ada@example.com ", plan: "team", consent: "yes" });
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { ok: true, status: "subscribed" });
-    const [lead] = await leadsOf(user);
+    const [lead] = await formLeads(user);
     assert.equal(lead.first_name, "Ada", "a field left out keeps its value");
     assert.deepEqual(lead.custom_fields, { plan: "team" }, "the case variant updated the one lead");
     assert.equal(lead.consents.length, 2, "each post records its consent");
@@ -140,7 +105,7 @@ dbTest("bad posts are refused naming the field, and change nothing", async () =>
     const closed = await postForm(formId, "email=a%40b.example&consent=on");
     assert.equal(closed.status, 404, "an inactive form takes nothing");
     await closed.body?.cancel();
-    assert.deepEqual(await leadsOf(user), []);
+    assert.deepEqual(await formLeads(user), []);
   } finally {
     await deleteUsers(user);
   }
@@ -155,7 +120,7 @@ dbTest("a filled honeypot looks like a success and stores nothing", async () => 
       "email=bot%40spam.example&consent=on&beacon_hp=http%3A%2F%2Fspam",
     );
     assert.equal(res.status, 303);
-    assert.deepEqual(await leadsOf(user), []);
+    assert.deepEqual(await formLeads(user), []);
   } finally {
     await deleteUsers(user);
   }
@@ -176,7 +141,7 @@ dbTest("posts are rate-limited per client address and per form", async () => {
         headers: { "content-type": "application/json", "cf-connecting-ip": address },
         body: JSON.stringify({ email: `p${n}@example.com` }),
       });
-    const one = ip();
+    const one = clientIp();
     const statuses = [];
     for (let n = 0; n < 3; n++) {
       const res = await post(one, n);
@@ -226,7 +191,7 @@ dbTest("with the owner's Turnstile secret, a post needs a valid, unused widget t
     res = await post({ email: "t@example.com", "cf-turnstile-response": "forged" });
     assert.equal(res.status, 403);
     assert.match(await res.text(), /invalid-input-response/);
-    assert.deepEqual(await leadsOf(user), []);
+    assert.deepEqual(await formLeads(user), []);
 
     const token = fake.issue("0x4AAAAAAA-owner-secret");
     res = await post({ email: "t@example.com", "cf-turnstile-response": token });
@@ -236,7 +201,7 @@ dbTest("with the owner's Turnstile secret, a post needs a valid, unused widget t
       response: token,
       remoteip: "203.0.113.7",
     });
-    assert.equal((await leadsOf(user)).length, 1);
+    assert.equal((await formLeads(user)).length, 1);
     res = await post({ email: "t@example.com", "cf-turnstile-response": token });
     assert.equal(res.status, 403, "a token is good once");
     assert.match(await res.text(), /timeout-or-duplicate/);
@@ -258,7 +223,10 @@ dbTest("a success_url outside BEACON_FORMS_REDIRECT_ALLOWLIST is not followed", 
     const formId = await createForm(user, { consent_text: null });
     const res = await strict.request(`/forms/${formId}`, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip() },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "cf-connecting-ip": clientIp(),
+      },
       body: "email=x%40example.com",
     });
     assert.equal(res.status, 200);

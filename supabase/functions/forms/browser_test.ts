@@ -17,6 +17,7 @@ import {
   trackingUrls,
   trackPath,
 } from "../_testing/email.ts";
+import { confirmLink } from "../_testing/forms.ts";
 import { createUser, deleteUsers } from "../_testing/harness.ts";
 
 /** The owner's site: a signup page with the Beacon form, and the pages forms send people to. */
@@ -137,12 +138,7 @@ Deno.test({
       await dispatcher.run();
       const [confirmation] = fake.sentTo(address);
       assert.ok(confirmation, "the confirmation email was sent");
-      const link = [...confirmation.html!.matchAll(/href="([^"]+)"/g)]
-        .map(([, href]) => new URL(href.replaceAll("&amp;", "&")))
-        .map((url) => url.searchParams.get("u") ?? url.href)
-        .find((href) => href.includes("/forms/confirm/"));
-      assert.ok(link, "the email links to the confirm page");
-      await browser.goto(link);
+      await browser.goto(confirmLink(confirmation.html!).target);
       page = await browser.page();
       assert.match(page.text, /Confirm your subscription/);
       assert.equal(

@@ -15,13 +15,12 @@ import {
   scheduleCampaign,
   startSending,
 } from "../_testing/email.ts";
+import { clientIp, confirmLink } from "../_testing/forms.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
 import { createFormsApp, readFormsSettings } from "./app.ts";
 
 const settings = readFormsSettings();
 const app = createFormsApp(settings);
-
-const ip = () => `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
 
 async function doubleOptInForm(user: UserClaims): Promise<string> {
   const [form] = await asUser(
@@ -38,22 +37,15 @@ async function doubleOptInForm(user: UserClaims): Promise<string> {
 const signUp = (formId: string, address: string) =>
   app.request(`/forms/${formId}`, {
     method: "POST",
-    headers: { "content-type": "application/json", "cf-connecting-ip": ip() },
+    headers: { "content-type": "application/json", "cf-connecting-ip": clientIp() },
     body: JSON.stringify({ email: address, consent: true }),
   });
 
-/** The confirm link of the email the fake received (unwrapped from click tracking). */
-function confirmLink(fake: ResendFake, address: string): string {
+/** The confirm page of the email the fake received, as a path the app routes. */
+function confirmPath(fake: ResendFake, address: string): string {
   const [email] = fake.sentTo(address);
   assert.ok(email, `a confirmation email went to ${address}`);
-  for (const [, href] of email.html!.matchAll(/href="([^"]+)"/g)) {
-    const url = new URL(href.replaceAll("&amp;", "&"));
-    const target = url.pathname.includes("/track/click/") ? url.searchParams.get("u")! : url.href;
-    if (target.includes("/forms/confirm/")) {
-      return new URL(target).pathname.replace(/^\/functions\/v1/, "");
-    }
-  }
-  throw new Error(`no confirm link in:\n${email.html}`);
+  return new URL(confirmLink(email.html!).target).pathname.replace(/^\/functions\/v1/, "");
 }
 
 async function lead(user: UserClaims, address: string) {
@@ -91,7 +83,7 @@ dbTest(
       await dispatcher.run();
       assert.equal(fake.sentTo(address).length, 1, "only the confirmation email was sent");
       assert.equal(fake.sentTo(address)[0].subject, "Please confirm your subscription");
-      const link = confirmLink(fake, address);
+      const link = confirmPath(fake, address);
 
       res = await signUp(formId, address);
       assert.equal(res.status, 200, "posting again answers the same");

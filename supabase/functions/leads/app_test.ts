@@ -1,6 +1,8 @@
 // The leads function over real HTTP through the local gateway: imports (good and bad rows,
-// malformed files, dry runs, modes, tag and custom field merges, 100,000 rows) and exports
-// (round trip, status filter, quoting), and one owner's token never reaching another's leads.
+// malformed files, dry runs, modes, tag and custom field merges, the owner's scoring rules and
+// lead_created workflows applied to the new leads, the first 1,000 errors, 100,000 rows) and
+// exports (round trip, status filter, quoting), and one owner's token never reaching another's
+// leads.
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { serveFunctions } from "../_testing/email.ts";
@@ -59,6 +61,62 @@ const leadsOf = (user: UserClaims) =>
       select email, first_name, company, status, tags, custom_fields, updated_at
       from public.leads where user_id = ${user.sub} order by email_normalized`
   );
+
+/**
+ * Polls `done` (every 100 ms, up to 30 s), running `work` before each look: the cron jobs
+ * run the same work meanwhile, and a row one of them holds is skipped by ours.
+ */
+async function settle(
+  what: string,
+  work: () => Promise<unknown>,
+  done: () => Promise<boolean>,
+) {
+  for (let i = 0; i < 300; i++) {
+    await work();
+    if (await done()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what} did not happen within 30 s`);
+}
+
+/** What beacon-apply-scoring-rules does within a minute: the owner's new rules take effect. */
+const applyScoringRules = (owner: UserClaims) =>
+  settle(
+    "rescoring",
+    () => asService((tx) => tx`select private.apply_scoring_changes()`),
+    async () => {
+      const [{ pending }] = await asService((tx) =>
+        tx`select exists (select from private.scoring_rescores where user_id = ${owner.sub}) as pending`
+      );
+      return !pending;
+    },
+  );
+
+/** What beacon-lead-changes does within a second: the workflows of inserted leads start. */
+const leadChangesExpanded = (owner: UserClaims) =>
+  settle(
+    "expanding the lead inserts",
+    () => asService((tx) => tx`select private.expand_lead_changes(1000)`),
+    async () => {
+      const [{ pending }] = await asService((tx) =>
+        tx`select exists (select from private.lead_changes where user_id = ${owner.sub}) as pending`
+      );
+      return !pending;
+    },
+  );
+
+/** An active lead_created workflow of the owner's that tags the lead; returns its id. */
+async function leadCreatedWorkflow(owner: UserClaims): Promise<string> {
+  const [workflow] = await asUser(
+    owner,
+    (tx) =>
+      tx`insert into public.workflows (name, trigger_config, action_config)
+         values ('Welcome', '{"type": "lead_created"}',
+                 '{"steps": [{"type": "add_tag", "tag": "welcomed"}]}')
+         returning id`,
+  );
+  return workflow.id;
+}
 
 const unchangedBy = async (user: UserClaims, work: () => Promise<void>) => {
   const before = await leadsOf(user);
@@ -567,6 +625,149 @@ Deno.test({
           assert.match(await res.text(), message);
         }
       });
+
+      await t.step(
+        "imported leads are scored by the owner's rules and start her lead_created workflow, new ones only",
+        async () => {
+          const owner = await createUser("import-effects");
+          const other = await createUser("import-effects-other");
+          try {
+            await asUser(owner, async (tx) => {
+              await tx`insert into public.leads (email, first_name)
+                       values ('old1@effects.example', 'Old'), ('old2@effects.example', 'Same')`;
+              await tx`insert into public.scoring_rules (name, points, condition) values
+                ('VIP', 20, '{"type": "tag_present", "tag": "vip"}'),
+                ('Pro plan', 7, '{"type": "custom_field", "key": "plan", "op": "eq", "value": "pro"}')`;
+            });
+            await applyScoringRules(owner);
+            const welcome = await leadCreatedWorkflow(owner);
+            const elsewhere = await leadCreatedWorkflow(other);
+
+            // 1,500 new leads (two batches of the function's 1,000), one changed, one unchanged.
+            const fresh = Array.from({ length: 1500 }, (_, i) => ({
+              email: `new${i}@effects.example`,
+              company: i % 3 === 0 ? `Company ${i}` : "",
+              tags: i % 5 === 0 ? "vip;b2b" : "b2b",
+              plan: i % 4 === 0 ? "pro" : "free",
+            }));
+            const lines = fresh.map((r) => `${r.email},,${r.company},${r.tags},${r.plan}`);
+            lines.splice(700, 0, "old1@effects.example,Changed,,,");
+            lines.unshift("old2@effects.example,Same,,,");
+            const { status, body } = await send(
+              url,
+              owner,
+              `email,first_name,company,tags,plan\n${lines.join("\n")}\n`,
+            );
+            assert.equal(status, 200, JSON.stringify(body).slice(0, 500));
+            assert.deepEqual(counts(body), {
+              inserted: 1500,
+              updated: 1,
+              unchanged: 1,
+              failed: 0,
+            });
+
+            const scores = new Map(
+              (await asService((tx) =>
+                tx<{ email: string; score: number }[]>`
+                  select email, score from public.leads where user_id = ${owner.sub}`
+              )).map((l) => [l.email, l.score]),
+            );
+            const wrong = fresh.filter((r) =>
+              scores.get(r.email) !==
+                (r.company ? 10 : 0) + (r.tags.includes("vip") ? 20 : 0) +
+                  (r.plan === "pro" ? 7 : 0)
+            );
+            assert.deepEqual(
+              wrong.map((r) => [r.email, scores.get(r.email)]),
+              [],
+              "each new lead scores company +10 (the default rule), VIP +20 and Pro plan +7",
+            );
+
+            await leadChangesExpanded(owner);
+            const started = await asService((tx) =>
+              tx<{ workflow_id: string; email: string }[]>`
+                select e.workflow_id, l.email
+                from public.workflow_executions as e
+                join public.leads as l on l.id = (e.trigger_data ->> 'lead_id')::uuid
+                where e.workflow_id in (${welcome}, ${elsewhere})`
+            );
+            assert.ok(
+              started.every((e) => e.workflow_id === welcome),
+              "only the owner's workflow",
+            );
+            assert.deepEqual(
+              started.map((e) => e.email).sort(),
+              fresh.map((r) => r.email).sort(),
+              "one run per inserted lead; none for the updated or the unchanged one",
+            );
+          } finally {
+            await deleteUsers(owner, other);
+          }
+        },
+      );
+
+      await t.step(
+        "errors: the first 1,000 by row, however many rows fail; the good rows go in",
+        async () => {
+          const owner = await createUser("import-errors");
+          try {
+            // A lead whose 100 tags leave no room: its row fails in the database, in the last
+            // batch, after the parser has refused every bad row below it.
+            const full = Array.from({ length: 100 }, (_, i) => `t${i}`);
+            await asUser(
+              owner,
+              (tx) =>
+                tx`insert into public.leads (email, tags) values ('full@errors.example', ${full})`,
+            );
+            const lines = ["full@errors.example,one-more"];
+            const good: string[] = [];
+            const bad: number[] = [];
+            for (let i = 0; i < 2700; i++) {
+              if (i % 9 === 0) {
+                good.push(`good${i}@errors.example`);
+                lines.push(`good${i}@errors.example,`);
+              } else {
+                bad.push(lines.length + 1);
+                lines.push(`bad${i},`);
+              }
+            }
+            const { status, body } = await send(
+              url,
+              owner,
+              `email,tags\n${lines.join("\n")}\n`,
+            );
+            assert.equal(status, 200, JSON.stringify(body).slice(0, 500));
+            assert.deepEqual(counts(body), {
+              inserted: good.length,
+              updated: 0,
+              unchanged: 0,
+              failed: bad.length + 1,
+            });
+            assert.equal(bad.length, 2400);
+            assert.equal(body.errors.length, 1000);
+            assert.deepEqual(body.errors[0], {
+              row: 1,
+              field: "tags",
+              message: 'new row for relation "leads" violates check constraint "leads_tags_check"',
+            });
+            assert.deepEqual(
+              body.errors.slice(1).map((e: { row: number }) => e.row),
+              bad.slice(0, 999),
+              "then the parser's errors, lowest rows first",
+            );
+            assert.ok(
+              body.errors.slice(1).every((e: { field: string }) => e.field === "email"),
+            );
+            const [{ n }] = await asService((tx) =>
+              tx`select count(*)::integer as n from public.leads
+                 where user_id = ${owner.sub} and email like 'good%'`
+            );
+            assert.equal(n, good.length, "every good row went in");
+          } finally {
+            await deleteUsers(owner);
+          }
+        },
+      );
 
       await t.step("100,000 rows import in one request", async () => {
         const owner = await createUser("import-100k");

@@ -1,12 +1,12 @@
 -- Privacy (migration lead_privacy): export_lead_data returns everything held about one of the
 -- caller's leads; erase_lead deletes the lead and every row naming its address, keeps only a
--- hash, and from then on a lead created on that address (insert, import, form) starts
--- unsubscribed and an explicit address in a campaign is not sent to. Another owner's lead is
--- "not found" for both.
+-- hash, and from then on a lead created on that address (insert, import, a form post, single
+-- or double opt-in) starts unsubscribed and an explicit address in a campaign is not sent to.
+-- Another owner's lead is "not found" for both.
 begin;
 \ir _helpers.psql
 
-select plan(17);
+select plan(20);
 
 do $$
 begin
@@ -19,6 +19,8 @@ select tests.authenticate_as('alice');
 insert into public.lists (name) values ('Newsletter');
 insert into public.leads (email, first_name, tags) values ('Ada@Acme.com', 'Ada', '{vip}'), ('keep@acme.com', 'Kim', '{}');
 insert into public.list_memberships (list_id, lead_id) select li.id, l.id from public.lists as li, public.leads as l;
+insert into public.forms (name, consent_text) values ('Single', 'Email me.');
+insert into public.forms (name, double_opt_in) values ('Double', true);
 insert into public.analytics_events (event_type, event_name, properties)
 select 'track', 'signed_up', jsonb_build_object('lead_id', l.id) from public.leads as l where l.email = 'Ada@Acme.com';
 insert into public.analytics_events (event_type, event_name, properties)
@@ -83,6 +85,25 @@ select is((select subscription_status from public.leads where email_normalized =
   'but starts unsubscribed');
 delete from public.leads where email_normalized = 'ada@acme.com';
 select tests.clear_authentication();
+-- A form post, as the forms function makes it (private.submit_form, as the system).
+create function tests.post_form(form_name text, address text)
+returns text
+language sql
+as $$
+  select s.subscription_status || ' ' || s.needs_confirmation
+  from public.forms as f,
+       private.submit_form(f.id, address, '{"first_name": "Ada"}', '{}', '203.0.113.5', 'Test/1.0') as s
+  where f.name = form_name and f.user_id = tests.get_user_id('alice')
+$$;
+select is(tests.post_form('Single', 'Ada@Acme.com'), 'unsubscribed false',
+  'a form post on the erased address creates the lead unsubscribed, though the form subscribes');
+select is(tests.post_form('Double', 'ada@acme.com'), 'unsubscribed false',
+  'and a double opt-in post leaves it so: no confirmation email goes out');
+select results_eq(
+  $$select subscription_status, first_name from public.leads
+    where user_id = tests.get_user_id('alice') and email_normalized = 'ada@acme.com'$$,
+  $$values ('unsubscribed', 'Ada')$$, 'the one lead holds the posted fields, unsubscribed');
+delete from public.leads where email_normalized = 'ada@acme.com';
 select results_eq(
   $$select r.email from private.resolve_email_recipients(tests.get_user_id('alice'), '["ada@acme.com", "new@acme.com"]') as r$$,
   $$values ('new@acme.com')$$,

@@ -1,11 +1,11 @@
 -- Saved segments (migration segments): owners keep their own (RLS, column privileges, the
 -- predicate validated with its path), and segment_count and preview_segment select exactly
--- what a plain SQL evaluation of the same predicate selects on random data, never another
--- owner's leads.
+-- what a plain SQL evaluation of the same predicate selects on random data (lead fields,
+-- events, email opens, clicks and bounces), never another owner's leads.
 begin;
 \ir _helpers.psql
 
-select plan(23);
+select plan(29);
 
 do $$ begin perform tests.create_user('alice'); perform tests.create_user('bob'); end; $$;
 select setseed(0.42);
@@ -30,6 +30,36 @@ from public.leads as l
 where random() < 0.4;
 set local beacon.trusted_score_write = '';
 
+-- Email deliveries: three campaigns of alice's and one of bob's each reach about half their
+-- owner's leads, with opens (some by machines only), clicks (some by link scanners only) and
+-- bounces up to 60 days back. One more campaign of alice's reaches every address of hers as an
+-- explicit recipient (no lead id), opened, clicked and bounced yesterday: no predicate counts it.
+select tests.insert_row('email_campaigns', o.owner, jsonb_build_object('subject', o.subject))
+from (values ('alice', 'Random'), ('alice', 'Random'), ('alice', 'Random'), ('bob', 'Random'),
+             ('alice', 'Explicit')) as o (owner, subject);
+with reached as (
+  select l.user_id, c.id as campaign, l.id as lead, l.email,
+    case when random() < 0.5 then now() - random() * interval '60 days' end as opened,
+    random() < 0.7 as human_open,
+    case when random() < 0.3 then now() - random() * interval '60 days' end as clicked,
+    random() < 0.8 as human_click,
+    case when random() < 0.15 then now() - random() * interval '60 days' end as bounced
+  from public.leads as l
+  join public.email_campaigns as c on c.user_id = l.user_id and c.subject = 'Random'
+  where random() < 0.5
+)
+insert into public.email_deliveries (user_id, email_campaign_id, lead_id, email, status, sent_at, idempotency_key,
+  opened_at, human_opened_at, clicked_at, human_clicked_at, bounced_at)
+select r.user_id, r.campaign, r.lead, r.email, 'delivered', now() - interval '61 days', gen_random_uuid()::text,
+  r.opened, case when r.human_open then r.opened end, r.clicked, case when r.human_click then r.clicked end, r.bounced
+from reached as r;
+insert into public.email_deliveries (user_id, email_campaign_id, lead_id, email, status, sent_at, idempotency_key,
+  opened_at, human_opened_at, clicked_at, human_clicked_at, bounced_at)
+select l.user_id, c.id, null, l.email, 'bounced', now() - interval '2 days', gen_random_uuid()::text,
+  now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', now() - interval '1 day'
+from public.leads as l
+join public.email_campaigns as c on c.user_id = l.user_id and c.subject = 'Explicit';
+
 create table tests.cases (n serial, predicate jsonb, plain text);
 grant select on tests.cases to authenticated;
 insert into tests.cases (predicate, plain) values
@@ -43,7 +73,26 @@ insert into tests.cases (predicate, plain) values
       and e."timestamp" >= now() - interval ''30 days'' and (e.properties ->> ''lead_id'' = l.id::text or e.properties ->> ''email'' = l.email))'),
   ('{"events": [{"event_name": "signup", "within_days": 30, "absent": true}], "statuses": ["lost"]}',
    'l.status = ''lost'' and not exists (select from public.analytics_events as e where e.user_id = l.user_id and e.event_name = ''signup''
-      and e."timestamp" >= now() - interval ''30 days'' and (e.properties ->> ''lead_id'' = l.id::text or e.properties ->> ''email'' = l.email))');
+      and e."timestamp" >= now() - interval ''30 days'' and (e.properties ->> ''lead_id'' = l.id::text or e.properties ->> ''email'' = l.email))'),
+  ('{"emails": [{"action": "opened", "within_days": 14}]}',
+   'exists (select from public.email_deliveries as d where d.user_id = l.user_id and d.lead_id = l.id
+      and d.human_opened_at >= now() - interval ''14 days'')'),
+  ('{"emails": [{"action": "clicked", "within_days": 30}]}',
+   'exists (select from public.email_deliveries as d where d.user_id = l.user_id and d.lead_id = l.id
+      and d.human_clicked_at >= now() - interval ''30 days'')'),
+  ('{"emails": [{"action": "bounced", "within_days": 45}]}',
+   'exists (select from public.email_deliveries as d where d.user_id = l.user_id and d.lead_id = l.id
+      and d.bounced_at >= now() - interval ''45 days'')'),
+  ('{"emails": [{"action": "opened", "within_days": 30, "absent": true}, {"action": "clicked", "within_days": 60}],
+     "statuses": ["new", "qualified"]}',
+   'l.status in (''new'', ''qualified'')
+    and not exists (select from public.email_deliveries as d where d.user_id = l.user_id and d.lead_id = l.id
+      and d.human_opened_at >= now() - interval ''30 days'')
+    and exists (select from public.email_deliveries as d where d.user_id = l.user_id and d.lead_id = l.id
+      and d.human_clicked_at >= now() - interval ''60 days'')'),
+  ('{"emails": [{"action": "bounced", "within_days": 60, "absent": true}], "tags": {"any": ["vip"]}}',
+   '''vip'' = any (l.tags) and not exists (select from public.email_deliveries as d where d.user_id = l.user_id
+      and d.lead_id = l.id and d.bounced_at >= now() - interval ''60 days'')');
 
 create function tests.plain_count(plain text)
 returns bigint
@@ -65,6 +114,9 @@ insert into public.segments (name, predicate) select 'case ' || n, predicate fro
 select is(public.segment_count(s.id), tests.plain_count(c.plain), format('segment_count equals plain SQL: %s', c.predicate))
 from tests.cases as c join public.segments as s on s.name = 'case ' || c.n
 order by c.n;
+select ok(bool_and(tests.plain_count(c.plain) between 1 and 499),
+  'each email activity case selects some of alice''s leads, not all: the comparisons above can tell')
+from tests.cases as c where c.predicate ? 'emails';
 select ok(tests.plain_count('true') = 500 and public.segment_count((select id from public.segments where name = 'case 1')) = 500,
   'the empty predicate counts all of alice''s 500 leads and none of bob''s');
 

@@ -3,12 +3,29 @@
 -- the worker calls once per group of executions at a condition step, had its own SQL for the
 -- grammar's lead fields and no activity at all: a condition on `events` or `emails` held for
 -- every lead in the worker (while private.lead_matches, one execution at a time, honoured it).
--- It now runs the condition compiled by private.lead_conditions_sql: one execute per owner of
--- the group (one: a group is one workflow's), the owner a literal so that activity sub-selects
--- are hashed once.
+-- It now runs the condition compiled by private.lead_conditions_sql (private.leads_meeting): one
+-- execute per owner of the group (one: a group is one workflow's), the owner a literal so that
+-- activity sub-selects are hashed once.
 --
 -- private.lead_matches stays for the paths that decide for one lead at a time, where a compiled
 -- query would be one execute per lead; its comment says which and what keeps the two equal.
+
+create function private.leads_meeting(owner uuid, conditions jsonb, lead_ids uuid[] default null)
+returns setof uuid
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return query execute format('select l.id from public.leads as l where l.user_id = %L::uuid%s and %s',
+    owner, case when lead_ids is not null then ' and l.id = any ($1)' end,
+    private.lead_conditions_sql(conditions, 'l', format('%L::uuid', owner)))
+  using lead_ids;
+end;
+$$;
+comment on function private.leads_meeting(uuid, jsonb, uuid[]) is
+  'The ids of the owner''s leads (of lead_ids, when given) that meet (valid) lead conditions (null: all of them), in one query compiled by private.lead_conditions_sql, the owner a literal.';
+revoke all on function private.leads_meeting(uuid, jsonb, uuid[]) from public, anon, authenticated, service_role;
 
 create or replace function private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb)
 returns setof uuid
@@ -20,9 +37,7 @@ declare
   owner uuid;
 begin
   for owner in select distinct l.user_id from public.leads as l where l.id = any (lead_ids) loop
-    return query execute format('select l.id from public.leads as l where l.id = any ($1) and l.user_id = %L::uuid and %s',
-      owner, private.lead_conditions_sql(conditions, 'l', format('%L::uuid', owner)))
-    using lead_ids;
+    return query select m.id from private.leads_meeting(owner, conditions, lead_ids) as m (id);
   end loop;
 end;
 $$;

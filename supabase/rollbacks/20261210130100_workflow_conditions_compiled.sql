@@ -44,3 +44,5 @@ comment on function private.lead_conditions_sql(jsonb, text, text) is
 
 comment on function private.lead_matches(public.leads, jsonb) is
   'Whether a lead meets (valid) lead conditions, activity included; null conditions: always. One row at a time; lead_conditions_sql is the set-based form and agrees with it.';
+
+drop function private.leads_meeting(uuid, jsonb, uuid[]);

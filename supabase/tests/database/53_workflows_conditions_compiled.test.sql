@@ -1,12 +1,12 @@
--- The set-based worker's `condition` step is compiled by the lead grammar's compiler
--- (migration workflow_conditions_compiled): private.workflow_conditions_hold runs
--- private.lead_conditions_sql, so a condition on activity (events, email engagement, absent
--- ones) holds in the worker exactly as one execution at a time (private.lead_matches) decides,
--- each owner's activity for their own leads only.
+-- The set-based worker's `condition` step and the leads a schedule fires for are compiled by
+-- the lead grammar's compiler (migrations workflow_conditions_compiled and
+-- workflow_schedules_compiled, through private.leads_meeting), so a condition on activity
+-- (events, email engagement, absent ones) holds there exactly as one execution at a time
+-- (private.lead_matches) decides, each owner's activity for their own leads only.
 begin;
 \ir _helpers.psql
 
-select plan(5);
+select plan(7);
 
 select tests.set_aside_queued_work();
 
@@ -106,6 +106,23 @@ select is(
          array(select l.id from public.leads as l
                where l.email like '%@acme.com' and private.lead_matches(l, c.conditions) order by l.id)),
   0, 'workflow_conditions_hold selects exactly the leads lead_matches accepts, for activity conditions');
+
+-- A schedule fires for the owner's leads meeting its conditions, activity included.
+do $$
+begin
+  perform tests.workflow('signed up lately', '{"type": "schedule", "cron": "0 9 * * *",
+    "conditions": {"events": [{"event_name": "signup", "within_days": 30}], "statuses": ["new"]}}');
+end;
+$$;
+select is(private.fire_scheduled_workflows(tests.tomorrow(9, 0)), 2, 'at 09:00 the schedule fires twice');
+select is(
+  (select array_agg(l.email order by l.email)
+   from public.workflow_executions as e
+   join public.workflows as w on w.id = e.workflow_id
+   join public.leads as l on l.id = (e.trigger_data ->> 'lead_id')::uuid
+   where w.name = 'signed up lately'),
+  array['o1@acme.com', 's1@acme.com'],
+  'for alice''s new leads who signed up in the last 30 days: not bob''s, not the old signup');
 
 select * from finish();
 rollback;

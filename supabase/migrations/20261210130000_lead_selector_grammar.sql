@@ -14,8 +14,9 @@
 -- (private.lead_conditions_problem) at the selector's own path, with its messages (they were the
 -- same); what the grammar has no word for stays in private.recipient_list_problem. At fan-out,
 -- selectors and segments compile (private.lead_conditions_sql) into one condition over the
--- owner's leads: resolve_email_recipients runs its query with that condition (one execute),
--- and private.segment_lead_ids, which compiled the segments alone, is dropped.
+-- owner's leads (private.recipient_list_leads, one execute), which resolve_email_recipients
+-- reads instead of its own selector SQL; private.segment_lead_ids, which compiled the
+-- segments alone, is dropped.
 --
 -- recipient_list_problem is redefined from 20261206150200_email_segment_recipients,
 -- resolve_email_recipients from 20261209120000_email_deliveries_at_first_claim; only their
@@ -193,20 +194,18 @@ $_$;
 comment on function private.recipient_list_problem(jsonb) is
   'The first problem of a recipient_list, naming its entry (recipient_list[2].email: ...), or null when it is valid. The validator trigger and fan-out both ask it; a lead selector''s statuses and min_score are asked of the lead grammar''s validator (private.lead_conditions_problem) through its translation (private.lead_selector_conditions).';
 
-create or replace function private.resolve_email_recipients(owner uuid, recipient_list jsonb)
-returns table (email text, lead_id uuid, first_name text, last_name text, merge_data jsonb)
+create function private.recipient_list_leads(owner uuid, recipient_list jsonb)
+returns setof public.leads
 language plpgsql
 stable
 set search_path = ''
-as $fn$
+as $$
 declare
   -- A literal owner lets the planner hash the compiled activity sub-selects once.
   owner_sql constant text := format('%L::uuid', owner);
   picks text;
 begin
-  -- Lead selectors (through their translation) and the owner's segments (a segment deleted
-  -- since the campaign was saved selects no one) as one condition over the owner's leads.
-  select coalesce(string_agg(format('(%s)', p.condition), ' or ' order by p.n), 'false')
+  select string_agg(format('(%s)', p.condition), ' or ' order by p.n)
   into picks
   from (
     select e.n, concat_ws(' and ',
@@ -221,118 +220,129 @@ begin
     join public.segments as s on s.user_id = owner and s.id = (e.entry ->> 'segment')::uuid
     where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment'
   ) as p;
+  if picks is null then
+    return;
+  end if;
+  -- Whole rows, read once: resolve_email_recipients needs them, and reading 100,000 ids again
+  -- by id cost fan-out 0.3 to 0.5 s (docs/performance.md).
+  return query execute format('select l.* from public.leads as l where l.user_id = %s and (%s)', owner_sql, picks);
+end;
+$$;
+comment on function private.recipient_list_leads(uuid, jsonb) is
+  'The owner''s leads that the lead selectors (through private.lead_selector_conditions) and the owner''s segments of a (valid) recipient_list pick, in one query compiled by private.lead_conditions_sql; a segment deleted since the campaign was saved picks no one.';
+revoke all on function private.recipient_list_leads(uuid, jsonb) from public, anon, authenticated, service_role;
 
-  return query execute format($sql$
-    with entries as (
-      select e.entry, e.n
-      from jsonb_array_elements($2) with ordinality as e (entry, n)
-    ),
-    explicit as (
-      select distinct on (lower(r.email))
-        lower(r.email) as address, r.email, r.first_name, r.last_name, r.data
-      from entries as e
-      cross join lateral (
-        select
-          btrim(case when jsonb_typeof(e.entry) = 'string' then e.entry #>> '{}' else e.entry ->> 'email' end) as email,
-          case when jsonb_typeof(e.entry) = 'object' then e.entry ->> 'first_name' end as first_name,
-          case when jsonb_typeof(e.entry) = 'object' then e.entry ->> 'last_name' end as last_name,
-          case when jsonb_typeof(e.entry) = 'object' then e.entry -> 'data' end as data
-      ) as r
-      where jsonb_typeof(e.entry) = 'string' or e.entry ? 'email'
-      order by lower(r.email), e.n
-    ),
-    -- The leads that lead selectors, segments and lists pick, as rows: each branch reads the
-    -- leads it picks once (a campaign to 100,000 leads made 100,000 lookups by id when the
-    -- branches returned ids and the rows were read again).
-    picked as (
-      -- Lead selectors and segments: one condition, compiled by the lead grammar's compiler.
-      select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
-             l.email_normalized
-      from public.leads as l
-      where l.user_id = $1
-        and (%s)
-      union
-      -- Lists: the members of each {"list": id} who have not left it.
-      select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
-             l.email_normalized
-      from public.leads as l
-      where l.user_id = $1
-        and l.id in (
-          select m.lead_id
-          from public.list_memberships as m
-          where m.user_id = $1
-            and m.unsubscribed_at is null
-            and m.list_id in (
-              select (e.entry ->> 'list')::uuid
-              from entries as e
-              where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list'))
-    ),
-    selected as (
-      select lower(p.email) as address, p.id, p.email, p.first_name, p.last_name, p.company, p.custom_fields
-      from picked as p
-      -- Subscription: only subscribed leads receive campaign email. One whose address is
-      -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
-      where p.subscription_status = 'subscribed'
+create or replace function private.resolve_email_recipients(owner uuid, recipient_list jsonb)
+returns table (email text, lead_id uuid, first_name text, last_name text, merge_data jsonb)
+language sql
+stable
+set search_path = ''
+as $$
+  with entries as (
+    select e.entry, e.n
+    from jsonb_array_elements(recipient_list) with ordinality as e (entry, n)
+  ),
+  explicit as (
+    select distinct on (lower(r.email))
+      lower(r.email) as address, r.email, r.first_name, r.last_name, r.data
+    from entries as e
+    cross join lateral (
+      select
+        btrim(case when jsonb_typeof(e.entry) = 'string' then e.entry #>> '{}' else e.entry ->> 'email' end) as email,
+        case when jsonb_typeof(e.entry) = 'object' then e.entry ->> 'first_name' end as first_name,
+        case when jsonb_typeof(e.entry) = 'object' then e.entry ->> 'last_name' end as last_name,
+        case when jsonb_typeof(e.entry) = 'object' then e.entry -> 'data' end as data
+    ) as r
+    where jsonb_typeof(e.entry) = 'string' or e.entry ? 'email'
+    order by lower(r.email), e.n
+  ),
+  -- The leads that lead selectors, segments and lists pick, as rows: each branch reads the
+  -- leads it picks once (a campaign to 100,000 leads made 100,000 lookups by id when the
+  -- branches returned ids and the rows were read again).
+  picked as (
+    -- Lead selectors and segments: one query, compiled by the lead grammar's compiler.
+    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
+           l.email_normalized
+    from private.recipient_list_leads(owner, recipient_list) as l
+    union
+    -- Lists: the members of each {"list": id} who have not left it.
+    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
+           l.email_normalized
+    from public.leads as l
+    where l.user_id = owner
+      and l.id in (
+        select m.lead_id
+        from public.list_memberships as m
+        where m.user_id = owner
+          and m.unsubscribed_at is null
+          and m.list_id in (
+            select (e.entry ->> 'list')::uuid
+            from entries as e
+            where jsonb_typeof(e.entry) = 'object' and e.entry ? 'list'))
+  ),
+  selected as (
+    select lower(p.email) as address, p.id, p.email, p.first_name, p.last_name, p.company, p.custom_fields
+    from picked as p
+    -- Subscription: only subscribed leads receive campaign email. One whose address is
+    -- suppressed stays, so that fan-out records its delivery as suppressed (as before).
+    where p.subscription_status = 'subscribed'
+       or exists (
+         select
+         from public.email_suppressions as u
+         where u.user_id = owner and lower(u.email) = p.email_normalized)
+    union
+    -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
+    select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
+    from public.leads as l
+    where l.user_id = owner
+      and l.subscription_status = 'unconfirmed'
+      and l.id in (
+        select (e.entry ->> 'confirm')::uuid
+        from entries as e
+        where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm')
+  ),
+  -- Explicit entries with the owner's lead of the same address, selected or not.
+  explicit_leads as (
+    select
+      x.*,
+      l.id as lead_id,
+      l.email as lead_email,
+      l.first_name as lead_first_name,
+      l.last_name as lead_last_name,
+      l.company as lead_company,
+      l.custom_fields as lead_custom_fields,
+      l.subscription_status as lead_subscription_status
+    from explicit as x
+    left join public.leads as l on l.user_id = owner and lower(l.email) = x.address
+  )
+  select
+    coalesce(s.email, x.lead_email, x.email),
+    coalesce(s.id, x.lead_id),
+    coalesce(s.first_name, x.lead_first_name, x.first_name),
+    coalesce(s.last_name, x.lead_last_name, x.last_name),
+    coalesce(x.data, '{}')
+      || jsonb_strip_nulls(jsonb_build_object('company', coalesce(s.company, x.lead_company)))
+      || coalesce(s.custom_fields, x.lead_custom_fields, '{}')
+  from explicit_leads as x
+  full join selected as s on s.address = x.address
+  -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
+  -- (a suppressed one stays, recorded as suppressed by fan-out).
+  where (x.lead_subscription_status is null
+         or x.lead_subscription_status = 'subscribed'
          or exists (
            select
            from public.email_suppressions as u
-           where u.user_id = $1 and lower(u.email) = p.email_normalized)
-      union
-      -- Confirmations (double opt-in): the lead a confirmation email asks, while unconfirmed.
-      select lower(l.email) as address, l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields
-      from public.leads as l
-      where l.user_id = $1
-        and l.subscription_status = 'unconfirmed'
-        and l.id in (
-          select (e.entry ->> 'confirm')::uuid
-          from entries as e
-          where jsonb_typeof(e.entry) = 'object' and e.entry ? 'confirm')
-    ),
-    -- Explicit entries with the owner's lead of the same address, selected or not.
-    explicit_leads as (
-      select
-        x.*,
-        l.id as lead_id,
-        l.email as lead_email,
-        l.first_name as lead_first_name,
-        l.last_name as lead_last_name,
-        l.company as lead_company,
-        l.custom_fields as lead_custom_fields,
-        l.subscription_status as lead_subscription_status
-      from explicit as x
-      left join public.leads as l on l.user_id = $1 and lower(l.email) = x.address
-    )
-    select
-      coalesce(s.email, x.lead_email, x.email),
-      coalesce(s.id, x.lead_id),
-      coalesce(s.first_name, x.lead_first_name, x.first_name),
-      coalesce(s.last_name, x.lead_last_name, x.last_name),
-      coalesce(x.data, '{}')
-        || jsonb_strip_nulls(jsonb_build_object('company', coalesce(s.company, x.lead_company)))
-        || coalesce(s.custom_fields, x.lead_custom_fields, '{}')
-    from explicit_leads as x
-    full join selected as s on s.address = x.address
-    -- Subscription: an explicit address whose lead is unconfirmed or unsubscribed gets nothing
-    -- (a suppressed one stays, recorded as suppressed by fan-out).
-    where (x.lead_subscription_status is null
-           or x.lead_subscription_status = 'subscribed'
-           or exists (
-             select
-             from public.email_suppressions as u
-             where u.user_id = $1 and lower(u.email) = x.address))
-      -- Privacy: an explicit address whose lead was erased (public.erase_lead) gets nothing.
-      and (x.address is null
-           or x.lead_id is not null
-           or not exists (
-             select
-             from private.erased_addresses as z
-             where z.user_id = $1 and z.address_hash = private.address_hash($1, x.address)))
-  $sql$, picks)
-  using owner, recipient_list;
-end;
-$fn$;
+           where u.user_id = owner and lower(u.email) = x.address))
+    -- Privacy: an explicit address whose lead was erased (public.erase_lead) gets nothing.
+    and (x.address is null
+         or x.lead_id is not null
+         or not exists (
+           select
+           from private.erased_addresses as z
+           where z.user_id = owner and z.address_hash = private.address_hash(owner, x.address)))
+$$;
 
 comment on function private.resolve_email_recipients(uuid, jsonb) is
-  'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads (lead selectors through private.lead_selector_conditions and segments, compiled by private.lead_conditions_sql into one query), list members who have not left and leads asked to confirm (while unconfirmed), one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
+  'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads (lead selectors and segments: private.recipient_list_leads), list members who have not left and leads asked to confirm (while unconfirmed), one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
 
 drop function private.segment_lead_ids(uuid, uuid[]);

@@ -318,4 +318,5 @@ $$;
 comment on function private.resolve_email_recipients(uuid, jsonb) is
   'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads, list members who have not left and leads asked to confirm (while unconfirmed), one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
 
+drop function private.recipient_list_leads(uuid, jsonb);
 drop function private.lead_selector_conditions(jsonb);

@@ -4884,11 +4884,9 @@ begin
           select
             array_agg(due_ids[i]) as workflow_ids,
             array_agg(due_owners[i]) as user_ids,
-            array_agg(l.id) as lead_ids,
-            array_agg(jsonb_build_object('trigger', 'schedule', 'lead_id', l.id, 'scheduled_for', due_minutes[i])) as data
-          from public.leads as l
-          where l.user_id = due_owners[i]
-            and private.lead_matches(l, due_conditions[i])
+            array_agg(m.id) as lead_ids,
+            array_agg(jsonb_build_object('trigger', 'schedule', 'lead_id', m.id, 'scheduled_for', due_minutes[i])) as data
+          from private.leads_meeting(due_owners[i], due_conditions[i]) as m (id)
         ) as a
         cross join lateral private.start_workflow_executions(a.workflow_ids, a.user_ids, a.lead_ids, a.data)
       );
@@ -5477,7 +5475,7 @@ ALTER FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner te
 -- Name: FUNCTION lead_conditions_sql(conditions jsonb, lead text, owner text); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) IS 'The SQL boolean expression of (valid) lead conditions over the lead row alias `lead`, whose owner is the SQL expression `owner` (a literal lets the planner hash the activity sub-selects once). Values are quoted literals. The one compiler of segments and recipient selectors; agrees with lead_matches.';
+COMMENT ON FUNCTION private.lead_conditions_sql(conditions jsonb, lead text, owner text) IS 'The SQL boolean expression of (valid) lead conditions over the lead row alias `lead`, whose owner is the SQL expression `owner` (a literal lets the planner hash the activity sub-selects once). Values are quoted literals. The one compiler of segments, recipient lists (segments and lead selectors) and the set-based worker''s workflow conditions (workflow_conditions_hold); agrees with lead_matches.';
 
 
 --
@@ -5520,7 +5518,7 @@ ALTER FUNCTION private.lead_matches(lead public.leads, conditions jsonb) OWNER T
 -- Name: FUNCTION lead_matches(lead public.leads, conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.lead_matches(lead public.leads, conditions jsonb) IS 'Whether a lead meets (valid) lead conditions, activity included; null conditions: always. One row at a time; lead_conditions_sql is the set-based form and agrees with it.';
+COMMENT ON FUNCTION private.lead_matches(lead public.leads, conditions jsonb) IS 'Whether one lead meets (valid) lead conditions, activity included; null conditions: always. The grammar''s second evaluator, for the paths that decide one lead (or a statement''s few rows) at a time against conditions that differ per workflow: run_workflow_execution, start_manual_run, the match_*_workflows statement triggers, start_lead_change_workflows (leads as recorded), evaluate_segment''s workflow conditions (the few leads that entered or left). A compiled query there would be an execute per lead or per workflow for few rows. It must select exactly what lead_conditions_sql compiles: lead_predicate_property_test checks both on random data (docs/segments.md).';
 
 
 --
@@ -5603,6 +5601,63 @@ ALTER FUNCTION private.lead_profile_points(lead public.leads) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.lead_profile_points(lead public.leads) IS 'A lead''s profile points: the default rule''s (company +10, phone +5) plus its owner''s applied rules that match it.';
+
+
+--
+-- Name: lead_selector_conditions(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_selector_conditions(selector jsonb, OUT conditions jsonb, OUT ids uuid[]) RETURNS record
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select
+    case when jsonb_typeof(selector -> 'statuses') = 'array' and selector -> 'statuses' <> '[]'
+      then jsonb_build_object('statuses', selector -> 'statuses') else '{}' end
+    || case when jsonb_typeof(selector -> 'tags') = 'array' and selector -> 'tags' <> '[]'
+      then jsonb_build_object('tags', jsonb_build_object('any', selector -> 'tags')) else '{}' end
+    || case when selector ? 'min_score'
+      then jsonb_build_object('min_score', selector -> 'min_score') else '{}' end,
+    case
+      when '[]' in (selector -> 'ids', selector -> 'tags', selector -> 'statuses') then '{}'
+      when selector ? 'ids' then array(select x::uuid from jsonb_array_elements_text(selector -> 'ids') as x)
+    end
+$$;
+
+
+ALTER FUNCTION private.lead_selector_conditions(selector jsonb, OUT conditions jsonb, OUT ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_selector_conditions(selector jsonb, OUT conditions jsonb, OUT ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_selector_conditions(selector jsonb, OUT conditions jsonb, OUT ids uuid[]) IS 'What a recipient_list lead selector {"leads": selector} (well-formed: private.recipient_list_problem) means in the lead grammar: the conditions its leads meet (statuses, tags any-of, min_score) and, when it names leads, their ids (null: any lead; empty: no lead, as an empty list of ids, tags or statuses selects).';
+
+
+--
+-- Name: leads_meeting(uuid, jsonb, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.leads_meeting(owner uuid, conditions jsonb, lead_ids uuid[] DEFAULT NULL::uuid[]) RETURNS SETOF uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+begin
+  return query execute format('select l.id from public.leads as l where l.user_id = %L::uuid%s and %s',
+    owner, case when lead_ids is not null then ' and l.id = any ($1)' end,
+    private.lead_conditions_sql(conditions, 'l', format('%L::uuid', owner)))
+  using lead_ids;
+end;
+$_$;
+
+
+ALTER FUNCTION private.leads_meeting(owner uuid, conditions jsonb, lead_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION leads_meeting(owner uuid, conditions jsonb, lead_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.leads_meeting(owner uuid, conditions jsonb, lead_ids uuid[]) IS 'The ids of the owner''s leads (of lead_ids, when given) that meet (valid) lead conditions (null: all of them), in one query compiled by private.lead_conditions_sql, the owner a literal.';
 
 
 --
@@ -6817,6 +6872,53 @@ COMMENT ON FUNCTION private.rate_limit_hit(bucket text, key text, max_hits integ
 
 
 --
+-- Name: recipient_list_leads(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.recipient_list_leads(owner uuid, recipient_list jsonb) RETURNS SETOF public.leads
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  -- A literal owner lets the planner hash the compiled activity sub-selects once.
+  owner_sql constant text := format('%L::uuid', owner);
+  picks text;
+begin
+  select string_agg(format('(%s)', p.condition), ' or ' order by p.n)
+  into picks
+  from (
+    select e.n, concat_ws(' and ',
+      case when t.ids is not null then format('l.id = any (%L::uuid[])', t.ids) end,
+      private.lead_conditions_sql(t.conditions, 'l', owner_sql)) as condition
+    from jsonb_array_elements(recipient_list) with ordinality as e (entry, n)
+    cross join lateral private.lead_selector_conditions(e.entry -> 'leads') as t
+    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
+    union all
+    select e.n, private.lead_conditions_sql(s.predicate, 'l', owner_sql)
+    from jsonb_array_elements(recipient_list) with ordinality as e (entry, n)
+    join public.segments as s on s.user_id = owner and s.id = (e.entry ->> 'segment')::uuid
+    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment'
+  ) as p;
+  if picks is null then
+    return;
+  end if;
+  -- Whole rows, read once: resolve_email_recipients needs them, and reading 100,000 ids again
+  -- by id cost fan-out 0.3 to 0.5 s (docs/performance.md).
+  return query execute format('select l.* from public.leads as l where l.user_id = %s and (%s)', owner_sql, picks);
+end;
+$$;
+
+
+ALTER FUNCTION private.recipient_list_leads(owner uuid, recipient_list jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION recipient_list_leads(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.recipient_list_leads(owner uuid, recipient_list jsonb) IS 'The owner''s leads that the lead selectors (through private.lead_selector_conditions) and the owner''s segments of a (valid) recipient_list pick, in one query compiled by private.lead_conditions_sql; a segment deleted since the campaign was saved picks no one.';
+
+
+--
 -- Name: recipient_list_problem(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6827,7 +6929,6 @@ CREATE FUNCTION private.recipient_list_problem(recipient_list jsonb) RETURNS tex
 declare
   email_pattern constant text := '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$';
   uuid_pattern constant text := '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
-  lead_statuses constant text[] := array['new', 'qualified', 'contacted', 'converted', 'lost'];
   problem text;
 begin
   if jsonb_typeof(recipient_list) is distinct from 'array' then
@@ -6892,7 +6993,8 @@ begin
         format('%s.list: %s is not a list id (a uuid)', a.at, e.entry -> 'list')
       end,
       case when e.entry ? 'list' then '' end,
-      -- A lead selector.
+      -- A lead selector, in its own syntax: what the grammar has no word for (ids; lists that may
+      -- be empty; tags as any strings) is checked here, the rest by the grammar's validator.
       (select format('%s: unknown key "%s"; a lead selector has only "leads"', a.at, k)
        from jsonb_object_keys(e.entry) as k
        where e.entry ? 'leads' and k <> 'leads'
@@ -6926,14 +7028,13 @@ begin
       case when jsonb_typeof(a.selector -> 'statuses') <> 'array' then
         format('%s.leads.statuses: expected an array of lead statuses, not %s', a.at, a.selector -> 'statuses')
       end,
-      (select format('%s.leads.statuses[%s]: %s is not a lead status (%s)', a.at, x.i - 1, x.v,
-                     array_to_string(lead_statuses, ', '))
-       from jsonb_array_elements(a.selector -> 'statuses') with ordinality as x (v, i)
-       where jsonb_typeof(x.v) <> 'string' or x.v #>> '{}' <> all (lead_statuses)
-       order by x.i
-       limit 1),
-      case when a.selector ? 'min_score' then
-        private.jsonb_integer_problem(a.selector -> 'min_score', a.at || '.leads.min_score', -100000, 100000)
+      -- Statuses and min_score: the selector's translation, asked of the grammar's validator at
+      -- the selector's own path (recipient_list[2].leads.statuses[1]: ...). Its tags are left out:
+      -- the grammar asks 1 to 100 characters of a tag, a selector never did (and "" still
+      -- matches a lead tagged "").
+      case when e.entry ? 'leads' then
+        private.lead_conditions_problem(a.at || '.leads',
+          (private.lead_selector_conditions(a.selector)).conditions - 'tags')
       end,
       case when e.entry ? 'leads' then '' end,
       -- A recipient.
@@ -6974,7 +7075,7 @@ ALTER FUNCTION private.recipient_list_problem(recipient_list jsonb) OWNER TO pos
 -- Name: FUNCTION recipient_list_problem(recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.recipient_list_problem(recipient_list jsonb) IS 'The first problem of a recipient_list, naming its entry (recipient_list[2].email: ...), or null when it is valid. The validator trigger and fan-out both ask it.';
+COMMENT ON FUNCTION private.recipient_list_problem(recipient_list jsonb) IS 'The first problem of a recipient_list, naming its entry (recipient_list[2].email: ...), or null when it is valid. The validator trigger and fan-out both ask it; a lead selector''s statuses and min_score are asked of the lead grammar''s validator (private.lead_conditions_problem) through its translation (private.lead_selector_conditions).';
 
 
 --
@@ -8150,46 +8251,14 @@ CREATE FUNCTION private.resolve_email_recipients(owner uuid, recipient_list json
     where jsonb_typeof(e.entry) = 'string' or e.entry ? 'email'
     order by lower(r.email), e.n
   ),
-  -- A criterion that is absent is null (matches every lead); an empty list matches none.
-  selectors as (
-    select
-      case when s ? 'ids' then array(select x::uuid from jsonb_array_elements_text(s -> 'ids') as x) end as ids,
-      case when s ? 'tags' then array(select x from jsonb_array_elements_text(s -> 'tags') as x) end as tags,
-      case when s ? 'statuses' then array(select x from jsonb_array_elements_text(s -> 'statuses') as x) end
-        as statuses,
-      private.jsonb_integer(s -> 'min_score') as min_score
-    from entries as e
-    cross join lateral (select e.entry -> 'leads' as s) as sel
-    where jsonb_typeof(e.entry) = 'object' and e.entry ? 'leads'
-  ),
   -- The leads that lead selectors, segments and lists pick, as rows: each branch reads the
   -- leads it picks once (a campaign to 100,000 leads made 100,000 lookups by id when the
   -- branches returned ids and the rows were read again).
   picked as (
+    -- Lead selectors and segments: one query, compiled by the lead grammar's compiler.
     select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
            l.email_normalized
-    from public.leads as l
-    where exists (select from selectors)
-      and l.user_id = owner
-      and exists (
-        select
-        from selectors as s
-        where (s.ids is null or l.id = any (s.ids))
-          and (s.tags is null or l.tags && s.tags)
-          and (s.statuses is null or l.status = any (s.statuses))
-          and (s.min_score is null or l.score >= s.min_score)
-      )
-    union
-    -- Segments: the owner's leads in any {"segment": id} named, in one query.
-    select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
-           l.email_normalized
-    from public.leads as l
-    where l.user_id = owner
-      and l.id in (
-        select private.segment_lead_ids(owner, array(
-          select (e.entry ->> 'segment')::uuid
-          from entries as e
-          where jsonb_typeof(e.entry) = 'object' and e.entry ? 'segment')))
+    from private.recipient_list_leads(owner, recipient_list) as l
     union
     -- Lists: the members of each {"list": id} who have not left it.
     select l.id, l.email, l.first_name, l.last_name, l.company, l.custom_fields, l.subscription_status,
@@ -8275,7 +8344,7 @@ ALTER FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb
 -- Name: FUNCTION resolve_email_recipients(owner uuid, recipient_list jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads, list members who have not left and leads asked to confirm (while unconfirmed), one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
+COMMENT ON FUNCTION private.resolve_email_recipients(owner uuid, recipient_list jsonb) IS 'The recipients a (valid) recipient_list means for its owner: explicit entries, selected leads (lead selectors and segments: private.recipient_list_leads), list members who have not left and leads asked to confirm (while unconfirmed), one per lower(email), lead data winning; leads that are not subscribed (and explicit addresses of such leads) are left out unless suppressed, which fan-out records as such.';
 
 
 --
@@ -9430,38 +9499,6 @@ ALTER FUNCTION private.segment_change_overlap() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.segment_change_overlap() IS 'How far before its watermark a segment''s incremental evaluation looks: leads.updated_at is its writer''s start time, which may precede the previous evaluation although it committed after it.';
-
-
---
--- Name: segment_lead_ids(uuid, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) RETURNS SETOF uuid
-    LANGUAGE plpgsql STABLE
-    SET search_path TO ''
-    AS $$
-declare
-  condition text;
-begin
-  select string_agg(format('(%s)', private.lead_conditions_sql(s.predicate, 'l', format('%L::uuid', owner))), ' or ')
-  into condition
-  from public.segments as s
-  where s.user_id = owner and s.id = any (segment_ids);
-  if condition is null then
-    return;
-  end if;
-  return query execute format('select l.id from public.leads as l where l.user_id = %L and (%s)', owner, condition);
-end;
-$$;
-
-
-ALTER FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) OWNER TO postgres;
-
---
--- Name: FUNCTION segment_lead_ids(owner uuid, segment_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) IS 'The ids of the owner''s leads in any of the given segments of theirs (others'' and missing ones select no one), in one query.';
 
 
 --
@@ -10850,37 +10887,16 @@ COMMENT ON FUNCTION private.webhook_max_attempts() IS 'How many attempts a webho
 --
 
 CREATE FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) RETURNS SETOF uuid
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  with c as materialized (
-    select
-      array(select jsonb_array_elements_text(conditions -> 'statuses')) as statuses,
-      case when conditions ? 'min_score' then private.jsonb_integer(conditions -> 'min_score') end as min_score,
-      case when conditions ? 'max_score' then private.jsonb_integer(conditions -> 'max_score') end as max_score,
-      case when conditions #> '{tags,any}' is not null
-        then array(select jsonb_array_elements_text(conditions #> '{tags,any}')) end as tags_any,
-      case when conditions #> '{tags,all}' is not null
-        then array(select jsonb_array_elements_text(conditions #> '{tags,all}')) end as tags_all,
-      case when conditions #> '{tags,none}' is not null
-        then array(select jsonb_array_elements_text(conditions #> '{tags,none}')) end as tags_none
-  )
-  select l.id
-  from public.leads as l
-  cross join c
-  where l.id = any (lead_ids)
-    and (conditions is null or (
-      (not conditions ? 'statuses' or l.status = any (c.statuses))
-      and (not conditions ? 'min_score' or l.score >= c.min_score)
-      and (not conditions ? 'max_score' or l.score <= c.max_score)
-      and (c.tags_any is null or l.tags && c.tags_any)
-      and (c.tags_all is null or l.tags @> c.tags_all)
-      and (c.tags_none is null or not l.tags && c.tags_none)
-      and (not conditions ? 'custom_fields' or not exists (
-        select
-        from jsonb_array_elements(conditions -> 'custom_fields') as f
-        where not private.value_matches(l.custom_fields -> (f ->> 'key'), f ->> 'op', f -> 'value')))
-    ))
+declare
+  owner uuid;
+begin
+  for owner in select distinct l.user_id from public.leads as l where l.id = any (lead_ids) loop
+    return query select m.id from private.leads_meeting(owner, conditions, lead_ids) as m (id);
+  end loop;
+end;
 $$;
 
 
@@ -10890,7 +10906,7 @@ ALTER FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions json
 -- Name: FUNCTION workflow_conditions_hold(lead_ids uuid[], conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) IS 'Which of these leads meet (valid) workflow conditions, as private.lead_matches decides for one lead; null conditions: all of them. Callers pass leads they loaded by owner.';
+COMMENT ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) IS 'Which of these leads meet (valid) lead conditions, activity included; null conditions: all of them. One query per owner of the leads, compiled by private.lead_conditions_sql: the set-based worker''s condition step.';
 
 
 --
@@ -19388,6 +19404,20 @@ REVOKE ALL ON FUNCTION private.lead_profile_points(lead public.leads) FROM PUBLI
 
 
 --
+-- Name: FUNCTION lead_selector_conditions(selector jsonb, OUT conditions jsonb, OUT ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_selector_conditions(selector jsonb, OUT conditions jsonb, OUT ids uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION leads_meeting(owner uuid, conditions jsonb, lead_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.leads_meeting(owner uuid, conditions jsonb, lead_ids uuid[]) FROM PUBLIC;
+
+
+--
 -- Name: TABLE email_deliveries; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -19582,6 +19612,13 @@ REVOKE ALL ON FUNCTION private.queue_result_problems(results jsonb, id_key text,
 --
 
 REVOKE ALL ON FUNCTION private.rate_limit_hit(bucket text, key text, max_hits integer, window_seconds integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recipient_list_leads(owner uuid, recipient_list jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.recipient_list_leads(owner uuid, recipient_list jsonb) FROM PUBLIC;
 
 
 --
@@ -19785,13 +19822,6 @@ REVOKE ALL ON FUNCTION private.secure_tenant_table(tbl regclass) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.segment_change_overlap() FROM PUBLIC;
-
-
---
--- Name: FUNCTION segment_lead_ids(owner uuid, segment_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.segment_lead_ids(owner uuid, segment_ids uuid[]) FROM PUBLIC;
 
 
 --

@@ -1736,7 +1736,7 @@ COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, l
 CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text DEFAULT NULL::text, p_lease interval DEFAULT NULL::interval) RETURNS SETOF private.jobs
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $_$
+    AS $$
 declare
   k private.job_kinds := private.job_kind('claim_jobs', p_kind);
   lease interval := coalesce(p_lease, make_interval(secs => k.lease_seconds));
@@ -1864,13 +1864,12 @@ begin
   into leased, dead_ids;
 
   if cardinality(dead_ids) > 0 and k.dead_handler is not null then
-    execute format('select %I.%I($1)', split_part(k.dead_handler, '.', 1), split_part(k.dead_handler, '.', 2))
-    using dead_ids;
+    perform private.run_dead_handler(k.dead_handler, dead_ids);
   end if;
 
   return query select * from unnest(leased);
 end;
-$_$;
+$$;
 
 
 ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) OWNER TO postgres;
@@ -1879,7 +1878,7 @@ ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p
 -- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner with due, unleased jobs, longest-waiting first (by each owner''s first claimable job), to p_worker (if named) for p_lease (default: the kind''s lease_seconds); dead-letters those claimed again with no attempt left and hands their ids to the kind''s dead_handler. Returns the leased jobs (attempts counts this one).';
+COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner with due, unleased jobs, longest-waiting first (by each owner''s first claimable job), to p_worker (if named) for p_lease (default: the kind''s lease_seconds); dead-letters those claimed again with no attempt left and hands their ids to the kind''s dead_handler (private.run_dead_handler: one job''s failure stops neither the others nor the claim). Returns the leased jobs (attempts counts this one).';
 
 
 --
@@ -8432,6 +8431,52 @@ ALTER FUNCTION private.retry_email_unsubscribe_effects(max_rows integer) OWNER T
 --
 
 COMMENT ON FUNCTION private.retry_email_unsubscribe_effects(max_rows integer) IS 'Email tick step: retries the failed side effects of unsubscribes (workflows, analytics and scoring); returns how many are now done.';
+
+
+--
+-- Name: run_dead_handler(text, bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_dead_handler(p_handler text, p_job_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  call text := format('select %I.%I($1)', split_part(p_handler, '.', 1), split_part(p_handler, '.', 2));
+  job_id bigint;
+  failed integer := 0;
+begin
+  begin
+    execute call using p_job_ids;
+    return 0;
+  exception when others then
+    raise warning 'run_dead_handler: % failed on % jobs: % (%); calling it one job at a time',
+      p_handler, cardinality(p_job_ids), sqlerrm, sqlstate;
+  end;
+  foreach job_id in array p_job_ids loop
+    begin
+      execute call using array[job_id];
+    exception when others then
+      failed := failed + 1;
+      update private.jobs as j
+      set last_error = left(format('%s; its subject was not settled: %s failed: %s (%s)',
+            coalesce(j.last_error, 'dead'), p_handler, sqlerrm, sqlstate), 2000),
+          updated_at = now()
+      where j.id = job_id;
+    end;
+  end loop;
+  return failed;
+end;
+$_$;
+
+
+ALTER FUNCTION private.run_dead_handler(p_handler text, p_job_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_dead_handler(p_handler text, p_job_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_dead_handler(p_handler text, p_job_ids bigint[]) IS 'Calls a kind''s dead_handler (schema.name) on the jobs a claim dead-lettered: on all at once, and when that fails, on each in its own subtransaction; a job whose handler fails keeps the reason in last_error. Returns how many failed.';
 
 
 --
@@ -19687,6 +19732,13 @@ REVOKE ALL ON FUNCTION private.retry_backoff(attempt integer) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.retry_email_unsubscribe_effects(max_rows integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION run_dead_handler(p_handler text, p_job_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_dead_handler(p_handler text, p_job_ids bigint[]) FROM PUBLIC;
 
 
 --

@@ -795,6 +795,7 @@ CREATE TABLE private.jobs (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     leased_by text,
+    purge_error text,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_key_check CHECK (((length(key) >= 1) AND (length(key) <= 500))),
     CONSTRAINT jobs_last_error_check CHECK ((length(last_error) <= 2000)),
@@ -802,6 +803,7 @@ CREATE TABLE private.jobs (
     CONSTRAINT jobs_leased_by_check CHECK (((length(leased_by) >= 1) AND (length(leased_by) <= 200))),
     CONSTRAINT jobs_leased_by_lease_check CHECK (((leased_by IS NULL) OR (lease_until IS NOT NULL))),
     CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT jobs_purge_error_check CHECK ((length(purge_error) <= 1000)),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['ready'::text, 'held'::text, 'done'::text, 'failed'::text, 'dead'::text])))
 )
 WITH (fillfactor='80');
@@ -864,6 +866,13 @@ COMMENT ON COLUMN private.jobs.result IS 'What the worker reported with the job'
 --
 
 COMMENT ON COLUMN private.jobs.leased_by IS 'The worker that named itself when it claimed the job; null when not leased or unnamed.';
+
+
+--
+-- Name: COLUMN jobs.purge_error; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.purge_error IS 'Why private.purge_jobs could not delete this finished job on its last run (retried every run).';
 
 
 --
@@ -6497,12 +6506,7 @@ CREATE FUNCTION private.purge_email_unsubscribe_keys() RETURNS integer
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  with purged as (
-    delete from private.email_unsubscribe_keys
-    where kept_until < now()
-    returning 1
-  )
-  select count(*)::integer from purged
+  select private.purge_rows('private.email_unsubscribe_keys', 'kept_until < now()')
 $$;
 
 
@@ -6512,7 +6516,7 @@ ALTER FUNCTION private.purge_email_unsubscribe_keys() OWNER TO postgres;
 -- Name: FUNCTION purge_email_unsubscribe_keys(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.purge_email_unsubscribe_keys() IS 'Cron job body: forgets unsubscribe keys past kept_until; returns how many.';
+COMMENT ON FUNCTION private.purge_email_unsubscribe_keys() IS 'Cron job body: forgets unsubscribe keys past kept_until, one by one when the set fails (private.purge_rows); returns how many.';
 
 
 --
@@ -6520,42 +6524,10 @@ COMMENT ON FUNCTION private.purge_email_unsubscribe_keys() IS 'Cron job body: fo
 --
 
 CREATE FUNCTION private.purge_expired_oauth_states() RETURNS integer
-    LANGUAGE plpgsql
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-declare
-  purged integer := 0;
-  expired bytea;
-begin
-  begin
-    delete from private.oauth_states
-    where expires_at < now();
-    get diagnostics purged = row_count;
-    return purged;
-  exception when others then
-    raise warning 'purge_expired_oauth_states: % (%); deleting one state at a time', sqlerrm, sqlstate;
-  end;
-  for expired in
-    select state_hash
-    from private.oauth_states
-    where expires_at < now()
-  loop
-    begin
-      delete from private.oauth_states
-      where state_hash = expired;
-      purged := purged + 1;
-    exception when others then
-      begin
-        update private.oauth_states
-        set purge_error = left(format('%s (%s)', sqlerrm, sqlstate), 1000)
-        where state_hash = expired;
-      exception when others then
-        raise warning 'purge_expired_oauth_states: state % cannot be marked: %', encode(expired, 'hex'), sqlerrm;
-      end;
-    end;
-  end loop;
-  return purged;
-end;
+  select private.purge_rows('private.oauth_states', 'expires_at < now()')
 $$;
 
 
@@ -6565,7 +6537,7 @@ ALTER FUNCTION private.purge_expired_oauth_states() OWNER TO postgres;
 -- Name: FUNCTION purge_expired_oauth_states(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.purge_expired_oauth_states() IS 'Cron job body: deletes OAuth states nobody came back with, one by one when the set fails; returns how many.';
+COMMENT ON FUNCTION private.purge_expired_oauth_states() IS 'Cron job body: deletes OAuth states nobody came back with, one by one when the set fails (private.purge_rows); returns how many.';
 
 
 --
@@ -6575,15 +6547,10 @@ COMMENT ON FUNCTION private.purge_expired_oauth_states() IS 'Cron job body: dele
 CREATE FUNCTION private.purge_jobs() RETURNS integer
     LANGUAGE sql
     SET search_path TO ''
-    AS $$
-  with purged as (
-    delete from private.jobs as j
-    where j.status in ('done', 'failed', 'dead')
-      and j.updated_at < now() - interval '7 days'
-    returning j.id
-  )
-  select count(*)::integer from purged
-$$;
+    AS $_$
+  select private.purge_rows('private.jobs',
+    $w$status in ('done', 'failed', 'dead') and updated_at < now() - interval '7 days'$w$)
+$_$;
 
 
 ALTER FUNCTION private.purge_jobs() OWNER TO postgres;
@@ -6592,7 +6559,7 @@ ALTER FUNCTION private.purge_jobs() OWNER TO postgres;
 -- Name: FUNCTION purge_jobs(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.purge_jobs() IS 'Deletes jobs finished (done, failed, dead) more than 7 days ago; their keys may then be enqueued again.';
+COMMENT ON FUNCTION private.purge_jobs() IS 'Deletes jobs finished (done, failed, dead) more than 7 days ago, one by one when the set fails (private.purge_rows); their keys may then be enqueued again. Returns how many.';
 
 
 --
@@ -6645,6 +6612,56 @@ ALTER FUNCTION private.purge_rate_limits() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.purge_rate_limits() IS 'Cron job body: deletes the rate-limit counters of windows that have ended; returns how many.';
+
+
+--
+-- Name: purge_rows(regclass, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.purge_rows(p_table regclass, p_where text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  purged integer := 0;
+  deleted integer;
+  row_id tid;
+begin
+  begin
+    execute format('delete from %s where %s', p_table, p_where);
+    get diagnostics purged = row_count;
+    return purged;
+  exception when others then
+    raise warning 'purge_rows: % (%) purging %; deleting one row at a time', sqlerrm, sqlstate, p_table;
+  end;
+  -- By ctid: one loop for tables whose keys differ in name and type. The condition is checked
+  -- again, so a row changed since it was listed is left for the next run.
+  for row_id in execute format('select ctid from %s where %s', p_table, p_where) loop
+    begin
+      execute format('delete from %s where ctid = $1 and (%s)', p_table, p_where) using row_id;
+      get diagnostics deleted = row_count;
+      purged := purged + deleted;
+    exception when others then
+      begin
+        execute format('update %s set purge_error = $2 where ctid = $1', p_table)
+        using row_id, left(format('%s (%s)', sqlerrm, sqlstate), 1000);
+      exception when others then
+        raise warning 'purge_rows: a row of % (ctid %) cannot be marked: %', p_table, row_id, sqlerrm;
+      end;
+    end;
+  end loop;
+  return purged;
+end;
+$_$;
+
+
+ALTER FUNCTION private.purge_rows(p_table regclass, p_where text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION purge_rows(p_table regclass, p_where text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.purge_rows(p_table regclass, p_where text) IS 'Deletes the rows of p_table matching p_where (trusted SQL, never user input) in one statement, and when that fails, one by one, each in its own subtransaction; a row that cannot be deleted keeps the reason in its purge_error column. Returns how many were deleted.';
 
 
 --
@@ -13359,7 +13376,9 @@ CREATE TABLE private.email_unsubscribe_keys (
     email text NOT NULL,
     sender text,
     unsubscribed_at timestamp with time zone,
-    kept_until timestamp with time zone NOT NULL
+    kept_until timestamp with time zone NOT NULL,
+    purge_error text,
+    CONSTRAINT email_unsubscribe_keys_purge_error_check CHECK ((length(purge_error) <= 1000))
 );
 
 
@@ -13370,6 +13389,13 @@ ALTER TABLE private.email_unsubscribe_keys OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.email_unsubscribe_keys IS 'Unsubscribe keys of deliveries whose campaign was deleted: the links in sent mail keep working until kept_until (60 days).';
+
+
+--
+-- Name: COLUMN email_unsubscribe_keys.purge_error; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.email_unsubscribe_keys.purge_error IS 'Why private.purge_email_unsubscribe_keys could not delete this expired key on its last run (retried every run).';
 
 
 --
@@ -19571,6 +19597,13 @@ REVOKE ALL ON FUNCTION private.purge_processed_webhooks() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.purge_rate_limits() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION purge_rows(p_table regclass, p_where text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.purge_rows(p_table regclass, p_where text) FROM PUBLIC;
 
 
 --

@@ -339,6 +339,7 @@ declare
   total_deleted bigint := 0;
   failed integer := 0;
   reason text;
+  global_error text;
 begin
   select coalesce(max(coalesce(s.retention_days, 400)), 400)
   into longest
@@ -346,23 +347,34 @@ begin
   left join public.collect_settings as s on s.user_id = u.id;
   cutoff := at - make_interval(days => longest);
 
-  -- 1. Whole months older than every owner's retention.
-  for part in
-    select c.relname
-    from pg_catalog.pg_inherits as i
-    join pg_catalog.pg_class as c on c.oid = i.inhrelid
-    join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
-    where i.inhparent = 'public.analytics_events'::regclass
-      and n.nspname = 'private'
-      and c.relname ~ '^analytics_events_p\d{4}_\d{2}$'
-      and (to_date(right(c.relname, 7), 'YYYY_MM') + interval '1 month')::timestamp at time zone 'UTC' <= cutoff
-    order by c.relname
-  loop
-    execute format('drop table private.%I', part.relname);
-    dropped := dropped || part.relname::text;
-  end loop;
-  delete from private.analytics_events_default as d where d."timestamp" < cutoff;
-  delete from private.analytics_event_messages as m where m."timestamp" < cutoff;
+  -- 1. Whole months older than every owner's retention, in a subtransaction of its own: when it
+  -- fails, nothing of it is done (the months come again tomorrow), the reason is kept, and the
+  -- owners' deletes below still run.
+  begin
+    for part in
+      select c.relname
+      from pg_catalog.pg_inherits as i
+      join pg_catalog.pg_class as c on c.oid = i.inhrelid
+      join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+      where i.inhparent = 'public.analytics_events'::regclass
+        and n.nspname = 'private'
+        and c.relname ~ '^analytics_events_p\d{4}_\d{2}$'
+        and (to_date(right(c.relname, 7), 'YYYY_MM') + interval '1 month')::timestamp at time zone 'UTC' <= cutoff
+      order by c.relname
+    loop
+      execute format('drop table private.%I', part.relname);
+      dropped := dropped || part.relname::text;
+    end loop;
+    delete from private.analytics_events_default as d where d."timestamp" < cutoff;
+    delete from private.analytics_event_messages as m where m."timestamp" < cutoff;
+    delete from private.analytics_retention_global_failure;
+  exception when others then
+    global_error := left(format('%s (%s)', sqlerrm, sqlstate), 1000);
+    dropped := array[]::text[];
+    insert into private.analytics_retention_global_failure as f (error)
+    values (global_error)
+    on conflict (id) do update set failed_at = now(), error = excluded.error;
+  end;
 
   -- 2. Owners who keep less.
   for owner in
@@ -388,7 +400,8 @@ begin
   end loop;
 
   return jsonb_build_object('longest_days', longest, 'dropped_partitions', to_jsonb(dropped),
-    'deleted', total_deleted, 'failed_owners', failed);
+    'deleted', total_deleted, 'failed_owners', failed)
+    || case when global_error is not null then jsonb_build_object('global_error', global_error) else '{}' end;
 end;
 $_$;
 
@@ -399,7 +412,7 @@ ALTER FUNCTION private.apply_analytics_retention(at timestamp with time zone) OW
 -- Name: FUNCTION apply_analytics_retention(at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.apply_analytics_retention(at timestamp with time zone) IS 'pg_cron (beacon-analytics-retention): drops analytics_events months older than every owner''s retention, deletes each owner''s events older than their own (isolated per owner).';
+COMMENT ON FUNCTION private.apply_analytics_retention(at timestamp with time zone) IS 'pg_cron (beacon-analytics-retention): drops analytics_events months older than every owner''s retention, deletes each owner''s events older than their own (isolated per owner; the global step in a subtransaction of its own, its failure kept in private.analytics_retention_global_failure).';
 
 
 --
@@ -13232,6 +13245,28 @@ COMMENT ON TABLE private.analytics_retention_failures IS 'Owners whose last anal
 
 
 --
+-- Name: analytics_retention_global_failure; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_retention_global_failure (
+    id boolean DEFAULT true NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text NOT NULL,
+    CONSTRAINT analytics_retention_global_failure_error_check CHECK ((length(error) <= 1000)),
+    CONSTRAINT analytics_retention_global_failure_id_check CHECK (id)
+);
+
+
+ALTER TABLE private.analytics_retention_global_failure OWNER TO postgres;
+
+--
+-- Name: TABLE analytics_retention_global_failure; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.analytics_retention_global_failure IS 'The reason the last analytics retention run could not drop old months or delete old default-partition rows and message ids (one row at most; cleared by a later success).';
+
+
+--
 -- Name: email_event_windows; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -15062,6 +15097,14 @@ ALTER TABLE ONLY private.analytics_events_p2027_03
 
 ALTER TABLE ONLY private.analytics_retention_failures
     ADD CONSTRAINT analytics_retention_failures_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: analytics_retention_global_failure analytics_retention_global_failure_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_retention_global_failure
+    ADD CONSTRAINT analytics_retention_global_failure_pkey PRIMARY KEY (id);
 
 
 --

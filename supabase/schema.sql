@@ -5216,11 +5216,24 @@ begin
   if not exists (select from auth.users as u where u.id = old.user_id) then
     return old;
   end if;
+  -- The members of the campaign's chunks a worker has claimed (the jobs are deleted after this
+  -- trigger), read once: a set for the test below, not a probe per delivery.
+  with claimed as (
+    select m.id::uuid as delivery_id
+    from private.jobs as j
+    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    where j.kind = 'email'
+      and j.subject_id = old.id
+      and j.attempts > 0
+  )
   insert into private.email_unsubscribe_keys (delivery_id, user_id, email, sender, unsubscribed_at, kept_until)
   select d.id, d.user_id, d.email, coalesce(old.from_name, old.from_email), d.unsubscribed_at, now() + interval '60 days'
   from public.email_deliveries as d
   where d.email_campaign_id = old.id
-    and (d.sent_at is not null or d.attempts > 0)
+    and (d.sent_at is not null
+      or d.attempts > 0
+      or d.status not in ('queued', 'cancelled', 'suppressed')
+      or d.id in (select c.delivery_id from claimed as c))
   on conflict (delivery_id) do nothing;
   return old;
 end;
@@ -5233,7 +5246,7 @@ ALTER FUNCTION private.keep_email_unsubscribe_keys() OWNER TO postgres;
 -- Name: FUNCTION keep_email_unsubscribe_keys(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.keep_email_unsubscribe_keys() IS 'Trigger (before delete on email_campaigns): keeps the unsubscribe keys of the deliveries that may have been sent, for 60 days.';
+COMMENT ON FUNCTION private.keep_email_unsubscribe_keys() IS 'Trigger (before delete on email_campaigns): keeps, for 60 days, the unsubscribe keys of the deliveries that may have been sent: sent, reported on, in any state but queued, cancelled or suppressed, or members of a chunk a worker has claimed.';
 
 
 --

@@ -339,6 +339,7 @@ declare
   total_deleted bigint := 0;
   failed integer := 0;
   reason text;
+  global_error text;
 begin
   select coalesce(max(coalesce(s.retention_days, 400)), 400)
   into longest
@@ -346,23 +347,34 @@ begin
   left join public.collect_settings as s on s.user_id = u.id;
   cutoff := at - make_interval(days => longest);
 
-  -- 1. Whole months older than every owner's retention.
-  for part in
-    select c.relname
-    from pg_catalog.pg_inherits as i
-    join pg_catalog.pg_class as c on c.oid = i.inhrelid
-    join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
-    where i.inhparent = 'public.analytics_events'::regclass
-      and n.nspname = 'private'
-      and c.relname ~ '^analytics_events_p\d{4}_\d{2}$'
-      and (to_date(right(c.relname, 7), 'YYYY_MM') + interval '1 month')::timestamp at time zone 'UTC' <= cutoff
-    order by c.relname
-  loop
-    execute format('drop table private.%I', part.relname);
-    dropped := dropped || part.relname::text;
-  end loop;
-  delete from private.analytics_events_default as d where d."timestamp" < cutoff;
-  delete from private.analytics_event_messages as m where m."timestamp" < cutoff;
+  -- 1. Whole months older than every owner's retention, in a subtransaction of its own: when it
+  -- fails, nothing of it is done (the months come again tomorrow), the reason is kept, and the
+  -- owners' deletes below still run.
+  begin
+    for part in
+      select c.relname
+      from pg_catalog.pg_inherits as i
+      join pg_catalog.pg_class as c on c.oid = i.inhrelid
+      join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+      where i.inhparent = 'public.analytics_events'::regclass
+        and n.nspname = 'private'
+        and c.relname ~ '^analytics_events_p\d{4}_\d{2}$'
+        and (to_date(right(c.relname, 7), 'YYYY_MM') + interval '1 month')::timestamp at time zone 'UTC' <= cutoff
+      order by c.relname
+    loop
+      execute format('drop table private.%I', part.relname);
+      dropped := dropped || part.relname::text;
+    end loop;
+    delete from private.analytics_events_default as d where d."timestamp" < cutoff;
+    delete from private.analytics_event_messages as m where m."timestamp" < cutoff;
+    delete from private.analytics_retention_global_failure;
+  exception when others then
+    global_error := left(format('%s (%s)', sqlerrm, sqlstate), 1000);
+    dropped := array[]::text[];
+    insert into private.analytics_retention_global_failure as f (error)
+    values (global_error)
+    on conflict (id) do update set failed_at = now(), error = excluded.error;
+  end;
 
   -- 2. Owners who keep less.
   for owner in
@@ -388,7 +400,8 @@ begin
   end loop;
 
   return jsonb_build_object('longest_days', longest, 'dropped_partitions', to_jsonb(dropped),
-    'deleted', total_deleted, 'failed_owners', failed);
+    'deleted', total_deleted, 'failed_owners', failed)
+    || case when global_error is not null then jsonb_build_object('global_error', global_error) else '{}' end;
 end;
 $_$;
 
@@ -399,7 +412,7 @@ ALTER FUNCTION private.apply_analytics_retention(at timestamp with time zone) OW
 -- Name: FUNCTION apply_analytics_retention(at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.apply_analytics_retention(at timestamp with time zone) IS 'pg_cron (beacon-analytics-retention): drops analytics_events months older than every owner''s retention, deletes each owner''s events older than their own (isolated per owner).';
+COMMENT ON FUNCTION private.apply_analytics_retention(at timestamp with time zone) IS 'pg_cron (beacon-analytics-retention): drops analytics_events months older than every owner''s retention, deletes each owner''s events older than their own (isolated per owner; the global step in a subtransaction of its own, its failure kept in private.analytics_retention_global_failure).';
 
 
 --
@@ -795,6 +808,7 @@ CREATE TABLE private.jobs (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     leased_by text,
+    purge_error text,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_key_check CHECK (((length(key) >= 1) AND (length(key) <= 500))),
     CONSTRAINT jobs_last_error_check CHECK ((length(last_error) <= 2000)),
@@ -802,6 +816,7 @@ CREATE TABLE private.jobs (
     CONSTRAINT jobs_leased_by_check CHECK (((length(leased_by) >= 1) AND (length(leased_by) <= 200))),
     CONSTRAINT jobs_leased_by_lease_check CHECK (((leased_by IS NULL) OR (lease_until IS NOT NULL))),
     CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT jobs_purge_error_check CHECK ((length(purge_error) <= 1000)),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['ready'::text, 'held'::text, 'done'::text, 'failed'::text, 'dead'::text])))
 )
 WITH (fillfactor='80');
@@ -864,6 +879,13 @@ COMMENT ON COLUMN private.jobs.result IS 'What the worker reported with the job'
 --
 
 COMMENT ON COLUMN private.jobs.leased_by IS 'The worker that named itself when it claimed the job; null when not leased or unnamed.';
+
+
+--
+-- Name: COLUMN jobs.purge_error; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.jobs.purge_error IS 'Why private.purge_jobs could not delete this finished job on its last run (retried every run).';
 
 
 --
@@ -1736,7 +1758,7 @@ COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, l
 CREATE FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text DEFAULT NULL::text, p_lease interval DEFAULT NULL::interval) RETURNS SETOF private.jobs
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $_$
+    AS $$
 declare
   k private.job_kinds := private.job_kind('claim_jobs', p_kind);
   lease interval := coalesce(p_lease, make_interval(secs => k.lease_seconds));
@@ -1864,13 +1886,12 @@ begin
   into leased, dead_ids;
 
   if cardinality(dead_ids) > 0 and k.dead_handler is not null then
-    execute format('select %I.%I($1)', split_part(k.dead_handler, '.', 1), split_part(k.dead_handler, '.', 2))
-    using dead_ids;
+    perform private.run_dead_handler(k.dead_handler, dead_ids);
   end if;
 
   return query select * from unnest(leased);
 end;
-$_$;
+$$;
 
 
 ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) OWNER TO postgres;
@@ -1879,7 +1900,7 @@ ALTER FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p
 -- Name: FUNCTION claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner with due, unleased jobs, longest-waiting first (by each owner''s first claimable job), to p_worker (if named) for p_lease (default: the kind''s lease_seconds); dead-letters those claimed again with no attempt left and hands their ids to the kind''s dead_handler. Returns the leased jobs (attempts counts this one).';
+COMMENT ON FUNCTION private.claim_jobs(p_kind text, p_limit integer, p_worker text, p_lease interval) IS 'Leases up to p_limit due ready jobs of p_kind (for update skip locked), an equal share per owner with due, unleased jobs, longest-waiting first (by each owner''s first claimable job), to p_worker (if named) for p_lease (default: the kind''s lease_seconds); dead-letters those claimed again with no attempt left and hands their ids to the kind''s dead_handler (private.run_dead_handler: one job''s failure stops neither the others nor the claim). Returns the leased jobs (attempts counts this one).';
 
 
 --
@@ -5197,11 +5218,24 @@ begin
   if not exists (select from auth.users as u where u.id = old.user_id) then
     return old;
   end if;
+  -- The members of the campaign's chunks a worker has claimed (the jobs are deleted after this
+  -- trigger), read once: a set for the test below, not a probe per delivery.
+  with claimed as (
+    select m.id::uuid as delivery_id
+    from private.jobs as j
+    cross join lateral jsonb_array_elements_text(j.payload -> 'members') as m (id)
+    where j.kind = 'email'
+      and j.subject_id = old.id
+      and j.attempts > 0
+  )
   insert into private.email_unsubscribe_keys (delivery_id, user_id, email, sender, unsubscribed_at, kept_until)
   select d.id, d.user_id, d.email, coalesce(old.from_name, old.from_email), d.unsubscribed_at, now() + interval '60 days'
   from public.email_deliveries as d
   where d.email_campaign_id = old.id
-    and (d.sent_at is not null or d.attempts > 0)
+    and (d.sent_at is not null
+      or d.attempts > 0
+      or d.status not in ('queued', 'cancelled', 'suppressed')
+      or d.id in (select c.delivery_id from claimed as c))
   on conflict (delivery_id) do nothing;
   return old;
 end;
@@ -5214,7 +5248,7 @@ ALTER FUNCTION private.keep_email_unsubscribe_keys() OWNER TO postgres;
 -- Name: FUNCTION keep_email_unsubscribe_keys(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.keep_email_unsubscribe_keys() IS 'Trigger (before delete on email_campaigns): keeps the unsubscribe keys of the deliveries that may have been sent, for 60 days.';
+COMMENT ON FUNCTION private.keep_email_unsubscribe_keys() IS 'Trigger (before delete on email_campaigns): keeps, for 60 days, the unsubscribe keys of the deliveries that may have been sent: sent, reported on, in any state but queued, cancelled or suppressed, or members of a chunk a worker has claimed.';
 
 
 --
@@ -6557,12 +6591,7 @@ CREATE FUNCTION private.purge_email_unsubscribe_keys() RETURNS integer
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  with purged as (
-    delete from private.email_unsubscribe_keys
-    where kept_until < now()
-    returning 1
-  )
-  select count(*)::integer from purged
+  select private.purge_rows('private.email_unsubscribe_keys', 'kept_until < now()')
 $$;
 
 
@@ -6572,7 +6601,7 @@ ALTER FUNCTION private.purge_email_unsubscribe_keys() OWNER TO postgres;
 -- Name: FUNCTION purge_email_unsubscribe_keys(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.purge_email_unsubscribe_keys() IS 'Cron job body: forgets unsubscribe keys past kept_until; returns how many.';
+COMMENT ON FUNCTION private.purge_email_unsubscribe_keys() IS 'Cron job body: forgets unsubscribe keys past kept_until, one by one when the set fails (private.purge_rows); returns how many.';
 
 
 --
@@ -6580,42 +6609,10 @@ COMMENT ON FUNCTION private.purge_email_unsubscribe_keys() IS 'Cron job body: fo
 --
 
 CREATE FUNCTION private.purge_expired_oauth_states() RETURNS integer
-    LANGUAGE plpgsql
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-declare
-  purged integer := 0;
-  expired bytea;
-begin
-  begin
-    delete from private.oauth_states
-    where expires_at < now();
-    get diagnostics purged = row_count;
-    return purged;
-  exception when others then
-    raise warning 'purge_expired_oauth_states: % (%); deleting one state at a time', sqlerrm, sqlstate;
-  end;
-  for expired in
-    select state_hash
-    from private.oauth_states
-    where expires_at < now()
-  loop
-    begin
-      delete from private.oauth_states
-      where state_hash = expired;
-      purged := purged + 1;
-    exception when others then
-      begin
-        update private.oauth_states
-        set purge_error = left(format('%s (%s)', sqlerrm, sqlstate), 1000)
-        where state_hash = expired;
-      exception when others then
-        raise warning 'purge_expired_oauth_states: state % cannot be marked: %', encode(expired, 'hex'), sqlerrm;
-      end;
-    end;
-  end loop;
-  return purged;
-end;
+  select private.purge_rows('private.oauth_states', 'expires_at < now()')
 $$;
 
 
@@ -6625,7 +6622,7 @@ ALTER FUNCTION private.purge_expired_oauth_states() OWNER TO postgres;
 -- Name: FUNCTION purge_expired_oauth_states(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.purge_expired_oauth_states() IS 'Cron job body: deletes OAuth states nobody came back with, one by one when the set fails; returns how many.';
+COMMENT ON FUNCTION private.purge_expired_oauth_states() IS 'Cron job body: deletes OAuth states nobody came back with, one by one when the set fails (private.purge_rows); returns how many.';
 
 
 --
@@ -6635,15 +6632,10 @@ COMMENT ON FUNCTION private.purge_expired_oauth_states() IS 'Cron job body: dele
 CREATE FUNCTION private.purge_jobs() RETURNS integer
     LANGUAGE sql
     SET search_path TO ''
-    AS $$
-  with purged as (
-    delete from private.jobs as j
-    where j.status in ('done', 'failed', 'dead')
-      and j.updated_at < now() - interval '7 days'
-    returning j.id
-  )
-  select count(*)::integer from purged
-$$;
+    AS $_$
+  select private.purge_rows('private.jobs',
+    $w$status in ('done', 'failed', 'dead') and updated_at < now() - interval '7 days'$w$)
+$_$;
 
 
 ALTER FUNCTION private.purge_jobs() OWNER TO postgres;
@@ -6652,7 +6644,7 @@ ALTER FUNCTION private.purge_jobs() OWNER TO postgres;
 -- Name: FUNCTION purge_jobs(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.purge_jobs() IS 'Deletes jobs finished (done, failed, dead) more than 7 days ago; their keys may then be enqueued again.';
+COMMENT ON FUNCTION private.purge_jobs() IS 'Deletes jobs finished (done, failed, dead) more than 7 days ago, one by one when the set fails (private.purge_rows); their keys may then be enqueued again. Returns how many.';
 
 
 --
@@ -6705,6 +6697,56 @@ ALTER FUNCTION private.purge_rate_limits() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.purge_rate_limits() IS 'Cron job body: deletes the rate-limit counters of windows that have ended; returns how many.';
+
+
+--
+-- Name: purge_rows(regclass, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.purge_rows(p_table regclass, p_where text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  purged integer := 0;
+  deleted integer;
+  row_id tid;
+begin
+  begin
+    execute format('delete from %s where %s', p_table, p_where);
+    get diagnostics purged = row_count;
+    return purged;
+  exception when others then
+    raise warning 'purge_rows: % (%) purging %; deleting one row at a time', sqlerrm, sqlstate, p_table;
+  end;
+  -- By ctid: one loop for tables whose keys differ in name and type. The condition is checked
+  -- again, so a row changed since it was listed is left for the next run.
+  for row_id in execute format('select ctid from %s where %s', p_table, p_where) loop
+    begin
+      execute format('delete from %s where ctid = $1 and (%s)', p_table, p_where) using row_id;
+      get diagnostics deleted = row_count;
+      purged := purged + deleted;
+    exception when others then
+      begin
+        execute format('update %s set purge_error = $2 where ctid = $1', p_table)
+        using row_id, left(format('%s (%s)', sqlerrm, sqlstate), 1000);
+      exception when others then
+        raise warning 'purge_rows: a row of % (ctid %) cannot be marked: %', p_table, row_id, sqlerrm;
+      end;
+    end;
+  end loop;
+  return purged;
+end;
+$_$;
+
+
+ALTER FUNCTION private.purge_rows(p_table regclass, p_where text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION purge_rows(p_table regclass, p_where text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.purge_rows(p_table regclass, p_where text) IS 'Deletes the rows of p_table matching p_where (trusted SQL, never user input) in one statement, and when that fails, one by one, each in its own subtransaction; a row that cannot be deleted keeps the reason in its purge_error column. Returns how many were deleted.';
 
 
 --
@@ -8505,6 +8547,52 @@ ALTER FUNCTION private.retry_email_unsubscribe_effects(max_rows integer) OWNER T
 --
 
 COMMENT ON FUNCTION private.retry_email_unsubscribe_effects(max_rows integer) IS 'Email tick step: retries the failed side effects of unsubscribes (workflows, analytics and scoring); returns how many are now done.';
+
+
+--
+-- Name: run_dead_handler(text, bigint[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_dead_handler(p_handler text, p_job_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  call text := format('select %I.%I($1)', split_part(p_handler, '.', 1), split_part(p_handler, '.', 2));
+  job_id bigint;
+  failed integer := 0;
+begin
+  begin
+    execute call using p_job_ids;
+    return 0;
+  exception when others then
+    raise warning 'run_dead_handler: % failed on % jobs: % (%); calling it one job at a time',
+      p_handler, cardinality(p_job_ids), sqlerrm, sqlstate;
+  end;
+  foreach job_id in array p_job_ids loop
+    begin
+      execute call using array[job_id];
+    exception when others then
+      failed := failed + 1;
+      update private.jobs as j
+      set last_error = left(format('%s; its subject was not settled: %s failed: %s (%s)',
+            coalesce(j.last_error, 'dead'), p_handler, sqlerrm, sqlstate), 2000),
+          updated_at = now()
+      where j.id = job_id;
+    end;
+  end loop;
+  return failed;
+end;
+$_$;
+
+
+ALTER FUNCTION private.run_dead_handler(p_handler text, p_job_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_dead_handler(p_handler text, p_job_ids bigint[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_dead_handler(p_handler text, p_job_ids bigint[]) IS 'Calls a kind''s dead_handler (schema.name) on the jobs a claim dead-lettered: on all at once, and when that fails, on each in its own subtransaction; a job whose handler fails keeps the reason in last_error. Returns how many failed.';
 
 
 --
@@ -13214,6 +13302,28 @@ COMMENT ON TABLE private.analytics_retention_failures IS 'Owners whose last anal
 
 
 --
+-- Name: analytics_retention_global_failure; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_retention_global_failure (
+    id boolean DEFAULT true NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text NOT NULL,
+    CONSTRAINT analytics_retention_global_failure_error_check CHECK ((length(error) <= 1000)),
+    CONSTRAINT analytics_retention_global_failure_id_check CHECK (id)
+);
+
+
+ALTER TABLE private.analytics_retention_global_failure OWNER TO postgres;
+
+--
+-- Name: TABLE analytics_retention_global_failure; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.analytics_retention_global_failure IS 'The reason the last analytics retention run could not drop old months or delete old default-partition rows and message ids (one row at most; cleared by a later success).';
+
+
+--
 -- Name: email_event_windows; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -13358,7 +13468,9 @@ CREATE TABLE private.email_unsubscribe_keys (
     email text NOT NULL,
     sender text,
     unsubscribed_at timestamp with time zone,
-    kept_until timestamp with time zone NOT NULL
+    kept_until timestamp with time zone NOT NULL,
+    purge_error text,
+    CONSTRAINT email_unsubscribe_keys_purge_error_check CHECK ((length(purge_error) <= 1000))
 );
 
 
@@ -13369,6 +13481,13 @@ ALTER TABLE private.email_unsubscribe_keys OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.email_unsubscribe_keys IS 'Unsubscribe keys of deliveries whose campaign was deleted: the links in sent mail keep working until kept_until (60 days).';
+
+
+--
+-- Name: COLUMN email_unsubscribe_keys.purge_error; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.email_unsubscribe_keys.purge_error IS 'Why private.purge_email_unsubscribe_keys could not delete this expired key on its last run (retried every run).';
 
 
 --
@@ -15035,6 +15154,14 @@ ALTER TABLE ONLY private.analytics_events_p2027_03
 
 ALTER TABLE ONLY private.analytics_retention_failures
     ADD CONSTRAINT analytics_retention_failures_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: analytics_retention_global_failure analytics_retention_global_failure_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_retention_global_failure
+    ADD CONSTRAINT analytics_retention_global_failure_pkey PRIMARY KEY (id);
 
 
 --
@@ -19587,6 +19714,13 @@ REVOKE ALL ON FUNCTION private.purge_rate_limits() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION purge_rows(p_table regclass, p_where text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.purge_rows(p_table regclass, p_where text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION qualify_leads(lead_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -19752,6 +19886,13 @@ REVOKE ALL ON FUNCTION private.retry_backoff(attempt integer) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.retry_email_unsubscribe_effects(max_rows integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION run_dead_handler(p_handler text, p_job_ids bigint[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_dead_handler(p_handler text, p_job_ids bigint[]) FROM PUBLIC;
 
 
 --

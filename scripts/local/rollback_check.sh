@@ -234,6 +234,7 @@ ROW_TABLES=(
   private.workflow_quotas
   public.write_keys public.collect_settings private.visitor_identities
   private.analytics_event_messages private.analytics_retention_failures
+  private.analytics_retention_global_failure
   private.event_rollups_daily private.event_rollup_dirty
   private.job_kinds private.jobs public.social_posts
   public.lists public.list_memberships public.forms public.consents
@@ -426,6 +427,9 @@ from (
 SQL
     private.analytics_retention_failures) cat <<SQL ;;
 insert into private.analytics_retention_failures (user_id, error) values ('$OWNER', 'Rollback check');
+SQL
+    private.analytics_retention_global_failure) cat <<SQL ;;
+insert into private.analytics_retention_global_failure (error) values ('Rollback check');
 SQL
     private.event_rollups_daily) cat <<SQL ;;
 insert into private.event_rollups_daily (user_id, day, event_type, event_name, events, anonymous_ids, leads)

@@ -3,7 +3,7 @@
 // pointed at a fake Resend, and every function served over real HTTP by the local gateway.
 import { readDispatchSettings } from "../dispatch/settings.ts";
 import { createDispatcher } from "../dispatch/dispatcher.ts";
-import type { ClaimedRow } from "../dispatch/queries.ts";
+import { claimBatch, type ClaimedRow } from "../dispatch/queries.ts";
 import { type ChunkOutcome, deliverChunk } from "../dispatch/transports.ts";
 import { renderMessage } from "../_shared/email/render.ts";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
@@ -114,6 +114,20 @@ export function dispatcherWith(overrides: Record<string, string>) {
   return createDispatcher(
     readDispatchSettings({ ...Deno.env.toObject(), ...overrides }),
   );
+}
+
+/** Claims until this campaign's chunk comes up (other tests' chunks go back untouched). */
+export async function claimChunk(
+  worker: string,
+  campaignId: string,
+): Promise<ClaimedRow[]> {
+  const rows = await claimBatch(worker, 100, 120);
+  await asService((tx) =>
+    tx`update private.email_queue
+       set lease_until = null, leased_by = null, attempts = attempts - 1
+       where leased_by = ${worker} and email_campaign_id <> ${campaignId}`
+  );
+  return rows.filter((row) => row.email_campaign_id === campaignId);
 }
 
 /**

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startResendFake } from "../_testing/fakes/resend.ts";
 import {
+  claimChunk,
   deliveries,
   dispatcherWith,
   queueRows,
@@ -16,21 +17,6 @@ import {
 } from "../_testing/email.ts";
 import { asService, asUser } from "../_shared/db.ts";
 import { createUser, dbTest, deleteUsers } from "../_testing/harness.ts";
-import { claimBatch, type ClaimedRow } from "./queries.ts";
-
-/** Claims until this campaign's chunk comes up (other tests' chunks go back untouched). */
-async function claimChunk(
-  worker: string,
-  campaignId: string,
-): Promise<ClaimedRow[]> {
-  const rows = await claimBatch(worker, 100, 120);
-  await asService((tx) =>
-    tx`update private.email_queue
-       set lease_until = null, leased_by = null, attempts = attempts - 1
-       where leased_by = ${worker} and email_campaign_id <> ${campaignId}`
-  );
-  return rows.filter((row) => row.email_campaign_id === campaignId);
-}
 
 /** The lease of every row of the campaign ran out a second ago. */
 const expireLeases = (campaignId: string) =>

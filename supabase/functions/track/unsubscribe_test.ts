@@ -6,10 +6,12 @@ import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { readTrackingSettings } from "../_shared/email/settings.ts";
 import { type SentEmail, startResendFake } from "../_testing/fakes/resend.ts";
 import {
+  claimChunk,
   deliveries,
   dispatcherWith,
   resendEnv,
   scheduleCampaign,
+  sendUnreported,
   startSending,
   trackingUrls,
   trackPath,
@@ -105,6 +107,58 @@ dbTest(
       assert.equal(res.status, 200, "a second one-click still answers 200");
       await res.body?.cancel();
     }),
+);
+
+dbTest(
+  "a campaign deleted before its sent chunk was reported: its unsubscribe page and one-click POST still work",
+  async () => {
+    const fake = startResendFake();
+    const user = await createUser("unreported");
+    const worker = `doomed-${crypto.randomUUID()}`;
+    try {
+      const address = `unreported-${crypto.randomUUID().slice(0, 8)}@example.com`;
+      const campaignId = await scheduleCampaign(user, {
+        recipient_list: [address],
+        from_name: "Ada's Newsletter",
+      });
+      assert.equal(await startSending(campaignId), "sending");
+      // A worker claims the chunk and sends it; its report has not come back yet.
+      const claimed = await claimChunk(worker, campaignId);
+      assert.equal(claimed.length, 1);
+      await sendUnreported(claimed, resendEnv(fake.url), fake.url);
+      const email = fake.sentTo(address)[0];
+      assert.ok(email, "the message was sent");
+      assert.deepEqual(
+        (await deliveries(campaignId)).map((d) => d.status),
+        ["queued"],
+        "and not reported",
+      );
+
+      const { unsubscribe } = trackingUrls(email.html!);
+      const deleted = await asUser(
+        user,
+        (tx) => tx`delete from public.email_campaigns where id = ${campaignId} returning id`,
+      );
+      assert.equal(deleted.length, 1, "the owner deleted the campaign");
+
+      let res = await app.request(trackPath(unsubscribe));
+      assert.equal(res.status, 200);
+      assert.ok(
+        (await res.text()).includes(address),
+        "the page names the address",
+      );
+      res = await oneClick(unsubscribe);
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /You are unsubscribed/);
+      assert.deepEqual(await suppressions(user), [{
+        email: address,
+        reason: "unsubscribed",
+      }]);
+    } finally {
+      await deleteUsers(user);
+      await fake.close();
+    }
+  },
 );
 
 dbTest(

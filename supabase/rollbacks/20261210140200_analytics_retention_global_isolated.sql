@@ -1,0 +1,73 @@
+-- Back to analytics retention's global step outside any exception block (as
+-- 20261205130100_analytics_retention made it).
+create or replace function private.apply_analytics_retention(at timestamptz default now())
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  longest integer;
+  cutoff timestamptz;
+  part record;
+  dropped text[] := array[]::text[];
+  owner record;
+  deleted bigint;
+  total_deleted bigint := 0;
+  failed integer := 0;
+  reason text;
+begin
+  select coalesce(max(coalesce(s.retention_days, 400)), 400)
+  into longest
+  from auth.users as u
+  left join public.collect_settings as s on s.user_id = u.id;
+  cutoff := at - make_interval(days => longest);
+
+  -- 1. Whole months older than every owner's retention.
+  for part in
+    select c.relname
+    from pg_catalog.pg_inherits as i
+    join pg_catalog.pg_class as c on c.oid = i.inhrelid
+    join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+    where i.inhparent = 'public.analytics_events'::regclass
+      and n.nspname = 'private'
+      and c.relname ~ '^analytics_events_p\d{4}_\d{2}$'
+      and (to_date(right(c.relname, 7), 'YYYY_MM') + interval '1 month')::timestamp at time zone 'UTC' <= cutoff
+    order by c.relname
+  loop
+    execute format('drop table private.%I', part.relname);
+    dropped := dropped || part.relname::text;
+  end loop;
+  delete from private.analytics_events_default as d where d."timestamp" < cutoff;
+  delete from private.analytics_event_messages as m where m."timestamp" < cutoff;
+
+  -- 2. Owners who keep less.
+  for owner in
+    select s.user_id, s.retention_days
+    from public.collect_settings as s
+    where s.retention_days < longest
+    order by s.user_id
+  loop
+    begin
+      delete from public.analytics_events as a
+      where a.user_id = owner.user_id
+        and a."timestamp" < at - make_interval(days => owner.retention_days);
+      get diagnostics deleted = row_count;
+      total_deleted := total_deleted + deleted;
+      delete from private.analytics_retention_failures as f where f.user_id = owner.user_id;
+    exception when others then
+      get stacked diagnostics reason = message_text;
+      failed := failed + 1;
+      insert into private.analytics_retention_failures as f (user_id, error)
+      values (owner.user_id, reason)
+      on conflict (user_id) do update set failed_at = now(), error = excluded.error;
+    end;
+  end loop;
+
+  return jsonb_build_object('longest_days', longest, 'dropped_partitions', to_jsonb(dropped),
+    'deleted', total_deleted, 'failed_owners', failed);
+end;
+$$;
+comment on function private.apply_analytics_retention(timestamptz) is
+  'pg_cron (beacon-analytics-retention): drops analytics_events months older than every owner''s retention, deletes each owner''s events older than their own (isolated per owner).';
+
+drop table private.analytics_retention_global_failure;

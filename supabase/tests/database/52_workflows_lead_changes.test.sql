@@ -1,14 +1,14 @@
 -- Lead inserts start their workflows through the private.lead_changes inbox: the insert
 -- records one row per statement and owner (only owners with lead_created, tag_added or
 -- lead_score_reached workflows), and private.expand_lead_changes (the beacon-lead-changes
--- job) starts the executions set-based, oldest row first, each row once however often it
--- runs, matching the leads as they stood right after their insert, under the workflow chain
+-- job) starts the executions set-based, each owner with waiting rows an equal share of a run
+-- (round-robin, the longest-waiting first), each row once however often it runs, matching the leads as they stood right after their insert, under the workflow chain
 -- they were inserted under. An owner whose rows fail keeps them, with the reason, and holds
 -- nobody else up. Apps can neither read nor write the inbox.
 begin;
 \ir _helpers.psql
 
-select plan(21);
+select plan(24);
 
 -- The inbox holds this test's rows only, so the counts below are its own.
 select tests.set_aside_queued_work();
@@ -67,6 +67,24 @@ insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'c
 select is(private.expand_lead_changes(1), 1, 'a batch of one claims one row');
 select is(array[cardinality(tests.started('mallory')), cardinality(tests.started('alice'))], array[1, 3],
   'the oldest: mallory''s, inserted first');
+select tests.expand_lead_changes();
+
+-- ==== each owner a share of the run ====
+-- mallory floods the inbox with five inserts, more than a run of three takes; alice's one
+-- insert, recorded after all of them, is expanded in the same run.
+do $$
+begin
+  for n in 1..5 loop
+    insert into public.leads (user_id, email) values (tests.get_user_id('mallory'), format('flood%s@evil.example', n));
+  end loop;
+end;
+$$;
+insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'hal@acme.com');
+select is(private.expand_lead_changes(3), 3, 'a run of three claims three rows');
+select is_empty($$select from private.lead_changes where user_id = tests.get_user_id('alice')$$,
+  'alice''s one row, the newest, is expanded in that run');
+select is((select count(*)::integer from private.lead_changes where user_id = tests.get_user_id('mallory')), 3,
+  'mallory''s flood takes the rest of the run (her two oldest) and waits for the next');
 select tests.expand_lead_changes();
 
 -- ==== the chain a lead was inserted under ====

@@ -3,12 +3,12 @@
 -- lead_score_reached workflows), and private.expand_lead_changes (the beacon-lead-changes
 -- job) starts the executions set-based, each owner with waiting rows an equal share of a run
 -- (round-robin, the longest-waiting first), each row once however often it runs, matching the leads as they stood right after their insert, under the workflow chain
--- they were inserted under. An owner whose rows fail keeps them, with the reason, and holds
--- nobody else up. Apps can neither read nor write the inbox.
+-- they were inserted under. A row that fails keeps the reason, holds nobody else up (nor its
+-- owner's other rows), and is retried with backoff until it fails for the fifth time. Apps can neither read nor write the inbox.
 begin;
 \ir _helpers.psql
 
-select plan(24);
+select plan(30);
 
 -- The inbox holds this test's rows only, so the counts below are its own.
 select tests.set_aside_queued_work();
@@ -112,6 +112,43 @@ select is(
 select is(
   (select error like '%uuid%' and failed_at is not null from private.lead_changes where user_id = tests.get_user_id('mallory')),
   true, 'mallory''s row keeps the reason it failed');
+
+-- ==== a failed row is retried with backoff, five times at most ====
+select is(
+  (select (attempts, retry_at - failed_at) from private.lead_changes where user_id = tests.get_user_id('mallory')),
+  (1, interval '30 seconds'), 'it is retried in 30 seconds');
+insert into public.leads (user_id, email) values (tests.get_user_id('mallory'), 'ok@evil.example');
+update private.lead_changes set retry_at = now() where user_id = tests.get_user_id('mallory') and error is not null;
+select tests.expand_lead_changes();
+select is(
+  (select array_agg(e.email) from unnest(tests.started('mallory')) as e (email) where e.email like '%ok@%'),
+  array['flood ok@evil.example'], 'mallory''s good row, claimed with her failing one, starts its workflow');
+select is(
+  (select (attempts, error like '%uuid%', retry_at - failed_at) from private.lead_changes
+   where user_id = tests.get_user_id('mallory')),
+  (2, true, interval '2 minutes'), 'the due retry fails again and waits four times longer');
+do $$
+begin
+  for n in 3..5 loop
+    update private.lead_changes set retry_at = now() where user_id = tests.get_user_id('mallory') and error is not null;
+    perform tests.expand_lead_changes();
+  end loop;
+end;
+$$;
+select is(
+  (select (attempts, retry_at) from private.lead_changes where user_id = tests.get_user_id('mallory')),
+  (5, null::timestamptz), 'after the fifth failure it is not retried');
+select is(
+  (select error like 'gave up after 5 attempts: %uuid%' from private.lead_changes where user_id = tests.get_user_id('mallory')),
+  true, 'and says so, with the reason');
+-- A retry that succeeds: the cause gone (here, the row itself mended), the row is expanded.
+update private.lead_changes
+set leads = jsonb_build_array(to_jsonb(l)), retry_at = now()
+from public.leads as l
+where lead_changes.user_id = tests.get_user_id('mallory') and l.email = 'ok@evil.example';
+select tests.expand_lead_changes();
+select is_empty($$select from private.lead_changes where user_id = tests.get_user_id('mallory')$$,
+  'a retry that succeeds expands the row like any other');
 
 -- ==== conditions are each owner's own ====
 -- alice and mallory have workflows with the same conditions: each owner's leads are checked

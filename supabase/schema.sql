@@ -4432,10 +4432,10 @@ COMMENT ON FUNCTION private.evaluate_segment(segment_id uuid) IS 'Evaluates one 
 
 
 --
--- Name: evaluate_segment_triggers(); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: evaluate_segment_triggers(integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.evaluate_segment_triggers() RETURNS integer
+CREATE FUNCTION private.evaluate_segment_triggers(per_owner integer DEFAULT 20) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -4443,6 +4443,12 @@ declare
   due uuid;
   evaluated integer := 0;
 begin
+  if per_owner is null or per_owner not between 1 and 1000 then
+    raise exception using
+      errcode = 'invalid_parameter_value',
+      message = format('evaluate_segment_triggers: per_owner must be between 1 and 1000, not %s',
+        coalesce(per_owner::text, 'null'));
+  end if;
   -- A segment no active workflow watches any more is forgotten; watched again, it starts
   -- from a new baseline.
   delete from private.segment_evaluations as e
@@ -4459,24 +4465,31 @@ begin
   on conflict (segment_id) do nothing;
 
   for due in
-    select e.segment_id
-    from private.segment_evaluations as e
-    join public.segments as s on s.id = e.segment_id
-    where case
-      when e.error is not null then
-        s.updated_at > e.failed_at or e.failed_at <= now() - private.segment_whole_interval(s.predicate)
-      else
-        e.evaluated_whole_at is null
-        or e.predicate is distinct from s.predicate
-        or e.evaluated_whole_at <= now() - private.segment_whole_interval(s.predicate)
-        or exists (
-          select
-          from public.leads as l
-          where l.user_id = e.user_id
-            and l.updated_at >= e.leads_seen_at - private.segment_change_overlap()
-        )
-    end
-    order by e.leads_seen_at nulls first, e.segment_id
+    select d.segment_id
+    from (
+      select
+        e.segment_id,
+        e.leads_seen_at,
+        row_number() over (partition by e.user_id order by e.leads_seen_at nulls first, e.segment_id) as turn
+      from private.segment_evaluations as e
+      join public.segments as s on s.id = e.segment_id
+      where case
+        when e.error is not null then
+          s.updated_at > e.failed_at or e.failed_at <= now() - private.segment_whole_interval(s.predicate)
+        else
+          e.evaluated_whole_at is null
+          or e.predicate is distinct from s.predicate
+          or e.evaluated_whole_at <= now() - private.segment_whole_interval(s.predicate)
+          or exists (
+            select
+            from public.leads as l
+            where l.user_id = e.user_id
+              and l.updated_at >= e.leads_seen_at - private.segment_change_overlap()
+          )
+      end
+    ) as d
+    where d.turn <= per_owner
+    order by d.turn, d.leads_seen_at nulls first, d.segment_id
   loop
     begin
       if private.evaluate_segment(due) is not null then
@@ -4496,13 +4509,13 @@ end;
 $$;
 
 
-ALTER FUNCTION private.evaluate_segment_triggers() OWNER TO postgres;
+ALTER FUNCTION private.evaluate_segment_triggers(per_owner integer) OWNER TO postgres;
 
 --
--- Name: FUNCTION evaluate_segment_triggers(); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION evaluate_segment_triggers(per_owner integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.evaluate_segment_triggers() IS 'The beacon-segment-triggers job: keeps one evaluation row per watched segment and evaluates those due (changed leads, whole-evaluation interval, new predicate), each in its own subtransaction; a failing segment records its reason and holds nobody up. Returns how many segments it evaluated.';
+COMMENT ON FUNCTION private.evaluate_segment_triggers(per_owner integer) IS 'The beacon-segment-triggers job: keeps one evaluation row per watched segment and evaluates those due (changed leads, whole-evaluation interval, new predicate), at most per_owner of each owner per run (least recently evaluated first, round-robin across owners; the rest next run), each in its own subtransaction; a failing segment records its reason and holds nobody up. Returns how many segments it evaluated.';
 
 
 --
@@ -4589,29 +4602,86 @@ COMMENT ON FUNCTION private.event_lead_id(owner uuid, properties jsonb) IS 'The 
 CREATE FUNCTION private.expand_lead_changes(batch integer DEFAULT 1000) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET jit TO 'off'
     AS $$
 declare
   claimed bigint[];
   owner uuid;
   owner_changes bigint[];
+  change bigint;
 begin
-  select array_agg(c.id order by c.id)
+  -- Failed rows whose retry is due wait again, in their owner's share like any other.
+  update private.lead_changes as c
+  set error = null, failed_at = null, retry_at = null
+  where c.id = any (array(
+    select r.id
+    from private.lead_changes as r
+    where r.retry_at <= now()
+    order by r.retry_at
+    limit greatest(batch, 1)
+    for update skip locked
+  ));
+  with recursive owners (user_id, first_id) as (
+    (
+      select c.user_id, c.id
+      from private.lead_changes as c
+      where c.error is null
+      order by c.user_id, c.created_at, c.id
+      limit 1
+    )
+    union all
+    select n.user_id, n.id
+    from owners as o
+    cross join lateral (
+      select c.user_id, c.id
+      from private.lead_changes as c
+      where c.error is null
+        and c.user_id > o.user_id
+      order by c.user_id, c.created_at, c.id
+      limit 1
+    ) as n
+  ),
+  chosen as (
+    select o.user_id, o.first_id
+    from owners as o
+    order by o.first_id
+    limit greatest(batch, 1)
+  ),
+  share as (
+    select ceil(greatest(batch, 1)::numeric / greatest(count(*), 1))::integer as per_owner
+    from chosen
+  ),
+  -- turn: the row's place in its owner's share; taking turn by turn is the round-robin.
+  candidates as (
+    select c.id, row_number() over (partition by ch.user_id order by c.created_at, c.id) as turn
+    from chosen as ch
+    cross join share as s
+    cross join lateral (
+      select c.id, c.created_at
+      from private.lead_changes as c
+      where c.error is null
+        and c.user_id = ch.user_id
+      order by c.created_at, c.id
+      limit s.per_owner
+    ) as c
+  )
+  select array_agg(p.id order by p.id)
   into claimed
   from (
     select p.id
     from private.lead_changes as p
-    where p.error is null
-    order by p.id
-    limit greatest(batch, 1)
+    where p.id = any (array(select c.id from candidates as c order by c.turn, c.id limit greatest(batch, 1)))
+      and p.error is null
     for update skip locked
-  ) as c;
+  ) as p;
   if claimed is null then
     return 0;
   end if;
   begin
     perform private.start_lead_change_workflows(claimed);
   exception when others then
-    -- Someone's rows fail the batch: expand owner by owner, each on their own.
+    -- Someone's rows fail the batch: expand owner by owner, each on their own, and a failing
+    -- owner's rows one by one, so that only the rows that fail wait for a retry.
     for owner in select distinct c.user_id from private.lead_changes as c where c.id = any (claimed) loop
       select array_agg(c.id order by c.id)
       into owner_changes
@@ -4620,9 +4690,13 @@ begin
       begin
         perform private.start_lead_change_workflows(owner_changes);
       exception when others then
-        update private.lead_changes as c
-        set error = left(sqlerrm, 2000), failed_at = now()
-        where c.id = any (owner_changes);
+        foreach change in array owner_changes loop
+          begin
+            perform private.start_lead_change_workflows(array[change]);
+          exception when others then
+            perform private.fail_lead_change(change, sqlerrm);
+          end;
+        end loop;
       end;
     end loop;
   end;
@@ -4637,7 +4711,7 @@ ALTER FUNCTION private.expand_lead_changes(batch integer) OWNER TO postgres;
 -- Name: FUNCTION expand_lead_changes(batch integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.expand_lead_changes(batch integer) IS 'Claims up to batch pending lead_changes rows (oldest first, skip locked) and starts their workflows; an owner whose rows fail keeps them with the error. Returns how many rows it claimed.';
+COMMENT ON FUNCTION private.expand_lead_changes(batch integer) IS 'Claims up to batch pending lead_changes rows (skip locked), an equal share per owner with waiting rows taken round-robin, longest-waiting owners first, and starts their workflows; a row that fails keeps the reason and is retried with backoff (private.fail_lead_change), the failed rows whose retry is due waiting again first. Returns how many rows it claimed.';
 
 
 --
@@ -4724,6 +4798,40 @@ ALTER FUNCTION private.fail_email_campaign(email_campaign_id uuid, step text, pr
 --
 
 COMMENT ON FUNCTION private.fail_email_campaign(email_campaign_id uuid, step text, problem text) IS 'Email tick: writes error_message on a campaign a step failed for (start: the campaign becomes failed).';
+
+
+--
+-- Name: fail_lead_change(bigint, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fail_lead_change(change_id bigint, reason text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update private.lead_changes as c
+  set attempts = c.attempts + 1,
+      error = left(case
+        when c.attempts + 1 >= private.lead_change_max_attempts()
+          then format('gave up after %s attempts: %s', c.attempts + 1, reason)
+        else reason
+      end, 2000),
+      failed_at = now(),
+      -- 30 s, then four times longer each time: 2, 8, 32 minutes.
+      retry_at = case
+        when c.attempts + 1 < private.lead_change_max_attempts()
+          then now() + interval '30 seconds' * power(4, c.attempts)
+      end
+  where c.id = change_id
+$$;
+
+
+ALTER FUNCTION private.fail_lead_change(change_id bigint, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION fail_lead_change(change_id bigint, reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.fail_lead_change(change_id bigint, reason text) IS 'Records why expanding a lead_changes row failed and when it is retried (backoff), or that it has failed for good.';
 
 
 --
@@ -5290,6 +5398,27 @@ ALTER FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, 
 --
 
 COMMENT ON FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) IS 'Whether one lead meets one (valid) activity of its conditions (list ''events'' or ''emails''); see lead_conditions_sql for the set-based form.';
+
+
+--
+-- Name: lead_change_max_attempts(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_change_max_attempts() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select 5
+$$;
+
+
+ALTER FUNCTION private.lead_change_max_attempts() OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_change_max_attempts(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_change_max_attempts() IS 'How many times expanding a lead_changes row is tried before it is left failed with its reason.';
 
 
 --
@@ -11788,6 +11917,36 @@ COMMENT ON FUNCTION private.x_weighted_length(p_text text) IS 'The length X give
 
 
 --
+-- Name: background_failures(); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.background_failures() RETURNS TABLE(job text, object_type text, object_id text, reason text, failed_at timestamp with time zone, retry_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if (select auth.uid()) is null then
+    raise exception using errcode = 'insufficient_privilege',
+      message = 'background_failures: sign in first; it lists the signed-in owner''s own failures';
+  end if;
+  return query
+  select f.job, f.object_type, f.object_id, f.reason, f.failed_at, f.retry_at
+  from reporting.background_failures() as f
+  order by f.failed_at desc, f.job, f.object_id;
+end;
+$$;
+
+
+ALTER FUNCTION public.background_failures() OWNER TO postgres;
+
+--
+-- Name: FUNCTION background_failures(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.background_failures() IS 'The failures the shared jobs recorded against the caller in tables apps cannot read (lead inserts whose workflows did not start, report days not recomputed, analytics retention, expiry of unconfirmed leads): job, the object it concerns (type and id, where there is one), the reason, when, and when it is retried (null: at the next run, or never for a lead insert that gave up). Newest first; the caller''s own only.';
+
+
+--
 -- Name: calculate_lead_score(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -12797,6 +12956,44 @@ COMMENT ON FUNCTION public.segment_leads(segment_id uuid) IS 'The caller''s lead
 
 
 --
+-- Name: background_failures(); Type: FUNCTION; Schema: reporting; Owner: postgres
+--
+
+CREATE FUNCTION reporting.background_failures() RETURNS TABLE(job text, object_type text, object_id text, reason text, failed_at timestamp with time zone, retry_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select 'beacon-lead-changes', 'lead_insert', c.id::text,
+    format('%s (the workflows of %s inserted lead(s) have not started)', c.error, jsonb_array_length(c.leads)),
+    c.failed_at, c.retry_at
+  from private.lead_changes as c
+  where c.user_id = (select auth.uid()) and c.error is not null
+  union all
+  -- A failed day stays marked and is recomputed at every run until it succeeds.
+  select 'beacon-event-rollups', 'report_day', d.day::text, d.last_error, d.failed_at, null
+  from private.event_rollup_dirty as d
+  where d.user_id = (select auth.uid()) and d.last_error is not null
+  union all
+  select 'beacon-analytics-retention', null, null, r.error, r.failed_at, null
+  from private.analytics_retention_failures as r
+  where r.user_id = (select auth.uid())
+  union all
+  select 'beacon-expire-unconfirmed-leads', null, null, u.error, u.failed_at, null
+  from private.unconfirmed_expiry_failures as u
+  where u.user_id = (select auth.uid())
+$$;
+
+
+ALTER FUNCTION reporting.background_failures() OWNER TO postgres;
+
+--
+-- Name: FUNCTION background_failures(); Type: COMMENT; Schema: reporting; Owner: postgres
+--
+
+COMMENT ON FUNCTION reporting.background_failures() IS 'The caller''s failures recorded by the shared jobs in tables closed to clients (for public.background_failures).';
+
+
+--
 -- Name: campaign_figures(timestamp with time zone, timestamp with time zone, uuid); Type: FUNCTION; Schema: reporting; Owner: postgres
 --
 
@@ -13587,8 +13784,11 @@ CREATE TABLE private.lead_changes (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     error text,
     failed_at timestamp with time zone,
+    attempts integer DEFAULT 0 NOT NULL,
+    retry_at timestamp with time zone,
     CONSTRAINT lead_changes_failed_check CHECK (((error IS NULL) = (failed_at IS NULL))),
-    CONSTRAINT lead_changes_leads_check CHECK ((jsonb_typeof(leads) = 'array'::text))
+    CONSTRAINT lead_changes_leads_check CHECK ((jsonb_typeof(leads) = 'array'::text)),
+    CONSTRAINT lead_changes_retry_check CHECK (((retry_at IS NULL) OR (error IS NOT NULL)))
 );
 
 
@@ -13619,7 +13819,21 @@ COMMENT ON COLUMN private.lead_changes.leads IS 'The inserted leads as they stoo
 -- Name: COLUMN lead_changes.error; Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON COLUMN private.lead_changes.error IS 'Why expanding this row failed; such rows are kept and no longer claimed.';
+COMMENT ON COLUMN private.lead_changes.error IS 'Why expanding this row failed last; with retry_at null, for good (no more attempts).';
+
+
+--
+-- Name: COLUMN lead_changes.attempts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.lead_changes.attempts IS 'How many times expanding this row has failed.';
+
+
+--
+-- Name: COLUMN lead_changes.retry_at; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.lead_changes.retry_at IS 'When a failed row waits again to be expanded; null once it waits, or when it has failed for good.';
 
 
 --
@@ -16020,10 +16234,10 @@ CREATE INDEX jobs_webhook_execution_id_idx ON private.jobs USING btree (((payloa
 
 
 --
--- Name: lead_changes_pending_idx; Type: INDEX; Schema: private; Owner: postgres
+-- Name: lead_changes_retry_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
-CREATE INDEX lead_changes_pending_idx ON private.lead_changes USING btree (id) WHERE (error IS NULL);
+CREATE INDEX lead_changes_retry_idx ON private.lead_changes USING btree (retry_at) WHERE (retry_at IS NOT NULL);
 
 
 --
@@ -16031,6 +16245,13 @@ CREATE INDEX lead_changes_pending_idx ON private.lead_changes USING btree (id) W
 --
 
 CREATE INDEX lead_changes_user_id_idx ON private.lead_changes USING btree (user_id);
+
+
+--
+-- Name: lead_changes_waiting_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX lead_changes_waiting_idx ON private.lead_changes USING btree (user_id, created_at, id) WHERE (error IS NULL);
 
 
 --
@@ -19370,10 +19591,10 @@ REVOKE ALL ON FUNCTION private.evaluate_segment(segment_id uuid) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION evaluate_segment_triggers(); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION evaluate_segment_triggers(per_owner integer); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.evaluate_segment_triggers() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.evaluate_segment_triggers(per_owner integer) FROM PUBLIC;
 
 
 --
@@ -19409,6 +19630,13 @@ REVOKE ALL ON FUNCTION private.expire_unconfirmed_leads(max_age interval) FROM P
 --
 
 REVOKE ALL ON FUNCTION private.fail_email_campaign(email_campaign_id uuid, step text, problem text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION fail_lead_change(change_id bigint, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fail_lead_change(change_id bigint, reason text) FROM PUBLIC;
 
 
 --
@@ -19500,6 +19728,13 @@ REVOKE ALL ON FUNCTION private.keep_email_unsubscribe_keys() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.lead_activity_matches(lead public.leads, activity jsonb, list text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION lead_change_max_attempts(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_change_max_attempts() FROM PUBLIC;
 
 
 --
@@ -20317,6 +20552,14 @@ REVOKE ALL ON FUNCTION private.x_weighted_length(p_text text) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION background_failures(); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.background_failures() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.background_failures() TO authenticated;
+
+
+--
 -- Name: FUNCTION calculate_lead_score(lead_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -20473,6 +20716,14 @@ GRANT ALL ON FUNCTION public.segment_count(segment_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.segment_leads(segment_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.segment_leads(segment_id uuid) TO authenticated;
+
+
+--
+-- Name: FUNCTION background_failures(); Type: ACL; Schema: reporting; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION reporting.background_failures() FROM PUBLIC;
+GRANT ALL ON FUNCTION reporting.background_failures() TO authenticated;
 
 
 --

@@ -1250,6 +1250,17 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "background_failures": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "failed_at": string;
+          "job": string;
+          "object_id": string;
+          "object_type": string;
+          "reason": string;
+          "retry_at": string;
+        }[];
+      };
       "calculate_lead_score": { Args: { "lead_id": string }; Returns: number };
       "create_write_key": {
         Args: { "name": string };

@@ -104,8 +104,9 @@ export async function hitRateLimits(
   return row.wait ?? null;
 }
 
-function refusal(c: Context, waitSeconds: number) {
-  const message = `Too many requests: try again in ${waitSeconds} seconds.`;
+function refusal(c: Context, waitSeconds: number, advice?: string) {
+  const message = `Too many requests: try again in ${waitSeconds} seconds.` +
+    (advice ? ` ${advice}` : "");
   c.header("retry-after", String(waitSeconds));
   c.header("cache-control", "no-store");
   if (c.req.header("accept")?.includes("text/html")) {
@@ -128,7 +129,11 @@ let warnedNoAddress = false;
  */
 export function rateLimit(
   settings: RateLimitSettings,
-  options: { token?: (c: Context) => string | undefined } = {},
+  options: {
+    token?: (c: Context) => string | undefined;
+    /** What the person can do then, after "try again in N seconds." (routes a browser opens). */
+    advice?: string;
+  } = {},
 ): MiddlewareHandler {
   return async (c, next) => {
     const ip = clientAddress(c.req.raw.headers, settings.ipHeader);
@@ -145,7 +150,7 @@ export function rateLimit(
     } catch (err) {
       console.error(`[rate limit] ${settings.name}: not checked, request let through:`, err);
     }
-    if (wait !== null) return refusal(c, wait);
+    if (wait !== null) return refusal(c, wait, options.advice);
     await next();
   };
 }

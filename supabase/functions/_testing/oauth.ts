@@ -76,9 +76,11 @@ export async function call(
   as?: UserClaims | "service",
   body?: unknown,
   browser?: Browser,
+  extraHeaders: Record<string, string> = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
+    ...extraHeaders,
   };
   if (as) {
     headers.authorization = as === "service" ? await serviceBearer() : await bearerFor(as);
@@ -104,11 +106,19 @@ export async function call(
   };
 }
 
-/** A browser opening one of the function's own URLs (/go, /callback) as the gateway passes it. */
-export function visit(app: TestApp, url: URL, browser: Browser = usersBrowser): Promise<Answer> {
+/**
+ * A browser opening one of the function's own URLs (/go, /callback) as the gateway passes it,
+ * with `headers` (e.g. the proxy's client address).
+ */
+export function visit(
+  app: TestApp,
+  url: URL,
+  browser: Browser = usersBrowser,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   assert.ok(url.href.startsWith(CALLBACK_BASE), `a URL of the function: ${url.href}`);
   const path = `${url.pathname.replace("/functions/v1/oauth", "")}${url.search}`;
-  return call(app, "GET", path, undefined, undefined, browser);
+  return call(app, "GET", path, undefined, undefined, browser, headers);
 }
 
 /** POST /{platform}/start; returns the URL the app sends the browser to (/go). */

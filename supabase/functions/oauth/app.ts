@@ -21,6 +21,11 @@
 // server_error. A state that is unknown, expired, already used or not this browser's sends the
 // browser to the default return URL (BEACON_OAUTH_DEFAULT_RETURN_URL) with
 // ?error=invalid_state&platform=..., never to a bare error page, and changes nothing.
+//
+// /go and /callback answer anyone, so they are rate-limited per client address and per state
+// (settings.limits); over the limit a browser gets a 429 page with Retry-After saying when to
+// reload it. Nothing is consumed before the limit is checked, so the reload goes on where the
+// refused request stopped (while the state, and the platform's code, are still valid).
 import type { Context } from "hono";
 import {
   calculatePKCECodeChallenge,
@@ -35,6 +40,7 @@ import { keyRing } from "../_shared/crypto.ts";
 import { createApp, HttpError, readJson } from "../_shared/http.ts";
 import { isPlatform, type Platform, PLATFORMS } from "../_shared/providers/config.ts";
 import { ConnectError, type RevokeResult } from "../_shared/providers/oauth.ts";
+import { rateLimit } from "../_shared/rate_limit.ts";
 import type { ProviderSlot } from "../_shared/providers/registry.ts";
 import { allowedRedirect, isLoopbackHttp, withParams } from "../_shared/redirects.ts";
 import { refreshDueConnections } from "./refresh.ts";
@@ -123,6 +129,13 @@ export function createOAuthApp(settings: OAuthSettings) {
       maxAge: STATE_SECONDS,
     };
   };
+
+  const limit = rateLimit(settings.limits, {
+    token: stateOf,
+    advice: "Reload this page then, or start connecting again from the app.",
+  });
+  app.use("/:platform/go", limit);
+  app.use("/:platform/callback", limit);
 
   app.post("/refresh", requireService, async (c) => {
     // pg_net posts {}; the local stack's loop may post nothing at all.

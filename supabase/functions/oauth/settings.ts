@@ -4,6 +4,7 @@
 // platform never takes the others down.
 import { z } from "zod";
 import { ConfigError, readEnv } from "../_shared/env.ts";
+import { type RateLimitSettings, readRateLimitSettings } from "../_shared/rate_limit.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import { createProviders, type ProviderSlot } from "../_shared/providers/registry.ts";
 import { allowedRedirect, parseAllowlist, type RedirectRule } from "../_shared/redirects.ts";
@@ -19,6 +20,12 @@ export type OAuthSettings = {
    * ?error=invalid_state): BEACON_OAUTH_DEFAULT_RETURN_URL, else the allow-list's first entry.
    */
   defaultReturn?: string;
+  /**
+   * The limits of the routes a browser opens without a login (/go, /callback): per client
+   * address (BEACON_RATE_LIMIT_OAUTH_PER_IP, 60 a minute) and per state
+   * (BEACON_RATE_LIMIT_OAUTH_PER_TOKEN, 20), far above a person connecting accounts.
+   */
+  limits: RateLimitSettings;
 };
 
 export function readOAuthSettings(
@@ -51,6 +58,7 @@ export function readOAuthSettings(
     allowlist,
     callbackBase: base?.replace(/\/+$/, ""),
     defaultReturn,
+    limits: readRateLimitSettings("oauth", { perIp: 60, perToken: 20 }, env),
   };
 }
 

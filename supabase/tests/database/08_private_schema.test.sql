@@ -50,8 +50,8 @@ select is_empty(
 -- The public surface.
 select functions_are('public', array['calculate_lead_score', 'lead_profile_score', 'explain_lead_score', 'run_workflow',
     'create_write_key', 'revoke_write_key', 'report_events', 'report_top_events', 'report_top_pages', 'report_campaigns', 'report_campaign', 'report_funnel', 'report_sources', 'import_leads', 'export_lead_data', 'erase_lead',
-    'segment_count', 'preview_segment', 'segment_leads'],
-  'public holds exactly the RPCs apps may call: calculate_lead_score, lead_profile_score, explain_lead_score, run_workflow, create_write_key, revoke_write_key, the reports (80_reports_*), import_leads, export_lead_data and erase_lead (77_lead_privacy), segment_count and preview_segment (91_segments), segment_leads (93_segment_leads)');
+    'segment_count', 'preview_segment', 'segment_leads', 'background_failures'],
+  'public holds exactly the RPCs apps may call: calculate_lead_score, lead_profile_score, explain_lead_score, run_workflow, create_write_key, revoke_write_key, the reports (80_reports_*), import_leads, export_lead_data and erase_lead (77_lead_privacy), segment_count and preview_segment (91_segments), segment_leads (93_segment_leads), background_failures (53_background_failures)');
 select is_empty(
   $$select relname::text || ' (' || relkind::text || ')' from pg_class
     where relnamespace = 'public'::regnamespace and relkind not in ('r', 'i', 'p', 'I')$$,

@@ -1,14 +1,14 @@
 -- Lead inserts start their workflows through the private.lead_changes inbox: the insert
 -- records one row per statement and owner (only owners with lead_created, tag_added or
 -- lead_score_reached workflows), and private.expand_lead_changes (the beacon-lead-changes
--- job) starts the executions set-based, oldest row first, each row once however often it
--- runs, matching the leads as they stood right after their insert, under the workflow chain
--- they were inserted under. An owner whose rows fail keeps them, with the reason, and holds
--- nobody else up. Apps can neither read nor write the inbox.
+-- job) starts the executions set-based, each owner with waiting rows an equal share of a run
+-- (round-robin, the longest-waiting first), each row once however often it runs, matching the leads as they stood right after their insert, under the workflow chain
+-- they were inserted under. A row that fails keeps the reason, holds nobody else up (nor its
+-- owner's other rows), and is retried with backoff until it fails for the fifth time. Apps can neither read nor write the inbox.
 begin;
 \ir _helpers.psql
 
-select plan(21);
+select plan(30);
 
 -- The inbox holds this test's rows only, so the counts below are its own.
 select tests.set_aside_queued_work();
@@ -69,6 +69,24 @@ select is(array[cardinality(tests.started('mallory')), cardinality(tests.started
   'the oldest: mallory''s, inserted first');
 select tests.expand_lead_changes();
 
+-- ==== each owner a share of the run ====
+-- mallory floods the inbox with five inserts, more than a run of three takes; alice's one
+-- insert, recorded after all of them, is expanded in the same run.
+do $$
+begin
+  for n in 1..5 loop
+    insert into public.leads (user_id, email) values (tests.get_user_id('mallory'), format('flood%s@evil.example', n));
+  end loop;
+end;
+$$;
+insert into public.leads (user_id, email) values (tests.get_user_id('alice'), 'hal@acme.com');
+select is(private.expand_lead_changes(3), 3, 'a run of three claims three rows');
+select is_empty($$select from private.lead_changes where user_id = tests.get_user_id('alice')$$,
+  'alice''s one row, the newest, is expanded in that run');
+select is((select count(*)::integer from private.lead_changes where user_id = tests.get_user_id('mallory')), 3,
+  'mallory''s flood takes the rest of the run (her two oldest) and waits for the next');
+select tests.expand_lead_changes();
+
 -- ==== the chain a lead was inserted under ====
 select set_config('beacon.workflow_chain',
   format('{%s}', (select id from public.workflows where name = 'welcome')), true);
@@ -94,6 +112,43 @@ select is(
 select is(
   (select error like '%uuid%' and failed_at is not null from private.lead_changes where user_id = tests.get_user_id('mallory')),
   true, 'mallory''s row keeps the reason it failed');
+
+-- ==== a failed row is retried with backoff, five times at most ====
+select is(
+  (select (attempts, retry_at - failed_at) from private.lead_changes where user_id = tests.get_user_id('mallory')),
+  (1, interval '30 seconds'), 'it is retried in 30 seconds');
+insert into public.leads (user_id, email) values (tests.get_user_id('mallory'), 'ok@evil.example');
+update private.lead_changes set retry_at = now() where user_id = tests.get_user_id('mallory') and error is not null;
+select tests.expand_lead_changes();
+select is(
+  (select array_agg(e.email) from unnest(tests.started('mallory')) as e (email) where e.email like '%ok@%'),
+  array['flood ok@evil.example'], 'mallory''s good row, claimed with her failing one, starts its workflow');
+select is(
+  (select (attempts, error like '%uuid%', retry_at - failed_at) from private.lead_changes
+   where user_id = tests.get_user_id('mallory')),
+  (2, true, interval '2 minutes'), 'the due retry fails again and waits four times longer');
+do $$
+begin
+  for n in 3..5 loop
+    update private.lead_changes set retry_at = now() where user_id = tests.get_user_id('mallory') and error is not null;
+    perform tests.expand_lead_changes();
+  end loop;
+end;
+$$;
+select is(
+  (select (attempts, retry_at) from private.lead_changes where user_id = tests.get_user_id('mallory')),
+  (5, null::timestamptz), 'after the fifth failure it is not retried');
+select is(
+  (select error like 'gave up after 5 attempts: %uuid%' from private.lead_changes where user_id = tests.get_user_id('mallory')),
+  true, 'and says so, with the reason');
+-- A retry that succeeds: the cause gone (here, the row itself mended), the row is expanded.
+update private.lead_changes
+set leads = jsonb_build_array(to_jsonb(l)), retry_at = now()
+from public.leads as l
+where lead_changes.user_id = tests.get_user_id('mallory') and l.email = 'ok@evil.example';
+select tests.expand_lead_changes();
+select is_empty($$select from private.lead_changes where user_id = tests.get_user_id('mallory')$$,
+  'a retry that succeeds expands the row like any other');
 
 -- ==== conditions are each owner's own ====
 -- alice and mallory have workflows with the same conditions: each owner's leads are checked

@@ -3,12 +3,13 @@
 -- (the beacon-segment-triggers job) keeps each watched segment's membership, evaluates only the
 -- leads changed since its watermark (or the whole segment when due), starts the watching
 -- workflows of the leads that came or went, fires nothing when nothing changed, however often it
--- runs, and isolates a segment that fails. Apps can neither read nor write its tables, and read
+-- runs, isolates a segment that fails, and evaluates at most per_owner segments of each owner
+-- per run, so that one owner's many segments delay nobody else's. Apps can neither read nor write its tables, and read
 -- but not write a segment's evaluation_error.
 begin;
 \ir _helpers.psql
 
-select plan(36);
+select plan(40);
 
 do $$
 begin
@@ -177,6 +178,34 @@ delete from public.segments where id = :'signed';
 select lives_ok('select private.evaluate_segment_triggers()', 'the job runs on when a watched segment is deleted');
 select is_empty(format('select from private.segment_members where segment_id = %L', :'signed'),
   'its members are gone with it');
+
+-- ==== each owner a share of the run ====
+-- mallory watches three new segments, more than a run's share of two; alice's one new segment
+-- is evaluated in the same run.
+do $$
+begin
+  for n in 1..3 loop
+    perform tests.workflow(format('hog %s', n), jsonb_build_object('type', 'segment_entered',
+      'segment_id', tests.segment('mallory', format('Hog %s', n), '{}')), owner => 'mallory');
+  end loop;
+end;
+$$;
+select tests.segment('alice', 'Newcomers', '{"statuses": ["new"]}') as newcomers \gset
+select tests.workflow('hello newcomer', jsonb_build_object('type', 'segment_entered', 'segment_id', :'newcomers'), owner => 'alice');
+select throws_ok('select private.evaluate_segment_triggers(0)', '22023',
+  'evaluate_segment_triggers: per_owner must be between 1 and 1000, not 0', 'a share of none is refused');
+select private.evaluate_segment_triggers(per_owner => 2);
+select is((select evaluated_whole_at is not null from private.segment_evaluations where segment_id = :'newcomers'), true,
+  'alice''s new segment is evaluated in the run');
+select is(
+  (select count(*)::integer from private.segment_evaluations as e join public.segments as s on s.id = e.segment_id
+   where s.name like 'Hog %' and e.evaluated_whole_at is not null),
+  2, 'two of mallory''s three (her share), the third waits');
+select private.evaluate_segment_triggers(per_owner => 2);
+select is(
+  (select count(*)::integer from private.segment_evaluations as e join public.segments as s on s.id = e.segment_id
+   where s.name like 'Hog %' and e.evaluated_whole_at is not null),
+  3, 'and is evaluated in the next run, the least recently evaluated first');
 
 -- ==== apps ====
 select tests.authenticate_as('alice');

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import type { Platform } from "../_shared/providers/config.ts";
-import type { Fakes } from "../_testing/fakes/server.ts";
+import { authorOn, type Fakes } from "../_testing/fakes/server.ts";
 import { connect, connectionOf, scenarios, type TestApp, testEnv } from "../_testing/oauth.ts";
 import { createDispatcher } from "./dispatcher.ts";
 import { readDispatchSettings } from "./settings.ts";
@@ -216,15 +216,6 @@ scenario(
     assert.deepEqual(await contentStatus(ids), ["published"]);
   },
 );
-
-/** The author each fake files the scheduled targets' posts under. */
-const authorOn = (fakes: Fakes, platform: Platform) =>
-  ({
-    twitter: fakes.twitter.account.id,
-    linkedin: `urn:li:person:${fakes.linkedin.account.id}`,
-    facebook: "page-1",
-    instagram: fakes.instagram.account.id,
-  })[platform];
 
 /** Each platform already holds the content's text, posted by the same account two days ago. */
 async function olderIdenticalPosts(fakes: Fakes, contentId: string) {

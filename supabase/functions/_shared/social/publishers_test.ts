@@ -2,7 +2,7 @@
 // for a post, an expired token, a rate limit, a lost answer and a refusal; which recent post is
 // taken for a target's.
 import assert from "node:assert/strict";
-import { type Fakes, startFakes } from "../../_testing/fakes/server.ts";
+import { authorOn, type Fakes, startFakes } from "../../_testing/fakes/server.ts";
 import type { FakeState } from "../../_testing/fakes/state.ts";
 import type { Platform } from "../providers/config.ts";
 import { metaThrottleSeconds } from "./meta.ts";
@@ -52,15 +52,6 @@ function target(
     ...extra,
   };
 }
-
-/** The author a fake files `platform`'s default target's posts under. */
-const authorOn = (fakes: Fakes, platform: Platform) =>
-  ({
-    twitter: fakes.twitter.account.id,
-    linkedin: `urn:li:person:${fakes.linkedin.account.id}`,
-    facebook: "page-1",
-    instagram: fakes.instagram.account.id,
-  })[platform];
 
 const PLATFORMS: Platform[] = ["twitter", "linkedin", "facebook", "instagram"];
 

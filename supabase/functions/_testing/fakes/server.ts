@@ -13,6 +13,7 @@ import { instagramFake } from "./instagram.ts";
 import { linkedinFake } from "./linkedin.ts";
 import { type FakeOptions, json } from "./state.ts";
 import { twitterFake } from "./twitter.ts";
+import type { Platform } from "../../_shared/providers/config.ts";
 
 /** A 1×1 PNG served at /media/<name>, the media the fake platforms' tests post. */
 const PIXEL = Uint8Array.from(
@@ -38,6 +39,15 @@ function mediaFile(path: string): Response {
 export type Route = (request: Request) => Promise<Response>;
 
 export type Fakes = Awaited<ReturnType<typeof startFakes>>;
+
+/** The author each fake files the default targets' posts under (a post placed by a test, too). */
+export const authorOn = (fakes: Fakes, platform: Platform) =>
+  ({
+    twitter: fakes.twitter.account.id,
+    linkedin: `urn:li:person:${fakes.linkedin.account.id}`,
+    facebook: "page-1",
+    instagram: fakes.instagram.account.id,
+  })[platform];
 
 /** The settings that point every platform at fakes served from `base`. */
 export function fakeEnv(base: string): Record<string, string> {

@@ -53,7 +53,7 @@ export type PlatformConfig = {
  */
 export type LinkedInSettings = { version?: string; organizations: boolean };
 
-function linkedinSettings(env: Record<string, string>): LinkedInSettings {
+export function linkedinSettings(env: Record<string, string>): LinkedInSettings {
   const values = readEnv({
     BEACON_LINKEDIN_VERSION: z.string().regex(/^\d{6}(\.\d{2})?$/, "must be YYYYMM").optional(),
     BEACON_LINKEDIN_ORGANIZATIONS: z.enum(["true", "false"]).default("true"),

@@ -6,7 +6,7 @@
 //                                  local fakes; never in production)
 import { z } from "zod";
 import { readEnv } from "../env.ts";
-import { isLoopbackHttp, readPlatformConfig } from "../providers/config.ts";
+import { isLoopbackHttp, linkedinSettings } from "../providers/config.ts";
 
 export type SocialSettings = {
   linkedinVersion?: string;
@@ -29,7 +29,7 @@ export function readSocialSettings(
     BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA: z.enum(["true", "false"]).default("false"),
   }, source);
   return {
-    linkedinVersion: readPlatformConfig("linkedin", source).linkedin?.version,
+    linkedinVersion: linkedinSettings(source).version,
     timeoutMs: env.BEACON_SOCIAL_TIMEOUT_SECONDS * 1000,
     mediaMaxBytes: env.BEACON_SOCIAL_MEDIA_MAX_MB * 1024 * 1024,
     allowLoopbackMedia: env.BEACON_SOCIAL_ALLOW_LOOPBACK_MEDIA === "true",

@@ -166,10 +166,19 @@ order by 1
 limit 40;
 SQL
 }
+# Passes "$2" when table $1 holds the rows check_rows_through saved of it (same_rows).
+check_saved_rows() {
+  local differ
+  if differ=$(same_rows "$1" "$WORK/through.$1" 2>&1) && [ -z "$differ" ]; then
+    pass "$2"
+  else
+    fail "$2" "$differ"
+  fi
+}
 # The marked migration $1, the newest applied one now: rolled back and re-applied with rows in
 # every table. Ends rolled back, as the walk down expects.
 check_rows_through() {
-  local migration=$1 table differ out
+  local migration=$1 table out
   local -a through
   read -r -a through <<<"$(through_tables "$migration")"
   MOVED=$(moved_tables "$migration")
@@ -187,11 +196,7 @@ check_rows_through() {
     "$WORK/through.kept"
   for table in "${through[@]}"; do
     grep -qxF "$table" "$WORK/through.kept" || continue # dropped by the rollback, back below
-    if differ=$(same_rows "$table" "$WORK/through.$table" 2>&1) && [ -z "$differ" ]; then
-      pass "every row of $table is kept by the rollback of $migration"
-    else
-      fail "every row of $table is kept by the rollback of $migration" "$differ"
-    fi
+    check_saved_rows "$table" "every row of $table is kept by the rollback of $migration"
   done
 
   # As the CLI applies it: one transaction, then recorded in its history table.
@@ -202,11 +207,7 @@ check_rows_through() {
   check_counts "the tables have their rows again after re-applying $migration" "$WORK/through.counts" \
     "$WORK/through.tables"
   for table in "${through[@]}"; do
-    if differ=$(same_rows "$table" "$WORK/through.$table" 2>&1) && [ -z "$differ" ]; then
-      pass "every row of $table is back, where it was, after re-applying $migration"
-    else
-      fail "every row of $table is back, where it was, after re-applying $migration" "$differ"
-    fi
+    check_saved_rows "$table" "every row of $table is back, where it was, after re-applying $migration"
   done
 
   out=$("$DB" down 1 2>&1) || { fail "scripts/db down 1 rolls back $migration again" "$out"; bail "$migration did not roll back again"; }

@@ -123,15 +123,3 @@ export function collectRecorder(functionsUrl: string) {
     close: () => server.shutdown(),
   };
 }
-
-/** Waits (10 s at most) until `ready()` holds; fails with `what` otherwise. */
-export async function until(
-  what: string,
-  ready: () => boolean | Promise<boolean>,
-) {
-  const deadline = Date.now() + 10_000;
-  while (!(await ready())) {
-    if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -36,3 +36,19 @@ export const bearerFor = async (user: UserClaims) => `Bearer ${await sign(user)}
 
 /** `Authorization` header value for the service role. */
 export const serviceBearer = async () => `Bearer ${await sign({ role: "service_role" })}`;
+
+/**
+ * Waits until `ready()` holds, asking every `everyMs` (50) for `withinMs` (10 s) at most; fails
+ * naming `what` otherwise.
+ */
+export async function until(
+  what: string,
+  ready: () => boolean | Promise<boolean>,
+  { withinMs = 10_000, everyMs = 50 }: { withinMs?: number; everyMs?: number } = {},
+) {
+  const deadline = Date.now() + withinMs;
+  while (!(await ready())) {
+    if (Date.now() > deadline) throw new Error(`not within ${withinMs / 1000} s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}

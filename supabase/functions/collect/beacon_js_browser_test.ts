@@ -10,12 +10,11 @@ import {
   createWriteKey,
   type RecordedRequest,
   storedEvents,
-  until,
 } from "../_testing/collect.ts";
 import { type Browser, type BrowserSettings, openBrowser } from "../_testing/browser.ts";
 import { serveFunctions } from "../_testing/email.ts";
 import { asUser, type UserClaims } from "../_shared/db.ts";
-import { createUser, deleteUsers } from "../_testing/harness.ts";
+import { createUser, deleteUsers, until } from "../_testing/harness.ts";
 
 // The snippet's batching (beacon_js.ts): sent 1 s after the first queued event, or at 20.
 const BATCH_DELAY_MS = 1000;

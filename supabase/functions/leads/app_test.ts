@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
 import { serveFunctions } from "../_testing/email.ts";
-import { bearerFor, createUser, deleteUsers } from "../_testing/harness.ts";
+import { bearerFor, createUser, deleteUsers, until } from "../_testing/harness.ts";
 
 type Answer = {
   inserted: number;
@@ -66,18 +66,11 @@ const leadsOf = (user: UserClaims) =>
  * Polls `done` (every 100 ms, up to 30 s), running `work` before each look: the cron jobs
  * run the same work meanwhile, and a row one of them holds is skipped by ours.
  */
-async function settle(
-  what: string,
-  work: () => Promise<unknown>,
-  done: () => Promise<boolean>,
-) {
-  for (let i = 0; i < 300; i++) {
+const settle = (what: string, work: () => Promise<unknown>, done: () => Promise<boolean>) =>
+  until(what, async () => {
     await work();
-    if (await done()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what} did not happen within 30 s`);
-}
+    return await done();
+  }, { withinMs: 30_000, everyMs: 100 });
 
 /** What beacon-apply-scoring-rules does within a minute: the owner's new rules take effect. */
 const applyScoringRules = (owner: UserClaims) =>

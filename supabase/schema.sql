@@ -83,8 +83,7 @@ CREATE TYPE private.workflow_batch_entry AS (
 	skip_next boolean,
 	results jsonb,
 	park_until timestamp with time zone,
-	hook_id uuid,
-	points integer
+	hook_id uuid
 );
 
 
@@ -2749,24 +2748,32 @@ begin
       and j.status in ('ready', 'held')
     for update of j
   ),
-  mine as materialized (
+  -- Every held member with what was reported of it (null: not reported). One hash join: the
+  -- chunks below group this instead of joining the members to the reported ones again, which
+  -- the planner (a CTE's one-row estimate) did as a nested loop, members × reported.
+  members as materialized (
     select
       h.job_id,
+      h.key,
       h.delivery_id,
       h.attempts,
       r.provider_message_id,
       r.error,
       r.retry_after_seconds,
       case
+        when r.delivery_id is null then null
         when r.outcome = 'sent' then 'sent'
         when r.outcome = 'failed' then 'failed'
         when c.status = 'cancelled' then 'cancelled'
         when h.attempts >= private.email_max_attempts() then 'dead'
         else 'retry'
       end as fate
-    from reported as r
-    join held as h on h.delivery_id = r.delivery_id
+    from held as h
+    left join reported as r on r.delivery_id = h.delivery_id
     join public.email_campaigns as c on c.id = h.subject_id
+  ),
+  mine as materialized (
+    select m.* from members as m where m.fate is not null
   ),
   -- Retries wait max(retry-after, backoff) with jitter drawn per chunk; members that wait
   -- until different times become chunks of their own (same chunk_key), one job each.
@@ -2794,16 +2801,15 @@ begin
   -- else its first retry group takes it; else it ends.
   chunks as (
     select
-      h.job_id,
-      h.key,
-      jsonb_agg(h.delivery_id order by h.delivery_id) filter (where m.delivery_id is null) as unreported,
+      m.job_id,
+      m.key,
+      jsonb_agg(m.delivery_id order by m.delivery_id) filter (where m.fate is null) as unreported,
       bool_or(m.fate = 'dead') as dead,
       bool_and(m.fate = 'cancelled') as cancelled,
-      (select w.run_after from waits as w where w.job_id = h.job_id order by w.run_after limit 1) as retry_at
-    from held as h
-    left join mine as m on m.delivery_id = h.delivery_id
-    where h.job_id in (select m2.job_id from mine as m2)
-    group by h.job_id, h.key
+      (select w.run_after from waits as w where w.job_id = m.job_id order by w.run_after limit 1) as retry_at
+    from members as m
+    group by m.job_id, m.key
+    having bool_or(m.fate is not null)
   ),
   rejobbed as (
     update private.jobs as j
@@ -7841,8 +7847,9 @@ CREATE FUNCTION private.record_updated_lead_scores() RETURNS trigger
     SET search_path TO ''
     AS $_$
     begin
-      -- Beacon's own score writes (engagement, decay, workflows, rescoring) change no
-      -- profile field and ledger themselves.
+      -- Beacon's own score writes ('on': engagement, decay, rescoring) change no profile
+      -- field and ledger themselves; a workflow run's ('profile') ledgers its score steps, and
+      -- its profile points are ledgered here.
       if current_setting('beacon.trusted_score_write', true) is distinct from 'on' then
         if exists (
           select from private.applied_scoring_rules as a where a.user_id in (select n.user_id from new_leads as n)
@@ -7852,13 +7859,14 @@ CREATE FUNCTION private.record_updated_lead_scores() RETURNS trigger
     select
       n.user_id,
       n.id,
-      n.score - o.score,
+      least(greatest(o.score + sum(d.points), -100000), 100000) - o.score,
       'rule',
       left('lead changed: ' || string_agg(d.reason || ' ' || case when d.points > 0 then '+' else '' end || d.points,
         ', ' order by d.points desc, d.reason), 2000),
       jsonb_object_agg(coalesce(d.rule_id::text, d.reason), d.points)
-        || case when n.score - o.score <> sum(d.points)
-           then jsonb_build_object('score bound: kept within -100000 to 100000', n.score - o.score - sum(d.points))
+        || case when least(greatest(o.score + sum(d.points), -100000), 100000) - o.score <> sum(d.points)
+           then jsonb_build_object('score bound: kept within -100000 to 100000',
+             least(greatest(o.score + sum(d.points), -100000), 100000) - o.score - sum(d.points))
            else '{}' end
     from new_leads as n
     join old_leads as o on o.id = n.id
@@ -8003,13 +8011,14 @@ CREATE FUNCTION private.record_updated_lead_scores() RETURNS trigger
     select
       n.user_id,
       n.id,
-      n.score - o.score,
+      least(greatest(o.score + sum(d.points), -100000), 100000) - o.score,
       'rule',
       left('lead changed: ' || string_agg(d.reason || ' ' || case when d.points > 0 then '+' else '' end || d.points,
         ', ' order by d.points desc, d.reason), 2000),
       jsonb_object_agg(coalesce(d.rule_id::text, d.reason), d.points)
-        || case when n.score - o.score <> sum(d.points)
-           then jsonb_build_object('score bound: kept within -100000 to 100000', n.score - o.score - sum(d.points))
+        || case when least(greatest(o.score + sum(d.points), -100000), 100000) - o.score <> sum(d.points)
+           then jsonb_build_object('score bound: kept within -100000 to 100000',
+             least(greatest(o.score + sum(d.points), -100000), 100000) - o.score - sum(d.points))
            else '{}' end
     from new_leads as n
     join old_leads as o on o.id = n.id
@@ -8831,10 +8840,17 @@ declare
   delivery public.email_deliveries;
   content_row public.content;
   message text;
-  -- The first of the profile steps (tags, fields) not yet written, and the lead before them.
+  -- The first of the lead steps (tags, fields, score) not yet written, and the lead before them.
   unwritten_from integer;
   before_unwritten public.leads;
   resume integer;
+  -- The unwritten run's score steps: their step numbers, points asked and places in results.
+  score_steps integer[] := '{}'::integer[];
+  score_asks integer[] := '{}'::integer[];
+  score_slots integer[] := '{}'::integer[];
+  profile_change integer;
+  run_score integer;
+  settled record;
 begin
   select w.* into workflow from public.workflows as w where w.id = run.workflow_id and w.user_id = run.user_id;
   if workflow.is_active is not true then
@@ -8905,7 +8921,7 @@ begin
             result := result || jsonb_build_object('to', target);
           end if;
         when 'add_tag', 'remove_tag', 'set_field' then
-          -- Consecutive profile steps are written as one update (below), before any other step.
+          -- Consecutive lead steps are written as one update (below), before any other step.
           if unwritten_from is null then
             unwritten_from := i;
             before_unwritten := lead;
@@ -8918,25 +8934,20 @@ begin
             lead.custom_fields := private.workflow_step_fields(lead.custom_fields, step);
           end if;
         when 'adjust_score' then
-          -- Within the score's bounds, and ledgered as this workflow's doing.
+          -- Part of the run's one update: its points and result are settled when the run is
+          -- written (below), within the score's bounds and ledgered as this workflow's doing.
           points := private.jsonb_integer(step -> 'points');
           if points is null or points not between -1000 and 1000 then
             raise exception 'points: expected a whole number from -1000 to 1000, not %',
               coalesce(left((step -> 'points')::text, 100), '(missing)');
           end if;
-          -- The score column's range (leads_score_check): the step moves the score at most to a bound.
-          points := greatest(-100000 - lead.score, least(100000 - lead.score, points));
-          if points = 0 then
-            result := result || '{"status": "unchanged"}';
-          else
-            insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, workflow_id, execution_id)
-            values (lead.user_id, lead.id, points, 'workflow', format('%s: step %s', workflow.name, i), workflow.id,
-                    run.execution_id);
-            perform set_config('beacon.trusted_score_write', 'on', true);
-            update public.leads as l set score = l.score + points where l.id = lead.id returning l.* into lead;
-            perform set_config('beacon.trusted_score_write', '', true);
-            result := result || jsonb_build_object('points', points, 'score', lead.score);
+          if unwritten_from is null then
+            unwritten_from := i;
+            before_unwritten := lead;
           end if;
+          score_steps := score_steps || i;
+          score_asks := score_asks || points;
+          score_slots := score_slots || jsonb_array_length(results);
         when 'wait' then
           park_until := case when step ? 'duration' then now() + (step ->> 'duration')::interval
                              else (step ->> 'until')::timestamptz end;
@@ -9015,14 +9026,37 @@ begin
       results := results || result;
       i := i + 1;
       if unwritten_from is not null
-         and coalesce(steps -> i ->> 'type', '') not in ('add_tag', 'remove_tag', 'set_field') then
-        if (lead.tags, lead.custom_fields) is distinct from (before_unwritten.tags, before_unwritten.custom_fields) then
+         and coalesce(steps -> i ->> 'type', '') not in ('add_tag', 'remove_tag', 'set_field', 'adjust_score') then
+        profile_change := 0;
+        run_score := lead.score;
+        if cardinality(score_asks) > 0 then
+          profile_change := private.lead_profile_points(lead) - private.lead_profile_points(before_unwritten);
+          settled := private.workflow_run_points(before_unwritten.score, profile_change, score_asks);
+          run_score := settled.scores[cardinality(score_asks)];
+          for k in 1..cardinality(score_asks) loop
+            results := jsonb_set(results, array[score_slots[k]::text], results -> score_slots[k]
+              || case when settled.points[k] = 0 then '{"status": "unchanged"}'::jsonb
+                      else jsonb_build_object('points', settled.points[k], 'score', settled.scores[k]) end);
+          end loop;
+          insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, workflow_id, execution_id)
+          select lead.user_id, lead.id, settled.points[k], 'workflow', format('%s: step %s', workflow.name, score_steps[k]),
+                 workflow.id, run.execution_id
+          from generate_subscripts(score_asks, 1) as k
+          where settled.points[k] <> 0;
+        end if;
+        if (lead.tags, lead.custom_fields) is distinct from (before_unwritten.tags, before_unwritten.custom_fields)
+           or run_score <> before_unwritten.score then
           begin
+            -- 'profile': the score written is Beacon's own (ledgered below), while the profile
+            -- points of the changed fields are still ledgered by the lead's trigger.
+            perform set_config('beacon.trusted_score_write', 'profile', true);
             update public.leads as l
             set tags = lead.tags,
-                custom_fields = lead.custom_fields
+                custom_fields = lead.custom_fields,
+                score = run_score - profile_change
             where l.id = lead.id
             returning l.* into lead;
+            perform set_config('beacon.trusted_score_write', '', true);
           exception when others then
             -- The failing step is named by writing the steps one by one from the lead before them.
             resume := i;
@@ -9037,9 +9071,17 @@ begin
               returning l.* into lead;
             end loop;
             i := resume;
+            if cardinality(score_asks) > 0 then
+              perform set_config('beacon.trusted_score_write', 'on', true);
+              update public.leads as l set score = run_score where l.id = lead.id returning l.* into lead;
+              perform set_config('beacon.trusted_score_write', '', true);
+            end if;
           end;
         end if;
         unwritten_from := null;
+        score_steps := '{}';
+        score_asks := '{}';
+        score_slots := '{}';
       end if;
       exit when outcome <> 'completed';
     end loop;
@@ -9087,7 +9129,7 @@ ALTER FUNCTION private.run_workflow_execution(run private.workflow_runs) OWNER T
 -- Name: FUNCTION run_workflow_execution(run private.workflow_runs); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_execution(run private.workflow_runs) IS 'Runs one execution''s steps (consecutive profile steps written as one update) from where it stopped until it parks (wait, webhook), completes or fails; returns completed, waiting or failed.';
+COMMENT ON FUNCTION private.run_workflow_execution(run private.workflow_runs) IS 'Runs one execution''s steps (consecutive lead steps, score steps included, written as one update) from where it stopped until it parks (wait, webhook), completes or fails; returns completed, waiting or failed.';
 
 
 --
@@ -9100,9 +9142,15 @@ CREATE FUNCTION private.run_workflow_profile_steps(workflow uuid, step_chain uui
     AS $$
 declare
   run jsonb;
+  -- The run's score steps: their places in the run and the points each asks.
+  score_at integer[];
+  score_asks integer[] := '{}'::integer[];
+  asked integer;
+  place integer;
+  definition jsonb;
 begin
   perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
-  -- The profile steps from first_step up to the next step of another kind.
+  -- The lead steps from first_step up to the next step of another kind.
   select jsonb_agg(s.definition order by s.n)
   into run
   from jsonb_array_elements(steps) with ordinality as s (definition, n)
@@ -9110,14 +9158,34 @@ begin
     and s.n <= coalesce(
       (select min(o.n) - 1
        from jsonb_array_elements(steps) with ordinality as o (definition, n)
-       where o.n > first_step and o.definition ->> 'type' not in ('add_tag', 'remove_tag', 'set_field')),
+       where o.n > first_step
+         and o.definition ->> 'type' not in ('add_tag', 'remove_tag', 'set_field', 'adjust_score')),
       jsonb_array_length(steps));
+  score_at := array(
+    select (s.n - 1)::integer
+    from jsonb_array_elements(run) with ordinality as s (definition, n)
+    where s.definition ->> 'type' = 'adjust_score'
+    order by s.n);
+  foreach place in array score_at loop
+    definition := run -> place;
+    asked := private.jsonb_integer(definition -> 'points');
+    if asked is null or asked not between -1000 and 1000 then
+      raise exception 'points: expected a whole number from -1000 to 1000, not %',
+        coalesce(left((definition -> 'points')::text, 100), '(missing)');
+    end if;
+    score_asks := score_asks || asked;
+  end loop;
   perform set_config('beacon.workflow_chain', (step_chain || workflow)::text, true);
   perform set_config('beacon.workflow_id', workflow::text, true);
   perform set_config('beacon.execution_id', '', true);
   perform set_config('beacon.change_reason', 'workflow', true);
+  if cardinality(score_asks) > 0 then
+    -- The score written is Beacon's own; the lead's trigger still ledgers the profile points.
+    perform set_config('beacon.trusted_score_write', 'profile', true);
+  end if;
 
-  -- Each lead's tags and fields step by step, with each step's result; then one update.
+  -- Each lead's tags and fields step by step, with each step's result; the run's score steps
+  -- (private.workflow_run_points, as one at a time); then one update.
   with recursive folded (execution_id, lead_id, n, tags, fields, results) as (
     select b.execution_id, b.lead_id, 0, l.tags, l.custom_fields, '[]'::jsonb
     from pg_temp.workflow_batch as b
@@ -9136,27 +9204,56 @@ begin
     where f.n < jsonb_array_length(run)
   ),
   final as (
-    select f.execution_id, f.lead_id, f.tags, f.fields, f.results
+    select f.execution_id, f.lead_id, f.tags, f.fields, f.results, l.user_id, l.score,
+           case when cardinality(score_asks) > 0 then
+             private.lead_profile_points(
+               jsonb_populate_record(l, jsonb_build_object('tags', f.tags, 'custom_fields', f.fields)))
+             - private.lead_profile_points(l)
+           else 0 end as profile_change
     from folded as f
+    join public.leads as l on l.id = f.lead_id
     where f.n = jsonb_array_length(run)
+  ),
+  settled as materialized (
+    select f.*, p.points, p.scores, coalesce(p.scores[cardinality(score_asks)], f.score) as new_score
+    from final as f
+    cross join lateral private.workflow_run_points(f.score, f.profile_change, score_asks) as p
+  ),
+  ledgered as (
+    insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, workflow_id, execution_id)
+    select s.user_id, s.lead_id, s.points[k], 'workflow', format('%s: step %s', b.workflow_name, first_step + score_at[k]),
+           workflow, s.execution_id
+    from settled as s
+    join pg_temp.workflow_batch as b on b.execution_id = s.execution_id
+    cross join generate_subscripts(score_asks, 1) as k
+    where s.points[k] <> 0
   ),
   written as (
     update public.leads as l
-    set tags = f.tags,
-        custom_fields = f.fields
-    from final as f
-    where l.id = f.lead_id
-      and (l.tags, l.custom_fields) is distinct from (f.tags, f.fields)
+    set tags = s.tags,
+        custom_fields = s.fields,
+        score = s.new_score - s.profile_change
+    from settled as s
+    where l.id = s.lead_id
+      and ((l.tags, l.custom_fields) is distinct from (s.tags, s.fields) or l.score <> s.new_score)
   )
   update pg_temp.workflow_batch as b
-  set results = b.results || f.results,
+  set results = b.results || (
+        select jsonb_agg(case
+                 when k.k is null then r.result
+                 when s.points[k.k] = 0 then r.result || '{"status": "unchanged"}'
+                 else r.result || jsonb_build_object('status', 'done', 'points', s.points[k.k], 'score', s.scores[k.k])
+               end order by r.n)
+        from jsonb_array_elements(s.results) with ordinality as r (result, n)
+        left join generate_subscripts(score_at, 1) as k (k) on score_at[k.k] = r.n - 1),
       step = b.step + jsonb_array_length(run)
-  from final as f
-  where b.execution_id = f.execution_id;
+  from settled as s
+  where b.execution_id = s.execution_id;
 
   perform set_config('beacon.workflow_chain', '', true);
   perform set_config('beacon.workflow_id', '', true);
   perform set_config('beacon.change_reason', '', true);
+  perform set_config('beacon.trusted_score_write', '', true);
 end;
 $$;
 
@@ -9167,7 +9264,7 @@ ALTER FUNCTION private.run_workflow_profile_steps(workflow uuid, step_chain uuid
 -- Name: FUNCTION run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]) IS 'Runs a group''s consecutive profile steps (add_tag, remove_tag, set_field) from first_step for many executions (each on its own lead): each step''s result as the lead stood after the steps before it, one update of the leads; for private.run_workflow_steps.';
+COMMENT ON FUNCTION private.run_workflow_profile_steps(workflow uuid, step_chain uuid[], steps jsonb, first_step integer, members uuid[]) IS 'Runs a group''s consecutive lead steps (add_tag, remove_tag, set_field, adjust_score) from first_step for many executions (each on its own lead): each step''s result as the lead stood after the steps before it, the score steps'' ledger rows, one update of the leads; for private.run_workflow_steps.';
 
 
 --
@@ -9183,7 +9280,6 @@ declare
   owner uuid;
   group_leads uuid[];
   target text;
-  step_points integer;
   until_at timestamptz;
   email_id uuid;
   content_row public.content;
@@ -9239,45 +9335,6 @@ begin
         step = b.step + 1
     from before_step as s
     where b.execution_id = s.execution_id;
-  when 'adjust_score' then
-    -- Within the score's bounds (leads_score_check), ledgered as this workflow's doing.
-    step_points := private.jsonb_integer(definition -> 'points');
-    if step_points is null or step_points not between -1000 and 1000 then
-      raise exception 'points: expected a whole number from -1000 to 1000, not %',
-        coalesce(left((definition -> 'points')::text, 100), '(missing)');
-    end if;
-    update pg_temp.workflow_batch as b
-    set points = greatest(-100000 - l.score, least(100000 - l.score, step_points))
-    from public.leads as l
-    where b.execution_id = any (members)
-      and l.id = b.lead_id;
-    insert into public.lead_score_ledger (user_id, lead_id, points, source, reason, workflow_id, execution_id)
-    select b.user_id, b.lead_id, b.points, 'workflow', format('%s: step %s', b.workflow_name, b.step), workflow,
-           b.execution_id
-    from pg_temp.workflow_batch as b
-    where b.execution_id = any (members)
-      and b.points <> 0;
-    perform set_config('beacon.trusted_score_write', 'on', true);
-    with u as (
-      update public.leads as l
-      set score = l.score + b.points
-      from pg_temp.workflow_batch as b
-      where b.execution_id = any (members)
-        and l.id = b.lead_id
-        and b.points <> 0
-      returning l.id, l.score
-    )
-    update pg_temp.workflow_batch as b
-    set results = b.results || (
-          jsonb_build_object('step', b.step, 'type', kind, 'status', 'done', 'at', now())
-          || case when u.id is null then '{"status": "unchanged"}'::jsonb
-                  else jsonb_build_object('points', b.points, 'score', u.score) end),
-        step = b.step + 1
-    from pg_temp.workflow_batch as m
-    left join u on u.id = m.lead_id
-    where m.execution_id = any (members)
-      and b.execution_id = m.execution_id;
-    perform set_config('beacon.trusted_score_write', '', true);
   when 'wait' then
     until_at := case when definition ? 'duration' then now() + (definition ->> 'duration')::interval
                      else (definition ->> 'until')::timestamptz end;
@@ -9393,7 +9450,7 @@ ALTER FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], defin
 -- Name: FUNCTION run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) IS 'Runs one step (not a profile step: private.run_workflow_profile_steps) of one workflow for many executions (each on its own lead) with one statement per step kind, recording each one''s result in pg_temp.workflow_batch (private.run_workflow_steps).';
+COMMENT ON FUNCTION private.run_workflow_step(workflow uuid, step_chain uuid[], definition jsonb, members uuid[]) IS 'Runs one step (not a lead step: private.run_workflow_profile_steps) of one workflow for many executions (each on its own lead) with one statement per step kind, recording each one''s result in pg_temp.workflow_batch (private.run_workflow_steps).';
 
 
 --
@@ -9453,7 +9510,7 @@ begin
           group by b.workflow_id, b.workflow_name, b.chain, b.steps, b.step
         loop
           failing := grp.members;
-          if grp.definition ->> 'type' in ('add_tag', 'remove_tag', 'set_field') then
+          if grp.definition ->> 'type' in ('add_tag', 'remove_tag', 'set_field', 'adjust_score') then
             perform private.run_workflow_profile_steps(grp.workflow_id, grp.chain, grp.steps, grp.step, grp.members);
           else
             perform private.run_workflow_step(grp.workflow_id, grp.chain, grp.definition, grp.members);
@@ -9493,7 +9550,7 @@ ALTER FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) OWNER TO
 -- Name: FUNCTION run_workflow_steps(runs private.workflow_runs[]); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) IS 'Runs a batch''s executions set-based, lane by lane (each lead''s first execution, then its second, ...) in rounds (grouped by workflow step, private.run_workflow_step, or a run of profile steps, private.run_workflow_profile_steps) until none can go on; records results and parks or ends each run. A failing group raises BW001 naming its executions, with everything undone.';
+COMMENT ON FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) IS 'Runs a batch''s executions set-based, lane by lane (each lead''s first execution, then its second, ...) in rounds (grouped by workflow step, private.run_workflow_step, or a run of lead steps, private.run_workflow_profile_steps) until none can go on; records results and parks or ends each run. A failing group raises BW001 naming its executions, with everything undone.';
 
 
 --
@@ -9895,7 +9952,7 @@ begin
       old.custom_fields) then
     change := private.lead_profile_points(new) - private.lead_profile_points(old);
   end if;
-  if current_setting('beacon.trusted_score_write', true) = 'on' then
+  if current_setting('beacon.trusted_score_write', true) in ('on', 'profile') then
     new.score := least(greatest(new.score + change, -100000), 100000);
   else
     new.score := least(greatest(old.score + change, -100000), 100000);
@@ -11124,6 +11181,39 @@ ALTER FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions json
 --
 
 COMMENT ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) IS 'Which of these leads meet (valid) lead conditions, activity included; null conditions: all of them. One query per owner of the leads, compiled by private.lead_conditions_sql: the set-based worker''s condition step.';
+
+
+--
+-- Name: workflow_run_points(integer, integer, integer[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.workflow_run_points(start_score integer, profile_change integer, asks integer[], OUT points integer[], OUT scores integer[]) RETURNS record
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  score integer := least(greatest(start_score + profile_change, -100000), 100000);
+  moved integer;
+begin
+  points := '{}';
+  scores := '{}';
+  for k in 1..coalesce(cardinality(asks), 0) loop
+    moved := least(greatest(score + asks[k], -100000), 100000) - score;
+    score := score + moved;
+    points := points || moved;
+    scores := scores || score;
+  end loop;
+end;
+$$;
+
+
+ALTER FUNCTION private.workflow_run_points(start_score integer, profile_change integer, asks integer[], OUT points integer[], OUT scores integer[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION workflow_run_points(start_score integer, profile_change integer, asks integer[], OUT points integer[], OUT scores integer[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.workflow_run_points(start_score integer, profile_change integer, asks integer[], OUT points integer[], OUT scores integer[]) IS 'A workflow run''s score steps from start_score: the run''s profile points first, then each step''s points asked, each kept within -100000 to 100000. Returns the points each step moved and the score after each.';
 
 
 --
@@ -20472,6 +20562,13 @@ REVOKE ALL ON FUNCTION private.webhook_max_attempts() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditions jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION workflow_run_points(start_score integer, profile_change integer, asks integer[], OUT points integer[], OUT scores integer[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.workflow_run_points(start_score integer, profile_change integer, asks integer[], OUT points integer[], OUT scores integer[]) FROM PUBLIC;
 
 
 --

@@ -1,9 +1,11 @@
--- An execution's consecutive profile steps (add_tag, remove_tag, set_field) change its lead with
--- one update (20261208120100_workflow_profile_steps_combined), in the set-based worker
+-- An execution's consecutive lead steps (add_tag, remove_tag, set_field, and adjust_score since
+-- 20261212110000_workflow_lead_runs) change its lead with one update
+-- (20261208120100_workflow_profile_steps_combined), in the set-based worker
 -- (private.run_workflow_batch) and one at a time (private.run_workflow_execution) alike: each
 -- step keeps its own result; lead_updated and tag_added workflows fire once for the run with
 -- every field or tag it changed (a tag the run adds and removes again fires nothing); a step of
--- another kind writes the run before it; a failing step in a run is still the one named.
+-- another kind writes the run before it; a failing step in a run is still the one named. Score
+-- steps in a run: 52_workflows_lead_runs.
 begin;
 \ir _helpers.psql
 
@@ -89,11 +91,9 @@ select is(
   (select tags::text || ' ' || custom_fields::text || ' ' || score from public.leads where email = 's@acme.com'),
   '{vip,later} {"plan": "pro"} 5', 'the lead holds what the steps did');
 select is(tests.fired('s@acme.com'), array[
-    'watch fields {"changed": ["tags", "custom_fields", "custom_fields.plan"]}',
-    'watch fields {"changed": ["tags"]}',
-    'watch tags {"tags": ["later"]}',
-    'watch tags {"tags": ["vip"]}'],
-  'lead_updated and tag_added fire once for the run before the score step, with every change (hot came and went), then for the last step');
+    'watch fields {"changed": ["score", "tags", "custom_fields", "custom_fields.plan"]}',
+    'watch tags {"tags": ["vip", "later"]}'],
+  'lead_updated and tag_added fire once for the run, its score step included, with every change (hot came and went)');
 select is(tests.fired('o@acme.com'), tests.fired('s@acme.com'), 'and the same one at a time');
 
 select is(tests.results('sfull@acme.com'),

@@ -8936,11 +8936,7 @@ begin
         when 'adjust_score' then
           -- Part of the run's one update: its points and result are settled when the run is
           -- written (below), within the score's bounds and ledgered as this workflow's doing.
-          points := private.jsonb_integer(step -> 'points');
-          if points is null or points not between -1000 and 1000 then
-            raise exception 'points: expected a whole number from -1000 to 1000, not %',
-              coalesce(left((step -> 'points')::text, 100), '(missing)');
-          end if;
+          points := private.workflow_step_points(step);
           if unwritten_from is null then
             unwritten_from := i;
             before_unwritten := lead;
@@ -9144,10 +9140,7 @@ declare
   run jsonb;
   -- The run's score steps: their places in the run and the points each asks.
   score_at integer[];
-  score_asks integer[] := '{}'::integer[];
-  asked integer;
-  place integer;
-  definition jsonb;
+  score_asks integer[];
 begin
   perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
   -- The lead steps from first_step up to the next step of another kind.
@@ -9166,15 +9159,10 @@ begin
     from jsonb_array_elements(run) with ordinality as s (definition, n)
     where s.definition ->> 'type' = 'adjust_score'
     order by s.n);
-  foreach place in array score_at loop
-    definition := run -> place;
-    asked := private.jsonb_integer(definition -> 'points');
-    if asked is null or asked not between -1000 and 1000 then
-      raise exception 'points: expected a whole number from -1000 to 1000, not %',
-        coalesce(left((definition -> 'points')::text, 100), '(missing)');
-    end if;
-    score_asks := score_asks || asked;
-  end loop;
+  score_asks := array(
+    select private.workflow_step_points(run -> a.place)
+    from unnest(score_at) with ordinality as a (place, k)
+    order by a.k);
   perform set_config('beacon.workflow_chain', (step_chain || workflow)::text, true);
   perform set_config('beacon.workflow_id', workflow::text, true);
   perform set_config('beacon.execution_id', '', true);
@@ -11239,6 +11227,35 @@ ALTER FUNCTION private.workflow_step_fields(fields jsonb, step jsonb) OWNER TO p
 --
 
 COMMENT ON FUNCTION private.workflow_step_fields(fields jsonb, step jsonb) IS 'A lead''s custom_fields after a workflow step (set_field, a null value removing the key; any other step leaves them).';
+
+
+--
+-- Name: workflow_step_points(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.workflow_step_points(step jsonb) RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  asked constant integer := private.jsonb_integer(step -> 'points');
+begin
+  if asked is null or asked not between -1000 and 1000 then
+    raise exception 'points: expected a whole number from -1000 to 1000, not %',
+      coalesce(left((step -> 'points')::text, 100), '(missing)');
+  end if;
+  return asked;
+end;
+$$;
+
+
+ALTER FUNCTION private.workflow_step_points(step jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION workflow_step_points(step jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.workflow_step_points(step jsonb) IS 'An adjust_score step''s points: a whole number from -1000 to 1000, or an error naming what was given.';
 
 
 --
@@ -20576,6 +20593,13 @@ REVOKE ALL ON FUNCTION private.workflow_run_points(start_score integer, profile_
 --
 
 REVOKE ALL ON FUNCTION private.workflow_step_fields(fields jsonb, step jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION workflow_step_points(step jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.workflow_step_points(step jsonb) FROM PUBLIC;
 
 
 --

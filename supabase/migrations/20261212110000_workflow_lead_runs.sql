@@ -52,6 +52,27 @@ comment on function private.workflow_run_points(integer, integer, integer[]) is
   'A workflow run''s score steps from start_score: the run''s profile points first, then each step''s points asked, each kept within -100000 to 100000. Returns the points each step moved and the score after each.';
 revoke all on function private.workflow_run_points(integer, integer, integer[]) from public, anon, authenticated, service_role;
 
+-- A score step's points, checked the same way by both workers.
+create function private.workflow_step_points(step jsonb)
+returns integer
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  asked constant integer := private.jsonb_integer(step -> 'points');
+begin
+  if asked is null or asked not between -1000 and 1000 then
+    raise exception 'points: expected a whole number from -1000 to 1000, not %',
+      coalesce(left((step -> 'points')::text, 100), '(missing)');
+  end if;
+  return asked;
+end;
+$$;
+comment on function private.workflow_step_points(jsonb) is
+  'An adjust_score step''s points: a whole number from -1000 to 1000, or an error naming what was given.';
+revoke all on function private.workflow_step_points(jsonb) from public, anon, authenticated, service_role;
+
 -- Scoring: a 'profile' trusted write keeps the score written and adds its profile points.
 create or replace function private.set_lead_score()
 returns trigger
@@ -165,10 +186,7 @@ declare
   run jsonb;
   -- The run's score steps: their places in the run and the points each asks.
   score_at integer[];
-  score_asks integer[] := '{}'::integer[];
-  asked integer;
-  place integer;
-  definition jsonb;
+  score_asks integer[];
 begin
   perform 'PRAGMA:TABLE: pg_temp.workflow_batch (like private.workflow_batch_entry)';
   -- The lead steps from first_step up to the next step of another kind.
@@ -187,15 +205,10 @@ begin
     from jsonb_array_elements(run) with ordinality as s (definition, n)
     where s.definition ->> 'type' = 'adjust_score'
     order by s.n);
-  foreach place in array score_at loop
-    definition := run -> place;
-    asked := private.jsonb_integer(definition -> 'points');
-    if asked is null or asked not between -1000 and 1000 then
-      raise exception 'points: expected a whole number from -1000 to 1000, not %',
-        coalesce(left((definition -> 'points')::text, 100), '(missing)');
-    end if;
-    score_asks := score_asks || asked;
-  end loop;
+  score_asks := array(
+    select private.workflow_step_points(run -> a.place)
+    from unnest(score_at) with ordinality as a (place, k)
+    order by a.k);
   perform set_config('beacon.workflow_chain', (step_chain || workflow)::text, true);
   perform set_config('beacon.workflow_id', workflow::text, true);
   perform set_config('beacon.execution_id', '', true);
@@ -401,11 +414,7 @@ begin
         when 'adjust_score' then
           -- Part of the run's one update: its points and result are settled when the run is
           -- written (below), within the score's bounds and ledgered as this workflow's doing.
-          points := private.jsonb_integer(step -> 'points');
-          if points is null or points not between -1000 and 1000 then
-            raise exception 'points: expected a whole number from -1000 to 1000, not %',
-              coalesce(left((step -> 'points')::text, 100), '(missing)');
-          end if;
+          points := private.workflow_step_points(step);
           if unwritten_from is null then
             unwritten_from := i;
             before_unwritten := lead;

@@ -911,3 +911,4 @@ comment on function private.run_workflow_profile_steps(uuid, uuid[], jsonb, inte
 comment on function private.run_workflow_execution(private.workflow_runs) is
   'Runs one execution''s steps (consecutive profile steps written as one update) from where it stopped until it parks (wait, webhook), completes or fails; returns completed, waiting or failed.';
 drop function private.workflow_run_points(integer, integer, integer[]);
+drop function private.workflow_step_points(jsonb);

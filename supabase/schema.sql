@@ -1609,7 +1609,7 @@ COMMENT ON FUNCTION private.claim_due_schedules(at timestamp with time zone, onl
 -- Name: claim_email_batch(text, integer, interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.claim_email_batch(worker text, max_chunks integer DEFAULT 10, lease interval DEFAULT '00:02:00'::interval) RETURNS TABLE(delivery_id uuid, chunk_key text, idempotency_key text, attempt integer, user_id uuid, email_campaign_id uuid, email text, first_name text, last_name text, merge_data jsonb, subject text, content text, from_email text, from_name text, reply_to text)
+CREATE FUNCTION private.claim_email_batch(worker text, max_chunks integer DEFAULT 10, lease interval DEFAULT '00:02:00'::interval) RETURNS TABLE(delivery_id uuid, chunk_key text, idempotency_key text, attempt integer, user_id uuid, email_campaign_id uuid, email text, first_name text, last_name text, merge_data jsonb)
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -1726,15 +1726,9 @@ begin
     m.email,
     m.first_name,
     m.last_name,
-    m.merge_data,
-    e.subject,
-    e.content,
-    e.from_email,
-    e.from_name,
-    e.reply_to
+    m.merge_data
   from members as m
   join keys as k on k.job_id = m.job_id
-  join public.email_campaigns as e on e.id = m.email_campaign_id
   where not m.suppressed
   order by k.chunk_key, m.email;
 end;
@@ -1747,7 +1741,7 @@ ALTER FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease 
 -- Name: FUNCTION claim_email_batch(worker text, max_chunks integer, lease interval); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease interval) IS 'Leases up to max_chunks ready chunks (jobs of kind email, <= 100 deliveries each, through private.claim_jobs) to worker; writes the deliveries of chunks claimed for the first time; returns what to send; a chunk''s key and members are fixed at its first claim (members suppressed since are skipped).';
+COMMENT ON FUNCTION private.claim_email_batch(worker text, max_chunks integer, lease interval) IS 'Leases up to max_chunks ready chunks (jobs of kind email, <= 100 deliveries each, through private.claim_jobs) to worker; writes the deliveries of chunks claimed for the first time; returns whom to send to (the campaign''s content is read once per campaign: private.email_campaign_content); a chunk''s key and members are fixed at its first claim (members suppressed since are skipped).';
 
 
 --
@@ -3685,6 +3679,29 @@ ALTER FUNCTION private.delete_execution_webhooks() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.delete_execution_webhooks() IS 'Trigger: deleting workflow executions deletes their webhooks (jobs of kind webhook).';
+
+
+--
+-- Name: email_campaign_content(uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_campaign_content(campaign_ids uuid[]) RETURNS TABLE(id uuid, subject text, content text, from_email text, from_name text, reply_to text)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select c.id, c.subject, c.content, c.from_email, c.from_name, c.reply_to
+  from public.email_campaigns as c
+  where c.id = any (campaign_ids)
+$$;
+
+
+ALTER FUNCTION private.email_campaign_content(campaign_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_campaign_content(campaign_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_campaign_content(campaign_ids uuid[]) IS 'What the dispatcher sends for these campaigns (subject, body, sender). Frozen once a campaign is sending (private.enforce_email_campaign_lifecycle), so a dispatch run reads it once per campaign.';
 
 
 --
@@ -19611,6 +19628,13 @@ REVOKE ALL ON FUNCTION private.delete_campaign_email_jobs() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.delete_execution_webhooks() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION email_campaign_content(campaign_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_campaign_content(campaign_ids uuid[]) FROM PUBLIC;
 
 
 --

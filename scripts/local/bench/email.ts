@@ -4,7 +4,7 @@
 // this one run. Not a test: nothing here passes or fails on time.
 //
 //   deno run -A --env-file=scripts/local/functions.env scripts/local/bench/email.ts \
-//     [--recipients 100000] [--callers 2] [--latency-ms 0]
+//     [--recipients 100000] [--callers 2] [--latency-ms 0] [--content-kb 0]
 //
 // What it measures:
 //   fan-out      the status change scheduled → sending, whose trigger resolves the lead
@@ -16,6 +16,8 @@
 //   the split    of the dispatchers' own time (their reports' db_ms, provider_ms,
 //                render_ms, summed over every lane of every call): Postgres, Resend, rendering;
 //                goal dispatch_db_share: Postgres under 30 % of it
+//   --content-kb pads the campaign's body to about this many KB (a real newsletter is tens of
+//                KB; the default body is one short paragraph)
 //   finish       the tick that sees the queue empty, marks the campaign sent and counts metrics
 import { parseArgs } from "node:util";
 import { asService, sql } from "../../../supabase/functions/_shared/db.ts";
@@ -30,14 +32,16 @@ const { values } = parseArgs({
     recipients: { type: "string", default: "100000" },
     callers: { type: "string", default: "2" },
     "latency-ms": { type: "string", default: "0" },
+    "content-kb": { type: "string", default: "0" },
   },
 });
 const recipients = Number(values.recipients);
 const callers = Number(values.callers);
 const latencyMs = Number(values["latency-ms"]);
-if (!(recipients > 0 && callers > 0 && latencyMs >= 0)) {
+const contentKb = Number(values["content-kb"]);
+if (!(recipients > 0 && callers > 0 && latencyMs >= 0 && contentKb >= 0)) {
   console.error(
-    "usage: scripts/bench email [--recipients N] [--callers N] [--latency-ms N]",
+    "usage: scripts/bench email [--recipients N] [--callers N] [--latency-ms N] [--content-kb N]",
   );
   Deno.exit(2);
 }
@@ -81,12 +85,17 @@ try {
   // What autovacuum does within a minute of a bulk import. Without it the fan-out plans with
   // the leads table's old statistics and is many times slower (reported to the SQL side).
   await sql`analyze public.leads`;
+  const paragraph =
+    '<p>Hi {{first_name|there}}, read <a href="https://example.com/a">this</a> and ' +
+    '<a href="https://example.com/b">that</a>.</p>';
+  const content = "<h1>News</h1>" +
+    paragraph.repeat(Math.max(1, Math.round((contentKb * 1024) / paragraph.length)));
   // Scheduled for tomorrow, so that pg_cron's own tick does not start it under our timer.
   const [campaign] = await asService((tx) =>
     tx`insert into public.email_campaigns
          (user_id, subject, content, recipient_list, status, send_at)
        values (${userId}, 'Hello {{first_name|there}}',
-               '<h1>News</h1><p>Hi {{first_name|there}}, read <a href="https://example.com/a">this</a> and <a href="https://example.com/b">that</a>.</p>',
+               ${content},
                '[{"leads": {"tags": ["bench"]}}]', 'scheduled', now() + interval '1 day')
        returning id`
   );
@@ -196,7 +205,8 @@ try {
     `\nemail benchmark: ${
       number(recipients)
     } recipients (one lead selector), ${callers} dispatch ` +
-      `callers × ${lanes} lanes, fake Resend latency ${latencyMs} ms, ${reports.length} dispatch calls`,
+      `callers × ${lanes} lanes, fake Resend latency ${latencyMs} ms, ` +
+      `${(content.length / 1024).toFixed(1)} KB body, ${reports.length} dispatch calls`,
   );
   printTable(["step", "time", "rate / detail"], rows);
   console.log(

@@ -3,7 +3,7 @@
 // pointed at a fake Resend, and every function served over real HTTP by the local gateway.
 import { readDispatchSettings } from "../dispatch/settings.ts";
 import { createDispatcher } from "../dispatch/dispatcher.ts";
-import { claimBatch, type ClaimedRow } from "../dispatch/queries.ts";
+import { campaignContents, claimBatch, type ClaimedRow } from "../dispatch/queries.ts";
 import { type ChunkOutcome, deliverChunk } from "../dispatch/transports.ts";
 import { renderMessage } from "../_shared/email/render.ts";
 import { asService, asUser, type UserClaims } from "../_shared/db.ts";
@@ -121,7 +121,7 @@ export async function claimChunk(
   worker: string,
   campaignId: string,
 ): Promise<ClaimedRow[]> {
-  const rows = await claimBatch(worker, 100, 120);
+  const rows = await claimBatch(worker, 100, 120, campaignContents());
   await asService((tx) =>
     tx`update private.email_queue
        set lease_until = null, leased_by = null, attempts = attempts - 1

@@ -18,6 +18,7 @@
 import { type RenderedMessage, renderMessage } from "../_shared/email/render.ts";
 import type { SenderSettings, TrackingSettings } from "../_shared/email/settings.ts";
 import {
+  campaignContents,
   claimBatch,
   type ClaimedRow,
   claimWebhooks,
@@ -163,6 +164,7 @@ export function createDispatcher(settings: DispatchSettings) {
     const maxChunks = options.maxChunks ?? settings.maxChunks;
     const worker = `dispatch-${crypto.randomUUID()}`;
     const transportFor = transportResolver(settings.sender);
+    const campaigns = campaignContents();
     const report: RunReport = {
       worker,
       stopped: "drained",
@@ -276,7 +278,7 @@ export function createDispatcher(settings: DispatchSettings) {
       while (remainingMs() > 0) {
         const rows = await timed(
           "db_ms",
-          () => claimBatch(worker, maxChunks, settings.leaseSeconds),
+          () => claimBatch(worker, maxChunks, settings.leaseSeconds, campaigns),
         );
         if (rows.length === 0) return;
         report.claimed += rows.length;

@@ -3,11 +3,12 @@
 // private.claim_webhooks / private.complete_webhooks for workflow webhooks, the social_*
 // functions for posts and their metrics); this side only claims, sends and reports.
 import { asService, sql } from "../_shared/db.ts";
+import { cachedLookup } from "../_shared/memo.ts";
 import type { Platform } from "../_shared/providers/config.ts";
 import type { SealedTokens } from "../oauth/tokens.ts";
 
-/** One delivery of a claimed chunk, with its campaign's content beside it. */
-export type ClaimedRow = {
+/** One delivery of a claimed chunk, as private.claim_email_batch returns it. */
+type ClaimedMember = {
   delivery_id: string;
   chunk_key: string;
   idempotency_key: string;
@@ -18,12 +19,19 @@ export type ClaimedRow = {
   first_name: string | null;
   last_name: string | null;
   merge_data: Record<string, unknown> | null;
+};
+
+/** What a campaign sends (private.email_campaign_content). */
+export type CampaignContent = {
   subject: string;
   content: string;
   from_email: string | null;
   from_name: string | null;
   reply_to: string | null;
 };
+
+/** One delivery of a claimed chunk, with its campaign's content beside it. */
+export type ClaimedRow = ClaimedMember & CampaignContent;
 
 /** What became of one delivery, as private.complete_email_batch takes it. */
 export type DeliveryResult =
@@ -45,19 +53,46 @@ export type DeliveryResult =
 // wrapped in asService's begin, set_config and commit: four round trips, each waiting for the
 // lane's event loop). Neither function, nor any trigger they fire, reads the caller's claims.
 
+/**
+ * Campaigns' content by id, each read once: a sending campaign's content is frozen
+ * (private.enforce_email_campaign_lifecycle), so one dispatch run reads it once per campaign
+ * instead of beside every claimed member. Null: the campaign is gone (deleted since the claim,
+ * and its deliveries with it).
+ */
+export function campaignContents(): (
+  campaignId: string,
+) => Promise<CampaignContent | null> {
+  return cachedLookup(async (campaignId) => {
+    const [content] = await sql<CampaignContent[]>`
+      select subject, content, from_email, from_name, reply_to
+      from private.email_campaign_content(${[campaignId]}::uuid[])`;
+    return content ?? null;
+  });
+}
+
 /** Claims up to `maxChunks` ready chunks under a lease for `worker`. */
 export async function claimBatch(
   worker: string,
   maxChunks: number,
   leaseSeconds: number,
+  campaigns: (campaignId: string) => Promise<CampaignContent | null>,
 ): Promise<ClaimedRow[]> {
-  return [
-    ...await sql<ClaimedRow[]>`
-      select delivery_id, chunk_key, idempotency_key, attempt, user_id, email_campaign_id,
-             email, first_name, last_name, merge_data, subject, content, from_email, from_name,
-             reply_to
-      from private.claim_email_batch(${worker}, ${maxChunks}, make_interval(secs => ${leaseSeconds}))`,
-  ];
+  const members = await sql<ClaimedMember[]>`
+    select delivery_id, chunk_key, idempotency_key, attempt, user_id, email_campaign_id,
+           email, first_name, last_name, merge_data
+    from private.claim_email_batch(${worker}, ${maxChunks}, make_interval(secs => ${leaseSeconds}))`;
+  const ids = [...new Set(members.map((member) => member.email_campaign_id))];
+  const contents = new Map(
+    await Promise.all(
+      ids.map(async (id) => [id, await campaigns(id)] as const),
+    ),
+  );
+  const rows: ClaimedRow[] = [];
+  for (const member of members) {
+    const content = contents.get(member.email_campaign_id);
+    if (content) rows.push({ ...member, ...content });
+  }
+  return rows;
 }
 
 /** Records the results of a chunk; only rows still leased by `worker` are affected. */
@@ -205,7 +240,10 @@ export type ClaimedMetrics = {
 };
 
 /** A post's counts, as private.record_social_metrics takes them. */
-export type MetricsResult = { social_post_id: string; metrics: Record<string, number> };
+export type MetricsResult = {
+  social_post_id: string;
+  metrics: Record<string, number>;
+};
 
 export function claimMetrics(limit: number): Promise<ClaimedMetrics[]> {
   return asService((tx) =>

@@ -53,7 +53,7 @@ as $$
   update private.email_queue set paused = true where user_id <> tests.get_user_id('alice');
 $$;
 
--- A claim's rows, kept by worker.
+-- A claim's rows, kept by worker, with their campaign's content as the dispatcher reads it.
 create table tests.claims (worker text, delivery_id uuid, chunk_key text, idempotency_key text, attempt integer,
   email_campaign_id uuid, email text, subject text, from_email text, from_name text, reply_to text);
 create function tests.claim(worker text, max_chunks integer default 10)
@@ -63,8 +63,9 @@ as $$
   with claimed as (
     insert into tests.claims
     select worker, c.delivery_id, c.chunk_key, c.idempotency_key, c.attempt, c.email_campaign_id, c.email,
-           c.subject, c.from_email, c.from_name, c.reply_to
+           e.subject, e.from_email, e.from_name, e.reply_to
     from private.claim_email_batch(worker, max_chunks) as c
+    left join private.email_campaign_content(array[c.email_campaign_id]) as e on true
     returning 1
   )
   select count(*)::integer from claimed
@@ -102,7 +103,7 @@ select results_eq(
                                          and from_name = 'Alice' and reply_to = 'alice@alice.example')
     from tests.claims$$,
   $$values (250, true)$$,
-  'each row carries the campaign''s subject and sender'
+  'each row''s campaign gives its subject and sender (email_campaign_content)'
 );
 select results_eq(
   $$select c.idempotency_key = d.idempotency_key, count(*)::integer

@@ -24,9 +24,7 @@ const PLATFORM_KEY = "re_platform_key"; // as resendEnv sets it
 /** `count` recipients with addresses no other test uses. */
 const recipients = (label: string, count: number) =>
   Array.from({ length: count }, (_, i) => ({
-    email: `${label}-${String(i).padStart(3, "0")}@${
-      crypto.randomUUID().slice(0, 8)
-    }.example`,
+    email: `${label}-${String(i).padStart(3, "0")}@${crypto.randomUUID().slice(0, 8)}.example`,
     first_name: i % 2 ? `Reader${i}` : undefined,
   }));
 
@@ -66,9 +64,7 @@ dbTest(
       assert.equal(report.stopped, "drained");
       assert.equal(report.sent >= 150, true, JSON.stringify(report));
 
-      const mine = fake.sent.filter((email) =>
-        list.some((r) => r.email === email.to[0])
-      );
+      const mine = fake.sent.filter((email) => list.some((r) => r.email === email.to[0]));
       assert.equal(mine.length, 150, "every recipient once");
       const keys = new Set(mine.map((email) => email.idempotencyKey));
       assert.equal(
@@ -79,18 +75,12 @@ dbTest(
       for (const key of keys) assert.match(key!, /^[0-9a-f]{64}$/);
 
       const rows = await deliveries(id);
-      assert.ok(rows.every((row) =>
-        row.status === "sent" && row.sent_at && row.attempts === 1
-      ));
+      assert.ok(rows.every((row) => row.status === "sent" && row.sent_at && row.attempts === 1));
       const ids = new Map(mine.map((email) => [email.to[0], email.id]));
-      assert.ok(rows.every((row) =>
-        row.provider_message_id === ids.get(row.email)
-      ));
+      assert.ok(rows.every((row) => row.provider_message_id === ids.get(row.email)));
       assert.deepEqual(await queueRows(id), []);
 
-      const email = mine.find((e) =>
-        e.to[0] === list[1].email
-      )!;
+      const email = mine.find((e) => e.to[0] === list[1].email)!;
       assert.equal(email.apiKey, PLATFORM_KEY);
       assert.equal(
         email.from,
@@ -136,9 +126,7 @@ dbTest(
       const list = recipients("own", 2);
       await sendingCampaign(user, list);
       await dispatcherWith(env).run();
-      const mine = fake.sent.filter((email) =>
-        list.some((r) => r.email === email.to[0])
-      );
+      const mine = fake.sent.filter((email) => list.some((r) => r.email === email.to[0]));
       assert.deepEqual(mine.map((email) => email.apiKey), [
         "re_users_own_key",
         "re_users_own_key",
@@ -167,9 +155,7 @@ dbTest(
           rows.map((row) => row.provider_message_id),
           rows.map((r) => `outbox-${r.id}`),
         );
-        const files = [...Deno.readDirSync(`${dir}/${id}`)].map((entry) =>
-          entry.name
-        ).sort();
+        const files = [...Deno.readDirSync(`${dir}/${id}`)].map((entry) => entry.name).sort();
         assert.deepEqual(files, list.map((r) => `${r.email}.eml`).sort());
         const eml = await Deno.readTextFile(
           `${dir}/${id}/${list[1].email}.eml`,
@@ -288,9 +274,7 @@ dbTest(
       assert.ok((await deliveries(id)).every((row) => row.status === "queued"));
       await makeReady(id);
       await dispatcherWith(env).run();
-      const mine = fake.sent.filter((e) =>
-        list.some((r) => r.email === e.to[0])
-      );
+      const mine = fake.sent.filter((e) => list.some((r) => r.email === e.to[0]));
       assert.equal(mine.length, 4, "Resend sent each message once");
       const rows = await deliveries(id);
       assert.deepEqual(
@@ -400,10 +384,9 @@ dbTest(
       const list = recipients("crash", 5);
       const id = await sendingCampaign(user, list);
       // A worker claims the chunk, sends it, and dies before reporting.
-      const claimed =
-        (await claimBatch("doomed-worker", 50, 1, campaignContents())).filter((
-          row,
-        ) => row.email_campaign_id === id);
+      const claimed = (await claimBatch("doomed-worker", 50, 1, campaignContents())).filter((
+        row,
+      ) => row.email_campaign_id === id);
       assert.equal(claimed.length, 5);
       const sent = await sendUnreported(claimed, env, fake.url);
       assert.ok(
@@ -417,9 +400,7 @@ dbTest(
       // Its lease runs out; the next run claims the same chunk, with the same key.
       await new Promise((resolve) => setTimeout(resolve, 1100));
       await dispatcherWith(env).run();
-      const mine = fake.sent.filter((e) =>
-        list.some((r) => r.email === e.to[0])
-      );
+      const mine = fake.sent.filter((e) => list.some((r) => r.email === e.to[0]));
       assert.equal(mine.length, 5, "Resend delivered each message once");
       assert.equal(fake.requests.batch, 2, "the chunk was posted twice");
       assert.ok(mine.every((e) => e.idempotencyKey === claimed[0].chunk_key));
@@ -484,9 +465,7 @@ dbTest(
         from_email: `news@${dropped}`,
       });
       // Scheduled while verified; the owner removes the domain before it is sent.
-      await asService((tx) =>
-        tx`delete from public.sending_domains where domain = ${dropped}`
-      );
+      await asService((tx) => tx`delete from public.sending_domains where domain = ${dropped}`);
 
       await dispatcherWith(env).run();
       const [sent] = fake.sentTo(good[0].email);

@@ -9222,25 +9222,32 @@ begin
     cross join lateral jsonb_array_elements(r.steps) with ordinality as s (definition, n)
     where s.n > r.step
   ),
+  -- Per lead, its tag and field steps in order (score steps change neither) and its score
+  -- steps' points in order.
   sequences as materialized (
-    select s.lead_id, max(s.k) as last_k, jsonb_agg(s.definition order by s.k) as definitions,
+    select s.lead_id,
+           count(*) filter (where s.asked is null)::integer as profile_steps,
+           coalesce(jsonb_agg(s.definition order by s.k) filter (where s.asked is null), '[]') as definitions,
+           coalesce(array_agg(s.k order by s.k) filter (where s.asked is null), '{}') as places,
            coalesce(array_agg(s.asked order by s.k) filter (where s.asked is not null), '{}') as asks
     from steps as s
     group by s.lead_id
   ),
-  -- Each lead's tags and fields after each of its steps, and whether the step changed them.
-  walked (lead_id, k, tags, fields, changed) as (
-    select l.id, 0, l.tags, l.custom_fields, false
+  -- Each lead's tags and fields after each of its tag and field steps (the n-th of them is the
+  -- lead's step places[n]), and whether the step changed them.
+  walked (lead_id, n, k, tags, fields, changed) as (
+    select l.id, 0, 0, l.tags, l.custom_fields, false
     from sequences as q
     join public.leads as l on l.id = q.lead_id
     union all
-    select w.lead_id, w.k + 1, a.tags, a.fields, (a.tags, a.fields) is distinct from (w.tags, w.fields)
+    select w.lead_id, w.n + 1, q.places[w.n + 1], a.tags, a.fields,
+           (a.tags, a.fields) is distinct from (w.tags, w.fields)
     from walked as w
-    join sequences as q on q.lead_id = w.lead_id and w.k < q.last_k
+    join sequences as q on q.lead_id = w.lead_id and w.n < q.profile_steps
     cross join lateral (
       -- offset 0: computed once, not once more for the comparison.
-      select private.workflow_step_tags(w.tags, q.definitions -> w.k) as tags,
-             private.workflow_step_fields(w.fields, q.definitions -> w.k) as fields
+      select private.workflow_step_tags(w.tags, q.definitions -> w.n) as tags,
+             private.workflow_step_fields(w.fields, q.definitions -> w.n) as fields
       offset 0
     ) as a
   ),
@@ -9257,7 +9264,7 @@ begin
            - private.lead_profile_points(l) as profile_change
     from sequences as t
     join public.leads as l on l.id = t.lead_id
-    join walked as w on w.lead_id = t.lead_id and w.k = t.last_k
+    join walked as w on w.lead_id = t.lead_id and w.n = t.profile_steps
   ),
   settled as materialized (
     select f.*, p.points, p.scores,
@@ -9297,7 +9304,7 @@ begin
                 end
              order by s.step_index) as results
     from steps as s
-    join walked as w on w.lead_id = s.lead_id and w.k = s.k
+    left join walked as w on w.lead_id = s.lead_id and w.k = s.k and w.n > 0
     join settled as t on t.lead_id = s.lead_id
     left join scored as c on c.lead_id = s.lead_id and c.k = s.k
     group by s.execution_id
@@ -9648,6 +9655,7 @@ CREATE FUNCTION private.run_workflow_steps(runs private.workflow_runs[]) RETURNS
     SET search_path TO ''
     AS $$
 declare
+  seqscan text;
   lanes integer;
   heads uuid[];
   failing uuid[];
@@ -9719,6 +9727,11 @@ begin
       using errcode = 'BW001', detail = coalesce(failing, '{}')::text;
   end;
 
+  -- The batch's executions and runs by primary key: on a small table the planner prefers
+  -- reading all of it (a seq scan of 50,000 executions to update 2,000 took 114 of the
+  -- update's 170 ms; by key, 69 ms in all).
+  seqscan := current_setting('enable_seqscan');
+  perform set_config('enable_seqscan', 'off', true);
   update public.workflow_executions as e
   set step_results = e.step_results || b.results,
       status = case when b.state = 'waiting' then e.status else 'completed' end,
@@ -9734,6 +9747,7 @@ begin
   delete from private.workflow_runs as r
   using pg_temp.workflow_batch as b
   where r.execution_id = b.execution_id and b.state = 'done';
+  perform set_config('enable_seqscan', seqscan, true);
   drop table pg_temp.workflow_batch;
 end;
 $$;

@@ -96,21 +96,7 @@ language sql
 as $$ select n_tup_upd from pg_stat_xact_user_tables where relid = 'public.leads'::regclass $$;
 
 -- One at a time, in the worker's order, for the o* leads.
-do $$
-declare
-  run private.workflow_runs;
-begin
-  for run in
-    select r.*
-    from private.workflow_runs as r
-    join public.leads as l on l.id = r.lead_id
-    where l.email like 'o%'
-    order by r.run_after
-  loop
-    perform private.run_workflow_execution(run);
-  end loop;
-end;
-$$;
+select tests.run_one_by_one('o%');
 
 create table tests.writes as select tests.lead_writes() as before;
 select is(private.run_workflow_batch(1000), 13,

@@ -86,21 +86,7 @@ update private.workflow_runs as r
 set run_after = r.run_after - make_interval(secs => 10 - right(r.workflow_id::text, 1)::integer);
 
 -- One by one, in the worker's order, for the o* leads.
-do $$
-declare
-  run private.workflow_runs;
-begin
-  for run in
-    select r.*
-    from private.workflow_runs as r
-    join public.leads as l on l.id = r.lead_id
-    where l.email like 'o_@acme.com'
-    order by r.run_after
-  loop
-    perform private.run_workflow_execution(run);
-  end loop;
-end;
-$$;
+select tests.run_one_by_one('o_@acme.com');
 
 select is(private.run_workflow_batch(1000), 15, 'one batch runs the 12 executions on s* leads and the 3 taggers');
 

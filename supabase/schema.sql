@@ -9265,6 +9265,13 @@ begin
     from sequences as t
     join public.leads as l on l.id = t.lead_id
     join walked as w on w.lead_id = t.lead_id and w.n = t.profile_steps
+    -- One run at a time, the tags' check (leads_tags_check: at most 100, none null) holds
+    -- after every run; a lead whose tags break it at any step goes to the lanes, which fail
+    -- the run that breaks it.
+    where t.lead_id not in (
+      select x.lead_id
+      from walked as x
+      where cardinality(x.tags) > 100 or array_position(x.tags, null) is not null)
   ),
   settled as materialized (
     select f.*, p.points, p.scores,
@@ -9330,7 +9337,7 @@ ALTER FUNCTION private.run_workflow_lead_folds() OWNER TO postgres;
 -- Name: FUNCTION run_workflow_lead_folds(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_lead_folds() IS 'Runs, in one write per lead, every run of pg_temp.workflow_batch whose lead''s runs are all lead steps (add_tag, remove_tag, set_field, adjust_score) to their end, for owners with no workflow started by lead updates; same step results, ledger rows and final lead as the runs one after another (score steps clamped in order after the profile change, as private.workflow_run_points). Returns the runs it ran.';
+COMMENT ON FUNCTION private.run_workflow_lead_folds() IS 'Runs, in one write per lead, every run of pg_temp.workflow_batch whose lead''s runs are all lead steps (add_tag, remove_tag, set_field, adjust_score) to their end, for owners with no workflow started by lead updates; same step statuses and points, ledger rows and final lead as the runs one after another (the fold''s profile points first, then its score steps in order, clamped, as private.workflow_run_points). Returns the runs it ran.';
 
 
 --
@@ -9679,13 +9686,9 @@ begin
   begin
     -- Leads whose runs here are all lead steps, of owners that no lead update starts a
     -- workflow for: every run of such a lead in one write (private.run_workflow_lead_folds);
-    -- the lanes below run the rest. A fold that fails (a tag past a lead's limit, say) is
-    -- undone and left to the lanes, which name the failing group.
-    begin
-      perform private.run_workflow_lead_folds();
-    exception when others then
-      null;
-    end;
+    -- the lanes below run the rest. (A lead whose tags would break their check does not
+    -- fold; should a fold fail all the same, no group is named and the batch runs one by one.)
+    perform private.run_workflow_lead_folds();
     for lane_now in 1..coalesce(lanes, 0) loop
       loop
         update pg_temp.workflow_batch as b

@@ -11,10 +11,12 @@
 -- set_field, adjust_score with valid points), of an owner with no workflow that a lead update
 -- starts (lead_updated, lead_status_changed, lead_score_reached, tag_added), is written once:
 -- its steps folded in lane order, then one update. Nothing observes the runs apart there: no
--- watcher fires per update, and the step results, workflow ledger rows and final lead are
--- those of the runs one after another. Score steps are clamped in order after the fold's
--- profile change (private.workflow_run_points, as for one run). Every other lead, and every
--- owner with a watcher, keeps the lanes and their per-run firing.
+-- watcher fires per update, and the step statuses and points, the workflow ledger rows and the
+-- final lead are those of the runs one after another. The fold's profile points count first,
+-- then its score steps in order, each clamped (private.workflow_run_points, as for one run): so
+-- the score a step result records after a score step already counts the profile points of the
+-- lead's later runs, and points differ within a step's of the score's bound. Every other lead,
+-- and every owner with a watcher, keeps the lanes and their per-run firing.
 
 create function private.run_workflow_lead_folds()
 returns integer
@@ -133,6 +135,13 @@ begin
     from sequences as t
     join public.leads as l on l.id = t.lead_id
     join walked as w on w.lead_id = t.lead_id and w.n = t.profile_steps
+    -- One run at a time, the tags' check (leads_tags_check: at most 100, none null) holds
+    -- after every run; a lead whose tags break it at any step goes to the lanes, which fail
+    -- the run that breaks it.
+    where t.lead_id not in (
+      select x.lead_id
+      from walked as x
+      where cardinality(x.tags) > 100 or array_position(x.tags, null) is not null)
   ),
   settled as materialized (
     select f.*, p.points, p.scores,
@@ -191,7 +200,7 @@ begin
 end;
 $$;
 comment on function private.run_workflow_lead_folds() is
-  'Runs, in one write per lead, every run of pg_temp.workflow_batch whose lead''s runs are all lead steps (add_tag, remove_tag, set_field, adjust_score) to their end, for owners with no workflow started by lead updates; same step results, ledger rows and final lead as the runs one after another (score steps clamped in order after the profile change, as private.workflow_run_points). Returns the runs it ran.';
+  'Runs, in one write per lead, every run of pg_temp.workflow_batch whose lead''s runs are all lead steps (add_tag, remove_tag, set_field, adjust_score) to their end, for owners with no workflow started by lead updates; same step statuses and points, ledger rows and final lead as the runs one after another (the fold''s profile points first, then its score steps in order, clamped, as private.workflow_run_points). Returns the runs it ran.';
 revoke all on function private.run_workflow_lead_folds() from public, anon, authenticated, service_role;
 
 create or replace function private.run_workflow_steps(runs private.workflow_runs[])
@@ -224,13 +233,9 @@ begin
   begin
     -- Leads whose runs here are all lead steps, of owners that no lead update starts a
     -- workflow for: every run of such a lead in one write (private.run_workflow_lead_folds);
-    -- the lanes below run the rest. A fold that fails (a tag past a lead's limit, say) is
-    -- undone and left to the lanes, which name the failing group.
-    begin
-      perform private.run_workflow_lead_folds();
-    exception when others then
-      null;
-    end;
+    -- the lanes below run the rest. (A lead whose tags would break their check does not
+    -- fold; should a fold fail all the same, no group is named and the batch runs one by one.)
+    perform private.run_workflow_lead_folds();
     for lane_now in 1..coalesce(lanes, 0) loop
       loop
         update pg_temp.workflow_batch as b

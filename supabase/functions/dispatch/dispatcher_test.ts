@@ -362,8 +362,8 @@ dbTest(
         assert.match(row.content, /the news/);
       }
 
-      // A campaign deleted between the claim and the content read leaves no row to send
-      // (its deliveries went with it).
+      // A campaign gone between the claim and the content read leaves no row to send; its
+      // members are reported failed (here the campaign is still there, so that shows).
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const again = await claimBatch(
         "content-worker-2",
@@ -374,6 +374,26 @@ dbTest(
       const left = again.filter((row) => row.user_id === user.sub);
       assert.equal(left.length, 150);
       assert.ok(left.every((row) => row.email_campaign_id === first));
+      assert.deepEqual(
+        (await deliveries(second)).map((row) => `${row.status} ${row.last_error}`),
+        Array(3).fill("failed the campaign is gone"),
+      );
+
+      // Content that cannot be read: the claim fails, and what it claimed goes back to the
+      // queue at once (not after its lease), with the reason.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await assert.rejects(
+        claimBatch("content-worker-3", 100, 60, () => Promise.reject(new Error("boom"))),
+        /boom/,
+      );
+      const queued = await queueRows(first);
+      assert.equal(queued.length, 150);
+      assert.ok(queued.every((row) => row.lease_until === null), "released, not leased");
+      assert.ok(
+        (await deliveries(first)).every((row) =>
+          row.last_error === "the campaign's content could not be read: boom"
+        ),
+      );
     }),
 );
 

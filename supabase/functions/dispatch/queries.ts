@@ -70,29 +70,55 @@ export function campaignContents(): (
   });
 }
 
-/** Claims up to `maxChunks` ready chunks under a lease for `worker`. */
+/**
+ * Claims up to `maxChunks` ready chunks under a lease for `worker`, each member with its
+ * campaign's content. Members of a campaign gone since the claim are reported failed (their
+ * deliveries went with it; the report only settles their chunk), and the claim goes on; if
+ * the content cannot be read, the claimed members go back to the queue before the error is
+ * thrown, rather than wait out their lease.
+ */
 export async function claimBatch(
   worker: string,
   maxChunks: number,
   leaseSeconds: number,
   campaigns: (campaignId: string) => Promise<CampaignContent | null>,
 ): Promise<ClaimedRow[]> {
-  const members = await sql<ClaimedMember[]>`
-    select delivery_id, chunk_key, idempotency_key, attempt, user_id, email_campaign_id,
-           email, first_name, last_name, merge_data
-    from private.claim_email_batch(${worker}, ${maxChunks}, make_interval(secs => ${leaseSeconds}))`;
-  const ids = [...new Set(members.map((member) => member.email_campaign_id))];
-  const contents = new Map(
-    await Promise.all(
-      ids.map(async (id) => [id, await campaigns(id)] as const),
-    ),
-  );
-  const rows: ClaimedRow[] = [];
-  for (const member of members) {
-    const content = contents.get(member.email_campaign_id);
-    if (content) rows.push({ ...member, ...content });
+  for (;;) {
+    const members = await sql<ClaimedMember[]>`
+      select delivery_id, chunk_key, idempotency_key, attempt, user_id, email_campaign_id,
+             email, first_name, last_name, merge_data
+      from private.claim_email_batch(${worker}, ${maxChunks}, make_interval(secs => ${leaseSeconds}))`;
+    if (members.length === 0) return [];
+    const ids = [...new Set(members.map((member) => member.email_campaign_id))];
+    let contents: Map<string, CampaignContent | null>;
+    try {
+      contents = new Map(
+        await Promise.all(ids.map(async (id) => [id, await campaigns(id)] as const)),
+      );
+    } catch (err) {
+      const error = `the campaign's content could not be read: ${(err as Error).message}`;
+      await completeBatch(
+        worker,
+        members.map((m) => ({ delivery_id: m.delivery_id, outcome: "retry", error })),
+      );
+      throw err;
+    }
+    const rows: ClaimedRow[] = [];
+    const gone: DeliveryResult[] = [];
+    for (const member of members) {
+      const content = contents.get(member.email_campaign_id);
+      if (content) rows.push({ ...member, ...content });
+      else {gone.push({
+          delivery_id: member.delivery_id,
+          outcome: "failed",
+          error: "the campaign is gone",
+        });}
+    }
+    if (gone.length > 0) await completeBatch(worker, gone);
+    // Only when every member claimed was of a campaign gone: claim again, so that an empty
+    // result still means an empty queue.
+    if (rows.length > 0) return rows;
   }
-  return rows;
 }
 
 /** Records the results of a chunk; only rows still leased by `worker` are affected. */

@@ -2,12 +2,12 @@
 -- of a lead in the batch is lead steps to its end and its owner has no workflow that a lead
 -- update starts, the set-based worker writes the lead once for all of them, and the lead, the
 -- ledger and every step result are what one run after another leaves. A lead with any other
--- run, an owner with a watcher, and a fold that fails keep the lanes: one write per run, the
--- watcher fired per run, the failing run named alone.
+-- run, an owner with a watcher, and a lead whose tags would break their check keep the lanes:
+-- one write per run, the watcher fired per run, the failing run named alone.
 begin;
 \ir _helpers.psql
 
-select plan(16);
+select plan(17);
 
 select tests.set_aside_queued_work();
 
@@ -27,7 +27,8 @@ do $$ begin perform private.rescore_leads(tests.get_user_id('alice')); end; $$;
 insert into public.leads (user_id, email, tags)
 select tests.get_user_id('alice'), a, case when a = 'full@acme.com' then (select array_agg('t' || n) from generate_series(1, 100) as n) else '{}' end
 from unnest(array['f1@acme.com', 'f2@acme.com', 'ftop@acme.com', 'o1@acme.com', 'o2@acme.com', 'otop@acme.com',
-                  'm1@acme.com', 'full@acme.com', 'g1@acme.com']) as a;
+                  'm1@acme.com', 'full@acme.com', 'g1@acme.com', 'near@acme.com']) as a;
+update public.leads set tags = (select array_agg('t' || n) from generate_series(1, 99) as n) where email = 'near@acme.com';
 insert into public.leads (user_id, email) values (tests.get_user_id('bob'), 'b1@bob.example'), (tests.get_user_id('bob'), 'b2@bob.example');
 do $$
 begin
@@ -60,6 +61,8 @@ begin
     {"type": "condition", "conditions": {"tags": {"any": ["vip"]}}},
     {"type": "add_tag", "tag": "checked"}]');
   perform tests.workflow('tagger', steps => '[{"type": "add_tag", "tag": "tagged"}]');
+  perform tests.workflow('grow', steps => '[{"type": "add_tag", "tag": "x"}, {"type": "add_tag", "tag": "y"}]');
+  perform tests.workflow('shrink', steps => '[{"type": "remove_tag", "tag": "x"}, {"type": "remove_tag", "tag": "y"}]');
   perform tests.workflow('bob tags', steps => '[{"type": "add_tag", "tag": "seen"}]', owner => 'bob');
   perform tests.workflow('bob watches', '{"type": "tag_added", "tag": "seen"}',
     '[{"type": "set_field", "key": "watched", "value": true}]', owner => 'bob');
@@ -75,6 +78,7 @@ with request as (
   where (w.name in ('a', 'b', 'c') and l.email ~ '^(f|o)(1|2|top)@')
      or (w.name in ('a', 'check') and l.email = 'm1@acme.com')
      or (w.name = 'tagger' and l.email in ('full@acme.com', 'g1@acme.com'))
+     or (w.name in ('grow', 'shrink') and l.email = 'near@acme.com')
      or (w.name = 'bob tags')
   returning execution_id, workflow_id, lead_id
 )
@@ -84,11 +88,11 @@ update private.workflow_runs as r
 set run_after = r.run_after - make_interval(secs => 10 - w.n)
 from (select w.id, row_number() over (order by w.name)::integer as n from public.workflows as w) as w
 where w.id = r.workflow_id;
--- The taggers wait for a batch of their own (below).
+-- The taggers and near's runs wait for a batch of their own (below).
 update private.workflow_runs as r
 set run_after = r.run_after + interval '1 hour'
 from public.workflows as w
-where w.id = r.workflow_id and w.name = 'tagger';
+where w.id = r.workflow_id and w.name in ('tagger', 'grow', 'shrink');
 
 create function tests.lead_writes()
 returns bigint
@@ -195,20 +199,29 @@ select is(
   (select l.tags @> '{vip,checked}' from public.leads as l where l.email = 'm1@acme.com'),
   true,
   'and the condition held on the tag the run before it added');
--- A batch of its own for the taggers: full has no room for the tag, so the fold fails and is
--- undone; the lanes then fail full's run alone. (The two watcher runs bob's tags started run
--- here too.)
+-- A batch of their own for the taggers and near's runs: full has no room for the tag, and
+-- near's first run takes it past 100 tags before its second takes it back; neither folds, and
+-- the lanes fail the run that breaks the tags' check, as one at a time would. (The two watcher
+-- runs bob's tags started run here too.)
 update private.workflow_runs as r
-set run_after = now()
+set run_after = r.run_after - interval '1 hour'
 from public.workflows as w
-where w.id = r.workflow_id and w.name = 'tagger';
-select is(private.run_workflow_batch(1000), 4, 'fixture: the second batch runs the two taggers and bob''s two watcher runs');
+where w.id = r.workflow_id and w.name in ('tagger', 'grow', 'shrink');
+select is(private.run_workflow_batch(1000), 6, 'fixture: the second batch runs the two taggers, near''s two runs and bob''s two watcher runs');
 select is(
   (select e.status || ' ' || coalesce(e.error_message, '-')
    from tests.started as s join public.workflow_executions as e on e.id = s.execution_id
    join public.leads as l on l.id = s.lead_id where l.email = 'full@acme.com'),
   'failed steps[0] (add_tag): new row for relation "leads" violates check constraint "leads_tags_check"',
-  'a fold that fails (a tag past the lead''s limit) leaves the lanes to fail that run alone, naming its step');
+  'a lead with no room for a tag does not fold: the lanes fail that run alone, naming its step');
+select is(
+  (select string_agg(w.name || ' ' || e.status || ' ' || coalesce(e.error_message, '-'), ', ' order by w.name)
+   from tests.started as s join public.workflow_executions as e on e.id = s.execution_id
+   join public.workflows as w on w.id = s.workflow_id
+   join public.leads as l on l.id = s.lead_id where l.email = 'near@acme.com')
+  || ' / ' || (select cardinality(tags) from public.leads where email = 'near@acme.com'),
+  'grow failed steps[1] (add_tag): new row for relation "leads" violates check constraint "leads_tags_check", shrink completed - / 99',
+  'a lead whose tags pass 100 between its runs does not fold: the run that passes it fails, as one at a time');
 select is(
   (select string_agg(l.email || ' ' || e.status, ', ' order by l.email)
    from tests.started as s join public.workflow_executions as e on e.id = s.execution_id

@@ -9182,8 +9182,7 @@ begin
         from jsonb_array_elements(k.steps) with ordinality as s (definition, n)
         where s.n > k.step
           and (s.definition ->> 'type' not in ('add_tag', 'remove_tag', 'set_field', 'adjust_score')
-               or (s.definition ->> 'type' = 'adjust_score'
-                   and (private.jsonb_integer(s.definition -> 'points') between -1000 and 1000) is not true)))
+               or (s.definition ->> 'type' = 'adjust_score' and private.workflow_step_asked(s.definition) is null)))
       and not exists (
         select
         from private.workflow_triggers as t
@@ -9215,9 +9214,8 @@ begin
       row_number() over (partition by r.lead_id order by r.lane, s.n)::integer as k,
       (s.n - 1)::integer as step_index,
       s.definition,
-      -- Checked by foldable above: a whole number from -1000 to 1000.
-      case when s.definition ->> 'type' = 'adjust_score' then private.jsonb_integer(s.definition -> 'points') end
-        as asked
+      -- Not null for a score step: checked by foldable above.
+      case when s.definition ->> 'type' = 'adjust_score' then private.workflow_step_asked(s.definition) end as asked
     from runs as r
     cross join lateral jsonb_array_elements(r.steps) with ordinality as s (definition, n)
     where s.n > r.step
@@ -11429,6 +11427,27 @@ COMMENT ON FUNCTION private.workflow_run_points(start_score integer, profile_cha
 
 
 --
+-- Name: workflow_step_asked(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.workflow_step_asked(step jsonb) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select p from (select private.jsonb_integer(step -> 'points') as p) as x where p between -1000 and 1000
+$$;
+
+
+ALTER FUNCTION private.workflow_step_asked(step jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION workflow_step_asked(step jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.workflow_step_asked(step jsonb) IS 'An adjust_score step''s points if they are a whole number from -1000 to 1000, else null.';
+
+
+--
 -- Name: workflow_step_fields(jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11462,9 +11481,9 @@ CREATE FUNCTION private.workflow_step_points(step jsonb) RETURNS integer
     SET search_path TO ''
     AS $$
 declare
-  asked constant integer := private.jsonb_integer(step -> 'points');
+  asked constant integer := private.workflow_step_asked(step);
 begin
-  if asked is null or asked not between -1000 and 1000 then
+  if asked is null then
     raise exception 'points: expected a whole number from -1000 to 1000, not %',
       coalesce(left((step -> 'points')::text, 100), '(missing)');
   end if;
@@ -20824,6 +20843,13 @@ REVOKE ALL ON FUNCTION private.workflow_conditions_hold(lead_ids uuid[], conditi
 --
 
 REVOKE ALL ON FUNCTION private.workflow_run_points(start_score integer, profile_change integer, asks integer[], OUT points integer[], OUT scores integer[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION workflow_step_asked(step jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.workflow_step_asked(step jsonb) FROM PUBLIC;
 
 
 --

@@ -18,6 +18,38 @@
 -- lead's later runs, and points differ within a step's of the score's bound. Every other lead,
 -- and every owner with a watcher, keeps the lanes and their per-run firing.
 
+-- An adjust_score step's points when they are valid, else null: what private.workflow_step_points
+-- checks (and names when it fails), for the fold, which sends an invalid step to the lanes
+-- instead of failing.
+create function private.workflow_step_asked(step jsonb)
+returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  select p from (select private.jsonb_integer(step -> 'points') as p) as x where p between -1000 and 1000
+$$;
+comment on function private.workflow_step_asked(jsonb) is
+  'An adjust_score step''s points if they are a whole number from -1000 to 1000, else null.';
+revoke all on function private.workflow_step_asked(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function private.workflow_step_points(step jsonb)
+returns integer
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  asked constant integer := private.workflow_step_asked(step);
+begin
+  if asked is null then
+    raise exception 'points: expected a whole number from -1000 to 1000, not %',
+      coalesce(left((step -> 'points')::text, 100), '(missing)');
+  end if;
+  return asked;
+end;
+$$;
+
 create function private.run_workflow_lead_folds()
 returns integer
 language plpgsql
@@ -52,8 +84,7 @@ begin
         from jsonb_array_elements(k.steps) with ordinality as s (definition, n)
         where s.n > k.step
           and (s.definition ->> 'type' not in ('add_tag', 'remove_tag', 'set_field', 'adjust_score')
-               or (s.definition ->> 'type' = 'adjust_score'
-                   and (private.jsonb_integer(s.definition -> 'points') between -1000 and 1000) is not true)))
+               or (s.definition ->> 'type' = 'adjust_score' and private.workflow_step_asked(s.definition) is null)))
       and not exists (
         select
         from private.workflow_triggers as t
@@ -85,9 +116,8 @@ begin
       row_number() over (partition by r.lead_id order by r.lane, s.n)::integer as k,
       (s.n - 1)::integer as step_index,
       s.definition,
-      -- Checked by foldable above: a whole number from -1000 to 1000.
-      case when s.definition ->> 'type' = 'adjust_score' then private.jsonb_integer(s.definition -> 'points') end
-        as asked
+      -- Not null for a score step: checked by foldable above.
+      case when s.definition ->> 'type' = 'adjust_score' then private.workflow_step_asked(s.definition) end as asked
     from runs as r
     cross join lateral jsonb_array_elements(r.steps) with ordinality as s (definition, n)
     where s.n > r.step

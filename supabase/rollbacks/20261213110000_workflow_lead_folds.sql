@@ -89,3 +89,20 @@ end;
 $function$;
 
 drop function private.run_workflow_lead_folds();
+create or replace function private.workflow_step_points(step jsonb)
+returns integer
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  asked constant integer := private.jsonb_integer(step -> 'points');
+begin
+  if asked is null or asked not between -1000 and 1000 then
+    raise exception 'points: expected a whole number from -1000 to 1000, not %',
+      coalesce(left((step -> 'points')::text, 100), '(missing)');
+  end if;
+  return asked;
+end;
+$$;
+drop function private.workflow_step_asked(jsonb);

@@ -54,10 +54,7 @@ as $$ select n_tup_upd from pg_stat_xact_user_tables where relid = 'public.leads
 create table tests.writes (worker text, n bigint);
 
 insert into tests.writes select 'before', tests.lead_writes();
-select private.run_workflow_execution(r)
-from private.workflow_runs as r
-join public.leads as l on l.id = r.lead_id
-where l.email like 'o%';
+select tests.run_one_by_one('o%');
 insert into tests.writes select 'one at a time', tests.lead_writes();
 select is(private.run_workflow_batch(10), 4,
   'one batch runs the two executions on s* leads (and the watchers the o* runs started, which write nothing)');

@@ -53,10 +53,7 @@ where (w.name = 'profile' and l.email in ('s@acme.com', 'o@acme.com'))
    or (w.name = 'full' and l.email in ('sfull@acme.com', 'ofull@acme.com'));
 
 -- One at a time for the o* leads, then one batch for the s* leads.
-select private.run_workflow_execution(r)
-from private.workflow_runs as r
-join public.leads as l on l.id = r.lead_id
-where l.email like 'o%';
+select tests.run_one_by_one('o%');
 -- The s* runs first: the watcher runs o@'s run started wait as long (one transaction, one
 -- now()), and among equal waits the claim's order is the heap's.
 update private.workflow_runs as r

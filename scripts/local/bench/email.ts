@@ -16,6 +16,10 @@
 //   the split    of the dispatchers' own time (their reports' db_ms, provider_ms,
 //                render_ms, summed over every lane of every call): Postgres, Resend, rendering;
 //                goal dispatch_db_share: Postgres under 30 % of it
+//   CPU          each process's CPU seconds during dispatch, from /proc: all of Postgres, the
+//                function server, and this process (the fake Resend); per email and as
+//                Postgres' share of the CPU. On cores they share, the lanes' wait on Postgres
+//                follows that share: a query waits for a core as long as it runs on one.
 //   --content-kb pads the campaign's body to about this many KB (a real newsletter is tens of
 //                KB; the default body is one short paragraph)
 //   finish       the tick that sees the queue empty, marks the campaign sent and counts metrics
@@ -25,6 +29,7 @@ import { startResendFake } from "../../../supabase/functions/_testing/fakes/rese
 import { serveFunctions, tick } from "../../../supabase/functions/_testing/email.ts";
 import { localApiKey } from "../keys.ts";
 import { number, printGoal, printTable } from "./output.ts";
+import { cpuBetween, cpuRows, sampleCpu } from "./cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -119,6 +124,7 @@ try {
     (await asService((tx) =>
       tx`select count(*)::int as n from private.email_queue where email_campaign_id = ${campaign.id}`
     ))[0].n as number;
+  const cpuBefore = await sampleCpu([functions.pid, Deno.pid]);
   t0 = performance.now();
   await Promise.all(Array.from({ length: callers }, async () => {
     for (;;) {
@@ -143,6 +149,7 @@ try {
     }
   }));
   const dispatchMs = performance.now() - t0;
+  const cpu = cpuBetween(cpuBefore, await sampleCpu([functions.pid, Deno.pid]));
 
   t0 = performance.now();
   const [finished] = await asService(async (tx) => {
@@ -199,6 +206,10 @@ try {
       percent(total.render, busy),
       seconds(total.render),
     ],
+    ...cpuRows(cpu, [
+      [functions.pid, "dispatch function (the server)"],
+      [Deno.pid, "this process (fake Resend)"],
+    ], { step: "dispatch", count: total.sent, unit: "email", elapsedMs: dispatchMs }),
     ["finish: tick, status and exact metrics", seconds(finishMs), ""],
   ];
   console.log(

@@ -8783,6 +8783,12 @@ begin
          select from public.workflows as w where w.id = c.workflow_id and w.user_id = c.user_id and w.is_active)
        or not exists (select from public.leads as l where l.id = c.lead_id and l.user_id = c.user_id));
   loop
+    -- With each run alone go its lead's other runs, so that the lead sees them in order.
+    alone := array(
+      select c.execution_id
+      from unnest(claimed) as c
+      where c.execution_id = any (alone)
+         or c.lead_id in (select a.lead_id from unnest(claimed) as a where a.execution_id = any (alone)));
     begin
       perform private.run_workflow_steps(array(
         select c from unnest(claimed) as c where c.execution_id <> all (alone)));
@@ -8796,9 +8802,10 @@ begin
     end;
   end loop;
   for run in
-    select c.*
-    from unnest(claimed) as c
-    where c.execution_id = any (alone)
+    select (claimed[i]).*
+    from generate_subscripts(claimed, 1) as i
+    where (claimed[i]).execution_id = any (alone)
+    order by i
   loop
     perform private.run_workflow_execution(run);
   end loop;
@@ -8826,7 +8833,7 @@ ALTER FUNCTION private.run_workflow_batch(max_executions integer) OWNER TO postg
 -- Name: FUNCTION run_workflow_batch(max_executions integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_workflow_batch(max_executions integer) IS 'Runs up to max_executions due workflow executions, claimed fairly across owners within their quotas (private.claim_workflow_runs), set-based (private.run_workflow_steps) and one by one (private.run_workflow_execution) where a group failed or the set-based path does not apply; wakes dispatch for queued webhooks. Returns how many ran.';
+COMMENT ON FUNCTION private.run_workflow_batch(max_executions integer) IS 'Runs up to max_executions due workflow executions, claimed fairly across owners within their quotas (private.claim_workflow_runs), set-based (private.run_workflow_steps) and one by one (private.run_workflow_execution) where a group failed or the set-based path does not apply, with every other run of the same leads, in the claim''s order; wakes dispatch for queued webhooks. Returns how many ran.';
 
 
 --

@@ -8801,13 +8801,11 @@ begin
                     else array(select c.execution_id from unnest(claimed) as c) end;
     end;
   end loop;
-  for run in
-    select (claimed[i]).*
-    from generate_subscripts(claimed, 1) as i
-    where (claimed[i]).execution_id = any (alone)
-    order by i
-  loop
-    perform private.run_workflow_execution(run);
+  -- In the claim's order.
+  foreach run in array claimed loop
+    if run.execution_id = any (alone) then
+      perform private.run_workflow_execution(run);
+    end if;
   end loop;
   insert into private.workflow_quotas as q (user_id, minute, executions)
   select c.user_id, date_trunc('minute', now()), count(*)

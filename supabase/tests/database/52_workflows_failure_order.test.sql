@@ -4,10 +4,11 @@
 -- same lead in the batch now joins them, so the lead sees its runs in the worker's order, as
 -- one by one. Before, a lead's later run could go first in the set-based pass, and a run that
 -- fails one by one (a tag past the limit) then succeeded after it (the later run made room).
+-- Both ways to run alone are covered: a failing group, and a run back from its webhook.
 begin;
 \ir _helpers.psql
 
-select plan(5);
+select plan(10);
 
 select tests.set_aside_queued_work();
 
@@ -81,6 +82,63 @@ select is(
   'the run that adds past the limit fails, as it does before its lead''s later run makes room');
 select results_eq($$select * from tests.leads('s')$$, $$select * from tests.leads('o')$$,
   'and each lead ends as one by one leaves it');
+
+-- A run back from its webhook runs alone; its lead's later run goes with it. *hook leads are at
+-- the tag limit: the run's step after the webhook adds a tag, the later run removes x.
+insert into public.leads (user_id, email, tags)
+select tests.get_user_id('alice'), p || 'hook@acme.com', (select array_agg('t' || n) from generate_series(1, 99) as n) || '{x}'::text[]
+from unnest(array['s', 'o']) as p;
+do $$
+begin
+  perform tests.workflow('hooks', steps => '[
+    {"type": "webhook", "url": "https://hooks.example.com/in"},
+    {"type": "add_tag", "tag": "a"}]');
+  perform tests.workflow('unhooks', steps => '[{"type": "remove_tag", "tag": "x"}]');
+end;
+$$;
+create function tests.start(workflow text)
+returns void
+language sql
+as $$
+  with request as (
+    insert into public.workflow_run_requests (user_id, workflow_id, lead_id)
+    select w.user_id, w.id, l.id
+    from public.workflows as w
+    join public.leads as l on l.user_id = w.user_id and l.email like '_hook@acme.com'
+    where w.user_id = tests.get_user_id('alice') and w.name = workflow
+    returning execution_id, workflow_id, lead_id
+  )
+  insert into tests.started (execution_id, workflow_id, lead_id)
+  select r.execution_id, r.workflow_id, r.lead_id from request as r
+$$;
+select tests.start('hooks');
+select is(private.run_workflow_batch(1000), 2, 'both hooks runs reach their webhook and wait');
+create table tests.claimed_hooks as select * from private.claim_webhooks('hook-worker', 100, '2 minutes');
+select is(
+  private.complete_webhooks('hook-worker', (
+    select jsonb_agg(jsonb_build_object('webhook_id', h.webhook_id, 'outcome', 'sent'))
+    from tests.claimed_hooks as h
+    join private.webhook_queue as q on q.id = h.webhook_id
+    where q.execution_id in (select s.execution_id from tests.started as s))) ->> 'sent',
+  '2', 'their webhooks are sent');
+select tests.start('unhooks');
+update private.workflow_runs as r
+set run_after = now() - case w.name when 'hooks' then interval '2 minutes' else interval '1 minute' end
+from public.workflows as w
+where w.id = r.workflow_id
+  and r.execution_id in (select s.execution_id from tests.started as s);
+
+select is(tests.run_one_by_one('ohook@acme.com') || ' ' || private.run_workflow_batch(1000), '2 2',
+  'one by one and one batch each run a *hook lead''s two runs');
+select results_eq(
+  $$select * from tests.outcomes('s') as r where r like 'hook%'$$,
+  $$select * from tests.outcomes('o') as r where r like 'hook%'$$,
+  'the run back from its webhook fails as one by one fails it, before the later run');
+select is(
+  (select string_agg(r, E'\n') from tests.outcomes('s') as r where r like 'hook%'),
+  E'hook@acme.com hooks failed | steps[1] (add_tag): new row for relation "leads" violates check constraint "leads_tags_check"\n'
+  || 'hook@acme.com unhooks completed',
+  'the step after the webhook adds past the limit; then x is removed');
 
 select * from finish();
 rollback;

@@ -13,64 +13,66 @@ const ticksPerSecond = await (async () => {
   }
 })();
 
-/** User + system CPU seconds of one process so far; 0 once it has gone. */
-async function processSeconds(pid: number): Promise<number> {
+/** /proc/<pid>/stat from field 3 on (index 1: the parent, 11–14: utime, stime, cutime, cstime). */
+async function statFields(pid: number | string): Promise<string[] | undefined> {
   try {
     const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+    // The command name before them is in parentheses and may hold spaces and parentheses.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
-    return 0;
+    return undefined; // Gone.
   }
 }
 
-/** Every live process whose command name is `name`, by pid. */
-async function processesNamed(name: string): Promise<number[]> {
-  const pids: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const comm = await Deno.readTextFile(`/proc/${entry.name}/comm`);
-      if (comm.trim() === name) pids.push(Number(entry.name));
-    } catch {
-      // Gone between the listing and the read.
-    }
-  }
-  return pids;
-}
+const seconds = (fields: string[] | undefined, from: number, to: number) => {
+  let ticks = 0;
+  for (let i = from; i <= to; i++) ticks += Number(fields?.[i] ?? 0);
+  return ticks / ticksPerSecond;
+};
 
-export type CpuSample = { postgres: Map<number, number>; processes: Map<number, number> };
+/** The postmaster of the cluster a backend belongs to (the backend's parent). */
+export async function postmasterOf(backendPid: number): Promise<number> {
+  const parent = Number((await statFields(backendPid))?.[1]);
+  if (!(parent > 1)) throw new Error(`no postmaster found for backend ${backendPid}`);
+  return parent;
+}
 
 /**
- * CPU seconds so far of every Postgres process and of the given pids. Two samples give what each
- * used in between; a Postgres backend that exits in between takes its time with it (the
- * dispatchers' pooled connections stay open for the whole step).
+ * CPU seconds so far of one Postgres cluster: its postmaster, every live child (backends,
+ * pg_cron's workers, autovacuum, the WAL writer) and the children that have exited, which the
+ * kernel adds to the postmaster's cutime and cstime when it reaps them.
  */
-export async function sampleCpu(pids: number[]): Promise<CpuSample> {
-  const postgres = new Map<number, number>();
-  for (const pid of await processesNamed("postgres")) postgres.set(pid, await processSeconds(pid));
-  const processes = new Map<number, number>();
-  for (const pid of pids) processes.set(pid, await processSeconds(pid));
-  return { postgres, processes };
+async function clusterSeconds(postmaster: number): Promise<number> {
+  let total = 0;
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const fields = await statFields(entry.name);
+    if (Number(fields?.[1]) === postmaster) total += seconds(fields, 11, 12);
+  }
+  return total + seconds(await statFields(postmaster), 11, 14);
 }
 
-/** CPU seconds between two samples: all of Postgres, and each of the given pids. */
-export function cpuBetween(before: CpuSample, after: CpuSample) {
-  let postgres = 0;
-  for (const [pid, seconds] of after.postgres) {
-    postgres += seconds - (before.postgres.get(pid) ?? 0);
-  }
+export type CpuSample = { postgres: number; processes: Map<number, number> };
+
+/** CPU seconds so far of a Postgres cluster (by its postmaster) and of the given processes. */
+export async function sampleCpu(postmaster: number, pids: number[]): Promise<CpuSample> {
   const processes = new Map<number, number>();
-  for (const [pid, seconds] of after.processes) {
-    processes.set(pid, seconds - (before.processes.get(pid) ?? 0));
+  for (const pid of pids) processes.set(pid, seconds(await statFields(pid), 11, 12));
+  return { postgres: await clusterSeconds(postmaster), processes };
+}
+
+/** CPU seconds between two samples: the cluster, and each of the given processes. */
+export function cpuBetween(before: CpuSample, after: CpuSample) {
+  const processes = new Map<number, number>();
+  for (const [pid, used] of after.processes) {
+    processes.set(pid, used - (before.processes.get(pid) ?? 0));
   }
-  return { postgres, processes };
+  return { postgres: after.postgres - before.postgres, processes };
 }
 
 /**
  * Table rows for a step's CPU: the total against what the cores could give, then Postgres and
- * each named process, as a share of the total and per unit of work.
+ * each named process, as a share of the CPU measured and per unit of work.
  */
 export function cpuRows(
   used: ReturnType<typeof cpuBetween>,
@@ -78,23 +80,22 @@ export function cpuRows(
   work: { step: string; count: number; unit: string; elapsedMs: number },
 ): string[][] {
   const sides: [string, number][] = [
-    ["Postgres (every backend)", used.postgres],
+    ["Postgres (the cluster's processes)", used.postgres],
     ...named.map(([pid, label]): [string, number] => [label, used.processes.get(pid) ?? 0]),
   ];
-  const all = sides.reduce((sum, [, seconds]) => sum + seconds, 0);
+  const all = sides.reduce((sum, [, s]) => sum + s, 0);
   const cores = navigator.hardwareConcurrency;
-  const per = (seconds: number) =>
-    `${((seconds * 1e6) / Math.max(1, work.count)).toFixed(0)} µs/${work.unit}`;
+  const per = (s: number) => `${((s * 1e6) / Math.max(1, work.count)).toFixed(0)} µs/${work.unit}`;
   return [
     [
       `CPU during ${work.step} (from /proc)`,
       `${all.toFixed(1)} s`,
-      `of ${((cores * work.elapsedMs) / 1000).toFixed(1)} s on ${cores} cores`,
+      `of ${((cores * work.elapsedMs) / 1000).toFixed(1)} s on ${cores} cores; shares of it:`,
     ],
-    ...sides.map(([label, seconds]) => [
+    ...sides.map(([label, s]) => [
       `  ${label}`,
-      `${((100 * seconds) / Math.max(all, 1e-9)).toFixed(0)} %`,
-      `${seconds.toFixed(1)} s, ${per(seconds)}`,
+      `${((100 * s) / Math.max(all, 1e-9)).toFixed(0)} %`,
+      `${s.toFixed(1)} s, ${per(s)}`,
     ]),
   ];
 }

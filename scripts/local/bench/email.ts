@@ -16,9 +16,9 @@
 //   the split    of the dispatchers' own time (their reports' db_ms, provider_ms,
 //                render_ms, summed over every lane of every call): Postgres, Resend, rendering;
 //                goal dispatch_db_share: Postgres under 30 % of it
-//   CPU          each process's CPU seconds during dispatch, from /proc: all of Postgres, the
-//                function server, and this process (the fake Resend); per email and as
-//                Postgres' share of the CPU. On cores they share, the lanes' wait on Postgres
+//   CPU          each process's CPU seconds during dispatch, from /proc: the Postgres cluster
+//                (its live and exited processes), the function server, and this process (the
+//                callers and the fake Resend); per email and as shares of the CPU measured. On cores they share, the lanes' wait on Postgres
 //                follows that share: a query waits for a core as long as it runs on one.
 //   --content-kb pads the campaign's body to about this many KB (a real newsletter is tens of
 //                KB; the default body is one short paragraph)
@@ -29,7 +29,7 @@ import { startResendFake } from "../../../supabase/functions/_testing/fakes/rese
 import { serveFunctions, tick } from "../../../supabase/functions/_testing/email.ts";
 import { localApiKey } from "../keys.ts";
 import { number, printGoal, printTable } from "./output.ts";
-import { cpuBetween, cpuRows, sampleCpu } from "./cpu.ts";
+import { cpuBetween, cpuRows, postmasterOf, sampleCpu } from "./cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -124,7 +124,9 @@ try {
     (await asService((tx) =>
       tx`select count(*)::int as n from private.email_queue where email_campaign_id = ${campaign.id}`
     ))[0].n as number;
-  const cpuBefore = await sampleCpu([functions.pid, Deno.pid]);
+  const [{ backend }] = await sql`select pg_backend_pid() as backend`;
+  const postmaster = await postmasterOf(backend);
+  const cpuBefore = await sampleCpu(postmaster, [functions.pid, Deno.pid]);
   t0 = performance.now();
   await Promise.all(Array.from({ length: callers }, async () => {
     for (;;) {
@@ -149,7 +151,7 @@ try {
     }
   }));
   const dispatchMs = performance.now() - t0;
-  const cpu = cpuBetween(cpuBefore, await sampleCpu([functions.pid, Deno.pid]));
+  const cpu = cpuBetween(cpuBefore, await sampleCpu(postmaster, [functions.pid, Deno.pid]));
 
   t0 = performance.now();
   const [finished] = await asService(async (tx) => {
@@ -208,7 +210,7 @@ try {
     ],
     ...cpuRows(cpu, [
       [functions.pid, "dispatch function (the server)"],
-      [Deno.pid, "this process (fake Resend)"],
+      [Deno.pid, "this process (the callers, the fake Resend)"],
     ], { step: "dispatch", count: total.sent, unit: "email", elapsedMs: dispatchMs }),
     ["finish: tick, status and exact metrics", seconds(finishMs), ""],
   ];

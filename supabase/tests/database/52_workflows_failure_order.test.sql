@@ -32,15 +32,7 @@ begin
 end;
 $$;
 create table tests.started as
-with request as (
-  insert into public.workflow_run_requests (user_id, workflow_id, lead_id)
-  select w.user_id, w.id, l.id
-  from public.workflows as w
-  join public.leads as l on l.user_id = w.user_id
-  where w.user_id = tests.get_user_id('alice')
-  returning execution_id, workflow_id, lead_id
-)
-select * from request;
+select * from tests.request_runs('alice', array['adds', 'removes', 'marks'], '%@acme.com');
 update private.workflow_runs as r
 set run_after = now() - case w.name when 'adds' then interval '3 minutes' when 'removes' then interval '2 minutes' else interval '1 minute' end
 from public.workflows as w
@@ -96,22 +88,7 @@ begin
   perform tests.workflow('unhooks', steps => '[{"type": "remove_tag", "tag": "x"}]');
 end;
 $$;
-create function tests.start(workflow text)
-returns void
-language sql
-as $$
-  with request as (
-    insert into public.workflow_run_requests (user_id, workflow_id, lead_id)
-    select w.user_id, w.id, l.id
-    from public.workflows as w
-    join public.leads as l on l.user_id = w.user_id and l.email like '_hook@acme.com'
-    where w.user_id = tests.get_user_id('alice') and w.name = workflow
-    returning execution_id, workflow_id, lead_id
-  )
-  insert into tests.started (execution_id, workflow_id, lead_id)
-  select r.execution_id, r.workflow_id, r.lead_id from request as r
-$$;
-select tests.start('hooks');
+insert into tests.started select * from tests.request_runs('alice', array['hooks'], '_hook@acme.com');
 select is(private.run_workflow_batch(1000), 2, 'both hooks runs reach their webhook and wait');
 create table tests.claimed_hooks as select * from private.claim_webhooks('hook-worker', 100, '2 minutes');
 select is(
@@ -121,7 +98,7 @@ select is(
     join private.webhook_queue as q on q.id = h.webhook_id
     where q.execution_id in (select s.execution_id from tests.started as s))) ->> 'sent',
   '2', 'their webhooks are sent');
-select tests.start('unhooks');
+insert into tests.started select * from tests.request_runs('alice', array['unhooks'], '_hook@acme.com');
 update private.workflow_runs as r
 set run_after = now() - case w.name when 'hooks' then interval '2 minutes' else interval '1 minute' end
 from public.workflows as w

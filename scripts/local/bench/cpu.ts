@@ -1,6 +1,7 @@
 // CPU time of processes on this machine, from /proc (Linux): what a benchmark needs to say who
 // used the cores during a step, when Postgres, a function server and a fake share them. Wall
 // time waited on a call cannot tell a slow query from a busy event loop; CPU seconds can.
+import { percent } from "./output.ts";
 
 /** Clock ticks per second of /proc/<pid>/stat's times (`getconf CLK_TCK`, 100 on Linux). */
 const ticksPerSecond = await (async () => {
@@ -94,7 +95,7 @@ export function cpuRows(
     ],
     ...sides.map(([label, s]) => [
       `  ${label}`,
-      `${((100 * s) / Math.max(all, 1e-9)).toFixed(0)} %`,
+      percent(s, Math.max(all, 1e-9)),
       `${s.toFixed(1)} s, ${per(s)}`,
     ]),
   ];

@@ -18,8 +18,9 @@
 //                goal dispatch_db_share: Postgres under 30 % of it
 //   CPU          each process's CPU seconds during dispatch, from /proc: the Postgres cluster
 //                (its live and exited processes), the function server, and this process (the
-//                callers and the fake Resend); per email and as shares of the CPU measured. On cores they share, the lanes' wait on Postgres
-//                follows that share: a query waits for a core as long as it runs on one.
+//                callers and the fake Resend); per email and as shares of the CPU measured. On
+//                cores they share, the lanes' wait on Postgres follows that share: a query
+//                waits for a core as long as it runs on one.
 //   --content-kb pads the campaign's body to about this many KB (a real newsletter is tens of
 //                KB; the default body is one short paragraph)
 //   finish       the tick that sees the queue empty, marks the campaign sent and counts metrics
@@ -28,7 +29,7 @@ import { asService, sql } from "../../../supabase/functions/_shared/db.ts";
 import { startResendFake } from "../../../supabase/functions/_testing/fakes/resend.ts";
 import { serveFunctions, tick } from "../../../supabase/functions/_testing/email.ts";
 import { localApiKey } from "../keys.ts";
-import { number, printGoal, printTable } from "./output.ts";
+import { number, percent, printGoal, printTable } from "./output.ts";
 import { cpuBetween, cpuRows, postmasterOf, sampleCpu } from "./cpu.ts";
 
 const { values } = parseArgs({
@@ -52,7 +53,6 @@ if (!(recipients > 0 && callers > 0 && latencyMs >= 0 && contentKb >= 0)) {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(0)} %`;
 const step = (text: string) => console.error(`bench: ${text}`);
 
 type Report = {

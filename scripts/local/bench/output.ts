@@ -46,3 +46,7 @@ export function printGoal(
 
 /** A whole number with thousands separators, as every table shows counts. */
 export const number = (n: number): string => Math.round(n).toLocaleString("en-US");
+
+/** `part` as a whole percentage of `whole`, as every table shows shares. */
+export const percent = (part: number, whole: number): string =>
+  `${((100 * part) / whole).toFixed(0)} %`;

@@ -22,7 +22,7 @@ import { serveFunctions } from "../../../supabase/functions/_testing/email.ts";
 import { startFakes } from "../../../supabase/functions/_testing/fakes/server.ts";
 import { sealTokens } from "../../../supabase/functions/oauth/tokens.ts";
 import { localApiKey } from "../keys.ts";
-import { number, printGoal, printTable } from "./output.ts";
+import { number, percent, printGoal, printTable } from "./output.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -41,7 +41,6 @@ if (!(posts > 0 && owners > 0 && owners <= posts && callers > 0)) {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(0)} %`;
 const step = (text: string) => console.error(`bench: ${text}`);
 
 type Report = {

@@ -107,12 +107,15 @@ export async function claimBatch(
     const gone: DeliveryResult[] = [];
     for (const member of members) {
       const content = contents.get(member.email_campaign_id);
-      if (content) rows.push({ ...member, ...content });
-      else {gone.push({
+      if (content) {
+        rows.push({ ...member, ...content });
+      } else {
+        gone.push({
           delivery_id: member.delivery_id,
           outcome: "failed",
           error: "the campaign is gone",
-        });}
+        });
+      }
     }
     if (gone.length > 0) await completeBatch(worker, gone);
     // Only when every member claimed was of a campaign gone: claim again, so that an empty
